@@ -1,0 +1,318 @@
+"""Typed, strict configuration: what one training run is, and what an experiment is.
+
+A *run* config (`RunConfig`) describes one training run: data, model, mixing
+strategy, optimiser, what to capture, and the seed. An *experiment* file
+(`experiments/*.yaml`) holds a `base` run config, named `arms` that override parts of
+it (a strategy, a regularizer), the `seeds` every arm is trained with, and the
+`analysis` settings. Both are YAML; both are parsed strictly (see `repflat.typed`), and
+every run directory keeps its resolved `config.yaml`, which is itself a valid run
+config.
+
+This module never imports torch, so the analysis side may read configs too.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from repflat.errors import UserError, expected, unknown
+from repflat.typed import FieldError, merge, parse, to_plain
+
+Strategy = Literal["none", "input_mixup", "manifold_mixup"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: Literal["spirals"] = "spirals"
+    """Data set. `spirals`: K interleaved 2D spiral arms, one class per arm."""
+    n_classes: int = 2
+    """Number of classes (spiral arms)."""
+    n_per_class: int = 500
+    """Points per class, train and test together."""
+    noise: float = 0.04
+    """Standard deviation of the Gaussian noise added to each 2D point."""
+    turns: float = 1.25
+    """How many full turns each arm makes."""
+    test_fraction: float = 0.5
+    """Share of each class held out as the test split."""
+    seed: int = 0
+    """Seed of the data; separate from the run seed so all arms see the same points."""
+
+    def __post_init__(self):
+        if self.n_classes < 2:
+            raise FieldError("n_classes", "an integer >= 2", self.n_classes)
+        if self.n_per_class < 4:
+            raise FieldError("n_per_class", "an integer >= 4", self.n_per_class)
+        if self.noise < 0:
+            raise FieldError("noise", "a number >= 0", self.noise)
+        if self.turns <= 0:
+            raise FieldError("turns", "a number > 0", self.turns)
+        if not 0 < self.test_fraction < 1:
+            raise FieldError("test_fraction", "a number in (0, 1)", self.test_fraction)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: Literal["mlp"] = "mlp"
+    """Architecture. `mlp`: fully connected layers fc1.., a bottleneck, fc.. after it."""
+    widths: tuple[int, ...] = (64, 64)
+    """Widths of the layers before the bottleneck (named fc1, fc2, ...)."""
+    bottleneck: int | None = 2
+    """Width of the linear bottleneck layer (named `bottleneck`); null for none."""
+    widths_after: tuple[int, ...] = (64, 64)
+    """Widths of the layers after the bottleneck (numbering continues)."""
+    activation: Literal["relu", "leaky_relu", "tanh"] = "relu"
+    """Nonlinearity of every fc layer; the bottleneck stays linear."""
+    dropout: float = 0.0
+    """Dropout probability after every fc layer (not the bottleneck), as in Figure 2."""
+    batch_norm: bool = False
+    """Batch normalisation in every hidden layer, bottleneck included, as in Figure 2."""
+
+    def __post_init__(self):
+        for key in ("widths", "widths_after"):
+            if any(w < 1 for w in getattr(self, key)):
+                raise FieldError(key, "a list of positive integers", list(getattr(self, key)))
+        if self.bottleneck is not None and self.bottleneck < 1:
+            raise FieldError("bottleneck", "a positive integer or null", self.bottleneck)
+        if not 0 <= self.dropout < 1:
+            raise FieldError("dropout", "a probability in [0, 1)", self.dropout)
+
+
+@dataclass(frozen=True)
+class MixingConfig:
+    strategy: Strategy = "none"
+    """`none` (ERM), `input_mixup`, or `manifold_mixup`."""
+    alpha: float = 2.0
+    """λ ~ Beta(α, α) per batch. The paper: α = 1 for input mixup, α = 2 for manifold."""
+    layers: tuple[str, ...] = ()
+    """Eligible layers for manifold mixup (`input` allowed); empty = input and every
+    hidden layer of the model. One is drawn uniformly per batch."""
+
+    def __post_init__(self):
+        if not self.alpha > 0:
+            raise FieldError("alpha", "a number > 0", self.alpha)
+        if self.strategy == "none" and self.layers:
+            raise FieldError("layers", "an empty list for strategy 'none'", list(self.layers))
+        if self.strategy == "input_mixup" and self.layers not in ((), ("input",)):
+            raise FieldError("layers", "[] or ['input'] for input_mixup", list(self.layers))
+        if len(set(self.layers)) != len(self.layers):
+            raise FieldError("layers", "distinct layer names", list(self.layers))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 300
+    """Passes over the training split."""
+    batch_size: int = 100
+    """Examples per step; the last batch of an epoch may be smaller (any size works)."""
+    optimizer: Literal["adam", "sgd"] = "adam"
+    """Optimiser."""
+    lr: float = 1e-3
+    """Learning rate."""
+    momentum: float = 0.9
+    """SGD momentum (ignored by adam)."""
+    weight_decay: float = 0.0
+    """L2 weight decay, one of Figure 2's regularizers."""
+    input_noise: float = 0.0
+    """Std of Gaussian noise added to every training input, one of Figure 2's regularizers."""
+    loss: Literal["cross_entropy", "mse"] = "cross_entropy"
+    """Loss against soft targets. `mse` (on softmax outputs) satisfies loss(u, u) = 0,
+    which Corollary 1's proof needs; cross-entropy does not."""
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    """Where to train; `auto` takes CUDA when present. Bit-exact repeats hold on CPU."""
+
+    def __post_init__(self):
+        for key in ("epochs", "batch_size"):
+            if getattr(self, key) < 1:
+                raise FieldError(key, "an integer >= 1", getattr(self, key))
+        if not self.lr > 0:
+            raise FieldError("lr", "a number > 0", self.lr)
+        if not 0 <= self.momentum < 1:
+            raise FieldError("momentum", "a number in [0, 1)", self.momentum)
+        for key in ("weight_decay", "input_noise"):
+            if getattr(self, key) < 0:
+                raise FieldError(key, "a number >= 0", getattr(self, key))
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    layers: tuple[str, ...] = ()
+    """Layers whose features are saved; empty = every hidden layer of the model."""
+    epochs: tuple[int, ...] = ()
+    """Epochs after which features are saved (0 = at initialisation); the final
+    epoch is always saved."""
+    splits: tuple[Literal["train", "test"], ...] = ("train", "test")
+    """Splits whose features are saved."""
+    grid_resolution: int = 200
+    """2D inputs: points per side of the grids the boundary pictures are drawn from."""
+    uniform_samples: int = 1000
+    """2D inputs: inputs drawn uniformly over the input range (the paper's black dots)."""
+    plane: str | None = "bottleneck"
+    """2D layer whose plane is drawn (panels d, e); ignored when the model lacks it."""
+    dtype: Literal["float32", "float16"] = "float32"
+    """Storage type of saved features."""
+
+    def __post_init__(self):
+        if any(e < 0 for e in self.epochs):
+            raise FieldError("epochs", "a list of integers >= 0", list(self.epochs))
+        if self.grid_resolution < 2:
+            raise FieldError("grid_resolution", "an integer >= 2", self.grid_resolution)
+        if self.uniform_samples < 1:
+            raise FieldError("uniform_samples", "an integer >= 1", self.uniform_samples)
+        if not self.splits:
+            raise FieldError("splits", "at least one split", list(self.splits))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "run"
+    """Name of the run (an experiment's arm name)."""
+    seed: int = 0
+    """Seed of initialisation, shuffling, mixing and noise."""
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    mixing: MixingConfig = MixingConfig()
+    train: TrainConfig = TrainConfig()
+    capture: CaptureConfig = CaptureConfig()
+
+    def __post_init__(self):
+        late = [e for e in self.capture.epochs if e > self.train.epochs]
+        if late:
+            raise FieldError("capture.epochs", f"epochs <= train.epochs ({self.train.epochs})", late)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    split: str = "train"
+    """Split whose features are analysed (Corollary 1 speaks of training representations)."""
+    layers: tuple[str, ...] = ()
+    """Layers to analyse; empty = every layer saved for the split."""
+    epochs: Literal["final", "all"] = "final"
+    """Analyse each run's last saved epoch, or every saved epoch."""
+    center: bool = True
+    """Subtract each class's mean before its SVD (the spectrum of its spread)."""
+    rtol: float = 0.01
+    """Numerical rank counts singular values above rtol · σ₁."""
+    spectra_layers: tuple[str, ...] = ()
+    """Layers of Figure 1's panels c and f (early, later); empty = first and last
+    captured layer wider than the plane."""
+    spectra_class: int = 0
+    """The class whose spectrum panels c and f draw."""
+
+    def __post_init__(self):
+        if not 0 < self.rtol < 1:
+            raise FieldError("rtol", "a number in (0, 1)", self.rtol)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment file: every arm × every seed, resolved to run configs."""
+
+    name: str
+    seeds: tuple[int, ...]
+    runs: tuple[RunConfig, ...]
+    analysis: AnalysisConfig
+    source: dict  # the file as parsed, for writing back beside the results
+
+    @property
+    def arms(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.name for r in self.runs))
+
+    def run_dirname(self, run: RunConfig) -> str:
+        return f"{run.name}-seed{run.seed}"
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping; a missing or malformed file is a UserError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise expected("config", "an existing YAML file", str(path))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"config: {path} is not valid YAML ({first})") from None
+    if not isinstance(data, dict):
+        raise expected(f"config {path}", "a YAML mapping", type(data).__name__)
+    return data
+
+
+def is_experiment(data: dict) -> bool:
+    return "arms" in data
+
+
+def parse_experiment(data: dict) -> Experiment:
+    """Resolve an experiment mapping into one RunConfig per (arm, seed)."""
+    allowed = {"name", "seeds", "base", "arms", "analysis", "description"}
+    for key in data:
+        if key not in allowed:
+            raise unknown("key", str(key), sorted(allowed))
+    name = data.get("name", "experiment")
+    if not isinstance(name, str) or not name:
+        raise expected("name", "a non-empty string", name)
+    seeds = data.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(
+        isinstance(s, int) and not isinstance(s, bool) for s in seeds
+    ):
+        raise expected("seeds", "a non-empty list of integers", seeds)
+    if len(set(seeds)) != len(seeds):
+        raise expected("seeds", "distinct seeds", seeds)
+    base = data.get("base") or {}
+    if not isinstance(base, dict):
+        raise expected("base", "a mapping (a run config)", base)
+    for key in ("name", "seed"):
+        if key in base:
+            raise UserError(f"base.{key}: set by the experiment (arm name, seeds); remove it")
+    parse(RunConfig, base, "base")  # errors in the shared part name `base`, not an arm
+    arms = data.get("arms")
+    if not isinstance(arms, dict) or not arms:
+        raise expected("arms", "a non-empty mapping of arm names to overrides", arms)
+    runs = []
+    for arm, override in arms.items():
+        override = override or {}
+        if not isinstance(override, dict):
+            raise expected(f"arms.{arm}", "a mapping of overrides", override)
+        for key in ("name", "seed"):
+            if key in override:
+                raise UserError(f"arms.{arm}.{key}: set by the experiment; remove it")
+        for seed in seeds:
+            resolved = merge(base, override) | {"name": str(arm), "seed": seed}
+            runs.append(parse(RunConfig, resolved, f"arms.{arm}"))
+    analysis = parse(AnalysisConfig, data.get("analysis"), "analysis")
+    return Experiment(name, tuple(seeds), tuple(runs), analysis, data)
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    data = read_yaml(path)
+    if not is_experiment(data):
+        raise expected(f"config {path}", "an experiment file (with `arms`)", sorted(data))
+    return parse_experiment(data)
+
+
+def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | None = None) -> RunConfig:
+    """A run config from a run-config file, or one arm and seed of an experiment file."""
+    data = read_yaml(path)
+    if is_experiment(data):
+        exp = parse_experiment(data)
+        if arm is None:
+            if len(exp.arms) > 1:
+                raise expected("--arm", "one of the experiment's arms " + ", ".join(exp.arms), None)
+            arm = exp.arms[0]
+        if arm not in exp.arms:
+            raise unknown("--arm", arm, exp.arms)
+        seed = exp.seeds[0] if seed is None else seed
+        return next((r for r in exp.runs if r.name == arm and r.seed == seed), None) or (
+            dataclasses.replace(next(r for r in exp.runs if r.name == arm), seed=seed)
+        )
+    cfg = parse(RunConfig, data)
+    if arm is not None:
+        raise UserError(f"--arm: {path} is a run config, not an experiment; drop --arm")
+    return cfg if seed is None else dataclasses.replace(cfg, seed=seed)
+
+
+def dump_yaml(data: object) -> str:
+    return yaml.safe_dump(to_plain(data), sort_keys=False, default_flow_style=None)

@@ -1,0 +1,139 @@
+"""A run directory as a whole: its config, status, per-epoch metrics and features.
+
+`prepare_run_dir` decides, before anything is written, whether a directory may receive
+a run: new or empty (start), the same config (done already, or restart an unfinished
+run), or anything else (refused, nothing touched). `read_run` is the analysis side's
+entry point; a directory holding only `features/manifest.json` (features written by
+another tool to the documented contract) reads as a run of unknown strategy and seed.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from repflat import __version__
+from repflat.errors import UserError, expected
+from repflat.store import FORMAT, Features, write_text
+
+UNKNOWN = "unknown"
+EXPERIMENT_FILE = "experiment.yaml"
+"""Written by `repflat run` at the top of an experiment directory, beside runs/."""
+
+
+def _first_difference(a: object, b: object, where: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+    return f"{where or 'config'}: {b!r} here, {a!r} on disk"
+
+
+def prepare_run_dir(path: str | Path, config: dict, argument: str = "--out") -> str:
+    """Check `path` can take a run of `config`; return "new", "restart" or "complete".
+
+    Raises UserError, changing nothing, if the directory holds a different run or
+    something that is not a run.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise expected(argument, "a directory", f"{path} (a file)")
+    if not path.exists() or not any(path.iterdir()):
+        return "new"
+    cfg_file = path / "config.yaml"
+    if not cfg_file.is_file():
+        raise expected(argument, "an empty directory or a repflat run directory",
+                       f"{path} ({sum(1 for _ in path.iterdir())} entries, no config.yaml)")
+    try:
+        on_disk = yaml.safe_load(cfg_file.read_text())
+    except yaml.YAMLError:
+        on_disk = None
+    if on_disk != config:
+        raise UserError(f"{argument}: {path} already holds a different run "
+                        f"({_first_difference(on_disk, config)}); choose another directory")
+    return "complete" if read_status(path) == "complete" else "restart"
+
+
+def read_status(path: str | Path) -> str:
+    try:
+        return json.loads((Path(path) / "run.json").read_text()).get("status", UNKNOWN)
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return UNKNOWN
+
+
+class RunWriter:
+    """Writes the non-feature files of a run: config, status and metrics."""
+
+    def __init__(self, path: str | Path, config: dict, state: str):
+        self.path = Path(path)
+        if state == "restart":  # an unfinished run of the same config: start it over
+            for child in ("features", "metrics.csv", "checkpoint.pt", "run.json"):
+                target = self.path / child
+                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.info = {"format": FORMAT, "repflat": __version__, "status": "running",
+                     "name": config.get("name"), "strategy": config["mixing"]["strategy"],
+                     "seed": config.get("seed"), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        self.rows: list[dict] = []
+        write_text(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        self._write_info()
+
+    def _write_info(self) -> None:
+        write_text(self.path / "run.json", json.dumps(self.info, indent=1))
+
+    def log_epoch(self, row: dict) -> None:
+        self.rows.append(row)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(self.rows[0]))
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text(self.path / "metrics.csv", out.getvalue())
+
+    def finish(self, seconds: float) -> None:
+        self.info |= {"status": "complete", "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                      "seconds": round(seconds, 3)}
+        self._write_info()
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the analysis side knows about a run directory."""
+
+    path: Path
+    name: str
+    strategy: str
+    seed: int | str
+    status: str
+    config: dict | None
+    features: Features
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+
+def read_run(path: str | Path) -> RunInfo:
+    """Open a run directory (or a bare features directory) for analysis."""
+    path = Path(path)
+    if not path.is_dir():
+        raise expected("run", "an existing run directory", str(path))
+    config = None
+    if (path / "config.yaml").is_file():
+        try:
+            config = yaml.safe_load((path / "config.yaml").read_text())
+        except yaml.YAMLError as err:
+            raise UserError(f"run {path}: config.yaml is not valid YAML ({err})") from None
+    features = Features(path)
+    if isinstance(config, dict):
+        name = str(config.get("name", path.name))
+        strategy = str((config.get("mixing") or {}).get("strategy", UNKNOWN))
+        seed = config.get("seed", UNKNOWN)
+    else:
+        name, strategy, seed = path.name, UNKNOWN, UNKNOWN
+    return RunInfo(path, name, strategy, seed, read_status(path), config, features)

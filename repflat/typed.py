@@ -1,0 +1,138 @@
+"""Strict conversion between plain YAML data and frozen dataclasses.
+
+`parse(Cls, data, where)` accepts exactly the keys `Cls` declares, with exactly their
+types, and names the offending key in dotted form ("arms.mixup.mixing.alpha") when it
+does not. `to_plain(obj)` writes a dataclass back as YAML-ready data, so a resolved
+config round-trips: `parse(Cls, to_plain(cfg)) == cfg`.
+
+Only the annotation forms the configs use are supported: bool, int, float, str,
+Literal[...], tuple[X, ...], X | None, dict[str, X] and nested dataclasses.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+from repflat.errors import UserError, expected, unknown
+
+T = TypeVar("T")
+
+
+class FieldError(ValueError):
+    """Raised by a dataclass's __post_init__ check: `FieldError(field, expected, got)`."""
+
+    def __init__(self, field: str, what: str, got: object):
+        super().__init__(field, what, got)
+        self.field, self.what, self.got = field, what, got
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _describe(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _describe(a) for a in get_args(tp))
+    if origin is tuple:
+        return f"a list of {_describe(get_args(tp)[0])}"
+    if origin is dict:
+        return f"a mapping of names to {_describe(get_args(tp)[1])}"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping ({tp.__name__})"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return parse(tp, value, where)
+    if origin is Literal:
+        if value in get_args(tp) and type(value) in {type(a) for a in get_args(tp)}:
+            return value
+        raise expected(where, _describe(tp), value)
+    if origin in (typing.Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(arg, value, where)
+            except UserError:
+                continue
+        raise expected(where, _describe(tp), value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise expected(where, _describe(tp), value)
+        return tuple(_convert(get_args(tp)[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise expected(where, _describe(tp), value)
+        return {str(k): _convert(get_args(tp)[1], v, _join(where, str(k))) for k, v in value.items()}
+    # bool is an int subclass in Python; a YAML `true` for an epoch count is a mistake.
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:  # pragma: no cover - a config author used an unsupported annotation
+        raise TypeError(f"unsupported annotation {tp!r} at {where}")
+    raise expected(where, _describe(tp), value)
+
+
+def parse(cls: type[T], data: Any, where: str = "") -> T:
+    """Build `cls` from a mapping, refusing unknown keys and wrong types."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise expected(where or "config", f"a mapping ({cls.__name__})", data)
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for key in data:
+        if key not in fields:
+            raise unknown(_join(where, "key"), str(key), fields)
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], _join(where, name))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise expected(_join(where, name), f"a value ({_describe(hints[name])})", None)
+    try:
+        return cls(**kwargs)
+    except FieldError as err:
+        raise expected(_join(where, err.field), err.what, err.got) from None
+
+
+def to_plain(obj: Any) -> Any:
+    """A dataclass (or nested containers of them) as YAML-ready lists, dicts and scalars."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep merge of plain mappings: `override` wins, nested mappings merge key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
