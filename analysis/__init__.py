@@ -1,0 +1,11 @@
+"""repflat's analysis side: everything computed from saved features, with numpy.
+
+It never imports torch: it reads run directories (repflat.store's documented format)
+so features saved by any framework can be analysed. Entry points:
+
+- `analysis.spectra`: per-class singular value spectra;
+- `analysis.metrics`: flattening metrics, pure functions of a spectrum;
+- `analysis.flattening`: tidy spectra/flattening frames from run directories;
+- `analysis.boundary`, `analysis.plots`, `analysis.figure1`: figures;
+- `analysis.pipeline.analyze`: what `repflat analyze` runs.
+"""
