@@ -1,0 +1,3 @@
+from repflat.cli import main
+
+raise SystemExit(main())
