@@ -61,16 +61,14 @@ def layer_tables(features: np.ndarray, labels: np.ndarray, *, center: bool,
     return srows, mrows
 
 
-def analyze_features(runs: Sequence[RunInfo], sel: AnalysisConfig = AnalysisConfig(),
-                     progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The spectra and flattening frames of `runs` (see the module docstring)."""
-    spectra, flat = [], []
+def plan(runs: Sequence[RunInfo], sel: AnalysisConfig) -> list[tuple[RunInfo, int, str]]:
+    """The (run, epoch, layer) arrays `sel` asks for, every one checked to exist."""
+    jobs = []
     for run in runs:
         fs = run.features
         if sel.split not in fs.label_paths:
             raise expected("--split", f"a split with labels in {run.path} "
                            f"({', '.join(sorted(fs.label_paths)) or 'none'})", sel.split)
-        labels = fs.labels(sel.split)
         epochs = fs.epochs(sel.split)
         if not epochs:
             raise UserError(f"run {run.path}: no features saved for split {sel.split!r}")
@@ -79,17 +77,34 @@ def analyze_features(runs: Sequence[RunInfo], sel: AnalysisConfig = AnalysisConf
         layers = sel.layers or tuple(fs.layers(sel.split))
         for epoch in epochs:
             for layer in layers:
-                x = fs.load(fs.get(sel.split, epoch, layer))
-                if x.ndim != 2 or len(x) != len(labels):
-                    raise expected(f"features {run.run_id}/{sel.split}/{epoch}/{layer}",
-                                   f"shape ({len(labels)}, n_features) to match the labels",
-                                   x.shape)
-                srows, mrows = layer_tables(x, labels, center=sel.center, rtol=sel.rtol)
-                key = run_columns(run) | {"split": sel.split, "layer": layer, "epoch": epoch}
-                spectra += [key | r for r in srows]
-                flat += [key | r for r in mrows]
-                if progress is not None:
-                    progress()
+                fs.get(sel.split, epoch, layer)  # raises, listing what is saved, if absent
+                jobs.append((run, epoch, layer))
+    return jobs
+
+
+def analyze_features(runs: Sequence[RunInfo], sel: AnalysisConfig = AnalysisConfig(),
+                     progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The spectra and flattening frames of `runs` (see the module docstring).
+
+    `progress`, if given, is called once per analysed array.
+    """
+    spectra, flat = [], []
+    labels = {}
+    for run, epoch, layer in plan(runs, sel):
+        fs = run.features
+        if run.run_id not in labels:
+            labels[run.run_id] = fs.labels(sel.split)
+        y = labels[run.run_id]
+        x = fs.load(fs.get(sel.split, epoch, layer))
+        if x.ndim != 2 or len(x) != len(y):
+            raise expected(f"features {run.run_id}/{sel.split}/{epoch}/{layer}",
+                           f"shape ({len(y)}, n_features) to match the labels", x.shape)
+        srows, mrows = layer_tables(x, y, center=sel.center, rtol=sel.rtol)
+        key = run_columns(run) | {"split": sel.split, "layer": layer, "epoch": epoch}
+        spectra += [key | r for r in srows]
+        flat += [key | r for r in mrows]
+        if progress is not None:
+            progress()
     return pd.DataFrame(spectra), pd.DataFrame(flat)
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from tqdm.auto import tqdm
 
 from analysis.figure1 import figure1
-from analysis.flattening import analyze_features, summarize
+from analysis.flattening import analyze_features, plan, summarize
 from analysis.report import (Heading, Image, Paragraph, Table, accuracy_table,
                              flattening_table, write_report)
 from analysis.runs import collect_runs, training_metrics
@@ -37,7 +38,7 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 
 def analyze(paths: Iterable[str | Path], out: str | Path, *,
-            overrides: dict | None = None, progress=None) -> list[Path]:
+            overrides: dict | None = None, progress: bool = False) -> list[Path]:
     """Analyse the runs under `paths` into `out`; return the files written.
 
     Settings come from the experiment directory's `analysis` section when a path is
@@ -47,7 +48,10 @@ def analyze(paths: Iterable[str | Path], out: str | Path, *,
     check_output_dir(out)
     runs, settings, name = collect_runs(paths)
     settings = dataclasses.replace(settings or AnalysisConfig(), **(overrides or {}))
-    spectra, flat = analyze_features(runs, settings, progress=progress)
+    total = len(plan(runs, settings))  # checks every requested array before any output
+    with tqdm(total=total, desc="analysis", unit="array", disable=not progress,
+              dynamic_ncols=True) as bar:
+        spectra, flat = analyze_features(runs, settings, progress=bar.update)
     summary = summarize(flat)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -85,12 +85,9 @@ def _analysis_overrides(args) -> dict:
 
 
 def _analyze(paths, out, overrides: dict, quiet: bool) -> None:
-    from tqdm.auto import tqdm
-
     from analysis.pipeline import analyze
 
-    with tqdm(desc="analysis", unit="layer", disable=quiet, dynamic_ncols=True) as bar:
-        written = analyze(paths, out, overrides=overrides, progress=bar.update)
+    written = analyze(paths, out, overrides=overrides, progress=not quiet)
     report = next((p for p in written if p.name == "report.html"), None)
     if not quiet:
         print(f"wrote {len(written)} files to {out}" + (f"; open {report}" if report else ""))

@@ -10,6 +10,7 @@ skips runs already complete; a directory holding a different experiment is refus
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import yaml
@@ -54,7 +55,8 @@ def run_experiment(path: str | Path, out: str | Path, *, progress: bool = True) 
     write_text(out / EXPERIMENT_FILE, yaml.safe_dump(exp.source, sort_keys=False))
     todo = [r for r in exp.runs if states[exp.run_dirname(r)] != "complete"]
     if progress and len(todo) < len(exp.runs):
-        tqdm.write(f"{len(exp.runs) - len(todo)} of {len(exp.runs)} runs already complete")
+        tqdm.write(f"{len(exp.runs) - len(todo)} of {len(exp.runs)} runs already complete",
+                   file=sys.stderr)
     for run in tqdm(todo, desc=f"{exp.name}: runs", unit="run", disable=not progress,
                     dynamic_ncols=True):
         train(run, out / "runs" / exp.run_dirname(run), progress=progress)
