@@ -1,8 +1,8 @@
 """`repflat analyze`: runs in, tables, figures and a report out.
 
 Writes into the output directory: spectra.csv, flattening.csv, summary.csv
-(class-averaged metrics, mean ± std over seeds), figure1.png when the runs are a
-spirals-like experiment, report.md and report.html.
+(class-averaged metrics, mean ± std over seeds); figure1.png and planes.png when the
+runs saved 2D grids (a spirals-like experiment); report.md and report.html.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm.auto import tqdm
 
-from analysis.figure1 import figure1
+from analysis.toy import figure1, planes
 from analysis.flattening import analyze_features, plan, summarize
 from analysis.report import (Heading, Image, Paragraph, Table, accuracy_table,
                              flattening_table, write_report)
@@ -71,16 +71,23 @@ def analyze(paths: Iterable[str | Path], out: str | Path, *,
     metrics = training_metrics(runs)
     if not metrics.empty:
         blocks += [Heading("Training"), Table(accuracy_table(metrics))]
-    fig = figure1(runs, spectra, layers=settings.spectra_layers, cls=settings.spectra_class)
-    if fig is not None:
-        fig.savefig(out / "figure1.png")
+    figures = [
+        ("figure1.png", "Figure 1", figure1(runs, spectra, layers=settings.spectra_layers,
+                                            cls=settings.spectra_class),
+         "Figure 1 reproduced: (a, b) input-space confidence, ERM vs manifold mixup; (d, e) the "
+         "2D bottleneck with its confidence map, training states by class and hidden states of "
+         "uniform inputs (black); (c, f) one class's singular values, mean ± std over seeds."),
+        ("planes.png", "Hidden planes", planes(runs),
+         "The 2D plane layer of every arm (lowest seed): confidence map, training states by "
+         "class, hidden states of uniform inputs in black (the paper's Figure 2 view)."),
+    ]
+    for fname, heading, fig, caption in figures:
+        if fig is None:  # the runs lack what this figure needs (e.g. no 2D grids)
+            continue
+        fig.savefig(out / fname)
         plt.close(fig)
-        written.append(out / "figure1.png")
-        blocks += [Heading("Figure 1"), Image("figure1.png",
-                   "Figure 1 reproduced: (a, b) input-space confidence, ERM vs manifold mixup; "
-                   "(d, e) the 2D bottleneck with its confidence map, training states by class and "
-                   "hidden states of uniform inputs (black); (c, f) one class's singular values, "
-                   "mean ± std over seeds.")]
+        written.append(out / fname)
+        blocks += [Heading(heading), Image(fname, caption)]
     layer_order = list(dict.fromkeys(spectra["layer"]))
     blocks += [Heading("Flattening"),
                Paragraph("Per-class metrics averaged over classes, then mean ± std over seeds, "

@@ -7,7 +7,7 @@ import pytest
 
 from analysis import metrics as M
 from analysis.boundary import BoundaryDisplay
-from analysis.figure1 import figure1
+from analysis.toy import figure1, planes
 from analysis.flattening import analyze_features, layer_tables, summarize
 from analysis.runs import collect_runs
 from analysis.spectra import class_spectra
@@ -16,7 +16,7 @@ from repflat.errors import UserError
 
 
 def test_importing_analysis_does_not_import_torch():
-    code = ("import sys, analysis, analysis.pipeline, analysis.flattening, analysis.figure1;"
+    code = ("import sys, analysis, analysis.pipeline, analysis.flattening, analysis.toy;"
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -1,4 +1,6 @@
-"""The paper's Figure 1, six panels, from the runs of the spirals experiment.
+"""Figures of the paper's 2D toy experiments, drawn from saved grids and features.
+
+`figure1`: the paper's Figure 1, six panels, from the runs of the spirals experiment.
 
 (a, b) input-space decision boundary with confidence, ERM and manifold mixup, over
        the training points; (d, e) the 2D plane layer (the bottleneck): its confidence
@@ -6,6 +8,9 @@
        hidden states of inputs drawn uniformly over the input range; (c, f) one class's
        singular values at an early and a later hidden layer for every arm, mean ± std
        over seeds. Panels a, b, d, e show the lowest seed of each arm.
+
+`planes`: the plane layer of every arm side by side, as the paper's Figure 2 shows
+for ERM and the regularizers (weight decay, noise, dropout, batch norm, mixup).
 """
 from __future__ import annotations
 
@@ -14,15 +19,18 @@ import pandas as pd
 
 from analysis.boundary import BoundaryDisplay, scatter_classes
 from analysis.plots import plot_spectrum
+from analysis.style import arm_order
 from repflat.rundir import RunInfo
 
 PLANE_GRID, INPUT_GRID, UNIFORM = "plane_grid", "input_grid", "uniform"
 LABELS = {"none": "ERM", "input_mixup": "input mixup", "manifold_mixup": "manifold mixup"}
 
 
-def pick_run(runs: list[RunInfo], strategy: str) -> RunInfo | None:
-    """The lowest-seed run of `strategy` that saved boundary grids."""
-    found = [r for r in runs if r.strategy == strategy and INPUT_GRID in r.features.splits]
+def pick_run(runs: list[RunInfo], strategy: str | None = None, arm: str | None = None,
+             split: str = INPUT_GRID) -> RunInfo | None:
+    """The lowest-seed run of `strategy` (or `arm`) that saved the grid `split`."""
+    found = [r for r in runs if split in r.features.splits
+             and (strategy is None or r.strategy == strategy) and (arm is None or r.name == arm)]
     return min(found, key=lambda r: str(r.seed)) if found else None
 
 
@@ -59,7 +67,7 @@ def _plane_panel(ax, run: RunInfo, title: str) -> None:
 def _spectrum_panel(ax, spectra: pd.DataFrame, layer: str, cls: int, title: str) -> None:
     data = spectra[(spectra["layer"] == layer) & (spectra["class"] == str(cls))]
     data = data[data["epoch"] == data.groupby("run")["epoch"].transform("max")]
-    plot_spectrum(data, ax=ax)
+    plot_spectrum(data, ax=ax, max_index=30)  # the paper's panels show indices 0..29
     ax.set_title(title)
 
 
@@ -82,5 +90,22 @@ def figure1(runs: list[RunInfo], spectra: pd.DataFrame, *, layers: tuple[str, ..
     _plane_panel(ax[1, 0], erm, f"(d) ERM: {plane}")
     _plane_panel(ax[1, 1], mm, f"(e) manifold mixup: {plane}")
     _spectrum_panel(ax[1, 2], spectra, late, cls, f"(f) class {cls} spectrum at {late}")
+    fig.tight_layout()
+    return fig
+
+
+def planes(runs: list[RunInfo]):
+    """One plane panel per arm (lowest seed), in the fixed arm order; None without grids."""
+    arms = arm_order(r.name for r in runs if PLANE_GRID in r.features.splits)
+    if not arms:
+        return None
+    cols = min(len(arms), 4)
+    rows = -(-len(arms) // cols)
+    fig, ax = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
+    for a, arm in zip(ax.flat, arms):
+        run = pick_run(runs, arm=arm, split=PLANE_GRID)
+        _plane_panel(a, run, f"{arm} (seed {run.seed})")
+    for a in ax.flat[len(arms):]:
+        a.set_visible(False)
     fig.tight_layout()
     return fig
