@@ -26,9 +26,9 @@ Strategy = Literal["none", "input_mixup", "manifold_mixup"]
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class SpiralsData:
     name: Literal["spirals"] = "spirals"
-    """Data set. `spirals`: K interleaved 2D spiral arms, one class per arm."""
+    """K interleaved 2D spiral arms, one class per arm (the paper's Figure 1)."""
     n_classes: int = 2
     """Number of classes (spiral arms)."""
     n_per_class: int = 500
@@ -51,8 +51,54 @@ class DataConfig:
             raise FieldError("noise", "a number >= 0", self.noise)
         if self.turns <= 0:
             raise FieldError("turns", "a number > 0", self.turns)
-        if not 0 < self.test_fraction < 1:
-            raise FieldError("test_fraction", "a number in (0, 1)", self.test_fraction)
+        _check_fraction(self.test_fraction)
+
+
+@dataclass(frozen=True)
+class DigitsData:
+    name: Literal["digits"] = "digits"
+    """scikit-learn's bundled 8×8 handwritten digits (1,797 images, 10 classes): real
+    data, no download. Pixels scaled to [0, 1]; inputs of shape (1, 8, 8)."""
+    test_fraction: float = 0.25
+    """Share of each class held out as the test split."""
+    seed: int = 0
+    """Seed of the train/test split."""
+
+    def __post_init__(self):
+        _check_fraction(self.test_fraction)
+
+
+@dataclass(frozen=True)
+class ImageData:
+    name: Literal["mnist", "cifar10", "cifar100", "svhn", "imagefolder"]
+    """A torchvision data set, read from `root` in torchvision's on-disk layout."""
+    root: str = "data"
+    """Directory of the data set (for imagefolder: holding `train_dir` and `test_dir`)."""
+    download: bool = False
+    """Download into `root` when missing (not possible for imagefolder)."""
+    augment: bool = False
+    """Augment the training split: random crop with padding (2 px, or 1/16 of the side)
+    and horizontal flip (not for mnist/svhn digits), the paper's CIFAR recipe."""
+    train_dir: str = "train"
+    """imagefolder: subdirectory of the training images, one folder per class."""
+    test_dir: str = "val"
+    """imagefolder: subdirectory of the test images, one folder per class."""
+    image_size: int | None = None
+    """imagefolder: resize (shorter side) and centre-crop to this size; null keeps it."""
+
+    def __post_init__(self):
+        if self.download and self.name == "imagefolder":
+            raise FieldError("download", "false for imagefolder (it has no download)", True)
+        if self.image_size is not None and self.image_size < 1:
+            raise FieldError("image_size", "a positive integer or null", self.image_size)
+
+
+DataConfig = SpiralsData | DigitsData | ImageData
+
+
+def _check_fraction(value: float) -> None:
+    if not 0 < value < 1:
+        raise FieldError("test_fraction", "a number in (0, 1)", value)
 
 
 @dataclass(frozen=True)
@@ -155,6 +201,11 @@ class CaptureConfig:
     """2D layer whose plane is drawn (panels d, e); ignored when the model lacks it."""
     dtype: Literal["float32", "float16"] = "float32"
     """Storage type of saved features."""
+    reduce: Literal["flatten", "avg", "max"] = "flatten"
+    """How an output with spatial axes (n, C, H, W) becomes (n, n_features): every value,
+    or the global average or maximum over the spatial axes, giving (n, C)."""
+    batch_size: int = 1024
+    """Examples per forward pass while capturing."""
 
     def __post_init__(self):
         if any(e < 0 for e in self.epochs):
@@ -165,6 +216,8 @@ class CaptureConfig:
             raise FieldError("uniform_samples", "an integer >= 1", self.uniform_samples)
         if not self.splits:
             raise FieldError("splits", "at least one split", list(self.splits))
+        if self.batch_size < 1:
+            raise FieldError("batch_size", "an integer >= 1", self.batch_size)
 
 
 @dataclass(frozen=True)
@@ -173,7 +226,7 @@ class RunConfig:
     """Name of the run (an experiment's arm name)."""
     seed: int = 0
     """Seed of initialisation, shuffling, mixing and noise."""
-    data: DataConfig = DataConfig()
+    data: DataConfig = SpiralsData()
     model: ModelConfig = ModelConfig()
     mixing: MixingConfig = MixingConfig()
     train: TrainConfig = TrainConfig()

@@ -6,7 +6,9 @@ does not. `to_plain(obj)` writes a dataclass back as YAML-ready data, so a resol
 config round-trips: `parse(Cls, to_plain(cfg)) == cfg`.
 
 Only the annotation forms the configs use are supported: bool, int, float, str,
-Literal[...], tuple[X, ...], X | None, dict[str, X] and nested dataclasses.
+Literal[...], tuple[X, ...], X | None, dict[str, X], nested dataclasses, and unions of
+dataclasses that each have a `name: Literal[...]` field (chosen by the `name` key; the
+first member is the default when `name` is absent).
 """
 from __future__ import annotations
 
@@ -49,6 +51,21 @@ def _describe(tp: Any) -> str:
     )
 
 
+def _tagged(args: tuple) -> dict[str, type]:
+    """{name: class} when every member of a union is a dataclass with a Literal `name`."""
+    out = {}
+    for arg in args:
+        if arg is type(None):
+            continue
+        if not dataclasses.is_dataclass(arg):
+            return {}
+        hint = get_type_hints(arg).get("name")
+        if get_origin(hint) is not Literal:
+            return {}
+        out.update({n: arg for n in get_args(hint)})
+    return out
+
+
 def _convert(tp: Any, value: Any, where: str) -> Any:
     origin = get_origin(tp)
     if dataclasses.is_dataclass(tp):
@@ -61,6 +78,12 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
+        tagged = _tagged(args)
+        if tagged:  # a union of dataclasses, told apart by their `name` field
+            name = value.get("name", next(iter(tagged))) if isinstance(value, dict) else None
+            if name not in tagged:
+                raise expected(_join(where, "name"), "one of " + ", ".join(map(repr, tagged)), name)
+            return parse(tagged[name], value, where)
         for arg in (a for a in args if a is not type(None)):
             try:
                 return _convert(arg, value, where)
@@ -94,7 +117,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
 
 
 def parse(cls: type[T], data: Any, where: str = "") -> T:
-    """Build `cls` from a mapping, refusing unknown keys and wrong types."""
+    """Build `cls` (a dataclass, or a tagged union of them) from a mapping, refusing
+    unknown keys and wrong types."""
+    if not dataclasses.is_dataclass(cls):
+        return _convert(cls, data, where or "config")
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -1,25 +1,34 @@
-"""Data sets as in-memory numpy splits, chosen by `DataConfig.name`."""
+"""Data sets by config: spirals and scikit-learn's digits in memory, image data sets
+through torchvision. Every data set has a `train` and a `test` split whose rows keep a
+fixed order, so features saved for a split line up with its labels row by row.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+from torch.utils.data import Dataset, TensorDataset
 
-from repflat.config import DataConfig
+from repflat.config import DataConfig, DigitsData, SpiralsData
 from repflat.data.spirals import make_spirals
+
+SPLITS = ("train", "test")
 
 
 @dataclass(frozen=True)
-class Splits:
-    """Train and test arrays: inputs (n_samples, *input_shape), integer labels (n_samples,)."""
+class Data:
+    """The splits of a data set and what models need to know about it."""
 
-    x: dict[str, np.ndarray]
-    y: dict[str, np.ndarray]
+    datasets: dict[str, Dataset]
+    """Each split as a map-style torch Dataset yielding (input, label)."""
+    labels: dict[str, np.ndarray]
+    """Each split's integer labels, in row order."""
     n_classes: int
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return self.x["train"].shape[1:]
+    input_shape: tuple[int, ...]
+    arrays: dict[str, np.ndarray] | None = None
+    """Each split's inputs as one array, for data sets small enough to hold in memory
+    (spirals, digits): the training loop then slices tensors instead of a DataLoader."""
 
 
 def stratified_split(y: np.ndarray, test_fraction: float, seed: int | tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -34,9 +43,31 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int | tuple[int,
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def load_data(cfg: DataConfig) -> Splits:
-    x, y = make_spirals(cfg.n_classes, cfg.n_per_class, noise=cfg.noise, turns=cfg.turns,
-                        seed=cfg.seed)
-    train, test = stratified_split(y, cfg.test_fraction, seed=(cfg.seed, 1))
-    return Splits({"train": x[train], "test": x[test]}, {"train": y[train], "test": y[test]},
-                  cfg.n_classes)
+def in_memory(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, n_classes: int) -> Data:
+    train, test = stratified_split(y, test_fraction, seed=(seed, 1))
+    arrays = {"train": x[train], "test": x[test]}
+    labels = {"train": y[train], "test": y[test]}
+    datasets = {s: TensorDataset(torch.as_tensor(arrays[s]), torch.as_tensor(labels[s])) for s in SPLITS}
+    return Data(datasets, labels, n_classes, x.shape[1:], arrays)
+
+
+def load_digits_array() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[:, None]  # (n, 1, 8, 8) in [0, 1]
+    return x, digits.target.astype(np.int64)
+
+
+def load_data(cfg: DataConfig) -> Data:
+    """The data set of a config; a missing or unreadable one is a UserError."""
+    if isinstance(cfg, SpiralsData):
+        x, y = make_spirals(cfg.n_classes, cfg.n_per_class, noise=cfg.noise, turns=cfg.turns,
+                            seed=cfg.seed)
+        return in_memory(x, y, cfg.test_fraction, cfg.seed, cfg.n_classes)
+    if isinstance(cfg, DigitsData):
+        x, y = load_digits_array()
+        return in_memory(x, y, cfg.test_fraction, cfg.seed, 10)
+    from repflat.data.images import load_images
+
+    return load_images(cfg)
