@@ -1,8 +1,9 @@
-"""Saving hidden features into a run directory, from the same hooks mixing uses.
+"""What a training run saves after a chosen epoch.
 
-After a chosen epoch, every captured layer's features for each split go to the store.
-For 2D inputs the boundary pictures' data goes too, computed here once so analysis
-can draw them without torch:
+Features of the configured layers for each split go through the streaming capture
+engine (`repflat.capture_engine`), the same path `repflat extract` uses. For 2D inputs
+the boundary pictures' data goes too, computed here once so analysis can draw them
+without torch:
 
 - `input_grid`: a G×G grid over the input range (the training inputs' bounding box,
   padded by 10%); layers `input` (the points) and `probabilities` (softmax output).
@@ -20,8 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from repflat.capture_engine import capture_split
 from repflat.config import CaptureConfig
-from repflat.data import Splits
+from repflat.data import Data
+from repflat.distributed import Dist
 from repflat.layers import INPUT, recording, replacing
 from repflat.store import FeatureWriter
 
@@ -32,7 +35,7 @@ PROBABILITIES = "probabilities"
 def forward_features(model: nn.Module, x: np.ndarray, layers: tuple[str, ...], *,
                      device: torch.device, batch_size: int = 8192,
                      plane: tuple[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """Features of `layers` (and `probabilities`) for inputs `x`, in eval mode.
+    """Features of `layers` (and `probabilities`) for in-memory inputs `x`, in eval mode.
 
     `plane=(layer, points)` substitutes `points` for that layer's output, so the
     network downstream of it is evaluated on arbitrary hidden coordinates.
@@ -71,19 +74,29 @@ def padded_box(points: np.ndarray, pad: float = 0.1) -> tuple[np.ndarray, np.nda
     return lo - pad * span, hi + pad * span
 
 
-def capture(model: nn.Module, splits: Splits, cfg: CaptureConfig, layers: tuple[str, ...],
+def capture(model: nn.Module, data: Data, cfg: CaptureConfig, layers: tuple[str, ...],
             epoch: int, writer: FeatureWriter, *, device: torch.device, plane: str | None,
-            uniform_seed: int) -> None:
-    """Save `layers` for every configured split (and, for 2D inputs, the grids) at `epoch`."""
-    dtype = np.dtype(cfg.dtype)
+            uniform_seed: int, dist: Dist = Dist()) -> None:
+    """Save `layers` for every configured split (and, for 2D inputs, the grids) at `epoch`.
+
+    Collective under torchrun: every rank calls it; rank 0 alone writes the grids.
+    """
     for split in cfg.splits:
-        feats = forward_features(model, splits.x[split], layers, device=device)
-        for name in layers:
-            writer.add(split, epoch, name, feats[name].astype(dtype))
-    if splits.input_shape != (2,):
-        return
+        capture_split(model, data.datasets[split], layers, writer, split=split, epoch=epoch,
+                      device=device, batch_size=cfg.batch_size, reduce=cfg.reduce,
+                      dtype=cfg.dtype, dist=dist)
+    if data.input_shape == (2,) and data.arrays is not None and dist.main:
+        save_grids(model, data, cfg, epoch, writer, device=device, plane=plane,
+                   uniform_seed=uniform_seed)
+    dist.barrier()
+
+
+def save_grids(model: nn.Module, data: Data, cfg: CaptureConfig, epoch: int,
+               writer: FeatureWriter, *, device: torch.device, plane: str | None,
+               uniform_seed: int) -> None:
     G = cfg.grid_resolution
-    lo, hi = padded_box(splits.x["train"])
+    train_x = data.arrays["train"]
+    lo, hi = padded_box(train_x)
     points = grid(lo, hi, G)
     writer.add("input_grid", epoch, INPUT, points)
     writer.add("input_grid", epoch, PROBABILITIES,
@@ -99,11 +112,11 @@ def capture(model: nn.Module, splits: Splits, cfg: CaptureConfig, layers: tuple[
     writer.describe_split("uniform", kind="uniform", space=INPUT)
     if plane is None:
         return
-    at_train = forward_features(model, splits.x["train"], (plane,), device=device)
+    at_train = forward_features(model, train_x, (plane,), device=device)
     hidden = np.concatenate([at_train[plane], at_uniform[plane]])
     plo, phi = padded_box(hidden)
     ppoints = grid(plo, phi, G)
-    dummy = np.zeros((len(ppoints), *splits.input_shape), dtype=np.float32)
+    dummy = np.zeros((len(ppoints), *data.input_shape), dtype=np.float32)
     probs = forward_features(model, dummy, (), device=device, plane=(plane, ppoints))
     writer.add("plane_grid", epoch, plane, ppoints)
     writer.add("plane_grid", epoch, PROBABILITIES, probs[PROBABILITIES])

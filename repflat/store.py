@@ -34,6 +34,7 @@ from repflat.errors import UserError, expected
 
 FORMAT = 1
 MANIFEST = "features/manifest.json"
+LABELS = "#labels"  # the stream key of a split's labels (no module name starts with #)
 
 
 # ---------------------------------------------------------------- atomic files
@@ -201,34 +202,134 @@ class Features:
         return _load_npy(self.label_paths[split], sha, f"labels {split}", mmap=False)
 
 
+PARTIAL = ".partial"
+
+
+class ArrayStream:
+    """A .npy file preallocated at its full size under a `.partial` name, filled by rows.
+
+    Rows go to disk with `os.pwrite` as they are computed, so memory does not grow with
+    the number of rows (a memory map would: its dirty pages count as the process's
+    resident memory), and several processes may fill disjoint rows of one file.
+    `finish()` hashes the file and moves it to its final name.
+    """
+
+    def __init__(self, path: str | Path, shape: tuple[int, ...] | None = None,
+                 dtype: np.dtype | str | None = None):
+        self.path = Path(path)
+        self.partial = self.path.with_name(self.path.name + PARTIAL)
+        if shape is not None:  # create; an existing partial file is replaced
+            dtype = np.dtype(dtype)
+            self.partial.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.partial, "wb") as fh:
+                np.lib.format.write_array_header_1_0(fh, {
+                    "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                    "shape": tuple(shape)})
+                header = fh.tell()
+                fh.truncate(header + int(np.prod(shape)) * dtype.itemsize)  # sparse until written
+        with open(self.partial, "rb") as fh:  # reopen (resume, or another process) from the header
+            np.lib.format.read_magic(fh)
+            self.shape, _, self.dtype = np.lib.format.read_array_header_1_0(fh)
+            self.header = fh.tell()
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        self.fd = os.open(self.partial, os.O_WRONLY)
+
+    def write_rows(self, start: int, rows: np.ndarray) -> None:
+        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        if rows.shape[1:] != self.shape[1:] or not 0 <= start <= self.shape[0] - len(rows):
+            raise ValueError(f"rows {start}:{start + len(rows)} of shape {rows.shape} do not fit "
+                             f"{self.partial} of shape {self.shape}")
+        os.pwrite(self.fd, rows.tobytes(), self.header + start * self.row_bytes)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def finish(self) -> str:
+        """Flush, hash and move the complete file into place; return its sha256."""
+        os.fsync(self.fd)
+        self.close()
+        digest = sha256_file(self.partial)
+        os.replace(self.partial, self.path)
+        return digest
+
+
+def feature_path(split: str, epoch: int, layer: str) -> str:
+    """Where the features of (split, epoch, layer) live, relative to the run directory."""
+    return f"features/{split}/epoch{epoch:04d}/{layer.replace(os.sep, '_')}.npy"
+
+
+def labels_path(split: str) -> str:
+    return f"features/{split}/labels.npy"
+
+
 class FeatureWriter:
-    """Write side of `features/`: arrays go to disk first, then into the manifest."""
+    """Write side of `features/`: arrays go to disk first, then into the manifest.
+
+    Every change re-reads the manifest from disk and writes it back whole, so several
+    writers in turn (epochs, splits, an interrupted extraction resumed, training and
+    its capture) extend one manifest without losing each other's entries. Only one
+    process writes at a time (rank 0 under torchrun).
+    """
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        self.manifest = {"format": FORMAT, "entries": [], "labels": {}, "labels_sha256": {},
-                         "splits": {}}
+        if (self.root / MANIFEST).is_file():
+            Features(self.root)  # refuse to extend a corrupt manifest
 
-    def _commit(self) -> None:
-        write_text(self.root / MANIFEST, json.dumps(self.manifest, indent=1))
+    @property
+    def manifest(self) -> dict:
+        """The manifest as it is on disk now (an empty one if there is none yet)."""
+        empty = {"format": FORMAT, "entries": [], "labels": {}, "labels_sha256": {}, "splits": {}}
+        path = self.root / MANIFEST
+        return empty | json.loads(path.read_text()) if path.is_file() else empty
+
+    def _update(self, change) -> None:
+        manifest = self.manifest
+        change(manifest)
+        write_text(self.root / MANIFEST, json.dumps(manifest, indent=1))
+
+    def has(self, split: str, epoch: int, layer: str) -> bool:
+        return any((e["split"], e["epoch"], e["layer"]) == (split, epoch, layer)
+                   for e in self.manifest["entries"])
+
+    @staticmethod
+    def _list(manifest: dict, entry: Entry) -> None:
+        key = (entry.split, entry.epoch, entry.layer)
+        manifest["entries"] = [e for e in manifest["entries"]
+                               if (e["split"], e["epoch"], e["layer"]) != key] + [entry.as_json()]
 
     def add(self, split: str, epoch: int, layer: str, array: np.ndarray) -> Entry:
-        rel = f"features/{split}/epoch{epoch:04d}/{layer.replace(os.sep, '_')}.npy"
-        digest = save_npy(self.root / rel, array)
-        entry = Entry(split, epoch, layer, rel, tuple(array.shape), str(array.dtype), digest)
-        self.manifest["entries"] = [
-            e for e in self.manifest["entries"]
-            if (e["split"], e["epoch"], e["layer"]) != (split, epoch, layer)] + [entry.as_json()]
-        self._commit()
+        path = feature_path(split, epoch, layer)
+        digest = save_npy(self.root / path, array)
+        entry = Entry(split, epoch, layer, path, tuple(array.shape), str(array.dtype), digest)
+        self._update(lambda m: self._list(m, entry))
         return entry
 
+    def commit_streams(self, split: str, epoch: int, streams: dict[str, ArrayStream]) -> None:
+        """Finish complete streams (layers, and `LABELS` if present) and list them at once."""
+        done = {layer: stream.finish() for layer, stream in streams.items()}
+
+        def change(m: dict) -> None:
+            for layer, digest in done.items():
+                stream = streams[layer]
+                if layer == LABELS:
+                    m["labels"][split] = labels_path(split)
+                    m["labels_sha256"][split] = digest
+                else:
+                    self._list(m, Entry(split, epoch, layer, feature_path(split, epoch, layer),
+                                        tuple(stream.shape), str(stream.dtype), digest))
+        self._update(change)
+
     def add_labels(self, split: str, labels: np.ndarray) -> None:
-        rel = f"features/{split}/labels.npy"
-        self.manifest["labels_sha256"][split] = save_npy(self.root / rel, labels.astype(np.int64))
-        self.manifest["labels"][split] = rel
-        self._commit()
+        digest = save_npy(self.root / labels_path(split), labels.astype(np.int64))
+
+        def change(m: dict) -> None:
+            m["labels"][split] = labels_path(split)
+            m["labels_sha256"][split] = digest
+        self._update(change)
 
     def describe_split(self, split: str, **info: object) -> None:
         """Record what a split is (e.g. a grid's space and resolution) for the readers."""
-        self.manifest["splits"][split] = info
-        self._commit()
+        self._update(lambda m: m["splits"].__setitem__(split, info))
