@@ -3,6 +3,7 @@
     repflat train CONFIG --out RUN          train one run (a run config, or one arm of an experiment)
     repflat analyze RUN... --out DIR        spectra, flattening tables, figures, report
     repflat run EXPERIMENT --out DIR        every arm × seed, then the analysis into DIR/analysis
+    repflat extract --model M --layers L --out DIR   features of any model, streamed to disk
 
 A user's mistake is one line on stderr and exit status 2; nothing on disk is changed by
 a command that refuses. The CLI is the composition root: it is the one place that
@@ -12,6 +13,7 @@ subcommand that needs it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from repflat import __version__
@@ -57,6 +59,36 @@ def build_parser() -> Parser:
     a.add_argument("--rtol", type=float, help="numerical rank tolerance, relative to σ₁ (default 0.01)")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    e = sub.add_parser("extract", help="save hidden features of any model to a run directory",
+                       description="Capture named layers of a model over a data set, streaming "
+                       "to OUT/features in the run-directory format (readable by `analyze`). "
+                       "Run it under `torchrun --nproc_per_node N` to split the work.")
+    src = e.add_mutually_exclusive_group(required=True)
+    # Not "--run": under torchrun that prefix clashes with torchrun's own --run-path.
+    src.add_argument("--run-dir", metavar="RUN", help="a repflat run directory (its trained model)")
+    src.add_argument("--model", metavar="NAME", help="a torchvision classifier, e.g. resnet18")
+    e.add_argument("--weights", metavar="FILE", help="state dict or checkpoint for --model (never downloaded)")
+    e.add_argument("--num-classes", type=int, help="classifier size for --model (default: from --weights, else 1000)")
+    e.add_argument("--layers", type=_csv, required=True,
+                   help="comma-separated module names (named_modules) or FX node names")
+    e.add_argument("--data", help="digits (default; offline), spirals, mnist, cifar10, cifar100, "
+                   "svhn or imagefolder; with --run-dir, the run's data by default")
+    e.add_argument("--root", help="data directory (torchvision layout; imagefolder: holds train/ and val/)")
+    e.add_argument("--download", action="store_true", help="download a torchvision data set into --root")
+    e.add_argument("--split", type=_csv, default=("train",),
+                   help="splits: train (default, what `analyze` reads by default), test, or train,test")
+    e.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    e.add_argument("--batch-size", type=int, default=256)
+    e.add_argument("--reduce", default="flatten", choices=("flatten", "avg", "max"),
+                   help="conv maps (n, C, H, W): keep every value, or average/max over H, W")
+    e.add_argument("--dtype", default="float32", choices=("float32", "float16"))
+    e.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    e.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    again = e.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue an interrupted extraction")
+    again.add_argument("--restart", action="store_true", help="discard an interrupted extraction")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+
     r = sub.add_parser("run", help="train every arm and seed of an experiment, then analyse",
                        description="Train every arm × seed of EXPERIMENT into DIR/runs, then "
                        "write the analysis to DIR/analysis. Complete runs are skipped on re-run.")
@@ -93,6 +125,37 @@ def _analyze(paths, out, overrides: dict, quiet: bool) -> None:
         print(f"wrote {len(written)} files to {out}" + (f"; open {report}" if report else ""))
 
 
+def _extract(args) -> None:
+    from repflat.config import DataConfig
+    from repflat.extract import extract
+    from repflat.models.sources import run_model, torchvision_model
+    from repflat.typed import parse
+
+    epoch = 0
+    if args.run_dir:
+        if args.weights or args.num_classes:
+            raise UserError("--weights, --num-classes: expected only with --model, got them with --run-dir")
+        model, cfg, epoch = run_model(args.run_dir)
+        source = {"source": "run", "path": str(args.run_dir)}
+        data = cfg.data
+    else:
+        model = torchvision_model(args.model, args.weights, args.num_classes)
+        source = {"source": "torchvision", "name": args.model, "weights": args.weights,
+                  "num_classes": args.num_classes}
+        data = None
+    if args.data or data is None or args.root or args.download:
+        fields = {"name": args.data or (data.name if data is not None else "digits")}
+        fields |= {"root": args.root} if args.root else {}
+        fields |= {"download": True} if args.download else {}
+        data = parse(DataConfig, fields, "data")
+    extract(model, args.layers, data, args.out, splits=args.split, epoch=epoch,
+            batch_size=args.batch_size, reduce=args.reduce, dtype=args.dtype, device=args.device,
+            workers=args.workers, resume=args.resume, restart=args.restart,
+            progress=not args.quiet, source=source)
+    if not args.quiet and os.environ.get("RANK", "0") == "0":
+        print(f"{args.out}: extracted {', '.join(args.layers)} for {', '.join(args.split)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -102,9 +165,12 @@ def main(argv: list[str] | None = None) -> int:
 
             cfg = load_run_config(args.config, arm=args.arm, seed=args.seed)
             state = train(cfg, args.out, progress=not args.quiet)
-            print(f"{args.out}: " + ("already complete" if state == "complete" else "trained"))
+            if os.environ.get("RANK", "0") == "0":  # under torchrun, say it once
+                print(f"{args.out}: " + ("already complete" if state == "complete" else "trained"))
         elif args.command == "analyze":
             _analyze(args.runs, args.out, _analysis_overrides(args), args.quiet)
+        elif args.command == "extract":
+            _extract(args)
         elif args.command == "run":
             from pathlib import Path
 
