@@ -94,6 +94,8 @@ def extract(model: nn.Module, layers: Sequence[str], data: DataConfig | Data, ou
         "splits": list(splits), "epoch": epoch, "batch_size": batch_size, "reduce": reduce,
         "dtype": dtype}
     state = _check_out(out, description, resume, restart)
+    if state == "same":
+        FeatureWriter(out)  # a corrupt manifest is refused before anything is written
     dist = from_env(dev)
     if dist.main:
         if restart:

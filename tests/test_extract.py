@@ -237,8 +237,11 @@ def test_corrupt_or_tampered_output_directories(tmp_path, net, capsys):
     assert main(["analyze", str(tmp_path), "--out", str(tmp_path / "a"), "--quiet"]) == 2
     assert "checksum mismatch" in capsys.readouterr().err
     (tmp_path / "features/manifest.json").write_text("{not json")
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()}
     with pytest.raises(UserError, match="is not valid JSON"):
         extract(net, ["fc"], image_data(), tmp_path, progress=False)
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before  # not even rewritten with the same bytes
 
 
 def test_digits_is_the_offline_default(tmp_path):
