@@ -102,7 +102,7 @@ def _check_fraction(value: float) -> None:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class MLPModel:
     name: Literal["mlp"] = "mlp"
     """Architecture. `mlp`: fully connected layers fc1.., a bottleneck, fc.. after it."""
     widths: tuple[int, ...] = (64, 64)
@@ -126,6 +126,40 @@ class ModelConfig:
             raise FieldError("bottleneck", "a positive integer or null", self.bottleneck)
         if not 0 <= self.dropout < 1:
             raise FieldError("dropout", "a probability in [0, 1)", self.dropout)
+
+
+@dataclass(frozen=True)
+class ResNetModel:
+    name: Literal["preactresnet18", "preactresnet34", "wrn28_10"]
+    """The paper's image classifiers. PreActResNets name their stages conv1, layer1..4;
+    WRN-28-10 names them conv1, block1..3. "After block k" in the paper is layer k /
+    block k here."""
+    stem_stride: int = 1
+    """Stride of the first convolution: 1 for 32×32 inputs, 2 for Tiny-ImageNet's 64×64
+    (as the official code does)."""
+    dropout: float = 0.0
+    """wrn28_10 only: dropout between the two convolutions of each block."""
+
+    def __post_init__(self):
+        if self.stem_stride not in (1, 2):
+            raise FieldError("stem_stride", "1 or 2", self.stem_stride)
+        if not 0 <= self.dropout < 1:
+            raise FieldError("dropout", "a probability in [0, 1)", self.dropout)
+        if self.dropout and self.name != "wrn28_10":
+            raise FieldError("dropout", "0 (only wrn28_10 has block dropout)", self.dropout)
+
+
+@dataclass(frozen=True)
+class TorchvisionModel:
+    name: Literal["torchvision"] = "torchvision"
+    """Any torchvision classifier, trained from scratch; its layers are its module names."""
+    arch: str = "resnet18"
+    """Name as torchvision.models.list_models() gives it."""
+    hidden_layers: tuple[str, ...] = ()
+    """Module names used when capture.layers or mixing.layers are left empty."""
+
+
+ModelConfig = MLPModel | ResNetModel | TorchvisionModel
 
 
 @dataclass(frozen=True)
@@ -165,11 +199,30 @@ class TrainConfig:
     """L2 weight decay, one of Figure 2's regularizers."""
     input_noise: float = 0.0
     """Std of Gaussian noise added to every training input, one of Figure 2's regularizers."""
-    loss: Literal["cross_entropy", "mse"] = "cross_entropy"
-    """Loss against soft targets. `mse` (on softmax outputs) satisfies loss(u, u) = 0,
-    which Corollary 1's proof needs; cross-entropy does not."""
+    nesterov: bool = False
+    """Nesterov momentum for SGD (the official code uses it)."""
+    schedule: Literal["constant", "step", "cosine"] = "constant"
+    """Learning rate over epochs: constant; multiplied by `gamma` at each milestone;
+    or cosine decay to 0 at the last epoch."""
+    milestones: tuple[int, ...] = ()
+    """`step` schedule: epochs after which the rate is multiplied by `gamma`."""
+    gamma: float = 0.1
+    """`step` schedule: the factor at each milestone."""
+    loss: Literal["cross_entropy", "bce", "mse"] = "cross_entropy"
+    """Loss against soft targets. `bce`: binary cross-entropy of the softmax output, as
+    the official code trains. `mse` (on softmax outputs) satisfies loss(u, u) = 0, which
+    Corollary 1's proof needs; cross-entropy does not."""
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     """Where to train; `auto` takes CUDA when present. Bit-exact repeats hold on CPU."""
+    amp: bool = True
+    """On CUDA: bfloat16 autocast for the forward pass (no effect on the CPU)."""
+    channels_last: bool = True
+    """On CUDA: channels-last memory format for 4-D inputs and the model."""
+    workers: int = 0
+    """DataLoader worker processes for data sets read from disk."""
+    checkpoint_every: int = 10
+    """Epochs between resumable checkpoints (the last epoch always gets one). An
+    interrupted run restarted with the same config continues from the latest one."""
 
     def __post_init__(self):
         for key in ("epochs", "batch_size"):
@@ -179,9 +232,19 @@ class TrainConfig:
             raise FieldError("lr", "a number > 0", self.lr)
         if not 0 <= self.momentum < 1:
             raise FieldError("momentum", "a number in [0, 1)", self.momentum)
-        for key in ("weight_decay", "input_noise"):
+        for key in ("weight_decay", "input_noise", "workers"):
             if getattr(self, key) < 0:
                 raise FieldError(key, "a number >= 0", getattr(self, key))
+        if self.checkpoint_every < 1:
+            raise FieldError("checkpoint_every", "an integer >= 1", self.checkpoint_every)
+        if sorted(set(self.milestones)) != list(self.milestones) or any(
+                not 0 < m < self.epochs for m in self.milestones):
+            raise FieldError("milestones", f"increasing epochs in (0, {self.epochs})",
+                             list(self.milestones))
+        if self.schedule == "step" and not self.milestones:
+            raise FieldError("milestones", "at least one epoch for the step schedule", [])
+        if not 0 < self.gamma <= 1:
+            raise FieldError("gamma", "a number in (0, 1]", self.gamma)
 
 
 @dataclass(frozen=True)
@@ -221,15 +284,33 @@ class CaptureConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    fgsm_epsilon: float | None = 0.03137
+    """FGSM step in input units; for image data sets in pixel units of [0, 1] (the
+    default is 8/255; the paper does not state its ε). null: no FGSM."""
+    fgsm_every: int = 0
+    """Epochs between FGSM evaluations; 0: at the final epoch only."""
+    calibration: bool = False
+    """Also report the expected calibration error (15 equal-width confidence bins) per epoch."""
+
+    def __post_init__(self):
+        if self.fgsm_epsilon is not None and self.fgsm_epsilon < 0:
+            raise FieldError("fgsm_epsilon", "a number >= 0 or null", self.fgsm_epsilon)
+        if self.fgsm_every < 0:
+            raise FieldError("fgsm_every", "an integer >= 0", self.fgsm_every)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str = "run"
     """Name of the run (an experiment's arm name)."""
     seed: int = 0
     """Seed of initialisation, shuffling, mixing and noise."""
     data: DataConfig = SpiralsData()
-    model: ModelConfig = ModelConfig()
+    model: ModelConfig = MLPModel()
     mixing: MixingConfig = MixingConfig()
     train: TrainConfig = TrainConfig()
+    evaluation: EvalConfig = EvalConfig()
     capture: CaptureConfig = CaptureConfig()
 
     def __post_init__(self):

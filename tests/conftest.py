@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from repflat.config import (CaptureConfig, MixingConfig, ModelConfig, RunConfig, SpiralsData,
+from repflat.config import (CaptureConfig, MixingConfig, MLPModel, RunConfig, SpiralsData,
                             TrainConfig)
 
 TINY_LAYERS = ("input", "fc1", "bottleneck", "fc2")
@@ -17,7 +17,7 @@ def tiny_config(strategy: str = "none", **mixing) -> RunConfig:
     return RunConfig(
         name=strategy, seed=0,
         data=SpiralsData(n_per_class=40, seed=0),
-        model=ModelConfig(widths=(16,), bottleneck=2, widths_after=(16,)),
+        model=MLPModel(widths=(16,), bottleneck=2, widths_after=(16,)),
         mixing=MixingConfig(strategy=strategy, **mixing),
         train=TrainConfig(epochs=3, batch_size=17, lr=0.01),
         capture=CaptureConfig(layers=TINY_LAYERS, epochs=(0, 2), grid_resolution=8,
