@@ -44,6 +44,8 @@ def build_parser() -> Parser:
     t.add_argument("--out", required=True, metavar="RUN", help="run directory to create")
     t.add_argument("--arm", help="arm of an experiment file (needed when it has several)")
     t.add_argument("--seed", type=int, help="seed (default: the config's, or the experiment's first)")
+    t.add_argument("--restart", action="store_true",
+                   help="start an unfinished run over instead of resuming it from its checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     a = sub.add_parser("analyze", help="spectra, flattening metrics, figures and a report",
@@ -164,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             from repflat.train import train
 
             cfg = load_run_config(args.config, arm=args.arm, seed=args.seed)
-            state = train(cfg, args.out, progress=not args.quiet)
+            state = train(cfg, args.out, progress=not args.quiet, restart=args.restart)
             if os.environ.get("RANK", "0") == "0":  # under torchrun, say it once
-                print(f"{args.out}: " + ("already complete" if state == "complete" else "trained"))
+                said = {"complete": "already complete", "resumed": "resumed from its checkpoint"}
+                print(f"{args.out}: {said.get(state, state)}")
         elif args.command == "analyze":
             _analyze(args.runs, args.out, _analysis_overrides(args), args.quiet)
         elif args.command == "extract":

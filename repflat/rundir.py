@@ -68,11 +68,16 @@ def read_status(path: str | Path) -> str:
 
 
 class RunWriter:
-    """Writes the non-feature files of a run: config, status and metrics."""
+    """Writes the non-feature files of a run: config, status and metrics.
+
+    `state` is "new", "restart" (an unfinished run of the same config, started over:
+    its files are removed) or "resume" (continued from its checkpoint: files kept, the
+    metrics rewritten from the checkpoint's rows by `restore`).
+    """
 
     def __init__(self, path: str | Path, config: dict, state: str):
         self.path = Path(path)
-        if state == "restart":  # an unfinished run of the same config: start it over
+        if state == "restart":
             for child in ("features", "metrics.csv", "checkpoint.pt", "run.json"):
                 target = self.path / child
                 shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
@@ -87,17 +92,25 @@ class RunWriter:
     def _write_info(self) -> None:
         write_text(self.path / "run.json", json.dumps(self.info, indent=1))
 
-    def log_epoch(self, row: dict) -> None:
-        self.rows.append(row)
+    def _write_rows(self) -> None:
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(self.rows[0]))
+        writer = csv.DictWriter(out, fieldnames=list(self.rows[0]) if self.rows else ["epoch"])
         writer.writeheader()
         writer.writerows(self.rows)
         write_text(self.path / "metrics.csv", out.getvalue())
 
-    def finish(self, seconds: float) -> None:
+    def restore(self, rows: list[dict]) -> None:
+        """Continue after a checkpoint: its rows replace whatever was logged after it."""
+        self.rows = list(rows)
+        self._write_rows()
+
+    def log_epoch(self, row: dict) -> None:
+        self.rows.append(row)
+        self._write_rows()
+
+    def finish(self, seconds: float, results: dict | None = None) -> None:
         self.info |= {"status": "complete", "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                      "seconds": round(seconds, 3)}
+                      "seconds": round(seconds, 3), **(results or {})}
         self._write_info()
 
 

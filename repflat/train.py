@@ -4,9 +4,11 @@
 before a single file is written; `train` runs the loop, which reads top to bottom.
 
 Randomness: generators derived from the run seed drive initialisation, batch order,
-mixing and input noise; dropout, which cannot take a generator, draws from the global
-torch generator, seeded from the run seed at the start. The same seed therefore gives
-the same run on the CPU, bit for bit.
+mixing and input noise; dropout draws from the global torch generator, seeded from the
+run seed at the start, and augmentation of item i in epoch e from (seed, e, i). The
+same seed therefore gives the same run on the CPU, bit for bit, and a run killed and
+resumed from its checkpoint (repflat.checkpoint) ends exactly where an uninterrupted
+one does.
 
 Under `torchrun` (DDP): every rank draws the same batch order, takes rows
 rank, rank + W, … of each batch, and mixes within its rows with a mixing generator of
@@ -15,6 +17,7 @@ write their rows of the captured features.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,18 +26,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from repflat import checkpoint
 from repflat.capture import capture, forward_features
-from repflat.config import RunConfig
+from repflat.config import RunConfig, TrainConfig
 from repflat.data import Data, load_data
+from repflat.data.batches import Seeded, epoch_batches, load_batches
 from repflat.distributed import Dist, from_env, local_device, resolve_device
+from repflat.evaluate import accuracy_and_nll, autocast, expected_calibration_error, fgsm_accuracy, predict
 from repflat.layers import check_layers, default_layers, layer_names
 from repflat.mixing import build_mixer
 from repflat.models import build_model
 from repflat.rundir import RunWriter, prepare_run_dir
-from repflat.store import FeatureWriter, atomic_path
+from repflat.store import FeatureWriter
 from repflat.typed import to_plain
 
 
@@ -45,11 +50,12 @@ class Seeds:
     mixing: int
     noise: int
     dropout: int
+    augment: int
 
     @classmethod
     def from_seed(cls, seed: int) -> Seeds:
         # Independent streams from one seed, so e.g. adding noise does not shift the mixing draws.
-        children = np.random.SeedSequence(seed).spawn(5)
+        children = np.random.SeedSequence(seed).spawn(6)
         return cls(*(int(c.generate_state(1, dtype=np.uint64)[0] >> 1) for c in children))
 
 
@@ -77,6 +83,8 @@ def setup(cfg: RunConfig) -> Setup:
     device = local_device(resolve_device(cfg.train.device))
     data = load_data(cfg.data)
     model = build_model(cfg.model, data.input_shape, data.n_classes, seed=seeds.init).to(device)
+    if cfg.train.channels_last and device.type == "cuda" and len(data.input_shape) == 3:
+        model = model.to(memory_format=torch.channels_last)
     mixer = build_mixer(cfg.mixing, model, generator(seeds.mixing))
     layers = check_layers(model, cfg.capture.layers or default_layers(model), "capture.layers")
     plane = cfg.capture.plane
@@ -86,76 +94,81 @@ def setup(cfg: RunConfig) -> Setup:
         plane = plane if probe[plane].shape[1] == 2 else None
     else:
         plane = None
-    Optimizer = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[cfg.train.optimizer]
-    extra = {"momentum": cfg.train.momentum} if cfg.train.optimizer == "sgd" else {}
-    optimizer = Optimizer(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-                          **extra)
-    epochs = frozenset(cfg.capture.epochs) | {cfg.train.epochs}
+    tc = cfg.train
+    if tc.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=tc.lr, momentum=tc.momentum,
+                                    nesterov=tc.nesterov, weight_decay=tc.weight_decay)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    epochs = frozenset(cfg.capture.epochs) | {tc.epochs}
     return Setup(cfg, data, model, mixer, optimizer, seeds, device, layers, epochs, plane)
 
 
+def learning_rate(tc: TrainConfig, epoch: int) -> float:
+    """The rate for epoch `epoch` (1-based): constant; × gamma for each milestone already
+    passed (epoch > m); or cosine from lr at epoch 1 towards 0 after the last."""
+    if tc.schedule == "step":
+        return tc.lr * tc.gamma ** sum(epoch > m for m in tc.milestones)
+    if tc.schedule == "cosine":
+        return tc.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / tc.epochs))
+    return tc.lr
+
+
 def soft_target_loss(kind: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean loss against soft targets (rows summing to 1)."""
+    """Mean loss against soft targets (rows summing to 1), computed in float32."""
+    logits = logits.float()
     if kind == "cross_entropy":
         return F.cross_entropy(logits, targets)
-    return (torch.softmax(logits, dim=1) - targets).pow(2).sum(dim=1).mean()
+    probabilities = torch.softmax(logits, dim=1)
+    if kind == "bce":  # the official code: BCELoss(softmax(output), mixed one-hot), mean over n·K
+        return F.binary_cross_entropy(probabilities, targets)
+    return (probabilities - targets).pow(2).sum(dim=1).mean()
 
 
-def epoch_batches(n: int, batch_size: int, shuffle: torch.Generator, dist: Dist) -> list[torch.Tensor]:
-    """This rank's row indices of each batch of one epoch, in a shuffled order that every
-    rank draws alike. A batch smaller than the world size is skipped by every rank
-    (DDP needs all ranks in each step)."""
-    order = torch.randperm(n, generator=shuffle)
-    out = []
-    for start in range(0, n, batch_size):
-        batch = order[start:start + batch_size]
-        if len(batch) >= dist.world:
-            out.append(batch[dist.rank::dist.world])
+def test_metrics(s: Setup, epoch: int) -> dict:
+    """This epoch's row of test measurements (FGSM only at the chosen epochs)."""
+    cfg, ev = s.cfg, s.cfg.evaluation
+    logits, labels = predict(s.model, s.data, "test", s.device, amp=cfg.train.amp)
+    accuracy, nll = accuracy_and_nll(logits, labels)
+    row = {"test_accuracy": accuracy, "test_error": 1 - accuracy, "test_nll": nll}
+    if ev.calibration:
+        probs = torch.softmax(torch.as_tensor(logits, dtype=torch.float64), 1).numpy()
+        row["test_ece"] = expected_calibration_error(probs, labels)
+    if ev.fgsm_epsilon is not None:
+        due = epoch == cfg.train.epochs or (ev.fgsm_every and epoch % ev.fgsm_every == 0)
+        row["fgsm_accuracy"] = (fgsm_accuracy(s.model, s.data, "test", ev.fgsm_epsilon, s.device)
+                                if due else "")
+    return row
+
+
+def summary(rows: list[dict]) -> dict:
+    """Final and best test error and NLL (the paper's authors report the best)."""
+    errors = [r["test_error"] for r in rows]
+    best = int(np.argmin(errors))
+    out = {"final_test_error": errors[-1], "best_test_error": errors[best],
+           "best_epoch": rows[best]["epoch"], "final_test_nll": rows[-1]["test_nll"],
+           "best_test_nll": min(r["test_nll"] for r in rows)}
+    if rows[-1].get("fgsm_accuracy", "") != "":
+        out["final_fgsm_accuracy"] = rows[-1]["fgsm_accuracy"]
     return out
 
 
-def load_batches(data: Data, split: str, batches: list[torch.Tensor], device: torch.device,
-                 workers: int = 0):
-    """(x, y) for each batch of row indices: sliced from memory or read by a DataLoader."""
-    if data.arrays is not None:
-        ds = data.datasets[split]
-        x, y = ds.tensors[0].to(device), ds.tensors[1].to(device)
-        for idx in batches:
-            idx = idx.to(device)
-            yield x[idx], y[idx]
-        return
-    for xb, yb in DataLoader(data.datasets[split], batch_sampler=[b.tolist() for b in batches],
-                             num_workers=workers, pin_memory=device.type == "cuda"):
-        yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bool = False) -> str:
+    """Train `cfg` into run directory `out`: "trained", "resumed" or "complete" (already done).
 
-
-@torch.no_grad()
-def evaluate(model: nn.Module, data: Data, split: str, device: torch.device,
-             batch_size: int = 1024) -> tuple[float, float]:
-    """Accuracy and mean negative log-likelihood (nats) of `model` on a split."""
-    was_training = model.training
-    model.eval()
-    n = len(data.labels[split])
-    correct, nll = 0.0, 0.0
-    chunks = [torch.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-    for xb, yb in load_batches(data, split, chunks, device):
-        logits = model(xb)
-        correct += (logits.argmax(dim=1) == yb).sum().item()
-        nll += F.cross_entropy(logits.float(), yb, reduction="sum").item()
-    model.train(was_training)
-    return correct / n, nll / n
-
-
-def train(cfg: RunConfig, out: str | Path, *, progress: bool = True) -> str:
-    """Train `cfg` into run directory `out`; return "trained" or "complete" (already done)."""
+    An unfinished run of the same config continues from its latest checkpoint unless
+    `restart` is set.
+    """
     s = setup(cfg)
     plain = to_plain(cfg)
     state = prepare_run_dir(out, plain)
     if state == "complete":
         return "complete"
     dist = from_env(s.device)
-    started = time.perf_counter()
-    run = RunWriter(out, plain, state) if dist.main else None
+    out = Path(out)
+    resumed = None if restart or state == "new" else checkpoint.load_resumable(
+        out / checkpoint.CHECKPOINT, plain, dist.world)
+    run = RunWriter(out, plain, "resume" if resumed else state) if dist.main else None
     dist.barrier()
     model, opt, K, tc = s.model, s.optimizer, s.data.n_classes, cfg.train
     net = model
@@ -163,27 +176,57 @@ def train(cfg: RunConfig, out: str | Path, *, progress: bool = True) -> str:
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[s.device.index] if s.device.type == "cuda" else None)
         s.mixer = build_mixer(cfg.mixing, model, generator(s.seeds.mixing + dist.rank))
-    features = FeatureWriter(out)
-    shuffle, noise = generator(s.seeds.shuffle), generator(s.seeds.noise + dist.rank)
+    generators = {"shuffle": generator(s.seeds.shuffle),
+                  "noise": generator(s.seeds.noise + dist.rank)}
+    if hasattr(s.mixer, "generator"):
+        generators["mixing"] = s.mixer.generator
     torch.manual_seed(s.seeds.dropout + dist.rank)
+    features = FeatureWriter(out)
+    train_items = None if s.data.arrays is not None else Seeded(
+        s.data.augmented or s.data.datasets["train"], s.seeds.augment)
+    rows, first = [], 1
+    if resumed:
+        model.load_state_dict(resumed["model"])
+        opt.load_state_dict(resumed["optimizer"])
+        checkpoint.set_rng_states(resumed["rng"][dist.rank], generators, s.device)
+        rows, first = list(resumed["metrics"]), resumed["epoch"] + 1
+        if run is not None:
+            run.restore(rows)
 
     def save_features(epoch: int) -> None:
         capture(model, s.data, cfg.capture, s.capture_layers, epoch, features, device=s.device,
                 plane=s.plane, uniform_seed=getattr(cfg.data, "seed", 0), dist=dist)
 
-    if 0 in s.capture_epochs:
+    def save_checkpoint(epoch: int) -> None:
+        rng = checkpoint.gather_rng(generators, s.device, dist)
+        if dist.main:
+            checkpoint.save(out / checkpoint.CHECKPOINT, {
+                "epoch": epoch, "config": plain, "input_shape": list(s.data.input_shape),
+                "n_classes": K, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "rng": rng, "metrics": rows, "complete": epoch == tc.epochs},
+                durable=epoch == tc.epochs)
+
+    started = time.perf_counter()
+    if first == 1 and 0 in s.capture_epochs:
         save_features(0)
-    bar = tqdm(range(1, tc.epochs + 1), desc=f"{cfg.name} seed {cfg.seed}", unit="epoch",
+    bar = tqdm(range(first, tc.epochs + 1), desc=f"{cfg.name} seed {cfg.seed}", unit="epoch",
                disable=not (progress and dist.main), leave=False, dynamic_ncols=True)
     n_train = len(s.data.labels["train"])
     model.train()
     for epoch in bar:
         t0, loss_sum, count = time.perf_counter(), torch.zeros((), device=s.device), 0
-        batches = epoch_batches(n_train, tc.batch_size, shuffle, dist)
-        for xb, yb in load_batches(s.data, "train", batches, s.device):
+        lr = learning_rate(tc, epoch)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batches = epoch_batches(n_train, tc.batch_size, generators["shuffle"], dist)
+        for xb, yb in load_batches(s.data, "train", batches, s.device, workers=tc.workers,
+                                   seeded=train_items, epoch=epoch):
             if tc.input_noise > 0:
-                xb = xb + tc.input_noise * torch.randn(xb.shape, generator=noise).to(s.device)
-            logits, targets = s.mixer(net, xb, F.one_hot(yb, K).float())
+                xb = xb + tc.input_noise * torch.randn(xb.shape, generator=generators["noise"]).to(s.device)
+            if tc.channels_last and s.device.type == "cuda" and xb.dim() == 4:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with autocast(s.device, tc.amp):
+                logits, targets = s.mixer(net, xb, F.one_hot(yb, K).float())
             loss = soft_target_loss(tc.loss, logits, targets)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -193,19 +236,18 @@ def train(cfg: RunConfig, out: str | Path, *, progress: bool = True) -> str:
         total = torch.stack([loss_sum, torch.tensor(float(count), device=s.device)])
         if dist.world > 1:
             torch.distributed.all_reduce(total)
-        train_loss = (total[0] / total[1]).item()
         if dist.main:
-            accuracy, nll = evaluate(model, s.data, "test", s.device)
-            run.log_epoch({"epoch": epoch, "train_loss": train_loss, "test_accuracy": accuracy,
-                           "test_nll": nll, "seconds": round(time.perf_counter() - t0, 4)})
-            bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{accuracy:.3f}", refresh=False)
+            row = {"epoch": epoch, "lr": lr, "train_loss": (total[0] / total[1]).item(),
+                   **test_metrics(s, epoch), "seconds": round(time.perf_counter() - t0, 4)}
+            rows.append(row)
+            run.log_epoch(row)
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['test_accuracy']:.3f}",
+                            refresh=False)
         if epoch in s.capture_epochs:
             save_features(epoch)
+        if epoch % tc.checkpoint_every == 0 or epoch == tc.epochs:
+            save_checkpoint(epoch)
     if dist.main:
-        with atomic_path(Path(out) / "checkpoint.pt", durable=True) as tmp:
-            torch.save({"format": 1, "epoch": tc.epochs, "config": plain,
-                        "input_shape": list(s.data.input_shape), "n_classes": K,
-                        "model": model.state_dict()}, tmp)
-        run.finish(time.perf_counter() - started)
+        run.finish(time.perf_counter() - started, summary(rows))
     dist.barrier()
-    return "trained"
+    return "resumed" if resumed else "trained"

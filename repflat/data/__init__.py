@@ -29,6 +29,13 @@ class Data:
     arrays: dict[str, np.ndarray] | None = None
     """Each split's inputs as one array, for data sets small enough to hold in memory
     (spirals, digits): the training loop then slices tensors instead of a DataLoader."""
+    augmented: Dataset | None = None
+    """The training split with random augmentation, for training only; `datasets`
+    stays unaugmented for evaluation and capture."""
+    pixel_mean: tuple[float, ...] | None = None
+    pixel_std: tuple[float, ...] | None = None
+    """For image data: inputs are (pixel − mean) / std per channel, pixels in [0, 1]
+    (FGSM's ε is in pixel units). None for non-image data (spirals)."""
 
 
 def stratified_split(y: np.ndarray, test_fraction: float, seed: int | tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -43,12 +50,13 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int | tuple[int,
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def in_memory(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, n_classes: int) -> Data:
+def in_memory(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, n_classes: int,
+              **pixels) -> Data:
     train, test = stratified_split(y, test_fraction, seed=(seed, 1))
     arrays = {"train": x[train], "test": x[test]}
     labels = {"train": y[train], "test": y[test]}
     datasets = {s: TensorDataset(torch.as_tensor(arrays[s]), torch.as_tensor(labels[s])) for s in SPLITS}
-    return Data(datasets, labels, n_classes, x.shape[1:], arrays)
+    return Data(datasets, labels, n_classes, x.shape[1:], arrays, **pixels)
 
 
 def load_digits_array() -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +75,7 @@ def load_data(cfg: DataConfig) -> Data:
         return in_memory(x, y, cfg.test_fraction, cfg.seed, cfg.n_classes)
     if isinstance(cfg, DigitsData):
         x, y = load_digits_array()
-        return in_memory(x, y, cfg.test_fraction, cfg.seed, 10)
+        return in_memory(x, y, cfg.test_fraction, cfg.seed, 10, pixel_mean=(0.0,), pixel_std=(1.0,))
     from repflat.data.images import load_images
 
     return load_images(cfg)

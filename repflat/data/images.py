@@ -73,17 +73,17 @@ def dataset_labels(ds) -> np.ndarray:
 def load_images(cfg: ImageData):
     from repflat.data import SPLITS, Data
 
-    plain = {s: _open(cfg, s) for s in SPLITS}
-    x0 = plain["train"][0][0]
-    sets = dict(plain)
-    if cfg.augment:
-        sets["train"] = _open(cfg, "train", augment_side=int(x0.shape[-1]))
+    sets = {s: _open(cfg, s) for s in SPLITS}
+    x0 = sets["train"][0][0]
+    augmented = _open(cfg, "train", augment_side=int(x0.shape[-1])) if cfg.augment else None
     if cfg.name == "imagefolder":
-        n_classes = len(plain["train"].classes)
-        if plain["test"].classes != plain["train"].classes:
+        n_classes = len(sets["train"].classes)
+        if sets["test"].classes != sets["train"].classes:
             raise UserError(f"data.root: {cfg.test_dir}/ and {cfg.train_dir}/ hold different "
-                            f"classes ({len(plain['test'].classes)} and {n_classes})")
+                            f"classes ({len(sets['test'].classes)} and {n_classes})")
     else:
         n_classes = CLASSES[cfg.name]
     labels = {s: dataset_labels(d) for s, d in sets.items()}
-    return Data(sets, labels, n_classes, tuple(x0.shape))
+    mean, std = STATS[cfg.name]
+    return Data(sets, labels, n_classes, tuple(x0.shape), augmented=augmented,
+                pixel_mean=mean, pixel_std=std)
