@@ -21,7 +21,7 @@ test: install  ## the test suite
 	$(BIN)/python -m pytest -q
 
 benchmark: install  ## the speed benchmarks (see benchmarks/)
-	$(BIN)/python benchmarks/spirals_e2e.py
+	$(BIN)/python benchmarks/experiment_e2e.py
 	$(BIN)/python benchmarks/mixing_step.py
 	$(BIN)/python benchmarks/extract.py
 

@@ -33,7 +33,7 @@ def test_imagefolder(tmp_path):
     assert data.n_classes == 3 and data.input_shape == (3, 16, 16)
     assert data.labels["test"].tolist() == [0] * 4 + [1] * 4 + [2] * 4
     resized = load_data(ImageData(name="imagefolder", root=str(tmp_path), image_size=8, augment=True))
-    assert resized.input_shape == (3, 8, 8) and resized.datasets["train"][0][0].shape == (3, 8, 8)
+    assert resized.input_shape == (3, 8, 8) and resized.augmented[0][0].shape == (3, 8, 8)
 
 
 def test_augmentation_changes_training_images_only(tmp_path, monkeypatch):
@@ -42,8 +42,10 @@ def test_augmentation_changes_training_images_only(tmp_path, monkeypatch):
     plain = load_data(ImageData(name="cifar10", root=str(tmp_path)))
     aug = load_data(ImageData(name="cifar10", root=str(tmp_path), augment=True))
     torch.manual_seed(0)
-    assert any(not torch.equal(aug.datasets["train"][i][0], plain.datasets["train"][i][0]) for i in range(5))
-    assert torch.equal(aug.datasets["test"][0][0], plain.datasets["test"][0][0])
+    assert any(not torch.equal(aug.augmented[i][0], plain.datasets["train"][i][0]) for i in range(5))
+    # what evaluation and capture read stays unaugmented
+    assert torch.equal(aug.datasets["train"][0][0], plain.datasets["train"][0][0])
+    assert plain.augmented is None
 
 
 def test_digits_are_real_and_offline():
