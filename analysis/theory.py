@@ -1,0 +1,33 @@
+"""Corollary 1, class by class: how each arm's classes compare with dim(H) − K + 1.
+
+At a layer of width dim(H) with K classes, a minimiser of the manifold mixup loss
+puts each class on a (dim(H) − K + 1)-dimensional affine subspace (Verma et al. 2019,
+§3.1). `theory_check` gathers, for every class and for the class average, each arm's
+numerical rank, effective rank and share of variance beyond that dimension, as mean
+and std over seeds at each run's last analysed epoch.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.flattening import MEAN, POOLED
+
+METRICS = ("numerical_rank", "effective_rank", "residual_variance_share", "largest_singular_value")
+
+
+def theory_check(flat: pd.DataFrame, layer: str) -> pd.DataFrame:
+    """Tidy: arm, strategy, class ("0".., or "mean"), metric, mean, std, n_runs, theory_dimension."""
+    sel = flat[(flat["layer"] == layer) & ~flat["class"].isin([POOLED, MEAN, "all"])]
+    sel = sel[sel["epoch"] == sel.groupby("run")["epoch"].transform("max")]
+    if sel.empty:
+        return pd.DataFrame(columns=["arm", "strategy", "class", "metric", "mean", "std", "n_runs",
+                                     "theory_dimension"])
+    theory = sel[sel["metric"] == "theory_dimension"]["value"].iloc[0]
+    sel = sel[sel["metric"].isin(METRICS)]
+    averaged = (sel.groupby(["run", "arm", "strategy", "metric"], sort=False)["value"].mean()
+                .reset_index().assign(**{"class": "mean"}))
+    both = pd.concat([sel[["run", "arm", "strategy", "class", "metric", "value"]], averaged])
+    out = (both.groupby(["arm", "strategy", "class", "metric"], sort=False)["value"]
+           .agg(mean="mean", std="std", n_runs="count").reset_index())
+    out["std"] = out["std"].fillna(0.0)
+    return out.assign(theory_dimension=int(theory))
