@@ -185,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print("repflat: error: " + " ".join(str(err).split()), file=sys.stderr)
         return 2
+    except OSError as err:  # the environment refused: a full disk, a read-only directory
+        where = f": {err.filename}" if err.filename else ""
+        print(f"repflat: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("repflat: interrupted", file=sys.stderr)
         return 130

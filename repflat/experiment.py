@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from repflat.config import Experiment, load_experiment, parse_experiment
 from repflat.errors import UserError, expected
+from repflat.lock import exclusive, visible_entries
 from repflat.rundir import EXPERIMENT_FILE, prepare_run_dir
 from repflat.store import write_text
 from repflat.train import setup, train
@@ -27,7 +28,7 @@ from repflat.typed import to_plain
 def check_experiment_dir(out: Path, exp: Experiment) -> None:
     if out.exists() and not out.is_dir():
         raise expected("--out", "a directory", f"{out} (a file)")
-    if not out.exists() or not any(out.iterdir()):
+    if not out.exists() or not visible_entries(out):
         return
     if not (out / EXPERIMENT_FILE).is_file():
         raise expected("--out", "an empty directory or one written by `repflat run`",
@@ -51,13 +52,13 @@ def run_experiment(path: str | Path, out: str | Path, *, progress: bool = True) 
         setup(next(r for r in exp.runs if r.name == arm))
     states = {exp.run_dirname(r): prepare_run_dir(out / "runs" / exp.run_dirname(r), to_plain(r))
               for r in exp.runs}
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / EXPERIMENT_FILE, yaml.safe_dump(exp.source, sort_keys=False))
-    todo = [r for r in exp.runs if states[exp.run_dirname(r)] != "complete"]
-    if progress and len(todo) < len(exp.runs):
-        tqdm.write(f"{len(exp.runs) - len(todo)} of {len(exp.runs)} runs already complete",
-                   file=sys.stderr)
-    for run in tqdm(todo, desc=f"{exp.name}: runs", unit="run", disable=not progress,
-                    dynamic_ncols=True):
-        train(run, out / "runs" / exp.run_dirname(run), progress=progress)
+    with exclusive(out):
+        write_text(out / EXPERIMENT_FILE, yaml.safe_dump(exp.source, sort_keys=False))
+        todo = [r for r in exp.runs if states[exp.run_dirname(r)] != "complete"]
+        if progress and len(todo) < len(exp.runs):
+            tqdm.write(f"{len(exp.runs) - len(todo)} of {len(exp.runs)} runs already complete",
+                       file=sys.stderr)
+        for run in tqdm(todo, desc=f"{exp.name}: runs", unit="run", disable=not progress,
+                        dynamic_ncols=True):
+            train(run, out / "runs" / exp.run_dirname(run), progress=progress)
     return exp

@@ -11,6 +11,7 @@ run-directory format, so `repflat analyze` reads it like any run.
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from repflat.data import SPLITS, Data, load_data
 from repflat.distributed import from_env, local_device, resolve_device
 from repflat.errors import UserError, expected
 from repflat.layers import check_layers
+from repflat.lock import exclusive, visible_entries
 from repflat.store import FORMAT, PARTIAL, FeatureWriter, Features, write_text
 from repflat.typed import to_plain
 
@@ -35,7 +37,7 @@ def _check_out(out: Path, description: dict, resume: bool, restart: bool) -> str
     """"new", "same" (this extraction, possibly unfinished) or a UserError; writes nothing."""
     if out.exists() and not out.is_dir():
         raise expected("--out", "a directory", f"{out} (a file)")
-    if not out.exists() or not any(out.iterdir()):
+    if not out.exists() or not visible_entries(out):
         return "new"
     mine = out / EXTRACT_FILE
     if not mine.is_file():
@@ -97,21 +99,22 @@ def extract(model: nn.Module, layers: Sequence[str], data: DataConfig | Data, ou
     if state == "same":
         FeatureWriter(out)  # a corrupt manifest is refused before anything is written
     dist = from_env(dev)
-    if dist.main:
-        if restart:
-            _clear_partials(out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_text(out / EXTRACT_FILE, yaml.safe_dump(description, sort_keys=False))
-    dist.barrier()
-    model = model.to(dev)
-    writer = FeatureWriter(out)
-    for split in splits:
-        if state == "same" and all(writer.has(split, epoch, l) for l in layers) \
-                and split in writer.manifest["labels"]:
-            continue  # done in an earlier call
-        capture_split(model, loaded.datasets[split], layers, writer, split=split, epoch=epoch,
-                      device=dev, batch_size=batch_size, reduce=reduce, dtype=dtype, dist=dist,
-                      resume=resume, fingerprint=description["model_sha256"], workers=workers,
-                      progress=progress)
+    with exclusive(out) if dist.main else contextlib.nullcontext():
+        if dist.main:
+            if restart:
+                _clear_partials(out)
+            write_text(out / EXTRACT_FILE, yaml.safe_dump(description, sort_keys=False))
+        dist.barrier()
+        model = model.to(dev)
+        writer = FeatureWriter(out)
+        for split in splits:
+            if state == "same" and all(writer.has(split, epoch, l) for l in layers) \
+                    and split in writer.manifest["labels"]:
+                continue  # done in an earlier call
+            capture_split(model, loaded.datasets[split], layers, writer, split=split,
+                          epoch=epoch, device=dev, batch_size=batch_size, reduce=reduce,
+                          dtype=dtype, dist=dist, resume=resume,
+                          fingerprint=description["model_sha256"], workers=workers,
+                          progress=progress)
     return Features(out)
 

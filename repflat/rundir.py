@@ -20,6 +20,7 @@ import yaml
 
 from repflat import __version__
 from repflat.errors import UserError, expected
+from repflat.lock import visible_entries
 from repflat.store import FORMAT, Features, write_text
 
 UNKNOWN = "unknown"
@@ -44,12 +45,12 @@ def prepare_run_dir(path: str | Path, config: dict, argument: str = "--out") -> 
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise expected(argument, "a directory", f"{path} (a file)")
-    if not path.exists() or not any(path.iterdir()):
+    if not path.exists() or not visible_entries(path):
         return "new"
     cfg_file = path / "config.yaml"
     if not cfg_file.is_file():
         raise expected(argument, "an empty directory or a repflat run directory",
-                       f"{path} ({sum(1 for _ in path.iterdir())} entries, no config.yaml)")
+                       f"{path} ({len(visible_entries(path))} entries, no config.yaml)")
     try:
         on_disk = yaml.safe_load(cfg_file.read_text())
     except yaml.YAMLError:

@@ -17,6 +17,7 @@ write their rows of the captured features.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from repflat.data.batches import Seeded, epoch_batches, load_batches
 from repflat.distributed import Dist, from_env, local_device, resolve_device
 from repflat.evaluate import accuracy_and_nll, autocast, expected_calibration_error, fgsm_accuracy, predict
 from repflat.layers import check_layers, default_layers, layer_names
+from repflat.lock import exclusive
 from repflat.mixing import build_mixer
 from repflat.models import build_model
 from repflat.rundir import RunWriter, prepare_run_dir
@@ -168,8 +170,19 @@ def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bo
     out = Path(out)
     resumed = None if restart or state == "new" else checkpoint.load_resumable(
         out / checkpoint.CHECKPOINT, plain, dist.world)
-    run = RunWriter(out, plain, "resume" if resumed else state) if dist.main else None
+    with exclusive(out) if dist.main else contextlib.nullcontext():
+        run = RunWriter(out, plain, "resume" if resumed else state) if dist.main else None
+        dist.barrier()
+        fit(s, out, run, dist, resumed, progress=progress)
     dist.barrier()
+    return "resumed" if resumed else "trained"
+
+
+def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | None, *,
+        progress: bool) -> None:
+    """The training loop: epochs of mixed batches, test metrics, captures, checkpoints."""
+    cfg = s.cfg
+    plain = to_plain(cfg)
     model, opt, K, tc = s.model, s.optimizer, s.data.n_classes, cfg.train
     net = model
     if dist.world > 1:
@@ -249,5 +262,3 @@ def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bo
             save_checkpoint(epoch)
     if dist.main:
         run.finish(time.perf_counter() - started, summary(rows))
-    dist.barrier()
-    return "resumed" if resumed else "trained"
