@@ -23,6 +23,7 @@ test: install  ## the test suite
 benchmark: install  ## the speed benchmarks (see benchmarks/)
 	$(BIN)/python benchmarks/spirals_e2e.py
 	$(BIN)/python benchmarks/mixing_step.py
+	$(BIN)/python benchmarks/spectra_speed.py
 
 clean:
 	rm -rf $(VENV) results

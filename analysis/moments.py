@@ -152,9 +152,16 @@ def check_inputs(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def not_finite(rows: np.ndarray, row_ids: np.ndarray | None = None) -> UserError:
-    """The error for NaN/Inf in `rows`, naming the first offending row."""
-    bad = int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
-    row = int(row_ids[bad]) if row_ids is not None else bad
+    """The error for NaN/Inf in `rows`, naming the first offending row.
+
+    Finite rows whose squares overflow float64 (|x| > ~1e154) make the same error,
+    said as such.
+    """
+    bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+    if not len(bad):
+        return UserError("features: expected finite values, got values too large to square "
+                         "in float64 (above ~1e154)")
+    row = int(row_ids[bad[0]]) if row_ids is not None else int(bad[0])
     return UserError(f"features: expected finite values, got NaN or Inf in row {row}")
 
 

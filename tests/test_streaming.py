@@ -93,21 +93,33 @@ def test_memory_mapped_chunked_equals_in_memory(tmp_path):
     np.save(tmp_path / "x.npy", x.astype(np.float32))
     mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
     in_memory = gram_statistics(x.astype(np.float32), y, workers=1)
-    # rows of each class in 7-row chunks, the mapping released every 100 bytes, 3 workers
+    # rows of each class in 7-row chunks read from the file, 3 workers
     streamed = gram_statistics(mapped, y, chunk_rows=7, workers=3)
     assert_stats_close(in_memory, streamed, atol_rel=1e-12)
     assert_stats_close(svd_statistics(x.astype(np.float32), y), streamed)
 
 
-def test_row_reader_releases_pages_and_keeps_values(tmp_path):
+def test_row_reader_reads_files_and_mappings_alike(tmp_path):
     x = np.arange(64.0, dtype=np.float16).reshape(16, 4)
     np.save(tmp_path / "x.npy", x)
-    read = RowReader(np.load(tmp_path / "x.npy", mmap_mode="r"), release_bytes=1)
-    assert read.map is not None
-    for idx in (np.array([3, 4, 5]), np.array([0, 9, 15])):
-        out = read(idx)
-        assert out.dtype == np.float64
-        np.testing.assert_array_equal(out, x[idx])
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    by_file = RowReader(mapped)                              # the whole .npy: positional reads
+    by_mapping = RowReader(mapped[2:], release_bytes=1)      # a view: through the mapping
+    assert by_file.fd is not None and by_mapping.map is not None
+    for idx in (np.array([3, 4, 5]), np.array([0, 9, 13]), np.arange(14)):
+        np.testing.assert_array_equal(by_file(idx), x[idx])
+        np.testing.assert_array_equal(by_mapping(idx), x[2:][idx])
+        assert by_file(idx).dtype == by_mapping(idx).dtype == np.float64
+    by_file.close()
+    by_mapping.close()
+    assert by_file.fd is None
+
+
+def test_a_view_of_a_mapping_streams_too(tmp_path):
+    x, y = classes(n=300, d=5, k=4)
+    np.save(tmp_path / "x.npy", np.r_[np.zeros((1, 5)), x])
+    view = np.load(tmp_path / "x.npy", mmap_mode="r")[1:]
+    assert_stats_close(gram_statistics(x, y), gram_statistics(view, y, chunk_rows=7), atol_rel=1e-12)
 
 
 def test_workers_do_not_change_the_numbers():
@@ -147,3 +159,9 @@ def test_property_gram_equals_svd_over_shapes(n, d, k, seed, chunk, center):
         np.testing.assert_allclose(b.spectra[cls], s, atol=1e-7 * s[0] + 1e-300)
     np.testing.assert_allclose(b.pooled, a.pooled, atol=1e-7 * a.pooled[0] + 1e-300)
     np.testing.assert_allclose(b.within, a.within, atol=1e-9 * np.abs(a.within).max() + 1e-300)
+
+
+def test_squares_that_overflow_float64_are_refused():
+    x, y = classes(n=30)
+    with pytest.raises(UserError, match="too large to square in float64"):
+        gram_statistics(x * 1e200, y)
