@@ -24,6 +24,7 @@ benchmark: install  ## the speed benchmarks (see benchmarks/)
 	$(BIN)/python benchmarks/experiment_e2e.py
 	$(BIN)/python benchmarks/mixing_step.py
 	$(BIN)/python benchmarks/extract.py
+	$(BIN)/python benchmarks/spectra_speed.py
 
 clean:
 	rm -rf $(VENV) results

@@ -4,7 +4,9 @@ It never imports torch: it reads run directories (repflat.store's documented for
 so features saved by any framework can be analysed. Entry points:
 
 - `analysis.spectra`: per-class singular value spectra;
-- `analysis.metrics`: flattening metrics, pure functions of a spectrum;
+- `analysis.metrics`: flattening metrics, pure functions of a spectrum, and NC1;
+- `analysis.moments`, `analysis.streaming`: mergeable float64 class moments and the
+  chunked path for features larger than memory;
 - `analysis.flattening`: tidy spectra/flattening frames from run directories;
 - `analysis.boundary`, `analysis.plots`, `analysis.figure1`: figures;
 - `analysis.pipeline.analyze`: what `repflat analyze` runs.

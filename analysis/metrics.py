@@ -1,11 +1,22 @@
-"""Flattening metrics: pure functions of a spectrum σ₁ ≥ … ≥ σ_r ≥ 0 (1-D array).
+"""Flattening metrics.
 
 "Flattening" (Verma et al. 2019, §3) means fewer directions of significant variance
-per class; each metric below measures that from one class's spectrum.
+per class. Two kinds of metric:
+
+- functions of a spectrum σ₁ ≥ … ≥ σ_r ≥ 0 (a 1-D array, e.g. one class's from
+  `analysis.spectra.class_spectra`); λ_i = σ_i² are the variances along the principal
+  directions (times n);
+- functions of a whole layer, features (n_samples, n_features) and labels, in memory
+  or memory-mapped: `nc1` and `within_between_ratio` (Neural Collapse's variability
+  collapse), also available from precomputed class moments.
+
+The README's "Flattening metrics" table lists every definition.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from analysis.moments import LayerStats
 
 
 def largest_singular_value(s: np.ndarray) -> float:
@@ -31,6 +42,60 @@ def effective_rank(s: np.ndarray) -> float:
     p = np.asarray(s, dtype=np.float64) / total
     p = p[p > 0]
     return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def rankme(s: np.ndarray, eps: float = 1e-7) -> float:
+    """RankMe: exp(−Σ_i p_i log p_i) with p_i = σ_i / Σ_j σ_j + ε, ε = 1e-7, over all r values.
+
+    Garrido, Balestriero, Najman & LeCun, "RankMe: Assessing the downstream performance
+    of pretrained self-supervised representations by their rank", ICML 2023, Eq. 1.
+    The effective rank with the paper's ε, which makes zero singular values count a
+    little (each adds ≈ −ε log ε ≈ 1.6e-6 to the entropy). The paper applies it to
+    uncentred embeddings; here it takes whichever spectrum it is given. 0 for an
+    all-zero spectrum.
+    """
+    s = np.asarray(s, dtype=np.float64)
+    total = float(np.sum(s))
+    if total <= 0:
+        return 0.0
+    p = s / total + eps
+    p = p[p > 0]  # 0·log 0 = 0 (only reachable with eps = 0)
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def participation_ratio(s: np.ndarray) -> float:
+    """(Σ_i λ_i)² / Σ_i λ_i² with λ_i = σ_i²: the number of directions sharing the variance.
+
+    Gao, Trautmann, Yu, Santhanam, Ryu, Shenoy & Ganguli, "A theory of multineuronal
+    dimensionality, dynamics and measurement", bioRxiv 2017 (Eq. 1, on covariance
+    eigenvalues). Equals m for m equal non-zero σ; 0 for an all-zero spectrum.
+    """
+    lam = np.asarray(s, dtype=np.float64) ** 2
+    sq = float(np.sum(lam ** 2))
+    return float(np.sum(lam)) ** 2 / sq if sq > 0 else 0.0
+
+
+def stable_rank(s: np.ndarray) -> float:
+    """‖X‖²_F / ‖X‖²₂ = Σ_i σ_i² / σ₁²: 1 for rank one, m for m equal σ, never above the rank.
+
+    Rudelson & Vershynin, "Sampling from large matrices: an approach through geometric
+    functional analysis", J. ACM 54(4), 2007. 0 for an all-zero spectrum.
+    """
+    s = np.asarray(s, dtype=np.float64)
+    if not len(s) or s[0] <= 0:
+        return 0.0
+    return float(np.sum((s / s[0]) ** 2))
+
+
+def variance_share(s: np.ndarray, k: int) -> float:
+    """Σ_{i≤k} σ_i² / Σ_i σ_i²: the share of variance along the top k principal directions.
+
+    scikit-learn's `PCA.explained_variance_ratio_[:k].sum()` for a centred spectrum.
+    0 for an all-zero spectrum.
+    """
+    power = np.asarray(s, dtype=np.float64) ** 2
+    total = float(power.sum())
+    return float(power[:k].sum() / total) if total > 0 else 0.0
 
 
 def numerical_rank(s: np.ndarray, rtol: float) -> int:
@@ -59,3 +124,76 @@ def residual_variance_share(s: np.ndarray, k: int) -> float:
     power = np.asarray(s, dtype=np.float64) ** 2
     total = float(power.sum())
     return float(power[k:].sum() / total) if total > 0 else 0.0
+
+
+# ---------------------------------------------------------------- layer-level metrics
+
+def scatter_matrices(within: np.ndarray, means: np.ndarray,
+                     counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Papyan et al.'s Σ_W and the centred class means M (K, d) with Σ_B = Mᵀ M / K.
+
+    Σ_W = (1/N) Σ_k Σ_{i∈k} (h_i − μ_k)(h_i − μ_k)ᵀ (`within` is the sum, N = Σ n_k);
+    Σ_B = (1/K) Σ_k (μ_k − μ_G)(μ_k − μ_G)ᵀ with μ_G the mean of all N rows. M is
+    returned rather than Σ_B so that Σ_B⁺ can come from M's SVD without squaring.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    grand = counts @ means / counts.sum()
+    return within / counts.sum(), means - grand
+
+
+def nc1_from_moments(within: np.ndarray, means: np.ndarray, counts: np.ndarray) -> float:
+    """NC1 = Tr(Σ_W Σ_B⁺) / K from class moments (see `nc1`); NaN if K < 2 or Σ_B = 0."""
+    sigma_w, m = scatter_matrices(within, means, counts)
+    k = len(means)
+    if k < 2:
+        return float("nan")
+    _, sv, vt = np.linalg.svd(m / np.sqrt(k), full_matrices=False)
+    if not len(sv) or sv[0] <= 0:
+        return float("nan")
+    keep = sv > sv[0] * max(m.shape) * np.finfo(np.float64).eps  # numpy's matrix_rank cut
+    v, sv = vt[keep], sv[keep]
+    # Tr(Σ_W V S⁻² Vᵀ) = Σ_j v_jᵀ Σ_W v_j / s_j²
+    return float(np.sum(np.einsum("jd,de,je->j", v, sigma_w, v) / sv ** 2) / k)
+
+
+def within_between_ratio_from_moments(within: np.ndarray, means: np.ndarray,
+                                      counts: np.ndarray) -> float:
+    """Tr(Σ_W) / Tr(Σ_B) from class moments (see `within_between_ratio`)."""
+    sigma_w, m = scatter_matrices(within, means, counts)
+    between = float(np.sum(m ** 2)) / len(means)
+    return float(np.trace(sigma_w)) / between if len(means) > 1 and between > 0 else float("nan")
+
+
+def _layer(features: np.ndarray | LayerStats, labels: np.ndarray | None) -> LayerStats:
+    if isinstance(features, LayerStats):
+        return features
+    from analysis.spectra import layer_statistics
+
+    return layer_statistics(features, labels, spectra=False, pooled=False)
+
+
+def nc1(features: np.ndarray | LayerStats, labels: np.ndarray | None = None) -> float:
+    """Variability collapse NC1 = Tr(Σ_W Σ_B⁺) / K of features (n_samples, n_features).
+
+    Papyan, Han & Donoho, "Prevalence of neural collapse during the terminal phase of
+    deep learning training", PNAS 117(40), 2020, Figure 6: Σ_W the within-class
+    covariance averaged over all N samples, Σ_B the covariance of the K class means
+    about the global mean μ_G (averaged over classes), ⁺ the Moore–Penrose
+    pseudo-inverse (singular values of Σ_B's square root below numpy's matrix_rank
+    tolerance count as 0). 0 when every class sits on its mean; scale-invariant.
+    NaN with fewer than two classes or when all class means coincide. Also takes a
+    precomputed `analysis.moments.LayerStats`.
+    """
+    st = _layer(features, labels)
+    return nc1_from_moments(st.within, st.means, st.counts)
+
+
+def within_between_ratio(features: np.ndarray | LayerStats, labels: np.ndarray | None = None) -> float:
+    """Tr(Σ_W) / Tr(Σ_B): within-class variance over the variance of the class means.
+
+    Σ_W and Σ_B as in `nc1` (Papyan et al. 2020). Unlike NC1 it weighs every direction
+    alike, so it stays defined when Σ_B is rank-deficient; 0 when classes collapse to
+    their means. NaN with fewer than two classes or when all class means coincide.
+    """
+    st = _layer(features, labels)
+    return within_between_ratio_from_moments(st.within, st.means, st.counts)

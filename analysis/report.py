@@ -110,6 +110,7 @@ TABLE_METRICS = {  # summary metric -> column title
     "residual_variance_share": "variance beyond dim(H)−K+1",
     "pooled_largest_singular_value": "pooled σ₁",
     "pooled_effective_rank": "pooled effective rank",
+    "nc1": "NC1",
 }
 
 

@@ -7,40 +7,119 @@ X_k ∈ R^{n_k × d} of the rows of that layer's features whose label is k. Its
     X_k − 1 μ_kᵀ   (centred, the default: the spread of the class around its mean)
     X_k            (uncentred, `center=False`: the mean direction counts too)
 
-Singular values are not divided by √n_k, as in the paper's tables (they grow with
-the number of samples; compare runs with equal class sizes).
+Singular values are not divided by √n_k unless `scale=True` (the paper's tables do not
+divide; undivided values grow with the number of samples, so compare runs with equal
+class sizes or scale). A centred class of n_k ≤ d rows spans at most n_k − 1
+dimensions: its last singular value is 0. Classes of fewer than two rows have no
+spread and no spectrum; they still count as classes.
+
+Two paths give the same numbers (to ~1e-7·σ₁, see `analysis.moments`):
+
+- `svd`: LAPACK's SVD of each class in float64, the whole array in memory; the most
+  accurate for tiny singular values (error ~1e-16·σ₁);
+- `gram`: per-class float64 Gram matrices accumulated in chunks
+  (`analysis.streaming`), for arrays larger than memory and faster for large ones.
+
+`method="auto"` (what `repflat analyze` uses) takes `svd` for arrays of at most
+`SVD_MAX_VALUES` values and `gram` above, whatever the dtype and whether the array is
+memory-mapped.
 """
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from repflat.errors import UserError, expected
+from analysis.moments import LayerStats, check_inputs, not_finite, rank_limited
+from analysis.streaming import gram_statistics
+from repflat.errors import UserError, expected, unknown
+
+SVD_MAX_VALUES = 1 << 22  # 4,194,304 values, e.g. 8,192 × 512: 32 MiB as float64
+METHODS = ("auto", "svd", "gram")
 
 
-def singular_values(x: np.ndarray, *, center: bool = True) -> np.ndarray:
+def singular_values(x: np.ndarray, *, center: bool = True, scale: bool = False) -> np.ndarray:
     """Singular values, descending, of `x` (n_samples, n_features), centred by default.
 
     Computed by LAPACK's SVD in float64 whatever the input dtype, so small singular
-    values are not lost to float32 round-off.
+    values are not lost to float32 round-off. `scale=True` divides by √n_samples.
+    Centred, n ≤ n_features rows span at most n − 1 dimensions: σ_n is reported as 0.
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
         raise expected("features", "a 2-D array (n_samples, n_features)", f"shape {x.shape}")
     if not np.isfinite(x).all():
-        raise UserError("features: expected finite values, got NaN or Inf")
+        raise not_finite(x)
     if center:
         x = x - x.mean(axis=0, keepdims=True)
-    return np.linalg.svd(x, compute_uv=False)
+    s = rank_limited(np.linalg.svd(x, compute_uv=False), len(x), center)
+    return s / np.sqrt(len(x)) if scale and len(x) else s
 
 
-def class_spectra(features: np.ndarray, labels: np.ndarray, *,
-                  center: bool = True) -> dict[int, np.ndarray]:
-    """Spectrum of each class's rows: {class: σ (descending)}, classes in ascending order."""
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or len(labels) != len(features):
-        raise expected("labels", f"a 1-D array of {len(features)} class labels",
-                       f"shape {labels.shape}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise expected("labels", "integer class labels", str(labels.dtype))
-    return {int(k): singular_values(features[labels == k], center=center)
-            for k in np.unique(labels)}
+def svd_statistics(features: np.ndarray, labels: np.ndarray, *, center: bool = True,
+                   spectra: bool = True, pooled: bool = True, within: bool = True) -> LayerStats:
+    """`LayerStats` by one float64 SVD per class, the array in memory (inputs checked).
+
+    BLAS runs single-threaded: these are small matrices, and a multi-threaded LAPACK
+    SVD on a busy machine was measured 7-30× slower than a single-threaded one.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise not_finite(x)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _svd_statistics(x, labels, center, spectra, pooled, within)
+
+
+def _svd_statistics(x: np.ndarray, labels: np.ndarray, center: bool, spectra: bool,
+                    pooled: bool, within: bool) -> LayerStats:
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    means = np.empty((len(classes), x.shape[1]))
+    w = np.zeros((x.shape[1], x.shape[1])) if within else None
+    per_class = {}
+    for k, cls in enumerate(classes):
+        xk = x[inverse == k]
+        means[k] = xk.mean(axis=0)
+        if w is not None:
+            w += (xk - means[k]).T @ (xk - means[k])
+        if spectra and len(xk) >= 2:
+            per_class[int(cls)] = singular_values(xk, center=center)
+    return LayerStats(classes, counts, means, center, per_class,
+                      singular_values(x, center=center) if pooled else None, w)
+
+
+def layer_statistics(features: np.ndarray, labels: np.ndarray, *, center: bool = True,
+                     method: str = "auto", spectra: bool = True, pooled: bool = True,
+                     within: bool = True, **gram_options) -> LayerStats:
+    """Per-class spectra, pooled spectrum, class means and within-class scatter of a layer.
+
+    `features` (n_samples, n_features): float or integer, in memory or memory-mapped;
+    `labels` (n_samples,): integer classes. `method`: see the module docstring;
+    `gram_options` (`chunk_rows`, `workers`) go to `analysis.streaming.gram_statistics`.
+    Refused with a `UserError`: a non-2-D or non-numeric array, no rows or columns,
+    labels of the wrong length or type, NaN or Inf anywhere, no class with two rows.
+    """
+    labels = check_inputs(features, labels)
+    if method not in METHODS:
+        raise unknown("method", method, METHODS)
+    if method == "auto":
+        method = "svd" if features.shape[0] * features.shape[1] <= SVD_MAX_VALUES else "gram"
+    if spectra and np.unique(labels, return_counts=True)[1].max() < 2:
+        raise UserError("labels: expected at least one class with two or more rows, "
+                        "got one row per class")
+    run = svd_statistics if method == "svd" else gram_statistics
+    return run(features, labels, center=center, spectra=spectra, pooled=pooled, within=within,
+               **({} if method == "svd" else gram_options))
+
+
+def class_spectra(features: np.ndarray, labels: np.ndarray, *, center: bool = True,
+                  scale: bool = False, method: str = "auto", **gram_options) -> dict[int, np.ndarray]:
+    """Spectrum of each class's rows: {class: σ (descending)}, classes in ascending order.
+
+    Classes with fewer than two rows are left out. `scale=True` divides each spectrum
+    by √n_k. See `layer_statistics` for the other arguments.
+    """
+    stats = layer_statistics(features, labels, center=center, method=method, pooled=False,
+                             within=False, **gram_options)
+    if not scale:
+        return stats.spectra
+    n = dict(zip(stats.classes.tolist(), stats.counts.tolist()))
+    return {k: s / np.sqrt(n[k]) for k, s in stats.spectra.items()}

@@ -58,6 +58,8 @@ def build_parser() -> Parser:
     a.add_argument("--epochs", choices=("final", "all"), help="last saved epoch (default) or all")
     a.add_argument("--uncentered", action="store_true",
                    help="spectra of the raw class matrices instead of the centred ones")
+    a.add_argument("--scaled", action="store_true",
+                   help="divide each spectrum by √n, n the class's rows (default: undivided)")
     a.add_argument("--rtol", type=float, help="numerical rank tolerance, relative to σ₁ (default 0.01)")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -111,6 +113,8 @@ def _analysis_overrides(args) -> dict:
         out["epochs"] = args.epochs
     if args.uncentered:
         out["center"] = False
+    if args.scaled:
+        out["scale"] = True
     if args.rtol is not None:
         if not 0 < args.rtol < 1:
             raise UserError(f"--rtol: expected a number in (0, 1), got {args.rtol!r}")

@@ -329,6 +329,8 @@ class AnalysisConfig:
     """Analyse each run's last saved epoch, or every saved epoch."""
     center: bool = True
     """Subtract each class's mean before its SVD (the spectrum of its spread)."""
+    scale: bool = False
+    """Divide each spectrum by √n (n = the class's rows), so classes of unequal size compare."""
     rtol: float = 0.01
     """Numerical rank counts singular values above rtol · σ₁."""
     spectra_layers: tuple[str, ...] = ()

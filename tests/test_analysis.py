@@ -47,7 +47,7 @@ def test_frames_from_runs(trained_runs):
                                     "index", "singular_value"}
     assert set(flat.columns) >= {"run", "strategy", "seed", "layer", "epoch", "class", "metric", "value"}
     assert set(flat["epoch"]) == {3} and set(flat["layer"]) == {"fc1", "bottleneck"}
-    assert set(flat["class"]) == {"0", "1", "pooled", "mean"}
+    assert set(flat["class"]) == {"0", "1", "pooled", "mean", "all"}
     spectra_all, _ = analyze_features(runs, AnalysisConfig(layers=("fc1",), epochs="all"))
     assert set(spectra_all["epoch"]) == {0, 2, 3}
 

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from analysis import metrics as M
-from analysis.spectra import singular_values
+from analysis.spectra import layer_statistics, singular_values
 
 
 def rank_k(n, d, k, seed=0):
@@ -53,3 +54,137 @@ def test_residual_variance_share():
     s = np.array([3.0, 4.0])  # σ² = 9, 16
     assert M.residual_variance_share(s, 1) == pytest.approx(16 / 25)
     assert M.residual_variance_share(s, 2) == 0.0
+
+
+# ---------------------------------------------------------------- more spectrum metrics
+
+@pytest.fixture(autouse=True)
+def single_blas_thread():
+    """Reference SVDs single-threaded: multi-threaded LAPACK crawls on a busy 2-core machine."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@pytest.mark.parametrize("m", [1, 2, 5, 30])
+def test_equal_spectra_give_their_count(m):
+    s = np.r_[np.full(m, 0.7), np.zeros(3)]
+    assert M.participation_ratio(s) == pytest.approx(m)
+    assert M.stable_rank(s) == pytest.approx(m)
+    assert M.rankme(s) == pytest.approx(m, rel=1e-4)   # ε counts the zeros a little
+
+
+def test_rankme_is_garrido_et_al_eq_1():
+    s = np.array([3.0, 1.0, 0.0])
+    p = s / 4 + 1e-7
+    assert M.rankme(s) == pytest.approx(np.exp(-np.sum(p * np.log(p))), rel=1e-14)
+    assert M.rankme(s) != M.effective_rank(s)
+    assert M.rankme(s, eps=0.0) == pytest.approx(M.effective_rank(s))
+    assert M.rankme(np.zeros(4)) == 0.0
+
+
+def test_participation_ratio_and_stable_rank_by_hand():
+    s = np.array([4.0, 3.0])  # λ = 16, 9
+    assert M.participation_ratio(s) == pytest.approx(25 ** 2 / (16 ** 2 + 9 ** 2))
+    assert M.stable_rank(s) == pytest.approx(25 / 16)
+    assert M.participation_ratio(np.zeros(2)) == 0.0 and M.stable_rank(np.zeros(2)) == 0.0
+
+
+def test_stable_rank_is_frobenius_over_spectral_norm():
+    x = np.random.default_rng(1).normal(size=(30, 6))
+    s = singular_values(x, center=False)
+    assert M.stable_rank(s) == pytest.approx(np.linalg.norm(x, "fro") ** 2 / np.linalg.norm(x, 2) ** 2)
+    assert 1 <= M.stable_rank(s) <= M.numerical_rank(s, 1e-12)
+
+
+def test_variance_share_is_pcas_explained_variance_ratio():
+    from sklearn.decomposition import PCA
+
+    x = np.random.default_rng(2).normal(size=(50, 7)) @ np.diag([5, 3, 2, 1, 0.5, 0.2, 0.1])
+    ratio = PCA().fit(x).explained_variance_ratio_
+    s = singular_values(x)
+    for k in (1, 2, 5, 7):
+        assert M.variance_share(s, k) == pytest.approx(ratio[:k].sum())
+    assert M.variance_share(s, 3) + M.residual_variance_share(s, 3) == pytest.approx(1.0)
+
+
+def test_corollary_1_check_is_zero_on_affine_subspaces_of_the_theory_dimension():
+    rng = np.random.default_rng(3)
+    d, k = 12, 10
+    m = M.theory_dimension(d, k)                      # 3, as the MNIST bottleneck
+    x = rng.normal(size=(200, m)) @ rng.normal(size=(m, d)) + rng.normal(size=d) * 50
+    assert M.residual_variance_share(singular_values(x), m) < 1e-20
+    x_noisy = x + 1e-3 * rng.normal(size=x.shape)
+    assert 0 < M.residual_variance_share(singular_values(x_noisy), m) < 1e-5
+
+
+# ---------------------------------------------------------------- NC1 and within/between
+
+def reference_nc1(x, y):
+    """Papyan et al.'s NC1 spelled out with explicit covariances and numpy's pinv."""
+    classes = np.unique(y)
+    mu_g = x.mean(axis=0)
+    means = np.array([x[y == c].mean(axis=0) for c in classes])
+    sw = sum((x[y == c] - means[i]).T @ (x[y == c] - means[i]) for i, c in enumerate(classes)) / len(x)
+    sb = (means - mu_g).T @ (means - mu_g) / len(classes)
+    return np.trace(sw @ np.linalg.pinv(sb, hermitian=True)) / len(classes), np.trace(sw) / np.trace(sb)
+
+
+def test_nc1_by_hand_in_one_dimension():
+    x = np.array([[0.0], [2.0], [4.0], [6.0]])
+    y = np.array([0, 0, 1, 1])
+    # Σ_W = mean((±1)²) = 1; μ = (1, 5), μ_G = 3, Σ_B = mean((∓2)²) = 4; NC1 = (1/2)(1/4)
+    assert M.nc1(x, y) == pytest.approx(1 / 8)
+    assert M.within_between_ratio(x, y) == pytest.approx(1 / 4)
+
+
+def test_nc1_by_hand_with_a_rank_one_between_class_scatter():
+    # two classes in 2D: means (±2, 0); within: class 0 spreads ±1 along x, class 1 ±3 along y
+    x = np.array([[-3.0, 0], [-1, 0], [2, 3], [2, -3]])
+    y = np.array([0, 0, 1, 1])
+    # Σ_W = diag(2·1, 2·9)/4 = diag(0.5, 4.5); Σ_B = diag(4, 0), Σ_B⁺ = diag(1/4, 0)
+    assert M.nc1(x, y) == pytest.approx(0.5 * 0.25 / 2)
+    assert M.within_between_ratio(x, y) == pytest.approx(5.0 / 4.0)
+
+
+def test_nc1_matches_the_explicit_formula():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 5, 300)
+    x = rng.normal(size=(300, 8)) + 3 * rng.normal(size=(5, 8))[y]
+    nc1, ratio = reference_nc1(x, y)
+    for method in ("svd", "gram"):
+        st = layer_statistics(x, y, method=method)
+        assert M.nc1(st) == pytest.approx(nc1, rel=1e-9)
+        assert M.within_between_ratio(st) == pytest.approx(ratio, rel=1e-9)
+
+
+def test_collapsed_classes_give_nc1_zero():
+    rng = np.random.default_rng(5)
+    means = rng.normal(size=(4, 6))
+    y = np.repeat(np.arange(4), 10)
+    x = means[y]
+    for method in ("svd", "gram"):  # 0 up to the round-off of a class mean (eps² relative)
+        st = layer_statistics(x, y, method=method)
+        assert 0 <= M.nc1(st) < 1e-25 and 0 <= M.within_between_ratio(st) < 1e-25
+    x[0, 0] += 1e-3  # any spread at all registers
+    assert M.nc1(x, y) > 1e-10
+
+
+def test_nc1_is_invariant_to_rotation_scale_translation_and_relabelling():
+    from scipy.stats import ortho_group
+
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 3, 90)
+    x = rng.normal(size=(90, 5)) + 2 * rng.normal(size=(3, 5))[y]
+    q = ortho_group.rvs(5, random_state=7)
+    base = M.nc1(x, y)
+    assert M.nc1(x @ q, y) == pytest.approx(base)
+    assert M.nc1(7.5 * x + 3.0, y) == pytest.approx(base)
+    assert M.nc1(x, np.array([10, -2, 5])[y]) == pytest.approx(base)
+
+
+def test_nc1_is_undefined_without_between_class_spread():
+    x = np.random.default_rng(8).normal(size=(10, 3))
+    assert np.isnan(M.nc1(x, np.zeros(10, int)))                     # one class
+    same = np.r_[x, x]
+    assert np.isnan(M.nc1(same, np.repeat([0, 1], 10)))              # identical means
+    assert np.isnan(M.within_between_ratio(same, np.repeat([0, 1], 10)))

@@ -1,0 +1,172 @@
+"""Mergeable first and second moments of a set of rows, and spectra from them.
+
+`Moments` holds, in float64, what a class's spectrum, mean and scatter need:
+
+    n                       number of rows
+    c                       a shift (a provisional mean), shape (n_features,)
+    s = Σ_i (x_i − c)       shifted sum
+    G = Σ_i (x_i − c)(x_i − c)ᵀ   shifted Gram matrix, shape (n_features, n_features)
+
+from which mean μ = c + s/n and centred scatter S = Σ_i (x_i − μ)(x_i − μ)ᵀ = G − s sᵀ/n.
+Chunks sharing a shift combine by adding n, s and G, so a feature set is read once,
+in chunks of any size, in any order. Moments with different shifts (other processes,
+other ranks) combine by Chan, Golub & LeVeque's pairwise update, "Updating formulae
+and a pairwise algorithm for computing sample variances" (1979):
+
+    S = S_a + S_b + (n_a n_b / n) (μ_b − μ_a)(μ_b − μ_a)ᵀ.
+
+Why the shift: S = Σ x xᵀ − n μ μᵀ loses everything to cancellation when the mean is
+large against the spread (|μ|² / σ_min² ≫ 1/eps); with c near μ (the first chunk's mean)
+the subtracted term s sᵀ/n is tiny.
+
+Why float64 and what it costs: eigenvalues of a Gram matrix are the squared singular
+values, so the condition number is squared. Eigenvalues of a float64 Gram carry an
+absolute error of about eps₆₄·σ₁² ≈ 1e-16·σ₁², i.e. an error of at most ~1e-8·σ₁ on
+each singular value: every singular value is accurate to ~1e-7·σ₁ or better, which
+float32 input cannot beat anyway (its own round-off is ~6e-8 relative). Products of
+float16/float32 values are exact in float64.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from repflat.errors import UserError, expected
+
+
+@dataclass
+class Moments:
+    """Count, shift, shifted sum and shifted Gram of a set of rows (see the module docstring)."""
+
+    count: int
+    shift: np.ndarray
+    total: np.ndarray
+    gram: np.ndarray
+
+    @classmethod
+    def of(cls, rows: np.ndarray, shift: np.ndarray | None = None) -> Moments:
+        """Moments of `rows` (n_samples, n_features); the shift defaults to their mean.
+
+        With the exact mean as shift this is the two-pass centred Gram, the most
+        accurate form; a stream passes its first chunk's shift to later chunks.
+        """
+        rows = np.asarray(rows, dtype=np.float64)
+        if shift is None:
+            shift = rows.mean(axis=0) if len(rows) else np.zeros(rows.shape[1])
+        y = rows - shift
+        return cls(len(rows), np.asarray(shift, dtype=np.float64), y.sum(axis=0), y.T @ y)
+
+    def add(self, rows: np.ndarray) -> None:
+        """Accumulate more rows in place, with this object's shift."""
+        y = np.asarray(rows, dtype=np.float64) - self.shift
+        self.count += len(y)
+        self.total += y.sum(axis=0)
+        self.gram += y.T @ y
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.shift + self.total / self.count
+
+    def scatter(self, center: bool = True) -> np.ndarray:
+        """Σ_i (x_i − μ)(x_i − μ)ᵀ (centred), or Σ_i x_i x_iᵀ (center=False).
+
+        The uncentred form is built as S + n μ μᵀ, a sum of two positive semi-definite
+        terms, rather than by undoing the shift term by term.
+        """
+        s = self.gram - np.outer(self.total, self.total) / self.count
+        if not center:
+            s = s + self.count * np.outer(self.mean, self.mean)
+        return s
+
+    def merge(self, other: Moments) -> Moments:
+        """The moments of both sets of rows (Chan et al.'s pairwise update); exact in real arithmetic."""
+        if other.count == 0:
+            return self
+        if self.count == 0:
+            return other
+        if np.array_equal(self.shift, other.shift):  # chunks of one stream: plain sums
+            return Moments(self.count + other.count, self.shift, self.total + other.total,
+                           self.gram + other.gram)
+        n = self.count + other.count
+        delta = other.mean - self.mean
+        scatter = self.scatter() + other.scatter() + (self.count * other.count / n) * np.outer(delta, delta)
+        mean = self.mean + delta * (other.count / n)
+        return Moments(n, mean, np.zeros_like(mean), scatter)
+
+
+def psd_singular_values(m: np.ndarray, rank: int) -> np.ndarray:
+    """Singular values (descending) of any X with XᵀX = m (or XXᵀ = m): √eig(m), top `rank`.
+
+    `m` is symmetric positive semi-definite up to round-off; eigenvalues a hair below
+    zero are round-off and read as 0. `rank` is the number of singular values X has
+    (min(n_samples, n_features)); values past the rank the data can reach are zeroed by
+    the caller, not guessed here.
+    """
+    lam = np.linalg.eigvalsh(m)[::-1][:rank]
+    return np.sqrt(np.clip(lam, 0.0, None))
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """What the spectra and the layer-level metrics of one layer's features need.
+
+    `within` is Σ_k Σ_{i∈k} (x_i − μ_k)(x_i − μ_k)ᵀ, a sum (not an average), so layers
+    of different sizes merge by adding. `spectra` holds the classes with at least two
+    rows (a single row has no spread); every class present counts in `classes`.
+    """
+
+    classes: np.ndarray              # (K,) labels present, ascending
+    counts: np.ndarray               # (K,) rows per class
+    means: np.ndarray                # (K, n_features) float64
+    center: bool                     # whether `spectra` and `pooled` are of centred rows
+    spectra: dict[int, np.ndarray]   # class -> σ, descending (empty if not asked for)
+    pooled: np.ndarray | None        # σ of all rows together (the control)
+    within: np.ndarray | None        # (n_features, n_features) within-class scatter
+
+    @property
+    def n_features(self) -> int:
+        return self.means.shape[1]
+
+
+def check_inputs(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Refuse what no spectrum can be computed from; return the labels as an array.
+
+    The features stay as given (a memory-mapped array is not read here); NaN and Inf
+    are found by whichever path reads the values.
+    """
+    shape = getattr(features, "shape", None)
+    if shape is None or len(shape) != 2:
+        raise expected("features", "a 2-D array (n_samples, n_features)", f"shape {shape}")
+    dtype = np.dtype(features.dtype)
+    if dtype == bool or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+        raise expected("features", "real numbers (a float or integer array)", str(dtype))
+    if shape[0] < 1 or shape[1] < 1:
+        raise expected("features", "at least one row and one column", f"shape {shape}")
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != shape[0]:
+        raise expected("labels", f"a 1-D array of {shape[0]} class labels", f"shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise expected("labels", "integer class labels", str(labels.dtype))
+    return labels
+
+
+def not_finite(rows: np.ndarray, row_ids: np.ndarray | None = None) -> UserError:
+    """The error for NaN/Inf in `rows`, naming the first offending row.
+
+    Finite rows whose squares overflow float64 (|x| > ~1e154) make the same error,
+    said as such.
+    """
+    bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+    if not len(bad):
+        return UserError("features: expected finite values, got values too large to square "
+                         "in float64 (above ~1e154)")
+    row = int(row_ids[bad[0]]) if row_ids is not None else int(bad[0])
+    return UserError(f"features: expected finite values, got NaN or Inf in row {row}")
+
+
+def rank_limited(sigma: np.ndarray, n: int, center: bool) -> np.ndarray:
+    """Zero what round-off left past the reachable rank: n centred rows span ≤ n − 1 dimensions."""
+    if center and n <= len(sigma):
+        sigma[n - 1:] = 0.0
+    return sigma
