@@ -1,5 +1,6 @@
 import dataclasses
 import hashlib
+import json
 
 import numpy as np
 import pandas as pd
@@ -48,8 +49,14 @@ def test_run_directory_contents(trained_runs):
     run = read_run(trained_runs["manifold_mixup", 0])
     assert (run.name, run.strategy, run.seed, run.status) == ("manifold_mixup", "manifold_mixup", 0, "complete")
     metrics = pd.read_csv(run.path / "metrics.csv")
-    assert list(metrics.columns[:4]) == ["epoch", "train_loss", "test_accuracy", "test_nll"]
+    assert list(metrics.columns) == ["epoch", "lr", "train_loss", "test_accuracy", "test_error",
+                                     "test_nll", "fgsm_accuracy", "seconds"]
     assert metrics["epoch"].tolist() == [1, 2, 3]
+    assert metrics["fgsm_accuracy"].isna().tolist() == [True, True, False]  # final epoch only
+    np.testing.assert_allclose(metrics["test_error"], 1 - metrics["test_accuracy"])
+    info = json.loads((run.path / "run.json").read_text())
+    assert info["best_test_error"] == metrics["test_error"].min()
+    assert info["final_test_error"] == metrics["test_error"].iloc[-1]
     fs = run.features
     assert fs.epochs("train") == [0, 2, 3]  # configured 0 and 2, the final epoch always
     assert fs.layers("train") == ["input", "fc1", "bottleneck", "fc2"]
