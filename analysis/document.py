@@ -29,6 +29,7 @@ from repflat.errors import expected, unknown
 from repflat.rundir import RunInfo
 from repflat.typed import to_plain
 
+DEFAULT_METRIC = "sum_other_singular_values"
 FIGURES = ("figure1.png", "planes.png", "boundaries.png", "spectra.png", "heatmap.png",
            "epochs.png", "embeddings.png")
 
@@ -44,8 +45,9 @@ class ReportOptions:
     analysed layer wider than 2."""
     max_samples: int = 2000
     """Samples per embedding panel; larger layers are subsampled at random (seeded)."""
-    metric: str = "sum_other_singular_values"
-    """Metric of the strategy × layer heat map (any metric of summary.csv)."""
+    metric: str | None = None
+    """Metric of the strategy × layer heat map (any metric of summary.csv); default:
+    sum_other_singular_values when the tables have it."""
     embed_images: bool = True
     """Carry the images inside report.html (they are written beside it in any case)."""
     seed: int = 0
@@ -94,6 +96,13 @@ def embedding_layer(analysis: Analysis, options: ReportOptions) -> str | None:
     return (wide or analysed or [None])[-1]
 
 
+def heatmap_metric(analysis: Analysis, options: ReportOptions) -> str | None:
+    present = list(dict.fromkeys(analysis.summary["metric"]))
+    if options.metric is not None:
+        return options.metric
+    return DEFAULT_METRIC if DEFAULT_METRIC in present else next(iter(present), None)
+
+
 def check_options(analysis: Analysis, options: ReportOptions) -> None:
     """Refuse, before anything is written, options this analysis cannot honour."""
     for m in options.embeddings:
@@ -102,7 +111,7 @@ def check_options(analysis: Analysis, options: ReportOptions) -> None:
     if options.max_samples < 10:
         raise expected("--max-samples", "an integer >= 10", options.max_samples)
     metrics = sorted(set(analysis.summary["metric"]))
-    if options.metric not in metrics:
+    if options.metric is not None and options.metric not in metrics:
         raise unknown("--metric", options.metric, metrics)
     if options.embedding_layer is not None and options.embeddings and analysis.runs:
         split = analysis.settings.split
@@ -179,8 +188,9 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
         "(log scale) at each run's last analysed epoch: line = mean over seeds, band = ±1 "
         "std over seeds. The class average is taken per run before the seeds; the pooled "
         "column (all classes together) is the control.")
-    add(heatmap_figure(summary, options.metric), "heatmap.png", "Strategy × layer",
-        f"{options.metric} (class-averaged, mean over seeds, final epoch) per arm and layer; "
+    metric = heatmap_metric(analysis, options)
+    add(heatmap_figure(summary, metric) if metric else None, "heatmap.png", "Strategy × layer",
+        f"{metric} (class-averaged, mean over seeds, final epoch) per arm and layer; "
         "numbers = values, colour = ratio to the first arm at the same layer (log scale). "
         "The pooled-class control is beside it when the tables have it.")
     epochs = epochs_figure(summary)

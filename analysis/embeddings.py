@@ -19,8 +19,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
+from analysis.plots import class_order
 from analysis.runs import run_columns
 from analysis.style import arm_order, class_colors
 from repflat.errors import UserError, expected, unknown
@@ -44,7 +47,9 @@ def embed(features: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.nda
     input gets a zero second coordinate). tsne: van der Maaten & Hinton (2008), perplexity
     min(30, (n_samples − 1) / 3), PCA initialisation. umap: McInnes et al. (2018),
     n_neighbors min(15, n_samples − 1). t-SNE and UMAP are seeded with `seed` (UMAP then
-    runs single-threaded, which its authors require for reproducibility).
+    runs single-threaded, which its authors require for reproducibility); features wider
+    than 100 are first reduced to their 50 principal components, as both methods'
+    authors recommend for wide inputs.
     """
     if method not in METHODS:
         raise unknown("method", method, METHODS)
@@ -63,14 +68,12 @@ def embed(features: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.nda
 def _embed(x: np.ndarray, method: str, seed: int) -> np.ndarray:
     n = len(x)
     if method == "pca":
-        from sklearn.decomposition import PCA
-
         k = min(2, x.shape[1])
         out = PCA(n_components=k, svd_solver="full").fit_transform(x)
         return np.pad(out, ((0, 0), (0, 2 - k)))
+    if x.shape[1] > 100:
+        x = PCA(n_components=min(50, n), svd_solver="full").fit_transform(x)
     if method == "tsne":
-        from sklearn.manifold import TSNE
-
         return TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3),
                     init="pca" if x.shape[1] >= 2 else "random",
                     random_state=seed).fit_transform(x)
@@ -139,7 +142,7 @@ def plot_embeddings(data: pd.DataFrame, *, x: str = "x", y: str = "y", hue: str 
     coloured by class; the subsampling is written under the panels."""
     methods = list(dict.fromkeys(data[row]))
     arms = arm_order(data[col]) if col == "arm" else list(dict.fromkeys(data[col]))
-    classes = sorted(data[hue].unique(), key=lambda c: (not str(c).isdigit(), int(c) if str(c).isdigit() else 0, str(c)))
+    classes = class_order(data[hue])
     colors = dict(zip(classes, class_colors(len(classes))))
     fig, axes = plt.subplots(len(methods), len(arms), figsize=(3.4 * len(arms), 3.2 * len(methods)),
                              squeeze=False)
@@ -147,7 +150,8 @@ def plot_embeddings(data: pd.DataFrame, *, x: str = "x", y: str = "y", hue: str 
         for j, arm in enumerate(arms):
             ax = axes[i, j]
             d = data[(data[row] == method) & (data[col] == arm)]
-            ax.scatter(d[x], d[y], c=[colors[c] for c in d[hue]], s=size, linewidths=0, alpha=0.8)
+            ax.scatter(d[x], d[y], c=[colors[str(c)] for c in d[hue]], s=size, linewidths=0,
+                       alpha=0.8)
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 seed_txt = f" (seed {d['seed'].iloc[0]})" if "seed" in d and len(d) else ""

@@ -50,9 +50,14 @@ def _classification(errors: dict[str, float], nll: dict[str, float] | None = Non
             + (_rows("test_nll", None, **nll) if nll else ()))
 
 
-_TABLES = ("The paper's classification tables (mean ± std of 5 runs). The maintainers report the best test value over "
-           "training, so repflat compares its best epoch; the paper trains for 1200 "
-           "(PreActResNet) or 400 (WRN) epochs.")
+_TABLES = ("The paper's classification tables (mean ± std of 5 runs). The maintainers report "
+           "the best test value over training, so repflat compares its best epoch; the paper "
+           "trains for 1200 (PreActResNet) or 400 (WRN) epochs.")
+
+
+def _table(what: str, errors: dict[str, float], nll: dict[str, float] | None = None) -> PaperEntry:
+    return PaperEntry(f"Classification table, {what}", _TABLES, _classification(errors, nll))
+
 
 PAPER: dict[str, PaperEntry] = {
     "mnist_regularizers": PaperEntry(
@@ -75,26 +80,26 @@ PAPER: dict[str, PaperEntry] = {
         "Centring and sample counts are not stated in the paper.",
         _rows("largest_singular_value", "bottleneck", erm=14.68, input_mixup=12.49,
               manifold_mixup=14.43)),
-    "cifar10_preactresnet18": PaperEntry("Classification table, CIFAR-10, PreActResNet18", _TABLES, _classification(
+    "cifar10_preactresnet18": _table("CIFAR-10, PreActResNet18",
         {"erm": 4.83, "input_mixup": 3.82, "manifold_mixup": 2.95},
-        {"erm": 0.190, "input_mixup": 0.186, "manifold_mixup": 0.137})),
-    "cifar10_preactresnet34": PaperEntry("Classification table, CIFAR-10, PreActResNet34", _TABLES, _classification(
+        {"erm": 0.190, "input_mixup": 0.186, "manifold_mixup": 0.137}),
+    "cifar10_preactresnet34": _table("CIFAR-10, PreActResNet34",
         {"erm": 4.64, "input_mixup": 2.88, "manifold_mixup": 2.54},
-        {"erm": 0.200, "input_mixup": 0.176, "manifold_mixup": 0.118})),
-    "cifar10_wrn28_10": PaperEntry("Classification table, CIFAR-10, WRN-28-10", _TABLES, _classification(
+        {"erm": 0.200, "input_mixup": 0.176, "manifold_mixup": 0.118}),
+    "cifar10_wrn28_10": _table("CIFAR-10, WRN-28-10",
         {"erm": 3.99, "input_mixup": 2.92, "manifold_mixup": 2.55},
-        {"erm": 0.162, "input_mixup": 0.173, "manifold_mixup": 0.111})),
-    "cifar100_preactresnet18": PaperEntry("Classification table, CIFAR-100, PreActResNet18", _TABLES, _classification(
+        {"erm": 0.162, "input_mixup": 0.173, "manifold_mixup": 0.111}),
+    "cifar100_preactresnet18": _table("CIFAR-100, PreActResNet18",
         {"erm": 24.01, "input_mixup": 22.11, "manifold_mixup": 20.34},
-        {"erm": 1.189, "input_mixup": 1.055, "manifold_mixup": 0.912})),
-    "cifar100_preactresnet34": PaperEntry("Classification table, CIFAR-100, PreActResNet34", _TABLES, _classification(
+        {"erm": 1.189, "input_mixup": 1.055, "manifold_mixup": 0.912}),
+    "cifar100_preactresnet34": _table("CIFAR-100, PreActResNet34",
         {"erm": 23.55, "input_mixup": 20.53, "manifold_mixup": 18.35},
-        {"erm": 1.189, "input_mixup": 1.039, "manifold_mixup": 0.877})),
-    "cifar100_wrn28_10": PaperEntry("Classification table, CIFAR-100, WRN-28-10", _TABLES, _classification(
+        {"erm": 1.189, "input_mixup": 1.039, "manifold_mixup": 0.877}),
+    "cifar100_wrn28_10": _table("CIFAR-100, WRN-28-10",
         {"erm": 21.72, "input_mixup": 18.89, "manifold_mixup": 18.04},
-        {"erm": 1.023, "input_mixup": 0.927, "manifold_mixup": 0.809})),
-    "svhn_preactresnet18": PaperEntry("Classification table, SVHN, PreActResNet18", _TABLES, _classification(
-        {"erm": 2.89, "input_mixup": 2.76, "manifold_mixup": 2.27})),
+        {"erm": 1.023, "input_mixup": 0.927, "manifold_mixup": 0.809}),
+    "svhn_preactresnet18": _table("SVHN, PreActResNet18",
+        {"erm": 2.89, "input_mixup": 2.76, "manifold_mixup": 2.27}),
     "tinyimagenet_preactresnet18": PaperEntry(
         "Classification table, Tiny-ImageNet, PreActResNet18 (mixup α = 0.2)", _TABLES,
         _rows("test_accuracy_percent", None, erm=55.52, input_mixup=56.47, manifold_mixup=58.70)),

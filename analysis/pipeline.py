@@ -105,12 +105,18 @@ def _read_tables(directory: Path) -> dict[str, pd.DataFrame]:
     frames = {}
     for fname in TABLES:
         path = directory / fname
-        if fname == "training.csv" and not path.is_file():
-            frames[fname] = pd.DataFrame()
-            continue
+        optional = fname == "training.csv"  # older analyses lack it; runs without metrics leave it empty
         try:
             frames[fname] = pd.read_csv(path, dtype=TEXT_COLUMNS)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        except pd.errors.EmptyDataError:
+            if not optional:
+                raise UserError(f"PATH: {path} is empty") from None
+            frames[fname] = pd.DataFrame()
+        except FileNotFoundError:
+            if not optional:
+                raise expected("PATH", f"an analysis directory with {fname}", str(directory)) from None
+            frames[fname] = pd.DataFrame()
+        except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
             raise UserError(f"PATH: {path} is not a readable table ({type(err).__name__})") from None
     return frames
 

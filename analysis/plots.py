@@ -23,6 +23,12 @@ the class average, and layer-level metrics."""
 CLASS_MEAN = "mean"
 
 
+def class_order(labels) -> list[str]:
+    """Class labels as text, numbers in numeric order, then any others by name."""
+    labels = [str(c) for c in dict.fromkeys(labels)]
+    return sorted(labels, key=lambda c: (not c.isdigit(), int(c) if c.isdigit() else 0, c))
+
+
 def seed_band(data: pd.DataFrame, *, x: str, y: str, hue: str) -> pd.DataFrame:
     """Mean, standard deviation (ddof 1; 0 for a single row) and count of `y` over the
     rows sharing (hue, x): over the seeds when `data` holds one value per run there."""
@@ -99,6 +105,8 @@ def plot_metric_over_epochs(data: pd.DataFrame, *, x: str = "epoch", y: str = "m
     _draw_bands(ax, band, x=x, hue=hue)
     if log:
         ax.set_yscale("log", nonpositive="clip")
+        ax.yaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(x)
     return ax
 

@@ -191,6 +191,8 @@ def test_tsne_and_umap_are_seeded():
     first = embed(x, method="umap", seed=3)
     assert first.shape == (40, 2)
     np.testing.assert_array_equal(first, embed(x, method="umap", seed=3))
+    wide = np.random.default_rng(2).normal(size=(40, 120))  # reduced to 50 components first
+    assert embed(wide, method="tsne").shape == (40, 2)
     with pytest.raises(UserError, match="unknown name 'isomap'"):
         embed(x, method="isomap")
 

@@ -215,3 +215,20 @@ def test_the_spirals_report_opens_in_headless_chromium(spirals, tmp_path):
             assert rows[0].startswith("input erm 2 ") and rows[-1].startswith("fc2 manifold_mixup 2 ")
     finally:
         browser.quit()
+
+
+def test_features_from_another_tool_get_a_report_too(tmp_path):
+    import numpy as np
+
+    from repflat.store import FeatureWriter
+
+    w = FeatureWriter(tmp_path / "run")
+    rng = np.random.default_rng(0)
+    w.add_labels("train", np.repeat([0, 1, 2], 20))
+    for layer in ("block1", "block2"):
+        w.add("train", 5, layer, rng.normal(size=(60, 8)).astype(np.float32))
+    assert main(["analyze", str(tmp_path / "run"), "--out", str(tmp_path / "an"), "--quiet"]) == 0
+    assert main(["report", str(tmp_path / "an"), "--embeddings", "pca", "--quiet"]) == 0
+    md = (tmp_path / "an/report.md").read_text()
+    assert "spectra.png" in md and "embeddings.png" in md and "## Training" not in md
+    assert "PCA of block2" in md
