@@ -121,15 +121,27 @@ def _read_tables(directory: Path) -> dict[str, pd.DataFrame]:
     return frames
 
 
+def read_record(directory: Path) -> dict:
+    """analysis.json of `directory`, checked; {} when there is none (older analyses)."""
+    path = directory / ANALYSIS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"PATH: {path} is not valid JSON ({err})") from None
+    runs = record.get("runs", []) if isinstance(record, dict) else None
+    if not isinstance(runs, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("run"), str) and isinstance(r.get("path"), str)
+            for r in runs):
+        raise expected(f"PATH: {path}", "an analysis record written by repflat", "something else")
+    return record
+
+
 def load(directory: Path, *, progress: bool = False) -> Analysis:
     """An analysis directory's tables, with its runs re-opened when they are still where
     analysis.json says; re-analysed (same settings) when a run changed since."""
-    record = {}
-    if (directory / ANALYSIS_FILE).is_file():
-        try:
-            record = json.loads((directory / ANALYSIS_FILE).read_text())
-        except json.JSONDecodeError as err:
-            raise UserError(f"PATH: {directory / ANALYSIS_FILE} is not valid JSON ({err})") from None
+    record = read_record(directory)
     settings = parse(AnalysisConfig, record.get("settings"), f"{directory / ANALYSIS_FILE}: settings")
     paths = [directory / r["path"] for r in record.get("runs", [])]
     present = [p for p in paths if (p / MANIFEST).is_file()]
@@ -145,8 +157,9 @@ def load(directory: Path, *, progress: bool = False) -> Analysis:
     runs = [read_run(p) for p in present] if not changed else []
     notes = []
     if not paths:
-        notes.append(f"No {ANALYSIS_FILE} here, so the runs are unknown: figures that need "
-                     "saved features (boundaries, planes, embeddings) are left out.")
+        notes.append(f"No {ANALYSIS_FILE} here, so the runs and the analysis settings are "
+                     "unknown (the defaults are shown): figures that need saved features "
+                     "(Figure 1, planes, boundaries, embeddings) are left out.")
     elif len(runs) < len(paths):
         notes.append(f"{len(paths) - len(runs)} of {len(paths)} runs are missing or changed: "
                      "the tables are as written; figures that need features use the rest.")
@@ -159,6 +172,12 @@ def _is_analysis_dir(path: Path) -> bool:
     return (path / ANALYSIS_FILE).is_file() or all((path / f).is_file() for f in TABLES[:3])
 
 
+def _dirname(name: object, fallback: str) -> str:
+    """An experiment's name as one directory under --out (else the directory's own name)."""
+    text = str(name) if name else ""
+    return text if text and Path(text).name == text and text not in (".", "..") else fallback
+
+
 def report_targets(paths: Iterable[str | Path], out: str | Path | None) -> list[tuple[str, list[Path], Path]]:
     """(kind, inputs, output directory) for every report to write: one per experiment
     directory, one per analysis directory, one for all loose run directories together."""
@@ -168,12 +187,10 @@ def report_targets(paths: Iterable[str | Path], out: str | Path | None) -> list[
         if not path.is_dir():
             raise expected("PATH", "an existing experiment, analysis or run directory", str(path))
         if (path / EXPERIMENT_FILE).is_file():
-            name = str(read_yaml(path / EXPERIMENT_FILE).get("name", path.name))
+            name = _dirname(read_yaml(path / EXPERIMENT_FILE).get("name"), path.name)
             targets.append(("experiment", [path], Path(out) / name if out else path / "analysis"))
         elif _is_analysis_dir(path):
-            name = path.name
-            if (path / ANALYSIS_FILE).is_file():
-                name = json.loads((path / ANALYSIS_FILE).read_text()).get("name") or name
+            name = _dirname(read_record(path).get("name"), path.name)
             targets.append(("analysis", [path], Path(out) / name if out else path))
         elif (path / MANIFEST).is_file():
             loose.append(path)

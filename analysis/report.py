@@ -94,7 +94,7 @@ th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}td{white-space:no
 td:first-child,td:nth-child(2),th{text-align:left}img{max-width:100%}figure{margin:1em 0}
 figcaption{color:#555;font-style:italic}code,pre{background:#f6f6f6}pre{padding:.6em;
 overflow-x:auto;font-size:.85em}details{margin:1em 0}summary{cursor:pointer;font-weight:600}
-nav ul{columns:2;padding-left:1.2em}"""
+nav ul{columns:2;padding-left:1.2em}#table-config-differences td{text-align:left}"""
 
 
 def _anchor(text: str) -> str:

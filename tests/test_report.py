@@ -137,7 +137,7 @@ def test_changed_runs_are_analysed_again_and_missing_runs_leave_the_tables(spira
     (alone / "analysis.json").unlink()
     assert main(["report", str(alone), "--quiet"]) == 0
     md = (alone / "report.md").read_text()
-    assert "the runs are unknown" in md and "figure1.png" not in md and "spectra.png" in md
+    assert "the runs and the analysis settings are unknown" in md and "figure1.png" not in md and "spectra.png" in md
     assert not (alone / "figure1.png").exists()
     flat = pd.read_csv(alone / "flattening.csv")
     assert set(flat["arm"]) == {"erm", "input_mixup", "manifold_mixup"}
@@ -232,3 +232,14 @@ def test_features_from_another_tool_get_a_report_too(tmp_path):
     md = (tmp_path / "an/report.md").read_text()
     assert "spectra.png" in md and "embeddings.png" in md and "## Training" not in md
     assert "PCA of block2" in md
+
+
+def test_a_broken_analysis_record_is_one_line(spirals, tmp_path, capsys):
+    broken = tmp_path / "an"
+    shutil.copytree(spirals / "analysis", broken)
+    (broken / "analysis.json").write_text('{"runs": [{"run": 1}]}')
+    before = digest(broken)
+    assert main(["report", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "expected an analysis record written by repflat" in err and err.count("\n") == 1
+    assert digest(broken) == before
