@@ -59,8 +59,8 @@ def embed(features: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.nda
     n = len(x)
     if n < 4:
         raise expected("features", "at least 4 samples to embed", n)
-    # One thread: on a busy 2-core machine t-SNE's OpenMP threads fight each other and
-    # run ~10x slower than one thread (measured: 13 s against 1.3 s for 500 samples).
+    # One thread: on a busy 2-core machine t-SNE's two OpenMP threads fight the load and
+    # ran 6-10x slower than one thread (8.0 s against 1.3 s for 500 samples of 64 features).
     with threadpool_limits(1):
         return _embed(x, method, seed)
 
