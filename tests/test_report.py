@@ -183,8 +183,9 @@ def _chromium():
     return webdriver, Service, browser, driver
 
 
-def test_the_spirals_report_opens_in_headless_chromium(spirals, tmp_path):
+def test_the_spirals_report_opens_in_headless_chromium(request, tmp_path):
     webdriver, Service, browser, driver_path = _chromium()
+    spirals = request.getfixturevalue("spirals")  # trained only once the browser is there
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     # Without the background-networking flags Chromium's own connections fail on a closed network.
