@@ -8,6 +8,9 @@ so features saved by any framework can be analysed. Entry points:
 - `analysis.moments`, `analysis.streaming`: mergeable float64 class moments and the
   chunked path for features larger than memory;
 - `analysis.flattening`: tidy spectra/flattening frames from run directories;
-- `analysis.boundary`, `analysis.plots`, `analysis.figure1`: figures;
-- `analysis.pipeline.analyze`: what `repflat analyze` runs.
+- `analysis.boundary`, `analysis.plots`, `analysis.figures`, `analysis.embeddings`,
+  `analysis.toy`: figures;
+- `analysis.document.build_report`: the report every command leaves;
+- `analysis.pipeline.analyze`, `analysis.pipeline.report`: what `repflat analyze` and
+  `repflat report` run.
 """

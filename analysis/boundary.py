@@ -1,21 +1,37 @@
-"""Decision boundaries from saved grids: computed once, drawn as often as needed.
+"""Decision boundaries of 2D classifiers: computed once, drawn as often as needed.
 
-Like scikit-learn's DecisionBoundaryDisplay, `BoundaryDisplay` holds the response of a
-classifier over a 2D grid; unlike it, the response comes from the run directory
-(`input_grid` or `plane_grid`, saved by training), so no model and no torch is needed.
+Like scikit-learn's DecisionBoundaryDisplay, `BoundaryDisplay` holds the class
+probabilities of a classifier over a 2D grid and draws the predicted class, the
+confidence or the entropy from them without computing anything again. The grid comes
+from a run directory (`from_features`: any grid split training saved, `input_grid` or
+`plane_grid`, so no model and no torch is needed) or from any probability function over
+any 2D data set (`from_function`, e.g. a scikit-learn classifier's `predict_proba`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 
-from analysis.style import CLASS_PALETTE
+from analysis.style import class_colors
 from repflat.errors import expected
 from repflat.store import Features
 
 RESPONSES = ("confidence", "class", "entropy")
+ENTROPY_CMAP = sns.color_palette("mako_r", as_cmap=True)
+
+
+def grid_points(lo: tuple[float, float], hi: tuple[float, float], resolution: int) -> np.ndarray:
+    """A resolution² × 2 grid over the box [lo, hi], y-major as training saves its grids:
+    row i * resolution + j is (x_j, y_i)."""
+    xs, ys = (np.linspace(lo[d], hi[d], resolution) for d in range(2))
+    xx, yy = np.meshgrid(xs, ys)
+    return np.stack([xx.ravel(), yy.ravel()], axis=1)
 
 
 @dataclass(frozen=True)
@@ -38,6 +54,30 @@ class BoundaryDisplay:
         extent = (float(points[:, 0].min()), float(points[:, 0].max()),
                   float(points[:, 1].min()), float(points[:, 1].max()))
         return cls(np.asarray(probabilities, dtype=np.float64).reshape(G, G, -1), extent, space)
+
+    @classmethod
+    def from_function(cls, predict_proba: Callable[[np.ndarray], np.ndarray], data: np.ndarray, *,
+                      resolution: int = 200, pad: float = 0.1, space: str = "input") -> BoundaryDisplay:
+        """Evaluate `predict_proba` once over a grid covering `data` (n_samples, 2), its
+        bounding box padded by `pad` of its span on each side (as training's `input_grid`).
+
+        `predict_proba` maps (n_points, 2) to class probabilities (n_points, n_classes).
+        """
+        data = np.asarray(data, dtype=np.float64)
+        if data.ndim != 2 or data.shape[1] != 2 or len(data) == 0:
+            raise expected("data", "points of shape (n_samples, 2)", data.shape)
+        if resolution < 2:
+            raise expected("resolution", "an integer >= 2", resolution)
+        lo, hi = data.min(0), data.max(0)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        points = grid_points(lo - pad * span, hi + pad * span, resolution)
+        probs = np.asarray(predict_proba(points), dtype=np.float64)
+        if probs.ndim != 2 or len(probs) != len(points) or probs.shape[1] < 2:
+            raise expected("predict_proba", f"an array of shape ({len(points)}, n_classes)", probs.shape)
+        if np.any(probs < -1e-9) or not np.allclose(probs.sum(1), 1, atol=1e-3):
+            raise expected("predict_proba", "rows of class probabilities (>= 0, summing to 1)",
+                           f"rows summing to {probs.sum(1).min():.3g}..{probs.sum(1).max():.3g}")
+        return cls.from_grid(points, probs, resolution, space)
 
     @classmethod
     def from_features(cls, features: Features, epoch: int, split: str = "input_grid") -> BoundaryDisplay:
@@ -67,29 +107,35 @@ class BoundaryDisplay:
 
     def image(self, kind: str = "confidence") -> np.ndarray:
         """RGB (G, G, 3): the predicted class's colour, faded to white as confidence falls
-        to chance (1/K); `class` shows full colour; `entropy` is grey, darker = less sure."""
+        to chance (1/K); `class` shows full colour; `entropy` runs from light (certain) to
+        dark (log K nats, chance) through a colour-blind-safe sequential map."""
         if kind == "entropy":
             e = self.response("entropy") / np.log(self.n_classes)
-            return np.repeat((1 - 0.85 * e)[..., None], 3, axis=-1)
-        colors = np.array(CLASS_PALETTE[: self.n_classes])[self.response("class")]
+            return ENTROPY_CMAP(np.clip(e, 0, 1))[..., :3]
+        colors = np.array(class_colors(self.n_classes))[self.response("class")]
         if kind == "class":
             return colors
         chance = 1.0 / self.n_classes
         strength = np.clip((self.response("confidence") - chance) / (1 - chance), 0, 1)[..., None]
         return 1 - strength * (1 - colors)
 
-    def plot(self, ax=None, *, response: str = "confidence", alpha: float = 0.9):
+    def plot(self, ax=None, *, response: str = "confidence", alpha: float = 0.9,
+             colorbar: bool = False):
+        """Draw the `response` map on `ax`; `colorbar` adds the entropy scale (nats)."""
         ax = ax or plt.subplots(figsize=(4, 4))[1]
         ax.imshow(self.image(response), origin="lower", extent=self.extent, aspect="auto",
                   alpha=alpha, interpolation="bilinear")
         ax.set_xlim(self.extent[:2])
         ax.set_ylim(self.extent[2:])
+        if colorbar and response == "entropy":
+            scale = ScalarMappable(Normalize(0, np.log(self.n_classes)), ENTROPY_CMAP)
+            ax.figure.colorbar(scale, ax=ax, label="entropy (nats)", fraction=0.046, pad=0.04)
         return ax
 
 
 def scatter_classes(ax, points: np.ndarray, labels: np.ndarray, *, size: float = 6, **kw):
     """Points coloured by class with a thin dark edge, so they stand out on any map."""
-    colors = np.array(CLASS_PALETTE[: int(labels.max()) + 1])[labels]
+    colors = np.array(class_colors(int(labels.max()) + 1))[labels]
     ax.scatter(points[:, 0], points[:, 1], c=colors, s=size, edgecolors="0.15",
                linewidths=0.3, **kw)
     return ax

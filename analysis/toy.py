@@ -11,15 +11,19 @@
 
 `planes`: the plane layer of every arm side by side, as the paper's Figure 2 shows
 for ERM and the regularizers (weight decay, noise, dropout, batch norm, mixup).
+
+`boundaries`: every arm's input-space decision boundary three ways: predicted class,
+confidence, and entropy.
 """
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from analysis.boundary import BoundaryDisplay, scatter_classes
+from analysis.boundary import RESPONSES, BoundaryDisplay, scatter_classes
 from analysis.plots import plot_spectrum
 from analysis.style import arm_order
+from repflat.errors import expected
 from repflat.rundir import RunInfo
 
 PLANE_GRID, INPUT_GRID, UNIFORM = "plane_grid", "input_grid", "uniform"
@@ -107,5 +111,40 @@ def planes(runs: list[RunInfo]):
         _plane_panel(a, run, f"{arm} (seed {run.seed})")
     for a in ax.flat[len(arms):]:
         a.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+RESPONSE_TITLES = {"class": "predicted class", "confidence": "confidence", "entropy": "entropy"}
+
+
+def boundaries(runs: list[RunInfo], responses: tuple[str, ...] = ("class", "confidence", "entropy"),
+               split: str = INPUT_GRID):
+    """Rows: arms (lowest seed, fixed order); columns: `responses` of the grid `split`,
+    each display computed once and drawn in every column. None without saved grids."""
+    for r in responses:
+        if r not in RESPONSES:
+            raise expected("response", "one of " + ", ".join(RESPONSES), r)
+    arms = arm_order(r.name for r in runs if split in r.features.splits)
+    if not arms:
+        return None
+    fig, ax = plt.subplots(len(arms), len(responses), squeeze=False,
+                           figsize=(3.6 * len(responses) + 0.6, 3.3 * len(arms)))
+    for i, arm in enumerate(arms):
+        run = pick_run(runs, arm=arm, split=split)
+        fs = run.features
+        epoch = fs.epochs(split)[-1]
+        display = BoundaryDisplay.from_features(fs, epoch, split)
+        train = fs.select(split="train", epoch=epoch, layer=display.space)
+        for j, response in enumerate(responses):
+            a = ax[i, j]
+            display.plot(a, response=response, colorbar=response == "entropy")
+            if train and response != "entropy":
+                scatter_classes(a, fs.load(train[0]), fs.labels("train"), size=3)
+            a.set_xticks([]), a.set_yticks([])
+            if i == 0:
+                a.set_title(RESPONSE_TITLES.get(response, response))
+            if j == 0:
+                a.set_ylabel(f"{arm} (seed {run.seed})")
     fig.tight_layout()
     return fig

@@ -4,6 +4,7 @@
     repflat analyze RUN... --out DIR        spectra, flattening tables, figures, report
     repflat run EXPERIMENT --out DIR        every arm × seed, then the analysis into DIR/analysis
     repflat extract --model M --layers L --out DIR   features of any model, streamed to disk
+    repflat report PATH... [--out DIR]      one HTML (and Markdown) report per experiment
 
 A user's mistake is one line on stderr and exit status 2; nothing on disk is changed by
 a command that refuses. The CLI is the composition root: it is the one place that
@@ -100,6 +101,29 @@ def build_parser() -> Parser:
     r.add_argument("--out", required=True, metavar="DIR", help="experiment directory")
     r.add_argument("--no-analysis", action="store_true", help="train only")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    rep = sub.add_parser("report", help="one HTML and Markdown report per experiment",
+                         description="Write report.html and report.md (figures beside them) for "
+                         "each experiment directory (into DIR/analysis), analysis directory (in "
+                         "place) or, together, the run directories given (needs --out). Tables "
+                         "already written are reused; missing ones are computed.")
+    rep.add_argument("paths", nargs="+", metavar="PATH",
+                     help="experiment, analysis or run directories")
+    rep.add_argument("--out", metavar="DIR", help="write each report to DIR/<experiment name>/ "
+                     "(with its tables) instead of in place")
+    rep.add_argument("--embeddings", type=_csv, metavar="M,...",
+                     help="embedding methods: pca, tsne, umap (slow to import), or none "
+                     "(default: pca,tsne)")
+    rep.add_argument("--embedding-layer", metavar="LAYER",
+                     help="layer to embed (default: the last spectra layer, else the last "
+                     "analysed layer wider than 2)")
+    rep.add_argument("--max-samples", type=int, metavar="N",
+                     help="samples per embedding panel; more are subsampled at random (default 2000)")
+    rep.add_argument("--metric", help="metric of the strategy × layer heat map "
+                     "(default: sum_other_singular_values; any metric of summary.csv)")
+    rep.add_argument("--link-images", action="store_true",
+                     help="link the images beside report.html instead of carrying them inside it")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -162,6 +186,21 @@ def _extract(args) -> None:
         print(f"{args.out}: extracted {', '.join(args.layers)} for {', '.join(args.split)}")
 
 
+def _report(args) -> None:
+    from analysis.document import ReportOptions, replace
+    from analysis.pipeline import report
+
+    embeddings = None if args.embeddings is None else tuple(
+        m for m in args.embeddings if m != "none")
+    options = replace(ReportOptions(), embeddings=embeddings, embedding_layer=args.embedding_layer,
+                      max_samples=args.max_samples, metric=args.metric,
+                      embed_images=False if args.link_images else None)
+    written = report(args.paths, args.out, options=options, progress=not args.quiet)
+    if not args.quiet:
+        for page in (p for p in written if p.name == "report.html"):
+            print(f"wrote {page}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -178,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             _analyze(args.runs, args.out, _analysis_overrides(args), args.quiet)
         elif args.command == "extract":
             _extract(args)
+        elif args.command == "report":
+            _report(args)
         elif args.command == "run":
             from pathlib import Path
 

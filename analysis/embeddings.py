@@ -1,0 +1,169 @@
+"""2D embeddings of a captured layer: how the classes sit in a hidden space.
+
+`embed` maps features (n_samples, n_features) to (n_samples, 2) with PCA (scikit-learn,
+exact SVD), t-SNE (scikit-learn, PCA initialisation) or UMAP (umap-learn), every one
+seeded so the same features give the same picture. `embedding_frame` embeds one layer
+of one run per arm (the lowest seed) into a tidy frame, subsampling large feature sets
+at random (seeded) and recording how many samples there were; `plot_embeddings` draws
+it, one panel per arm and method, points coloured by class, the subsampling stated on
+the figure.
+
+umap-learn is imported inside `embed` only: importing it compiles numba code (~10 s),
+which nobody who asks for PCA or t-SNE should wait for.
+"""
+from __future__ import annotations
+
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+from threadpoolctl import threadpool_limits
+
+from analysis.plots import class_order
+from analysis.runs import run_columns
+from analysis.style import arm_order, class_colors
+from repflat.errors import UserError, expected, unknown
+from repflat.rundir import RunInfo
+
+METHODS = ("pca", "tsne", "umap")
+NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+
+
+def subsample(n_samples: int, max_samples: int | None, seed: int = 0) -> np.ndarray:
+    """Sorted row indices: all rows, or `max_samples` of them drawn without replacement."""
+    if max_samples is None or n_samples <= max_samples:
+        return np.arange(n_samples)
+    return np.sort(np.random.default_rng(seed).choice(n_samples, max_samples, replace=False))
+
+
+def embed(features: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """Coordinates (n_samples, 2) of `features` (n_samples, n_features).
+
+    pca: projection on the first two principal axes (centred, exact SVD; a 1-feature
+    input gets a zero second coordinate). tsne: van der Maaten & Hinton (2008), perplexity
+    min(30, (n_samples − 1) / 3), PCA initialisation. umap: McInnes et al. (2018),
+    n_neighbors min(15, n_samples − 1). t-SNE and UMAP are seeded with `seed` (UMAP then
+    runs single-threaded, which its authors require for reproducibility); features wider
+    than 100 are first reduced to their 50 principal components, as both methods'
+    authors recommend for wide inputs.
+    """
+    if method not in METHODS:
+        raise unknown("method", method, METHODS)
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2:
+        raise expected("features", "an array of shape (n_samples, n_features)", x.shape)
+    n = len(x)
+    if n < 4:
+        raise expected("features", "at least 4 samples to embed", n)
+    # One thread: on a busy 2-core machine t-SNE's two OpenMP threads fight the load and
+    # ran 6-10x slower than one thread (8.0 s against 1.3 s for 500 samples of 64 features).
+    with threadpool_limits(1):
+        return _embed(x, method, seed)
+
+
+def _embed(x: np.ndarray, method: str, seed: int) -> np.ndarray:
+    n = len(x)
+    if method == "pca":
+        k = min(2, x.shape[1])
+        out = PCA(n_components=k, svd_solver="full").fit_transform(x)
+        return np.pad(out, ((0, 0), (0, 2 - k)))
+    if x.shape[1] > 100:
+        x = PCA(n_components=min(50, n), svd_solver="full").fit_transform(x)
+    if method == "tsne":
+        return TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3),
+                    init="pca" if x.shape[1] >= 2 else "random",
+                    random_state=seed).fit_transform(x)
+    import umap  # noqa: PLC0415 (deliberately late: numba compiles on import)
+
+    with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": we know
+        warnings.simplefilter("ignore", UserWarning)
+        return umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed,
+                         n_jobs=1).fit_transform(x)
+
+
+def _pick(runs: list[RunInfo], arm: str, split: str, layer: str) -> RunInfo | None:
+    found = [r for r in runs if r.name == arm and r.features.select(split=split, layer=layer)]
+    return min(found, key=lambda r: str(r.seed)) if found else None
+
+
+def embedding_frame(runs: list[RunInfo], *, layer: str, split: str = "train",
+                    methods: tuple[str, ...] = ("pca",), max_samples: int | None = 2000,
+                    seed: int = 0) -> pd.DataFrame:
+    """One row per (arm, method, sample): the sample's 2D coordinates `x`, `y`, its class,
+    its row in the layer's array (`sample`) and the layer's size (`n_total`), at each arm's
+    lowest-seed run's last saved epoch. Rows are subsampled alike for every method."""
+    for m in methods:
+        if m not in METHODS:
+            raise unknown("--embeddings", m, METHODS)
+    frames = []
+    for arm in arm_order(r.name for r in runs):
+        run = _pick(runs, arm, split, layer)
+        if run is None:
+            continue
+        fs = run.features
+        epoch = max(e.epoch for e in fs.select(split=split, layer=layer))
+        labels = fs.labels(split)
+        array = fs.load(fs.get(split, epoch, layer), mmap=True)  # read only the rows we keep
+        if array.ndim != 2 or len(array) != len(labels):
+            raise expected(f"features {run.run_id}/{split}/{epoch}/{layer}",
+                           f"shape ({len(labels)}, n_features) to match the labels", array.shape)
+        rows = subsample(len(array), max_samples, seed)
+        x = np.asarray(array[rows], dtype=np.float64)
+        for method in methods:
+            coords = embed(x, method=method, seed=seed)
+            frames.append(pd.DataFrame({
+                **run_columns(run), "split": split, "layer": layer, "epoch": epoch,
+                "method": method, "sample": rows, "class": labels[rows].astype(str),
+                "x": coords[:, 0], "y": coords[:, 1], "n_total": len(array)}))
+    if not frames:
+        raise UserError(f"--embedding-layer: no run saved layer {layer!r} for split {split!r}")
+    return pd.concat(frames, ignore_index=True)
+
+
+def sampling_note(data: pd.DataFrame, seed: int = 0) -> str:
+    """What the panels show, e.g. 'fc3, train split, epoch 300: all 500 samples per panel'."""
+    first = data.iloc[0]
+    shown = data.groupby(["arm", "method"]).size().max()
+    total = int(data["n_total"].max())
+    where = f"{first['layer']}, {first['split']} split, epoch {first['epoch']}"
+    if shown >= total:
+        return f"{where}: all {total} samples per panel"
+    return (f"{where}: {shown} of {total} samples per panel, drawn at random "
+            f"(seed {seed}; the same samples in every panel of a run)")
+
+
+def plot_embeddings(data: pd.DataFrame, *, x: str = "x", y: str = "y", hue: str = "class",
+                    row: str = "method", col: str = "arm", seed: int = 0, size: float = 5):
+    """A figure of scatter panels, rows = methods, columns = arms (fixed order), points
+    coloured by class; the subsampling is written under the panels."""
+    methods = list(dict.fromkeys(data[row]))
+    arms = arm_order(data[col]) if col == "arm" else list(dict.fromkeys(data[col]))
+    classes = class_order(data[hue])
+    colors = dict(zip(classes, class_colors(len(classes))))
+    fig, axes = plt.subplots(len(methods), len(arms), figsize=(3.4 * len(arms), 3.2 * len(methods)),
+                             squeeze=False)
+    for i, method in enumerate(methods):
+        for j, arm in enumerate(arms):
+            ax = axes[i, j]
+            d = data[(data[row] == method) & (data[col] == arm)]
+            ax.scatter(d[x], d[y], c=[colors[str(c)] for c in d[hue]], s=size, linewidths=0,
+                       alpha=0.8)
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                seed_txt = f" (seed {d['seed'].iloc[0]})" if "seed" in d and len(d) else ""
+                ax.set_title(f"{arm}{seed_txt}")
+            if j == 0:
+                ax.set_ylabel(NAMES.get(method, method))
+    if len(classes) <= 10:
+        handles = [Line2D([], [], marker="o", linestyle="", color=colors[c], label=f"class {c}")
+                   for c in classes]
+        fig.legend(handles=handles, loc="upper center", ncol=min(len(classes), 10),
+                   bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.95 if len(classes) <= 10 else 1))
+    fig.text(0.5, 0.005, sampling_note(data, seed), ha="center", va="bottom", fontsize="small",
+             color="0.3")
+    return fig
