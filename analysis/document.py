@@ -23,6 +23,7 @@ from analysis.report import (Code, Details, Heading, Image, Paragraph, Table, ac
 from analysis.style import theme
 from analysis.tables import (all_metrics_table, arm_configs, config_difference_table,
                              config_yaml, paper_table, unknown_metrics)
+from analysis.theory import NARROW, theory_check, theory_table
 from analysis.toy import boundaries, figure1, planes
 from repflat.config import AnalysisConfig
 from repflat.errors import expected, unknown
@@ -142,6 +143,23 @@ def _paper_blocks(analysis: Analysis) -> list:
     return []
 
 
+def _theory_blocks(analysis: Analysis) -> list:
+    """Corollary 1 class by class, at the narrow layers (the bottlenecks)."""
+    blocks = []
+    for layer in analysis.layer_order:
+        check = theory_check(analysis.flat, layer)
+        if check.empty or check["theory_dimension"].iloc[0] > NARROW:
+            continue
+        d = int(check["theory_dimension"].iloc[0])
+        blocks += [Heading(f"Corollary 1 at {layer}: each class against dim(H) − K + 1 = {d}"),
+                   Paragraph(f"For every class and for their average: the numerical rank "
+                             f"(singular values above {analysis.settings.rtol:g} · σ₁) and the "
+                             f"share of the class's variance outside its best {d}-dimensional "
+                             f"subspace, which the theory puts at 0; mean ± std over seeds."),
+                   Table(theory_table(check), name=f"theory-{layer}")]
+    return blocks
+
+
 def _config_blocks(analysis: Analysis) -> list:
     configs = arm_configs(analysis.runs)
     settings = config_yaml(to_plain(analysis.settings))
@@ -237,6 +255,7 @@ def build_report(analysis: Analysis, out: Path, options: ReportOptions = ReportO
                          "beyond that dimension. The pooled columns (all classes together) are "
                          "the control."),
                Table(flattening_table(analysis.summary, analysis.layer_order), name="flattening")]
+    blocks += _theory_blocks(analysis)
     if {"epoch", "test_accuracy", "test_nll"} <= set(analysis.training.columns):
         blocks += [Heading("Training"), Table(accuracy_table(analysis.training), name="training")]
     figures, written = _figure_blocks(analysis, out, options)
