@@ -5,6 +5,8 @@ engine (`repflat.capture_engine`), the same path `repflat extract` uses. For 2D 
 the boundary pictures' data goes too, computed here once so analysis can draw them
 without torch:
 
+They are saved at the final epoch only (the figures draw the trained model):
+
 - `input_grid`: a G×G grid over the input range (the training inputs' bounding box,
   padded by 10%); layers `input` (the points) and `probabilities` (softmax output).
 - `uniform`: inputs drawn uniformly over the same box (the paper's black dots); layers
@@ -76,8 +78,9 @@ def padded_box(points: np.ndarray, pad: float = 0.1) -> tuple[np.ndarray, np.nda
 
 def capture(model: nn.Module, data: Data, cfg: CaptureConfig, layers: tuple[str, ...],
             epoch: int, writer: FeatureWriter, *, device: torch.device, plane: str | None,
-            uniform_seed: int, dist: Dist = Dist()) -> None:
-    """Save `layers` for every configured split (and, for 2D inputs, the grids) at `epoch`.
+            uniform_seed: int, grids: bool = True, dist: Dist = Dist()) -> None:
+    """Save `layers` for every configured split (and, for 2D inputs with `grids`, the
+    boundary grids) at `epoch`.
 
     Collective under torchrun: every rank calls it; rank 0 alone writes the grids.
     """
@@ -85,7 +88,7 @@ def capture(model: nn.Module, data: Data, cfg: CaptureConfig, layers: tuple[str,
         capture_split(model, data.datasets[split], layers, writer, split=split, epoch=epoch,
                       device=device, batch_size=cfg.batch_size, reduce=cfg.reduce,
                       dtype=cfg.dtype, dist=dist)
-    if data.input_shape == (2,) and data.arrays is not None and dist.main:
+    if grids and data.input_shape == (2,) and data.arrays is not None and dist.main:
         save_grids(model, data, cfg, epoch, writer, device=device, plane=plane,
                    uniform_seed=uniform_seed)
     dist.barrier()

@@ -100,6 +100,9 @@ def build_parser() -> Parser:
     r.add_argument("experiment", metavar="EXPERIMENT", help="experiment YAML (experiments/*.yaml)")
     r.add_argument("--out", required=True, metavar="DIR", help="experiment directory")
     r.add_argument("--no-analysis", action="store_true", help="train only")
+    r.add_argument("--jobs", default="auto", type=lambda v: v if v == "auto" else int(v),
+                   help="runs trained at once: a number, or auto (default: one per CPU for "
+                   "runs on the CPU, one for runs on a GPU)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
 
     rep = sub.add_parser("report", help="one HTML and Markdown report per experiment",
@@ -224,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
             from repflat.experiment import run_experiment
 
-            run_experiment(args.experiment, args.out, progress=not args.quiet)
+            run_experiment(args.experiment, args.out, progress=not args.quiet, jobs=args.jobs)
             if not args.no_analysis:
                 _analyze([args.out], Path(args.out) / "analysis", {}, args.quiet)
     except UserError as err:

@@ -10,13 +10,17 @@ skips runs already complete; a directory holding a different experiment is refus
 """
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import torch
 import yaml
 from tqdm.auto import tqdm
 
-from repflat.config import Experiment, load_experiment, parse_experiment
+from repflat.config import Experiment, RunConfig, load_experiment, parse_experiment
 from repflat.errors import UserError, expected
 from repflat.lock import exclusive, visible_entries
 from repflat.rundir import EXPERIMENT_FILE, prepare_run_dir
@@ -43,8 +47,26 @@ def check_experiment_dir(out: Path, exp: Experiment) -> None:
                         "choose another directory")
 
 
-def run_experiment(path: str | Path, out: str | Path, *, progress: bool = True) -> Experiment:
-    """Train every (arm, seed) of the experiment file `path` into `out`."""
+def _train_in_worker(cfg: RunConfig, out: Path, threads: int) -> str:
+    torch.set_num_threads(threads)
+    return train(cfg, out, progress=False)
+
+
+def job_count(jobs: int | str, runs: list[RunConfig]) -> int:
+    """`auto`: one job per CPU for runs on the CPU (small models train no faster on two
+    threads than on one, and a run's results do not depend on its thread count), one
+    job otherwise (runs on a GPU share it)."""
+    if jobs == "auto":
+        on_cpu = all(r.train.device == "cpu" for r in runs)
+        jobs = min(os.cpu_count() or 1, len(runs)) if on_cpu else 1
+    if not isinstance(jobs, int) or jobs < 1:
+        raise expected("--jobs", "a positive integer or 'auto'", jobs)
+    return max(1, min(jobs, len(runs)))
+
+
+def run_experiment(path: str | Path, out: str | Path, *, progress: bool = True,
+                   jobs: int | str = 1) -> Experiment:
+    """Train every (arm, seed) of the experiment file `path` into `out`, `jobs` at a time."""
     exp = load_experiment(path)
     out = Path(out)
     check_experiment_dir(out, exp)
@@ -52,13 +74,33 @@ def run_experiment(path: str | Path, out: str | Path, *, progress: bool = True) 
         setup(next(r for r in exp.runs if r.name == arm))
     states = {exp.run_dirname(r): prepare_run_dir(out / "runs" / exp.run_dirname(r), to_plain(r))
               for r in exp.runs}
+    todo = [r for r in exp.runs if states[exp.run_dirname(r)] != "complete"]
+    n_jobs = job_count(jobs, todo) if todo else 1
     with exclusive(out):
         write_text(out / EXPERIMENT_FILE, yaml.safe_dump(exp.source, sort_keys=False))
-        todo = [r for r in exp.runs if states[exp.run_dirname(r)] != "complete"]
         if progress and len(todo) < len(exp.runs):
             tqdm.write(f"{len(exp.runs) - len(todo)} of {len(exp.runs)} runs already complete",
                        file=sys.stderr)
-        for run in tqdm(todo, desc=f"{exp.name}: runs", unit="run", disable=not progress,
-                        dynamic_ncols=True):
-            train(run, out / "runs" / exp.run_dirname(run), progress=progress)
+        bar = tqdm(total=len(todo), desc=f"{exp.name}: runs", unit="run", disable=not progress,
+                   dynamic_ncols=True)
+        if n_jobs == 1:
+            for run in todo:
+                train(run, out / "runs" / exp.run_dirname(run), progress=progress)
+                bar.update()
+        else:
+            # Separate processes (spawned: forking a process that holds torch's threads is
+            # unsafe), one thread each; the runs' own progress bars would interleave.
+            threads = max(1, (os.cpu_count() or 1) // n_jobs)
+            with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn")) as pool:
+                futures = [pool.submit(_train_in_worker, r, out / "runs" / exp.run_dirname(r),
+                                       threads) for r in todo]
+                try:
+                    for future in as_completed(futures):
+                        future.result()
+                        bar.update()
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+        bar.close()
     return exp

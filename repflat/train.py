@@ -208,7 +208,8 @@ def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | 
 
     def save_features(epoch: int) -> None:
         capture(model, s.data, cfg.capture, s.capture_layers, epoch, features, device=s.device,
-                plane=s.plane, uniform_seed=getattr(cfg.data, "seed", 0), dist=dist)
+                plane=s.plane, uniform_seed=getattr(cfg.data, "seed", 0),
+                grids=epoch == tc.epochs, dist=dist)
 
     def save_checkpoint(epoch: int) -> None:
         rng = checkpoint.gather_rng(generators, s.device, dist)

@@ -1,5 +1,6 @@
 """The command line end to end on a tiny budget, and its answers to bad input."""
 import hashlib
+import json
 import subprocess
 import sys
 
@@ -60,6 +61,17 @@ def test_run_trains_every_arm_and_seed_then_analyses(experiment_dir):
     assert set(flat["seed"]) == {0, 1}
     report = (out / "analysis/report.md").read_text()
     assert "figure1.png" in report and "| bottleneck | manifold_mixup | 2 |" in report
+
+
+def test_parallel_and_sequential_runs_are_identical(experiment_dir, tmp_path):
+    assert main(["run", str(experiment_dir / "tiny.yaml"), "--out", str(tmp_path / "seq"),
+                 "--jobs", "1", "--no-analysis", "--quiet"]) == 0
+    assert main(["run", str(experiment_dir / "tiny.yaml"), "--out", str(tmp_path / "par"),
+                 "--jobs", "2", "--no-analysis", "--quiet"]) == 0
+    for run in (tmp_path / "seq/runs").iterdir():
+        a, b = (json.loads((d / "runs" / run.name / "features/manifest.json").read_text())
+                for d in (tmp_path / "seq", tmp_path / "par"))
+        assert a["entries"] == b["entries"] and a["labels_sha256"] == b["labels_sha256"]
 
 
 def test_rerun_skips_complete_runs(experiment_dir, capsys):
