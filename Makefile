@@ -15,7 +15,7 @@ $(BIN)/repflat: pyproject.toml
 install: $(BIN)/repflat
 
 demo: install  ## the spirals reproduction (Figure 1 + flattening table), no downloads
-	$(BIN)/repflat run experiments/spirals.yaml --out $(OUT)
+	$(BIN)/repflat run experiments/spirals.yaml --out $(OUT) --jobs auto
 
 test: install  ## the test suite
 	$(BIN)/python -m pytest -q

@@ -1,7 +1,8 @@
 """An experiment end to end, timed: `repflat run EXPERIMENT` in a fresh directory.
 
 Training, capture, analysis, figures and report, as a subprocess (so interpreter
-start-up and imports count, as they do for a user). Defaults: the spirals
+start-up and imports count, as they do for a user), with `--jobs auto` as `make demo`
+runs it. Defaults: the spirals
 reproduction, target under 60 s on a 2-core machine. The digits bottleneck experiment's
 target is 10 minutes:
 
@@ -27,6 +28,7 @@ def main():
     parser.add_argument("--target", type=float, default=60.0, help="seconds")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--keep", help="write the results here instead of a temporary directory")
+    parser.add_argument("--jobs", default="auto", help="passed to repflat run (make demo uses auto)")
     args = parser.parse_args()
     times = []
     for _ in range(args.repeats):
@@ -34,7 +36,7 @@ def main():
             out = args.keep or tmp
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "repflat", "run", args.experiment, "--out", out,
-                            "--quiet"], check=True, cwd=ROOT)
+                            "--jobs", args.jobs, "--quiet"], check=True, cwd=ROOT)
             times.append(time.perf_counter() - start)
             assert (Path(out) / "analysis/report.html").is_file()
     best = min(times)

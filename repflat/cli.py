@@ -100,9 +100,10 @@ def build_parser() -> Parser:
     r.add_argument("experiment", metavar="EXPERIMENT", help="experiment YAML (experiments/*.yaml)")
     r.add_argument("--out", required=True, metavar="DIR", help="experiment directory")
     r.add_argument("--no-analysis", action="store_true", help="train only")
-    r.add_argument("--jobs", default="auto", type=lambda v: v if v == "auto" else int(v),
-                   help="runs trained at once: a number, or auto (default: one per CPU for "
-                   "runs on the CPU, one for runs on a GPU)")
+    r.add_argument("--jobs", default=1, type=lambda v: v if v == "auto" else int(v),
+                   help="runs trained at once, each in its own process with CPUs/jobs threads "
+                   "(default 1); auto: one per CPU for runs on the CPU, one on a GPU. A "
+                   "different thread count can change the last bits of wide layers' arithmetic")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
 
     rep = sub.add_parser("report", help="one HTML and Markdown report per experiment",

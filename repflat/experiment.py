@@ -54,8 +54,12 @@ def _train_in_worker(cfg: RunConfig, out: Path, threads: int) -> str:
 
 def job_count(jobs: int | str, runs: list[RunConfig]) -> int:
     """`auto`: one job per CPU for runs on the CPU (small models train no faster on two
-    threads than on one, and a run's results do not depend on its thread count), one
-    job otherwise (runs on a GPU share it)."""
+    threads than on one), one job otherwise (runs on a GPU share it).
+
+    Each job gets CPUs // jobs threads. Results are bit-exact for a given seed *and*
+    thread count: BLAS splits wide matrix products differently on more threads, so the
+    last bits of wide layers can differ from a --jobs 1 run (the spirals MLP's layers
+    are too small to be split, so its results are the same either way)."""
     if jobs == "auto":
         on_cpu = all(r.train.device == "cpu" for r in runs)
         jobs = min(os.cpu_count() or 1, len(runs)) if on_cpu else 1

@@ -73,10 +73,11 @@ class RunWriter:
 
     `state` is "new", "restart" (an unfinished run of the same config, started over:
     its files are removed) or "resume" (continued from its checkpoint: files kept, the
-    metrics rewritten from the checkpoint's rows by `restore`).
+    metrics rewritten from the checkpoint's rows by `restore`). `threads` (the CPU
+    thread count) is recorded because bit-exact repeats on the CPU depend on it.
     """
 
-    def __init__(self, path: str | Path, config: dict, state: str):
+    def __init__(self, path: str | Path, config: dict, state: str, threads: int | None = None):
         self.path = Path(path)
         if state == "restart":
             for child in ("features", "metrics.csv", "checkpoint.pt", "run.json"):
@@ -85,7 +86,8 @@ class RunWriter:
         self.path.mkdir(parents=True, exist_ok=True)
         self.info = {"format": FORMAT, "repflat": __version__, "status": "running",
                      "name": config.get("name"), "strategy": config["mixing"]["strategy"],
-                     "seed": config.get("seed"), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                     "seed": config.get("seed"), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                     "threads": threads}
         self.rows: list[dict] = []
         write_text(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
         self._write_info()

@@ -118,20 +118,59 @@ def _entry_from_json(item: object, where: str) -> Entry:
 
 def _inside(root: Path, rel: str, where: str) -> Path:
     """`root / rel`, refusing any path that resolves outside the run directory."""
-    if not rel or os.path.isabs(rel):
+    if not rel or os.path.isabs(rel) or "\0" in rel:
         raise expected(where, "a path relative to the run directory", rel)
-    full = (root / rel).resolve()
+    try:
+        full = (root / rel).resolve()
+    except (OSError, RuntimeError) as err:  # too long, a symlink loop, ...
+        raise expected(where, "a path inside the run directory", f"{rel} ({err})") from None
     if not full.is_relative_to(root.resolve()):
         raise expected(where, "a path inside the run directory", rel)
     return full
 
 
-def _load_npy(path: Path, sha256: str | None, where: str, mmap: bool) -> np.ndarray:
-    if not path.is_file():
-        raise expected(where, "an existing .npy file", str(path))
-    if sha256 is not None and sha256_file(path) != sha256:
-        raise UserError(f"{where}: checksum mismatch for {path} (the file changed after it was written)")
+def npy_header(path: Path, where: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) of a .npy file, checked against the file's size.
+
+    Read before anything else so a truncated file, an object array (which only pickle
+    could load) or a corrupt header is named as such, never unpickled or allocated.
+    """
     try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = {(1, 0): np.lib.format.read_array_header_1_0,
+                    (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read is None:
+                raise ValueError(f"unsupported .npy version {version}")
+            shape, fortran, dtype = read(fh, max_header_size=1 << 16)
+            offset = fh.tell()
+    except Exception as err:  # noqa: BLE001 - numpy's header parser raises many kinds
+        # (ValueError, SyntaxError, tokenize.TokenError, ... found by tests/test_fuzz.py);
+        # for a file on disk every one of them means the same: not a readable array.
+        raise UserError(f"{where}: {path} is not a readable .npy array "
+                        f"({type(err).__name__}: {err})") from None
+    if dtype.hasobject:
+        raise UserError(f"{where}: {path} holds Python objects, which only pickle can load; "
+                        "refusing to (features are plain numbers)")
+    if fortran:
+        raise expected(where, "a C-ordered .npy array", f"{path} (Fortran order)")
+    expected_size = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
+    size = path.stat().st_size
+    if size != expected_size:
+        what = "truncated" if size < expected_size else "longer than its header says"
+        raise UserError(f"{where}: {path} is {what} ({size} bytes, its header needs "
+                        f"{expected_size})")
+    return tuple(shape), dtype, offset
+
+
+def _load_npy(path: Path, sha256: str | None, where: str, mmap: bool) -> np.ndarray:
+    try:
+        if not path.is_file():
+            raise expected(where, "an existing .npy file", str(path))
+        npy_header(path, where)
+        if sha256 is not None and sha256_file(path) != sha256:
+            raise UserError(f"{where}: checksum mismatch for {path} (the file changed after "
+                            "it was written)")
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         raise UserError(f"{where}: {path} is not a readable .npy array ({err})") from None
@@ -147,7 +186,7 @@ class Features:
             raise expected("run", f"a run directory with {MANIFEST}", str(self.root))
         try:
             data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
             raise UserError(f"manifest: {path} is not valid JSON ({err})") from None
         if not isinstance(data, dict):
             raise expected(f"manifest {path}", "a JSON object", type(data).__name__)
@@ -164,6 +203,10 @@ class Features:
         self.label_paths = {s: _inside(self.root, p, f"manifest labels.{s}") for s, p in labels.items()}
         self.label_sha256 = data.get("labels_sha256", {})
         self.splits: dict[str, dict] = data.get("splits", {})
+        for key, value in (("labels_sha256", self.label_sha256), ("splits", self.splits)):
+            if not isinstance(value, dict) or (key == "splits" and not all(
+                    isinstance(v, dict) for v in value.values())):
+                raise expected(f"manifest {path}: {key}", "a mapping by split", value)
 
     def select(self, *, split: str | None = None, epoch: int | None = None,
                layer: str | None = None) -> list[Entry]:

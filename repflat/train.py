@@ -171,7 +171,8 @@ def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bo
     resumed = None if restart or state == "new" else checkpoint.load_resumable(
         out / checkpoint.CHECKPOINT, plain, dist.world)
     with exclusive(out) if dist.main else contextlib.nullcontext():
-        run = RunWriter(out, plain, "resume" if resumed else state) if dist.main else None
+        run = (RunWriter(out, plain, "resume" if resumed else state, torch.get_num_threads())
+               if dist.main else None)
         dist.barrier()
         fit(s, out, run, dist, resumed, progress=progress)
     dist.barrier()
