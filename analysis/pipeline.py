@@ -15,17 +15,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from analysis.document import Analysis, ReportOptions, build_report, check_options
 from analysis.flattening import analyze_features, plan, summarize
 from analysis.runs import collect_runs, training_metrics
 from repflat.config import AnalysisConfig, read_yaml
-from repflat.errors import UserError, expected
+from repflat.progress import progress_bar
+from repflat.errors import RepflatWarning, UserError, expected
 from repflat.rundir import EXPERIMENT_FILE, read_run
 from repflat.store import MANIFEST, sha256_file, write_text
 from repflat.typed import parse, to_plain
@@ -66,11 +67,27 @@ def compute(paths: Iterable[str | Path], *, overrides: dict | None = None,
     runs, found, name = collect_runs(paths)
     settings = dataclasses.replace(settings or found or AnalysisConfig(), **(overrides or {}))
     total = len(plan(runs, settings))  # checks every requested array before any output
-    with tqdm(total=total, desc="analysis", unit="array", disable=not progress,
-              dynamic_ncols=True) as bar:
+    with progress_bar(total=total, desc="analysis", unit="array", show=progress,
+                      leave=False) as bar:
         spectra, flat = analyze_features(runs, settings, progress=bar.update)
-    return Analysis(name, settings, runs, spectra, flat, summarize(flat), training_metrics(runs),
-                    _description(paths))
+    analysis = Analysis(name, settings, runs, spectra, flat, summarize(flat),
+                        training_metrics(runs), _description(paths))
+    note = small_classes_note(flat)
+    if note:
+        warnings.warn(note, RepflatWarning, stacklevel=2)
+        analysis.notes.append(note)
+    return analysis
+
+
+def small_classes_note(flat: pd.DataFrame) -> str | None:
+    """A sentence naming the classes too small to have a spectrum, if there are any."""
+    counts = flat[(flat["metric"] == "n_samples") & ~flat["class"].isin(["pooled", "mean", "all"])]
+    small = counts[counts["value"] < 2].drop_duplicates(["run", "class"])
+    if small.empty:
+        return None
+    named = ", ".join(f"class {c} of {r}" for r, c in zip(small["run"], small["class"]))
+    return (f"{len(small)} class(es) with fewer than two samples have no spread, so only their "
+            f"sample count is reported: {named[:300]}")
 
 
 def write_tables(analysis: Analysis, out: Path) -> list[Path]:

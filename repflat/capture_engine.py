@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
-from tqdm.auto import tqdm
 
 from repflat.distributed import Dist
+from repflat.progress import progress_bar
 from repflat.errors import UserError, expected
 from repflat.layers import INPUT, layer_names, node_recorder, recording
 from repflat.store import (LABELS, PARTIAL, ArrayStream, FeatureWriter, feature_path, labels_path,
@@ -210,9 +210,9 @@ def capture_split(model: nn.Module, dataset: Dataset, layers: Sequence[str],
         streams, done, batches, first = _open_streams(
             taker, dataset, job, names, writer, mine, device=device, dist=dist, resume=resume,
             workers=workers)
-        bar = tqdm(total=sum(len(b) for b in mine), initial=sum(len(b) for b in mine[:done]),
-                   desc=f"{split} epoch {epoch}", unit="sample", unit_scale=True,
-                   disable=not (progress and dist.main), dynamic_ncols=True, leave=False)
+        bar = progress_bar(total=sum(len(b) for b in mine), initial=sum(len(b) for b in mine[:done]),
+                           desc=f"{split} epoch {epoch}", unit="sample", unit_scale=True,
+                           show=progress and dist.main, leave=False)
         for k in range(done, len(mine)):
             if first is not None:
                 (x, y, out), first = first, None

@@ -14,11 +14,13 @@ subcommand that needs it.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
+import warnings
 
 from repflat import __version__
-from repflat.errors import UserError
+from repflat.errors import RepflatWarning, UserError
 
 
 class Parser(argparse.ArgumentParser):
@@ -205,8 +207,31 @@ def _report(args) -> None:
             print(f"wrote {page}")
 
 
+def environment_error(err: OSError) -> str:
+    """One line for an operating-system refusal, saying what could not be done."""
+    where = f" {err.filename}" if err.filename else ""
+    reason = err.strerror or str(err)
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write{where}: {reason} (choose a writable --out)"
+    if err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return f"no space to write{where}: {reason}; free some space and rerun (finished runs are kept)"
+    return f"{reason}:{where}" if where else reason
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings(record=True) as heard:
+        warnings.simplefilter("always", RepflatWarning)
+        code = _dispatch(args)
+    for w in heard:
+        if issubclass(w.category, RepflatWarning):
+            print("repflat: warning: " + " ".join(str(w.message).split()), file=sys.stderr)
+        else:  # other libraries' warnings pass through as they would have
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return code
+
+
+def _dispatch(args) -> int:
     try:
         if args.command == "train":
             from repflat.config import load_run_config
@@ -235,8 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         print("repflat: error: " + " ".join(str(err).split()), file=sys.stderr)
         return 2
     except OSError as err:  # the environment refused: a full disk, a read-only directory
-        where = f": {err.filename}" if err.filename else ""
-        print(f"repflat: error: {err.strerror or err}{where}", file=sys.stderr)
+        print("repflat: error: " + environment_error(err), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("repflat: interrupted", file=sys.stderr)

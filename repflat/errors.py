@@ -14,6 +14,11 @@ class UserError(Exception):
     """A mistake in what the user asked for, phrased so the user can fix it."""
 
 
+class RepflatWarning(UserWarning):
+    """Something handled as documented that the user should still hear about; the CLI
+    prints it as one line on stderr (`repflat: warning: ...`)."""
+
+
 def expected(argument: str, what: str, got: object) -> UserError:
     """`argument: expected WHAT, got GOT` — the message every check uses."""
     return UserError(f"{argument}: expected {what}, got {got!r}")

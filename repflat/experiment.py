@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from repflat.config import Experiment, RunConfig, load_experiment, parse_experiment
 from repflat.errors import UserError, expected
 from repflat.lock import exclusive, visible_entries
+from repflat.progress import progress_bar
 from repflat.rundir import EXPERIMENT_FILE, prepare_run_dir
 from repflat.store import write_text
 from repflat.train import setup, train
@@ -85,8 +86,7 @@ def run_experiment(path: str | Path, out: str | Path, *, progress: bool = True,
         if progress and len(todo) < len(exp.runs):
             tqdm.write(f"{len(exp.runs) - len(todo)} of {len(exp.runs)} runs already complete",
                        file=sys.stderr)
-        bar = tqdm(total=len(todo), desc=f"{exp.name}: runs", unit="run", disable=not progress,
-                   dynamic_ncols=True)
+        bar = progress_bar(total=len(todo), desc=f"{exp.name}: runs", unit="run", show=progress)
         if n_jobs == 1:
             for run in todo:
                 train(run, out / "runs" / exp.run_dirname(run), progress=progress)

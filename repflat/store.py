@@ -56,6 +56,10 @@ def atomic_path(path: str | Path, *, durable: bool = False) -> Iterator[Path]:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is None:  # a failed write() names no file; say which one it was
+            raise OSError(err.errno, err.strerror, str(path)) from err
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -282,7 +286,10 @@ class ArrayStream:
         if rows.shape[1:] != self.shape[1:] or not 0 <= start <= self.shape[0] - len(rows):
             raise ValueError(f"rows {start}:{start + len(rows)} of shape {rows.shape} do not fit "
                              f"{self.partial} of shape {self.shape}")
-        os.pwrite(self.fd, rows.tobytes(), self.header + start * self.row_bytes)
+        try:
+            os.pwrite(self.fd, rows.tobytes(), self.header + start * self.row_bytes)
+        except OSError as err:
+            raise OSError(err.errno, err.strerror, str(self.partial)) from err
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -27,7 +27,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from repflat import checkpoint
 from repflat.capture import capture, forward_features
@@ -39,6 +38,7 @@ from repflat.evaluate import accuracy_and_nll, autocast, expected_calibration_er
 from repflat.layers import check_layers, default_layers, layer_names
 from repflat.lock import exclusive
 from repflat.mixing import build_mixer
+from repflat.progress import progress_bar
 from repflat.models import build_model
 from repflat.rundir import RunWriter, prepare_run_dir
 from repflat.store import FeatureWriter
@@ -224,8 +224,8 @@ def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | 
     started = time.perf_counter()
     if first == 1 and 0 in s.capture_epochs:
         save_features(0)
-    bar = tqdm(range(first, tc.epochs + 1), desc=f"{cfg.name} seed {cfg.seed}", unit="epoch",
-               disable=not (progress and dist.main), leave=False, dynamic_ncols=True)
+    bar = progress_bar(range(first, tc.epochs + 1), desc=f"{cfg.name} seed {cfg.seed}",
+                       unit="epoch", show=progress and dist.main, leave=False)
     n_train = len(s.data.labels["train"])
     model.train()
     for epoch in bar:
