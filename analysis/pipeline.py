@@ -25,6 +25,7 @@ from analysis.document import Analysis, ReportOptions, build_report, check_optio
 from analysis.flattening import analyze_features, plan, summarize
 from analysis.runs import collect_runs, training_metrics
 from repflat.config import AnalysisConfig, read_yaml
+from repflat.lock import exclusive
 from repflat.progress import progress_bar
 from repflat.errors import RepflatWarning, UserError, expected
 from repflat.rundir import EXPERIMENT_FILE, read_run
@@ -113,7 +114,8 @@ def analyze(paths: Iterable[str | Path], out: str | Path, *, overrides: dict | N
     check_output_dir(out)
     analysis = compute(paths, overrides=overrides, progress=progress)
     check_options(analysis, options)
-    return write_tables(analysis, out) + build_report(analysis, out, options)
+    with exclusive(out):
+        return write_tables(analysis, out) + build_report(analysis, out, options)
 
 
 # ---------------------------------------------------------------- repflat report
@@ -248,8 +250,9 @@ def report(paths: Iterable[str | Path], out: str | Path | None = None, *,
         prepared.append((kind, inputs, target, analysis))
     written = []
     for _, _, target, analysis in prepared:
-        source = analysis.source.resolve() if analysis.source else None
-        if source != target.resolve():  # tables computed now, or read from elsewhere
-            written += write_tables(analysis, target)
-        written += build_report(analysis, target, options)
+        with exclusive(target):
+            source = analysis.source.resolve() if analysis.source else None
+            if source != target.resolve():  # tables computed now, or read from elsewhere
+                written += write_tables(analysis, target)
+            written += build_report(analysis, target, options)
     return written
