@@ -22,25 +22,21 @@ from tqdm.auto import tqdm
 
 from repflat.config import Experiment, RunConfig, load_experiment, parse_experiment
 from repflat.errors import UserError, expected
-from repflat.lock import exclusive, visible_entries
+from repflat.lock import exclusive
 from repflat.progress import progress_bar
-from repflat.rundir import EXPERIMENT_FILE, prepare_run_dir
+from repflat.rundir import EXPERIMENT_FILE, NEW, claimed_by, prepare_run_dir
 from repflat.store import write_text
 from repflat.train import setup, train
 from repflat.typed import to_plain
 
 
 def check_experiment_dir(out: Path, exp: Experiment) -> None:
-    if out.exists() and not out.is_dir():
-        raise expected("--out", "a directory", f"{out} (a file)")
-    if not out.exists() or not visible_entries(out):
+    source = claimed_by(out, EXPERIMENT_FILE, "`repflat run`")
+    if source is NEW:
         return
-    if not (out / EXPERIMENT_FILE).is_file():
-        raise expected("--out", "an empty directory or one written by `repflat run`",
-                       f"{out} (no {EXPERIMENT_FILE})")
     try:
-        previous = parse_experiment(yaml.safe_load((out / EXPERIMENT_FILE).read_text()))
-    except (UserError, yaml.YAMLError, AttributeError):
+        previous = parse_experiment(source)
+    except (UserError, AttributeError, TypeError):
         raise expected("--out", "a directory written by `repflat run`",
                        f"{out} (its {EXPERIMENT_FILE} is unreadable)") from None
     if previous.name != exp.name:

@@ -25,7 +25,8 @@ from repflat.data import SPLITS, Data, load_data
 from repflat.distributed import from_env, local_device, resolve_device
 from repflat.errors import UserError, expected
 from repflat.layers import check_layers
-from repflat.lock import exclusive, visible_entries
+from repflat.lock import exclusive
+from repflat.rundir import NEW, claimed_by
 from repflat.store import FORMAT, PARTIAL, FeatureWriter, Features, write_text
 from repflat.typed import to_plain
 
@@ -35,18 +36,9 @@ DTYPES = ("float32", "float16")
 
 def _check_out(out: Path, description: dict, resume: bool, restart: bool) -> str:
     """"new", "same" (this extraction, possibly unfinished) or a UserError; writes nothing."""
-    if out.exists() and not out.is_dir():
-        raise expected("--out", "a directory", f"{out} (a file)")
-    if not out.exists() or not visible_entries(out):
+    previous = claimed_by(out, EXTRACT_FILE, "`repflat extract`")
+    if previous is NEW:
         return "new"
-    mine = out / EXTRACT_FILE
-    if not mine.is_file():
-        raise expected("--out", "an empty directory or one written by `repflat extract`",
-                       f"{out} (no {EXTRACT_FILE})")
-    try:
-        previous = yaml.safe_load(mine.read_text())
-    except yaml.YAMLError:
-        previous = None
     if previous != description:
         raise UserError(f"--out: {out} holds a different extraction (its {EXTRACT_FILE} differs: "
                         "other model, weights, layers, data or settings); choose another directory")

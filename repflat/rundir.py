@@ -36,6 +36,30 @@ def _first_difference(a: object, b: object, where: str = "") -> str:
     return f"{where or 'config'}: {b!r} here, {a!r} on disk"
 
 
+NEW = object()
+"""What `claimed_by` returns for a directory that is absent or empty."""
+
+
+def claimed_by(path: Path, marker: str, written_by: str, argument: str = "--out"):
+    """What a directory's marker file (config.yaml, extract.yaml, experiment.yaml) holds,
+    as parsed YAML (None if unreadable), or NEW if the directory is absent or empty.
+
+    Refuses, changing nothing, a path that is a file or a non-empty directory without
+    the marker: repflat writes only into directories it made.
+    """
+    if path.exists() and not path.is_dir():
+        raise expected(argument, "a directory", f"{path} (a file)")
+    if not path.exists() or not visible_entries(path):
+        return NEW
+    if not (path / marker).is_file():
+        raise expected(argument, f"an empty directory or one written by {written_by}",
+                       f"{path} ({len(visible_entries(path))} entries, no {marker})")
+    try:
+        return yaml.safe_load((path / marker).read_text())
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+
+
 def prepare_run_dir(path: str | Path, config: dict, argument: str = "--out") -> str:
     """Check `path` can take a run of `config`; return "new", "restart" or "complete".
 
@@ -43,18 +67,9 @@ def prepare_run_dir(path: str | Path, config: dict, argument: str = "--out") -> 
     something that is not a run.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise expected(argument, "a directory", f"{path} (a file)")
-    if not path.exists() or not visible_entries(path):
+    on_disk = claimed_by(path, "config.yaml", "`repflat train`", argument)
+    if on_disk is NEW:
         return "new"
-    cfg_file = path / "config.yaml"
-    if not cfg_file.is_file():
-        raise expected(argument, "an empty directory or a repflat run directory",
-                       f"{path} ({len(visible_entries(path))} entries, no config.yaml)")
-    try:
-        on_disk = yaml.safe_load(cfg_file.read_text())
-    except yaml.YAMLError:
-        on_disk = None
     if on_disk != config:
         raise UserError(f"{argument}: {path} already holds a different run "
                         f"({_first_difference(on_disk, config)}); choose another directory")

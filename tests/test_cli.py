@@ -1,5 +1,4 @@
 """The command line end to end on a tiny budget, and its answers to bad input."""
-import hashlib
 import json
 import subprocess
 import sys
@@ -9,6 +8,7 @@ import pytest
 import yaml
 
 from repflat.cli import main
+from tests.trees import digest
 
 TINY_EXPERIMENT = {
     "name": "tiny",
@@ -33,12 +33,6 @@ def write_yaml(path, data):
     path.write_text(yaml.safe_dump(data))
     return path
 
-
-def digest(root):
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        h.update(str(p).encode() + (p.read_bytes() if p.is_file() else b"/"))
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,4 @@
 """Feature extraction: names, the in-place pitfall, streaming, resume, processes, bad input."""
-import hashlib
 import os
 import pickle
 
@@ -11,6 +10,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from repflat.capture_engine import pending_state, reduce_features
 from repflat.cli import main
+from tests.trees import digest
 from repflat.config import DigitsData
 from repflat.data import Data
 from repflat.errors import UserError
@@ -172,12 +172,6 @@ def test_a_different_extraction_in_the_output_is_refused_untouched(tmp_path, net
         extract(net, ["pool"], image_data(), tmp_path, progress=False)
     assert digest(tmp_path) == before
 
-
-def digest(root):
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        h.update(str(p).encode() + (p.read_bytes() if p.is_file() else b"/"))
-    return h.hexdigest()
 
 
 def test_extract_cli_on_generated_cifar_with_a_torchvision_resnet(tmp_path, monkeypatch, capsys):

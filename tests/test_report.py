@@ -1,6 +1,5 @@
 """`repflat report` and the report every run and analysis leaves: contents, reuse of the
 tables, where it is written, the paper's numbers, refusals, and the page in a browser."""
-import hashlib
 import html
 import json
 import re
@@ -15,6 +14,7 @@ import yaml
 from analysis.paper import PAPER, PaperEntry, PaperValue
 from analysis.tables import paper_table
 from repflat.cli import main
+from tests.trees import digest
 
 # The spirals experiment, shrunk to seconds: same arms and layers, one extra captured epoch.
 SPIRALS = {
@@ -38,12 +38,6 @@ SPIRALS = {
 FIGURES = ("figure1.png", "planes.png", "boundaries.png", "spectra.png", "heatmap.png",
            "epochs.png", "embeddings.png")
 
-
-def digest(root):
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        h.update(str(p).encode() + (p.read_bytes() if p.is_file() else b"/"))
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")

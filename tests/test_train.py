@@ -1,5 +1,4 @@
 import dataclasses
-import hashlib
 import json
 
 import numpy as np
@@ -14,15 +13,12 @@ from repflat.layers import recording
 from repflat.rundir import read_run
 from repflat.store import Features
 from repflat.train import train
+from tests.trees import digest
 
 
 def tree_digest(root):
-    """sha256 of every file's path and bytes under `root`, except the wall-clock ones."""
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.name not in ("run.json", "metrics.csv", "checkpoint.pt"):
-            h.update(str(p.relative_to(root)).encode() + p.read_bytes())
-    return h.hexdigest()
+    """The tree's digest without the files that hold wall-clock times."""
+    return digest(root, skip=("run.json", "metrics.csv", "checkpoint.pt", ".repflat.lock"))
 
 
 def test_same_seed_gives_identical_features_and_weights(tmp_path, tiny):
@@ -126,7 +122,7 @@ def test_an_unfinished_run_is_restarted(tmp_path, tiny):
 
 def test_a_non_run_directory_is_refused(tmp_path, tiny):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match="an empty directory or a repflat run directory"):
+    with pytest.raises(UserError, match="an empty directory or one written by `repflat train`"):
         train(tiny(), tmp_path, progress=False)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
