@@ -53,7 +53,7 @@ def forward_features(model: nn.Module, x: np.ndarray, layers: tuple[str, ...], *
                     logits = model(xb)
                 else:
                     hb = torch.as_tensor(plane[1][start:start + batch_size]).to(device)
-                    with replacing(model, plane[0], lambda h: hb):
+                    with replacing(model, plane[0], lambda h, hb=hb: hb):
                         logits = model(xb)
             rec[PROBABILITIES] = torch.softmax(logits.float(), dim=1)
             for name in parts:

@@ -7,7 +7,7 @@ import pytest
 
 from analysis import metrics as M
 from analysis.boundary import BoundaryDisplay
-from analysis.toy import figure1, planes
+from analysis.toy import figure1
 from analysis.flattening import analyze_features, layer_tables, summarize
 from analysis.runs import collect_runs
 from analysis.spectra import class_spectra

@@ -21,7 +21,6 @@ import pytest
 import torch
 import torchvision
 
-from repflat.cli import main
 from repflat.config import dump_yaml
 from repflat.store import MANIFEST, Features
 from tests.datafiles import make_imagefolder

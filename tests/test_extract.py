@@ -1,5 +1,4 @@
 """Feature extraction: names, the in-place pitfall, streaming, resume, processes, bad input."""
-import os
 import pickle
 
 import numpy as np

@@ -157,7 +157,7 @@ def test_embeddings_have_one_point_per_sample(trained_runs):
     runs, _, _ = collect_runs([trained_runs["none", 0], trained_runs["manifold_mixup", 0]])
     data = embedding_frame(runs, layer="fc1", methods=("pca", "tsne"))
     labels = runs[0].features.labels("train")
-    for (arm, method), panel in data.groupby(["arm", "method"]):
+    for _, panel in data.groupby(["arm", "method"]):
         assert len(panel) == len(labels) and panel["sample"].tolist() == list(range(len(labels)))
         assert panel["class"].tolist() == labels.astype(str).tolist()
     fs = runs[0].features

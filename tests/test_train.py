@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from repflat.config import TrainConfig
 from repflat.errors import UserError
 from repflat.layers import recording
 from repflat.rundir import read_run
