@@ -30,7 +30,7 @@ from repflat.progress import progress_bar
 from repflat.errors import RepflatWarning, UserError, expected
 from repflat.rundir import EXPERIMENT_FILE, read_run
 from repflat.store import MANIFEST, sha256_file, write_text
-from repflat.typed import parse, to_plain
+from repflat.typed import FieldError, parse, to_plain
 
 ANALYSIS_FILE = "analysis.json"
 TABLES = ("spectra.csv", "flattening.csv", "summary.csv", "training.csv")
@@ -57,6 +57,15 @@ def _description(paths: Iterable[str | Path]) -> str | None:
     return None
 
 
+def with_overrides(settings: AnalysisConfig, overrides: dict) -> AnalysisConfig:
+    """`settings` with command-line values, checked by AnalysisConfig itself; a bad one
+    is an error naming its flag (`--rtol: expected ...`)."""
+    try:
+        return dataclasses.replace(settings, **overrides)
+    except FieldError as err:
+        raise expected(f"--{err.field}", err.what, err.got) from None
+
+
 def compute(paths: Iterable[str | Path], *, overrides: dict | None = None,
             settings: AnalysisConfig | None = None, progress: bool = False) -> Analysis:
     """Open the runs under `paths` and compute every table, writing nothing.
@@ -65,8 +74,10 @@ def compute(paths: Iterable[str | Path], *, overrides: dict | None = None,
     else the defaults; `overrides` (from the command line) win over all of them.
     """
     paths = list(paths)
+    overrides = overrides or {}
+    with_overrides(AnalysisConfig(), overrides)  # a bad flag is named before runs are read
     runs, found, name = collect_runs(paths)
-    settings = dataclasses.replace(settings or found or AnalysisConfig(), **(overrides or {}))
+    settings = with_overrides(settings or found or AnalysisConfig(), overrides)
     total = len(plan(runs, settings))  # checks every requested array before any output
     with progress_bar(total=total, desc="analysis", unit="array", show=progress,
                       leave=False) as bar:
