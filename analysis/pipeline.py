@@ -52,7 +52,7 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 def _description(paths: Iterable[str | Path]) -> str | None:
     for p in map(Path, paths):
         if (p / EXPERIMENT_FILE).is_file():
-            text = read_yaml(p / EXPERIMENT_FILE).get("description")
+            text = read_yaml(p / EXPERIMENT_FILE, follow=False).get("description")
             return str(text) if text else None
     return None
 
@@ -217,7 +217,7 @@ def report_targets(paths: Iterable[str | Path], out: str | Path | None) -> list[
         if not path.is_dir():
             raise expected("PATH", "an existing experiment, analysis or run directory", str(path))
         if (path / EXPERIMENT_FILE).is_file():
-            name = _dirname(read_yaml(path / EXPERIMENT_FILE).get("name"), path.name)
+            name = _dirname(read_yaml(path / EXPERIMENT_FILE, follow=False).get("name"), path.name)
             targets.append(("experiment", [path], Path(out) / name if out else path / "analysis"))
         elif _is_analysis_dir(path):
             name = _dirname(read_record(path).get("name"), path.name)

@@ -14,7 +14,7 @@ from repflat.store import MANIFEST
 
 def experiment_runs(path: Path) -> tuple[list[Path], AnalysisConfig, str]:
     """The run directories an experiment directory lists, its analysis settings and name."""
-    exp = parse_experiment(read_yaml(path / EXPERIMENT_FILE))
+    exp = parse_experiment(read_yaml(path / EXPERIMENT_FILE, follow=False))
     return [path / "runs" / exp.run_dirname(r) for r in exp.runs], exp.analysis, exp.name
 
 

@@ -3,35 +3,68 @@
 The lock is `fcntl.flock` on DIR/.repflat.lock, which the kernel releases when its
 holder exits, however it exits: a lock left by a killed process is therefore simply
 taken by the next one, with no stale-pid guessing. The file keeps the holder's pid so a
-refusal can say who holds it. Taking the lock also clears the temporary files a killed
-writer left behind.
+refusal can say who holds it.
+
+Taking the lock is also where a directory is checked before repflat writes into it
+(the directory may have come from someone else): the lock file must be a regular file
+(a planted link would have repflat truncate whatever it points at), and nothing below
+the directory may be a link or a special file, so every later write lands inside it.
+Then the temporary files a killed writer of this directory left behind are removed:
+repflat's own (`.<name>.<pid>.tmp` of a process that is gone), in this directory and its
+subdirectories except those claimed by a lock of their own.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import re
+import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from repflat.errors import UserError
 
 LOCK_FILE = ".repflat.lock"
+TEMPORARY = re.compile(r"^\..+\.(\d+)\.tmp$")
+STAGING = re.compile(r"^\.stage\.(\d+)$")
+"""A directory where a report is assembled before its files replace the old ones."""
 
 
 @contextlib.contextmanager
-def exclusive(directory: str | Path, argument: str = "--out") -> Iterator[None]:
-    """Hold DIRECTORY's lock (creating the directory) or refuse with a UserError."""
+def exclusive(directory: str | Path, argument: str = "--out", *,
+              derived: bool = False) -> Iterator[None]:
+    """Hold DIRECTORY's lock (creating the directory) or refuse with a UserError.
+
+    `derived`: the directory was not named by the user but found inside another one
+    (an experiment's `analysis/`, its `runs/...`); it may then not be a link either.
+    """
     directory = Path(directory)
+    if derived and directory.is_symlink():
+        raise UserError(f"{argument}: {directory} is a symbolic link; repflat writes only into "
+                        "directories it made, never through links")
     directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
+        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+                     | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as err:
+        if err.errno != errno.ELOOP:
+            raise
+        raise UserError(f"{argument}: {directory / LOCK_FILE} is a symbolic link; refusing to "
+                        "write through it (remove it if the directory is yours)") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UserError(f"{argument}: {directory / LOCK_FILE} is not a regular file; "
+                            "refusing to use it as a lock")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             raise UserError(f"{argument}: {directory} is in use by another repflat process "
                             f"(pid {holder}); wait for it to finish or choose another directory") from None
+        check_tree(directory, argument)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         remove_stale_temporaries(directory)
@@ -40,16 +73,52 @@ def exclusive(directory: str | Path, argument: str = "--out") -> Iterator[None]:
         os.close(fd)  # closing releases the flock
 
 
+def check_tree(directory: Path, argument: str = "--out") -> None:
+    """Refuse a directory holding a link or a special file anywhere below it."""
+    for parent, dirs, files in os.walk(directory, followlinks=False):
+        for name in dirs + files:
+            path = Path(parent) / name
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                what = "a symbolic link" if stat.S_ISLNK(mode) else "a special file"
+                raise UserError(f"{argument}: {path} is {what}; repflat writes only into "
+                                "directories holding plain files and folders")
+
+
 def visible_entries(directory: Path) -> list[Path]:
     """The directory's entries other than its lock file (an empty directory may hold one)."""
     return [p for p in directory.iterdir() if p.name != LOCK_FILE]
 
 
+def _gone(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
 def remove_stale_temporaries(directory: Path) -> list[Path]:
-    """Delete the temporary files a killed writer left (`.<name>.<pid>.tmp`, see
-    repflat.store.atomic_path). Whoever holds the lock is the only writer, so every
-    such file under the directory belongs to a process that is gone."""
-    stale = [p for p in directory.rglob(".*.tmp") if p.is_file()]
-    for p in stale:
-        p.unlink(missing_ok=True)
+    """Delete what killed writers of `directory` left: temporary files and staging
+    directories named with the pid of a process that no longer runs. Subdirectories
+    with a lock of their own are another writer's and are left alone."""
+    stale = []
+    for parent, dirs, files in os.walk(directory, followlinks=False):
+        here = Path(parent)
+        for name in list(dirs):
+            if (here / name / LOCK_FILE).exists():
+                dirs.remove(name)  # claimed separately: cleaned when its own lock is taken
+            elif (m := STAGING.match(name)) and _gone(int(m.group(1))):
+                dirs.remove(name)
+                shutil.rmtree(here / name, ignore_errors=True)
+                stale.append(here / name)
+        for name in files:
+            m = TEMPORARY.match(name)
+            if m and _gone(int(m.group(1))):
+                (here / name).unlink(missing_ok=True)
+                stale.append(here / name)
     return stale

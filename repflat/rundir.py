@@ -20,6 +20,7 @@ import yaml
 
 from repflat import __version__
 from repflat.errors import UserError, expected
+from repflat.files import is_regular, read_json, read_yaml_file
 from repflat.lock import visible_entries
 from repflat.store import FORMAT, Features, write_text
 
@@ -51,13 +52,15 @@ def claimed_by(path: Path, marker: str, written_by: str, argument: str = "--out"
         raise expected(argument, "a directory", f"{path} (a file)")
     if not path.exists() or not visible_entries(path):
         return NEW
-    if not (path / marker).is_file():
+    if not (path / marker).is_file() and not (path / marker).is_symlink():
         raise expected(argument, f"an empty directory or one written by {written_by}",
                        f"{path} ({len(visible_entries(path))} entries, no {marker})")
     try:
-        return yaml.safe_load((path / marker).read_text())
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return None
+        return read_yaml_file(path / marker, argument)
+    except UserError as err:
+        if (path / marker).is_symlink() or not is_regular(path / marker):
+            raise  # a link or a special file: not a directory repflat made
+        return None  # repflat's, but unreadable: the caller says what it expected
 
 
 def prepare_run_dir(path: str | Path, config: dict, argument: str = "--out") -> str:
@@ -77,10 +80,14 @@ def prepare_run_dir(path: str | Path, config: dict, argument: str = "--out") -> 
 
 
 def read_status(path: str | Path) -> str:
+    """run.json's status ("running", "complete"), or "unknown" when there is no readable
+    run.json: a link, a FIFO or a device there is never opened for reading."""
     try:
-        return json.loads((Path(path) / "run.json").read_text()).get("status", UNKNOWN)
-    except (OSError, json.JSONDecodeError, AttributeError):
+        info = read_json(Path(path) / "run.json", "run.json", limit=1 << 20)
+    except (UserError, OSError):
         return UNKNOWN
+    status = info.get("status", UNKNOWN) if isinstance(info, dict) else UNKNOWN
+    return status if isinstance(status, str) else UNKNOWN
 
 
 class RunWriter:
@@ -155,16 +162,15 @@ def read_run(path: str | Path) -> RunInfo:
     if not path.is_dir():
         raise expected("run", "an existing run directory", str(path))
     config = None
-    if (path / "config.yaml").is_file():
-        try:
-            config = yaml.safe_load((path / "config.yaml").read_text())
-        except yaml.YAMLError as err:
-            raise UserError(f"run {path}: config.yaml is not valid YAML ({err})") from None
+    if (path / "config.yaml").exists() or (path / "config.yaml").is_symlink():
+        config = read_yaml_file(path / "config.yaml", f"run {path}: config.yaml")
     features = Features(path)
     if isinstance(config, dict):
         name = str(config.get("name", path.name))
-        strategy = str((config.get("mixing") or {}).get("strategy", UNKNOWN))
+        mixing = config.get("mixing")
+        strategy = str(mixing.get("strategy", UNKNOWN)) if isinstance(mixing, dict) else UNKNOWN
         seed = config.get("seed", UNKNOWN)
+        seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else UNKNOWN
     else:
         name, strategy, seed = path.name, UNKNOWN, UNKNOWN
     return RunInfo(path, name, strategy, seed, read_status(path), config, features)

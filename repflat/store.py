@@ -20,63 +20,27 @@ a partial array under a listed name. Reading needs numpy alone; arrays are loade
 """
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from repflat.errors import UserError, expected
+from repflat.files import (atomic_path, check_budget, create_new, inside, is_regular,
+                           open_regular, read_json, safe_name, sha256_file, write_text)
+
+__all__ = ["ArrayStream", "Entry", "FeatureWriter", "Features", "FORMAT", "LABELS", "MANIFEST",
+           "PARTIAL", "atomic_path", "feature_path", "labels_path", "npy_header", "save_npy",
+           "sha256_file", "write_text"]
 
 FORMAT = 1
 MANIFEST = "features/manifest.json"
 LABELS = "#labels"  # the stream key of a split's labels (no module name starts with #)
 
 
-# ---------------------------------------------------------------- atomic files
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path, *, durable: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling of `path`; on success it replaces `path` in one step.
-
-    The rename makes the write atomic against a killed process. `durable=True` also
-    fsyncs the data first, which power loss needs too; it costs milliseconds, so it is
-    kept for files that are expensive to lose (checkpoints, feature arrays).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        if durable:
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        if err.filename is None:  # a failed write() names no file; say which one it was
-            raise OSError(err.errno, err.strerror, str(path)) from err
-        raise
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_text(path: str | Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
+# ---------------------------------------------------------------- arrays
 
 def save_npy(path: str | Path, array: np.ndarray) -> str:
     """Save `array` atomically as .npy and return the file's sha256."""
@@ -122,15 +86,7 @@ def _entry_from_json(item: object, where: str) -> Entry:
 
 def _inside(root: Path, rel: str, where: str) -> Path:
     """`root / rel`, refusing any path that resolves outside the run directory."""
-    if not rel or os.path.isabs(rel) or "\0" in rel:
-        raise expected(where, "a path relative to the run directory", rel)
-    try:
-        full = (root / rel).resolve()
-    except (OSError, RuntimeError) as err:  # too long, a symlink loop, ...
-        raise expected(where, "a path inside the run directory", f"{rel} ({err})") from None
-    if not full.is_relative_to(root.resolve()):
-        raise expected(where, "a path inside the run directory", rel)
-    return full
+    return inside(root, rel, where, "the run directory")
 
 
 def npy_header(path: Path, where: str) -> tuple[tuple[int, ...], np.dtype, int]:
@@ -139,8 +95,10 @@ def npy_header(path: Path, where: str) -> tuple[tuple[int, ...], np.dtype, int]:
     Read before anything else so a truncated file, an object array (which only pickle
     could load) or a corrupt header is named as such, never unpickled or allocated.
     """
+    fd = open_regular(path, where)
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(fd, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
             version = np.lib.format.read_magic(fh)
             read = {(1, 0): np.lib.format.read_array_header_1_0,
                     (2, 0): np.lib.format.read_array_header_2_0}.get(version)
@@ -159,7 +117,6 @@ def npy_header(path: Path, where: str) -> tuple[tuple[int, ...], np.dtype, int]:
     if fortran:
         raise expected(where, "a C-ordered .npy array", f"{path} (Fortran order)")
     expected_size = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
-    size = path.stat().st_size
     if size != expected_size:
         what = "truncated" if size < expected_size else "longer than its header says"
         raise UserError(f"{where}: {path} is {what} ({size} bytes, its header needs "
@@ -168,13 +125,18 @@ def npy_header(path: Path, where: str) -> tuple[tuple[int, ...], np.dtype, int]:
 
 
 def _load_npy(path: Path, sha256: str | None, where: str, mmap: bool) -> np.ndarray:
+    """The array in `path` (a regular file, no link), its header checked first and, when
+    loaded whole, its size against the memory budget, before its checksum is computed."""
     try:
-        if not path.is_file():
-            raise expected(where, "an existing .npy file", str(path))
-        npy_header(path, where)
+        shape, dtype, _ = npy_header(path, where)
+        if not mmap:
+            check_budget(int(np.prod(shape, dtype=object)) * dtype.itemsize, where,
+                         f"{path} (shape {shape}, {dtype})")
         if sha256 is not None and sha256_file(path) != sha256:
             raise UserError(f"{where}: checksum mismatch for {path} (the file changed after "
                             "it was written)")
+        if not is_regular(path):  # swapped for a link since its header was read
+            raise expected(where, "a regular file", str(path))
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         raise UserError(f"{where}: {path} is not a readable .npy array ({err})") from None
@@ -186,12 +148,10 @@ class Features:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         path = self.root / MANIFEST
-        if not path.is_file():
+        if not path.is_file() and not path.is_symlink():
             raise expected("run", f"a run directory with {MANIFEST}", str(self.root))
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-            raise UserError(f"manifest: {path} is not valid JSON ({err})") from None
+        inside(self.root, MANIFEST, "manifest", "the run directory")
+        data = read_json(path, "manifest")
         if not isinstance(data, dict):
             raise expected(f"manifest {path}", "a JSON object", type(data).__name__)
         if data.get("format") != FORMAT:
@@ -211,6 +171,10 @@ class Features:
             if not isinstance(value, dict) or (key == "splits" and not all(
                     isinstance(v, dict) for v in value.values())):
                 raise expected(f"manifest {path}: {key}", "a mapping by split", value)
+        unsigned = sorted(s for s in self.label_paths if not isinstance(self.label_sha256.get(s), str))
+        if unsigned:  # the labels decide every class statistic: they are checked like arrays
+            raise expected(f"manifest {path}: labels_sha256", "a sha256 for the labels of every "
+                           "split", f"none for {', '.join(unsigned)}")
 
     def select(self, *, split: str | None = None, epoch: int | None = None,
                layer: str | None = None) -> list[Entry]:
@@ -243,10 +207,20 @@ class Features:
         return array
 
     def labels(self, split: str, *, verify: bool = True) -> np.ndarray:
+        """The class of each row of `split`: integers >= 0, one per row of its features."""
         if split not in self.label_paths:
             raise expected("labels", f"one of {sorted(self.label_paths)}", split)
-        sha = self.label_sha256.get(split) if verify else None
-        return _load_npy(self.label_paths[split], sha, f"labels {split}", mmap=False)
+        where, path = f"labels {split}", self.label_paths[split]
+        shape, _, _ = npy_header(path, where)
+        rows = {e.shape[0] for e in self.select(split=split) if e.shape}
+        if len(shape) != 1 or (rows and shape[0] not in rows):
+            # before loading: a header may promise billions of rows in a file of holes
+            raise expected(where, f"one label per row of the split's features ({', '.join(map(str, sorted(rows)))} rows)"
+                           if rows else "a 1-D array of labels", f"shape {shape} in {path}")
+        labels = _load_npy(path, self.label_sha256.get(split) if verify else None, where, mmap=False)
+        if labels.dtype.kind in "iu" and len(labels) and labels.min() < 0:
+            raise expected(where, "class labels >= 0", f"{int(labels.min())} in {path}")
+        return labels
 
 
 PARTIAL = ".partial"
@@ -265,21 +239,22 @@ class ArrayStream:
                  dtype: np.dtype | str | None = None):
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + PARTIAL)
-        if shape is not None:  # create; an existing partial file is replaced
+        if shape is not None:  # create; an existing partial file (or a link) is replaced
             dtype = np.dtype(dtype)
             self.partial.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.partial, "wb") as fh:
+            with os.fdopen(create_new(self.partial), "wb") as fh:
                 np.lib.format.write_array_header_1_0(fh, {
                     "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
                     "shape": tuple(shape)})
                 header = fh.tell()
                 fh.truncate(header + int(np.prod(shape)) * dtype.itemsize)  # sparse until written
-        with open(self.partial, "rb") as fh:  # reopen (resume, or another process) from the header
+        # reopen (resume, or another process) from the header; never through a link
+        with os.fdopen(open_regular(self.partial, "partial array"), "rb") as fh:
             np.lib.format.read_magic(fh)
             self.shape, _, self.dtype = np.lib.format.read_array_header_1_0(fh)
             self.header = fh.tell()
         self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
-        self.fd = os.open(self.partial, os.O_WRONLY)
+        self.fd = os.open(self.partial, os.O_WRONLY | os.O_NOFOLLOW)
 
     def write_rows(self, start: int, rows: np.ndarray) -> None:
         rows = np.ascontiguousarray(rows, dtype=self.dtype)
@@ -307,11 +282,12 @@ class ArrayStream:
 
 def feature_path(split: str, epoch: int, layer: str) -> str:
     """Where the features of (split, epoch, layer) live, relative to the run directory."""
-    return f"features/{split}/epoch{epoch:04d}/{layer.replace(os.sep, '_')}.npy"
+    return (f"features/{safe_name(split, 'split')}/epoch{epoch:04d}/"
+            f"{safe_name(layer, 'layer')}.npy")
 
 
 def labels_path(split: str) -> str:
-    return f"features/{split}/labels.npy"
+    return f"features/{safe_name(split, 'split')}/labels.npy"
 
 
 class FeatureWriter:
@@ -325,7 +301,7 @@ class FeatureWriter:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        if (self.root / MANIFEST).is_file():
+        if (self.root / MANIFEST).exists() or (self.root / MANIFEST).is_symlink():
             Features(self.root)  # refuse to extend a corrupt manifest
 
     @property
@@ -333,7 +309,7 @@ class FeatureWriter:
         """The manifest as it is on disk now (an empty one if there is none yet)."""
         empty = {"format": FORMAT, "entries": [], "labels": {}, "labels_sha256": {}, "splits": {}}
         path = self.root / MANIFEST
-        return empty | json.loads(path.read_text()) if path.is_file() else empty
+        return empty | read_json(path, "manifest") if path.exists() or path.is_symlink() else empty
 
     def _update(self, change) -> None:
         manifest = self.manifest

@@ -14,6 +14,7 @@ import yaml
 
 from repflat.config.sections import AnalysisConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
+from repflat.files import read_yaml_file
 from repflat.typed import merge, parse, to_plain
 
 
@@ -35,16 +36,15 @@ class Experiment:
         return f"{run.name}-seed{run.seed}"
 
 
-def read_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping; a missing or malformed file is a UserError naming it."""
+def read_yaml(path: str | Path, *, follow: bool = True) -> dict:
+    """Read a YAML mapping; a missing or malformed file is a UserError naming it.
+
+    `follow=False` for a file found inside a directory (an experiment's experiment.yaml,
+    a run's config.yaml) rather than named by the user: a link there is refused."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise expected("config", "an existing YAML file", str(path))
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"config: {path} is not valid YAML ({first})") from None
+    data = read_yaml_file(path, "config", follow=follow)
     if not isinstance(data, dict):
         raise expected(f"config {path}", "a YAML mapping", type(data).__name__)
     return data
@@ -102,9 +102,10 @@ def load_experiment(path: str | Path) -> Experiment:
     return parse_experiment(data)
 
 
-def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | None = None) -> RunConfig:
+def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | None = None,
+                    follow: bool = True) -> RunConfig:
     """A run config from a run-config file, or one arm and seed of an experiment file."""
-    data = read_yaml(path)
+    data = read_yaml(path, follow=follow)
     if is_experiment(data):
         exp = parse_experiment(data)
         if arm is None:

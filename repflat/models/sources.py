@@ -85,7 +85,7 @@ def run_model(run: str | Path) -> tuple[nn.Module, RunConfig, int]:
     run = Path(run)
     if not (run / "config.yaml").is_file():
         raise expected("--run-dir", "a repflat run directory (with config.yaml)", str(run))
-    cfg = load_run_config(run / "config.yaml")
+    cfg = load_run_config(run / "config.yaml", follow=False)
     ckpt = load_weights(run / "checkpoint.pt", "--run-dir")
     if not isinstance(ckpt, dict) or "model" not in ckpt or "input_shape" not in ckpt:
         raise expected("--run-dir", "a finished run (checkpoint.pt with model and input_shape)", str(run))
