@@ -234,8 +234,6 @@ def build_report(analysis: Analysis, out: Path, options: ReportOptions = ReportO
     check_options(analysis, options)
     theme()
     s = analysis.settings
-    for stale in FIGURES:  # a figure this report does not draw must not linger beside it
-        (out / stale).unlink(missing_ok=True)
     arms = pd.Series([r.name for r in analysis.runs]).value_counts(sort=False)
     intro = (f"{len(analysis.runs)} runs: " + ", ".join(f"{a} ({n} seeds)" for a, n in arms.items())
              + ". " if len(arms) else "")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.io import numeric_columns, read_csv
 from repflat.config import AnalysisConfig, parse_experiment, read_yaml
 from repflat.errors import UserError, expected
 from repflat.rundir import EXPERIMENT_FILE, RunInfo, read_run
@@ -58,8 +59,28 @@ def run_columns(run: RunInfo) -> dict:
     return {"run": run.run_id, "arm": run.name, "strategy": run.strategy, "seed": run.seed}
 
 
+METRICS_FILE = "metrics.csv"
+METRIC_COLUMNS = ("epoch", "lr", "train_loss", "test_accuracy", "test_error", "test_nll",
+                  "test_ece", "fgsm_accuracy", "seconds")
+
+
+def read_metrics(run: RunInfo) -> pd.DataFrame | None:
+    """A run's metrics.csv with its known columns checked to be numbers (epoch an
+    integer); None when the run has none."""
+    path = run.path / METRICS_FILE
+    if not path.exists() and not path.is_symlink():
+        return None
+    where = f"run {run.path}: {METRICS_FILE}"
+    frame = numeric_columns(read_csv(path, where), METRIC_COLUMNS, path, where)
+    if frame.empty:
+        return None
+    if "epoch" not in frame.columns or frame["epoch"].isna().any() or not (
+            frame["epoch"] == frame["epoch"].round()).all():
+        raise UserError(f"{where}: {path} needs an integer epoch column, one value per row")
+    return frame.assign(epoch=frame["epoch"].astype(int))
+
+
 def training_metrics(runs: list[RunInfo]) -> pd.DataFrame:
     """Every run's metrics.csv, stacked, with the run columns; empty if none has one."""
-    frames = [pd.read_csv(r.path / "metrics.csv").assign(**run_columns(r))
-              for r in runs if (r.path / "metrics.csv").is_file()]
+    frames = [m.assign(**run_columns(r)) for r in runs if (m := read_metrics(r)) is not None]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

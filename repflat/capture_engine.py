@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from repflat.distributed import Dist
 from repflat.progress import progress_bar
 from repflat.errors import UserError, expected
+from repflat.files import read_json
 from repflat.layers import INPUT, layer_names, node_recorder, recording
 from repflat.store import (LABELS, PARTIAL, ArrayStream, FeatureWriter, feature_path, labels_path,
                            write_text)
@@ -140,12 +141,13 @@ def pending_state(root: str | Path) -> list[Path]:
 def _read_done(job: Job, root: Path, rank: int) -> int | None:
     """Batches of this rank already on disk, or None if there is nothing to resume."""
     try:
-        state = json.loads(job.state_path(root, rank).read_text())
-    except (OSError, json.JSONDecodeError):
+        state = read_json(job.state_path(root, rank), "extraction state", limit=1 << 20)
+    except (OSError, UserError):
         return None
-    if state.get("job") != json.loads(json.dumps(asdict(job))):
+    if not isinstance(state, dict) or state.get("job") != json.loads(json.dumps(asdict(job))):
         return None
-    return int(state.get("done", 0))
+    done = state.get("done", 0)
+    return done if isinstance(done, int) and 0 <= done else None
 
 
 def _take(taker: Taker, x: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
@@ -165,7 +167,7 @@ def _open_streams(taker: Taker, dataset: Dataset, job: Job, names: dict[str, str
     root = writer.root
     done = _read_done(job, root, dist.rank) if resume else None
     partials_exist = all((root / (p + PARTIAL)).is_file() for p in names.values())
-    if dist.all_true(done is not None and partials_exist):
+    if dist.all_true(done is not None and done <= len(mine) and partials_exist):
         batches = iterate(dataset, mine[done:], workers)
         return {k: ArrayStream(root / p) for k, p in names.items()}, done, batches, None
     # Starting afresh: the first batch (batch 0 on rank 0) fixes each layer's width;

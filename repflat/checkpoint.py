@@ -8,13 +8,16 @@ containers, loaded back with `torch.load(weights_only=True)`.
 """
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 
 import torch
 import torch.distributed
 
 from repflat.distributed import Dist
-from repflat.store import atomic_path
+from repflat.errors import UserError
+from repflat.files import open_regular, write_bytes
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
@@ -47,17 +50,24 @@ def gather_rng(generators: dict[str, torch.Generator], device: torch.device, dis
 
 
 def save(path: str | Path, state: dict, *, durable: bool) -> None:
-    with atomic_path(path, durable=durable) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+    """Write the checkpoint atomically. It is serialised in memory first: torch.save
+    writing to a file turns a full disk into an opaque RuntimeError, a plain write
+    into the OSError (ENOSPC, EFBIG) the CLI explains."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    write_bytes(path, buffer.getbuffer(), durable=durable)
 
 
 def load_resumable(path: str | Path, config: dict, world: int) -> dict | None:
     """The checkpoint of an unfinished run of `config` on `world` ranks, or None."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with os.fdopen(open_regular(path, "checkpoint"), "rb") as fh:  # never through a link
+            state = torch.load(fh, map_location="cpu", weights_only=True)
+    except UserError:
+        raise
     except Exception:  # noqa: BLE001 - an unreadable checkpoint means starting over
         return None
     ok = (isinstance(state, dict) and state.get("format") == FORMAT and state.get("config") == config

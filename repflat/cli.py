@@ -150,10 +150,10 @@ def _analysis_overrides(args) -> dict:
     return out
 
 
-def _analyze(paths, out, overrides: dict, quiet: bool) -> None:
+def _analyze(paths, out, overrides: dict, quiet: bool, derived: bool = False) -> None:
     from analysis.pipeline import analyze
 
-    written = analyze(paths, out, overrides=overrides, progress=not quiet)
+    written = analyze(paths, out, overrides=overrides, progress=not quiet, derived=derived)
     report = next((p for p in written if p.name == "report.html"), None)
     if not quiet:
         print(f"wrote {len(written)} files to {out}" + (f"; open {report}" if report else ""))
@@ -253,7 +253,7 @@ def _dispatch(args) -> int:
 
             run_experiment(args.experiment, args.out, progress=not args.quiet, jobs=args.jobs)
             if not args.no_analysis:
-                _analyze([args.out], Path(args.out) / "analysis", {}, args.quiet)
+                _analyze([args.out], Path(args.out) / "analysis", {}, args.quiet, derived=True)
     except UserError as err:
         print("repflat: error: " + " ".join(str(err).split()), file=sys.stderr)
         return 2

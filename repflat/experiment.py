@@ -21,7 +21,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from repflat.config import Experiment, RunConfig, load_experiment, parse_experiment
-from repflat.errors import UserError, expected
+from repflat.errors import UserError, expected, unknown
 from repflat.lock import exclusive
 from repflat.progress import progress_bar
 from repflat.rundir import EXPERIMENT_FILE, NEW, claimed_by, prepare_run_dir
@@ -42,6 +42,20 @@ def check_experiment_dir(out: Path, exp: Experiment) -> None:
     if previous.name != exp.name:
         raise UserError(f"--out: {out} holds experiment {previous.name!r}, not {exp.name!r}; "
                         "choose another directory")
+
+
+def check_analysis(exp: Experiment, captured: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]) -> None:
+    """Refuse, before any training, analysis settings the runs will not be able to meet:
+    a split or a layer some arm does not capture."""
+    a = exp.analysis
+    for arm, (layers, splits) in captured.items():
+        if a.split not in splits:
+            raise expected("analysis.split", f"a split arm {arm!r} captures ({', '.join(splits)})",
+                           a.split)
+        for key, wanted in (("analysis.layers", a.layers), ("analysis.spectra_layers", a.spectra_layers)):
+            for layer in wanted:
+                if layer not in layers:
+                    raise unknown(f"{key} (captured by arm {arm!r})", layer, layers)
 
 
 def _train_in_worker(cfg: RunConfig, out: Path, threads: int) -> str:
@@ -71,8 +85,11 @@ def run_experiment(path: str | Path, out: str | Path, *, progress: bool = True,
     exp = load_experiment(path)
     out = Path(out)
     check_experiment_dir(out, exp)
+    captured = {}
     for arm in exp.arms:  # build each arm once: a bad layer name fails before any training
-        setup(next(r for r in exp.runs if r.name == arm))
+        built = setup(next(r for r in exp.runs if r.name == arm))
+        captured[arm] = (built.capture_layers, built.cfg.capture.splits)
+    check_analysis(exp, captured)
     states = {exp.run_dirname(r): prepare_run_dir(out / "runs" / exp.run_dirname(r), to_plain(r))
               for r in exp.runs}
     todo = [r for r in exp.runs if states[exp.run_dirname(r)] != "complete"]

@@ -86,8 +86,11 @@ def check_tree(directory: Path, argument: str = "--out") -> None:
 
 
 def visible_entries(directory: Path) -> list[Path]:
-    """The directory's entries other than its lock file (an empty directory may hold one)."""
-    return [p for p in directory.iterdir() if p.name != LOCK_FILE]
+    """The directory's entries other than repflat's own bookkeeping: its lock file and
+    what a killed writer may have left (temporaries, a staging directory), which a
+    directory repflat made and never finished may hold."""
+    return [p for p in directory.iterdir() if p.name != LOCK_FILE
+            and not TEMPORARY.match(p.name) and not STAGING.match(p.name)]
 
 
 def _gone(pid: int) -> bool:

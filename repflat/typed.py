@@ -13,6 +13,7 @@ first member is the default when `name` is absent).
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
@@ -46,7 +47,7 @@ def _describe(tp: Any) -> str:
         return f"a mapping of names to {_describe(get_args(tp)[1])}"
     if dataclasses.is_dataclass(tp):
         return f"a mapping ({tp.__name__})"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+    return {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}.get(
         tp, getattr(tp, "__name__", str(tp))
     )
 
@@ -105,8 +106,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+    elif tp is float:  # NaN and ±Inf (YAML .nan, .inf) are never a setting
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
     elif tp is str:
         if isinstance(value, str):

@@ -14,7 +14,7 @@ import yaml
 
 from repflat.config.sections import AnalysisConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
-from repflat.files import read_yaml_file
+from repflat.files import read_yaml_file, safe_name
 from repflat.typed import merge, parse, to_plain
 
 
@@ -70,6 +70,8 @@ def parse_experiment(data: dict) -> Experiment:
         raise expected("seeds", "a non-empty list of integers", seeds)
     if len(set(seeds)) != len(seeds):
         raise expected("seeds", "distinct seeds", seeds)
+    if any(s < 0 for s in seeds):
+        raise expected("seeds", "seeds >= 0", seeds)
     base = data.get("base") or {}
     if not isinstance(base, dict):
         raise expected("base", "a mapping (a run config)", base)
@@ -82,6 +84,7 @@ def parse_experiment(data: dict) -> Experiment:
         raise expected("arms", "a non-empty mapping of arm names to overrides", arms)
     runs = []
     for arm, override in arms.items():
+        safe_name(str(arm), f"arms.{arm}")  # it names run directories: arms/<arm>-seed<s>
         override = override or {}
         if not isinstance(override, dict):
             raise expected(f"arms.{arm}", "a mapping of overrides", override)

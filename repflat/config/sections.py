@@ -41,6 +41,7 @@ class SpiralsData:
         if self.turns <= 0:
             raise FieldError("turns", "a number > 0", self.turns)
         _check_fraction(self.test_fraction)
+        _check_seed(self.seed)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class DigitsData:
 
     def __post_init__(self):
         _check_fraction(self.test_fraction)
+        _check_seed(self.seed)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,11 @@ DataConfig = SpiralsData | DigitsData | ImageData
 def _check_fraction(value: float) -> None:
     if not 0 < value < 1:
         raise FieldError("test_fraction", "a number in (0, 1)", value)
+
+
+def _check_seed(value: int) -> None:
+    if value < 0:  # numpy's SeedSequence takes no negative seed
+        raise FieldError("seed", "an integer >= 0", value)
 
 
 @dataclass(frozen=True)
@@ -303,6 +310,7 @@ class RunConfig:
     capture: CaptureConfig = CaptureConfig()
 
     def __post_init__(self):
+        _check_seed(self.seed)
         late = [e for e in self.capture.epochs if e > self.train.epochs]
         if late:
             raise FieldError("capture.epochs", f"epochs <= train.epochs ({self.train.epochs})", late)

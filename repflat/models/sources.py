@@ -5,6 +5,7 @@ tensors and plain containers, never objects whose unpickling would run code.
 """
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -14,15 +15,20 @@ from torch import nn
 
 from repflat.config import RunConfig, load_run_config
 from repflat.errors import UserError, expected, unknown
+from repflat.files import open_regular
 
 
-def load_weights(path: str | Path, argument: str = "--weights") -> dict:
-    """The checkpoint or state dict in `path`, loaded without unpickling objects."""
+def load_weights(path: str | Path, argument: str = "--weights", *, follow: bool = True) -> dict:
+    """The checkpoint or state dict in `path`, loaded without unpickling objects.
+
+    `follow=False` for a file found inside a run directory: a link there is refused."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise expected(argument, "an existing checkpoint or state-dict file", str(path))
+    fd = open_regular(path, argument, follow=follow)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with os.fdopen(fd, "rb") as fh:
+            return torch.load(fh, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         raise UserError(f"{argument}: {path} is not a repflat checkpoint or a state dict "
@@ -86,8 +92,11 @@ def run_model(run: str | Path) -> tuple[nn.Module, RunConfig, int]:
     if not (run / "config.yaml").is_file():
         raise expected("--run-dir", "a repflat run directory (with config.yaml)", str(run))
     cfg = load_run_config(run / "config.yaml", follow=False)
-    ckpt = load_weights(run / "checkpoint.pt", "--run-dir")
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "input_shape" not in ckpt:
-        raise expected("--run-dir", "a finished run (checkpoint.pt with model and input_shape)", str(run))
-    model = build_model(cfg.model, tuple(ckpt["input_shape"]), int(ckpt["n_classes"]), seed=0)
-    return load_into(model, ckpt["model"], run / "checkpoint.pt", "--run-dir"), cfg, int(ckpt["epoch"])
+    ckpt = load_weights(run / "checkpoint.pt", "--run-dir", follow=False)
+    fields = {"model": dict, "input_shape": list, "n_classes": int, "epoch": int}
+    if not isinstance(ckpt, dict) or not all(isinstance(ckpt.get(k), t) for k, t in fields.items()) \
+            or not all(isinstance(d, int) and d > 0 for d in ckpt["input_shape"]) or ckpt["n_classes"] < 1:
+        raise expected("--run-dir", "a finished run (checkpoint.pt with model, input_shape, "
+                       "n_classes and epoch)", str(run))
+    model = build_model(cfg.model, tuple(ckpt["input_shape"]), ckpt["n_classes"], seed=0)
+    return load_into(model, ckpt["model"], run / "checkpoint.pt", "--run-dir"), cfg, ckpt["epoch"]
