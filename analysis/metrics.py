@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.moments import LayerStats
+from analysis.moments import Factor, LayerStats, scatter_quadratic, scatter_trace
 
 
 def largest_singular_value(s: np.ndarray) -> float:
@@ -138,6 +138,8 @@ def scatter_matrices(within: np.ndarray, means: np.ndarray,
     """
     counts = np.asarray(counts, dtype=np.float64)
     grand = counts @ means / counts.sum()
+    if isinstance(within, Factor):  # S/N = (F/√N)ᵀ(F/√N)
+        return Factor(within.rows / np.sqrt(counts.sum())), means - grand
     return within / counts.sum(), means - grand
 
 
@@ -153,7 +155,7 @@ def nc1_from_moments(within: np.ndarray, means: np.ndarray, counts: np.ndarray) 
     keep = sv > sv[0] * max(m.shape) * np.finfo(np.float64).eps  # numpy's matrix_rank cut
     v, sv = vt[keep], sv[keep]
     # Tr(Σ_W V S⁻² Vᵀ) = Σ_j v_jᵀ Σ_W v_j / s_j²
-    return float(np.sum(np.einsum("jd,de,je->j", v, sigma_w, v) / sv ** 2) / k)
+    return float(np.sum(scatter_quadratic(sigma_w, v) / sv ** 2) / k)
 
 
 def within_between_ratio_from_moments(within: np.ndarray, means: np.ndarray,
@@ -161,7 +163,7 @@ def within_between_ratio_from_moments(within: np.ndarray, means: np.ndarray,
     """Tr(Σ_W) / Tr(Σ_B) from class moments (see `within_between_ratio`)."""
     sigma_w, m = scatter_matrices(within, means, counts)
     between = float(np.sum(m ** 2)) / len(means)
-    return float(np.trace(sigma_w)) / between if len(means) > 1 and between > 0 else float("nan")
+    return scatter_trace(sigma_w) / between if len(means) > 1 and between > 0 else float("nan")
 
 
 def _layer(features: np.ndarray | LayerStats, labels: np.ndarray | None) -> LayerStats:

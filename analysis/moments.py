@@ -107,6 +107,42 @@ def psd_singular_values(m: np.ndarray, rank: int) -> np.ndarray:
     return np.sqrt(np.clip(lam, 0.0, None))
 
 
+DENSE_MAX_FEATURES = 2048
+"""Above this width a within-class scatter is kept as its factor when the layer has
+fewer rows than features: 2048² float64 is 32 MiB, 30,000² would be 7 GB."""
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A scatter matrix S = Fᵀ F kept as its factor F (n_rows, n_features).
+
+    For layers wider than they have rows, where S itself (n_features² values) would not
+    fit in memory while F is no larger than the features. `scatter_trace` and
+    `scatter_quadratic` read either form."""
+
+    rows: np.ndarray
+
+    def dense(self) -> np.ndarray:
+        return self.rows.T @ self.rows
+
+
+def scatter_trace(s: np.ndarray | Factor) -> float:
+    """Tr(S) of a dense scatter or a Factor (Tr FᵀF = ‖F‖²_F)."""
+    return float(np.sum(s.rows ** 2)) if isinstance(s, Factor) else float(np.trace(s))
+
+
+def scatter_quadratic(s: np.ndarray | Factor, v: np.ndarray) -> np.ndarray:
+    """v_j S v_jᵀ for each row v_j of `v` (r, n_features), without forming S from a Factor."""
+    if isinstance(s, Factor):
+        return np.sum((s.rows @ v.T) ** 2, axis=0)
+    return np.einsum("jd,de,je->j", v, s, v)
+
+
+def factored(n_rows: int, n_features: int) -> bool:
+    """Whether a layer's within-class scatter is kept as a Factor (see DENSE_MAX_FEATURES)."""
+    return n_features > DENSE_MAX_FEATURES and n_rows < n_features
+
+
 @dataclass(frozen=True)
 class LayerStats:
     """What the spectra and the layer-level metrics of one layer's features need.
@@ -122,7 +158,8 @@ class LayerStats:
     center: bool                     # whether `spectra` and `pooled` are of centred rows
     spectra: dict[int, np.ndarray]   # class -> σ, descending (empty if not asked for)
     pooled: np.ndarray | None        # σ of all rows together (the control)
-    within: np.ndarray | None        # (n_features, n_features) within-class scatter
+    within: np.ndarray | Factor | None  # (n_features, n_features) within-class scatter,
+                                        # or its factor for wide layers (see `factored`)
 
     @property
     def n_features(self) -> int:

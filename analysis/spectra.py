@@ -29,9 +29,10 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from analysis.moments import LayerStats, check_inputs, not_finite, rank_limited
-from analysis.streaming import gram_statistics
+from analysis.moments import Factor, LayerStats, check_inputs, factored, not_finite, rank_limited
+from analysis.streaming import CHUNK_BYTES, default_workers, gram_statistics
 from repflat.errors import UserError, expected, unknown
+from repflat.files import check_budget
 
 SVD_MAX_VALUES = 1 << 22  # 4,194,304 values, e.g. 8,192 × 512: 32 MiB as float64
 METHODS = ("auto", "svd", "gram")
@@ -73,15 +74,21 @@ def _svd_statistics(x: np.ndarray, labels: np.ndarray, center: bool, spectra: bo
                     pooled: bool, within: bool) -> LayerStats:
     classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     means = np.empty((len(classes), x.shape[1]))
-    w = np.zeros((x.shape[1], x.shape[1])) if within else None
+    factor = within and factored(*x.shape)
+    w = np.zeros((x.shape[1], x.shape[1])) if within and not factor else None
+    centred = []
     per_class = {}
     for k, cls in enumerate(classes):
         xk = x[inverse == k]
         means[k] = xk.mean(axis=0)
         if w is not None:
             w += (xk - means[k]).T @ (xk - means[k])
+        elif factor:
+            centred.append(xk - means[k])
         if spectra and len(xk) >= 2:
             per_class[int(cls)] = singular_values(xk, center=center)
+    if factor:
+        w = Factor(np.concatenate(centred))
     return LayerStats(classes, counts, means, center, per_class,
                       singular_values(x, center=center) if pooled else None, w)
 
@@ -105,9 +112,27 @@ def layer_statistics(features: np.ndarray, labels: np.ndarray, *, center: bool =
     if spectra and np.unique(labels, return_counts=True)[1].max() < 2:
         raise UserError("labels: expected at least one class with two or more rows, "
                         "got one row per class")
+    check_budget(memory_needed(features.shape, labels, method, gram_options.get("workers")),
+                 "features", f"the spectra of an array of shape {tuple(features.shape)}")
     run = svd_statistics if method == "svd" else gram_statistics
     return run(features, labels, center=center, spectra=spectra, pooled=pooled, within=within,
                **({} if method == "svd" else gram_options))
+
+
+def memory_needed(shape: tuple[int, int], labels: np.ndarray, method: str,
+                  workers: int | None = None) -> int:
+    """Bytes the statistics of features of `shape` take at their peak, from shapes alone
+    (float64 throughout): checked before anything is read, so a small file promising a
+    huge matrix is refused rather than allowed to exhaust memory."""
+    n, d = int(shape[0]), int(shape[1])
+    counts = np.unique(labels, return_counts=True)[1]
+    within = n * d if factored(n, d) else d * d
+    if method == "svd":  # the array, its centred copies and SVD work space
+        return 8 * (3 * n * d + within)
+    largest = int(counts.max())
+    per_class = 3 * d * d if largest >= d or not factored(largest, d) else 2 * largest * d
+    in_flight = 2 * min(workers or default_workers(), len(counts))
+    return 8 * (in_flight * per_class + within) + CHUNK_BYTES
 
 
 def class_spectra(features: np.ndarray, labels: np.ndarray, *, center: bool = True,

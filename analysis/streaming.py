@@ -33,7 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from analysis.moments import LayerStats, Moments, not_finite, psd_singular_values, rank_limited
+from analysis.moments import (DENSE_MAX_FEATURES, Factor, LayerStats, Moments, factored,
+                             not_finite, psd_singular_values, rank_limited)
 
 CHUNK_BYTES = 64 << 20     # float64 bytes of one chunk of rows (per worker)
 RELEASE_BYTES = 64 << 20   # bytes read through a mapping between two releases of it
@@ -186,7 +187,10 @@ def _class_moments(read, idx, *, center, chunk_rows, spectrum, scatter):
         small = spectrum and 2 <= n < d  # the n × n Gram: same non-zero eigenvalues, smaller
         raw = x @ x.T if small and not center else None
         x -= mean  # in place: the exact mean as shift, i.e. the two-pass centred Gram
-        s_mat = _finite(x.T @ x, read, idx) if scatter or (spectrum and n >= d) else None
+        if scatter and factored(n, d):  # wide: keep the centred rows, never the d × d scatter
+            s_mat = Factor(x)
+        else:
+            s_mat = _finite(x.T @ x, read, idx) if scatter or (spectrum and n >= d) else None
         sigma = None
         if spectrum and n >= 2:
             if small:
@@ -232,6 +236,11 @@ def gram_statistics(features: np.ndarray, labels: np.ndarray, *, center: bool = 
     chunk_rows = chunk_rows or max(1, CHUNK_BYTES // (8 * n_features))
     workers = workers or default_workers()
     classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if n_features > DENSE_MAX_FEATURES:
+        # Wide: a class with fewer rows than features is read whole (its rows are smaller
+        # than its d × d Gram), so its scatter stays a Factor; see analysis.moments.
+        narrow = counts[counts < n_features]
+        chunk_rows = max(chunk_rows, int(narrow.max()) if len(narrow) else 0)
     order = np.argsort(inverse, kind="stable")  # rows grouped by class, ascending within
     bounds = np.r_[0, np.cumsum(counts)]
     read = RowReader(features)
@@ -242,26 +251,40 @@ def gram_statistics(features: np.ndarray, labels: np.ndarray, *, center: bool = 
                              chunk_rows=chunk_rows, spectrum=spectra, scatter=need_scatter)
 
     means = np.empty((len(classes), n_features))
-    w = np.zeros((n_features, n_features)) if need_scatter else None
+    parts: list = []
     per_class: dict[int, np.ndarray] = {}
     try:
         for k, (mean, s_mat, sigma) in enumerate(bounded_map(one, range(len(classes)),
                                                              min(workers, len(classes)))):
             means[k] = mean
-            if w is not None:
-                w += s_mat
+            if s_mat is not None:
+                parts.append(s_mat)
             if sigma is not None:
                 per_class[int(classes[k])] = sigma
     finally:
         read.close()
+    w = _sum_scatters(parts, n_features) if need_scatter else None
     pooled_sigma = None
     if pooled:
         n = int(counts.sum())
         grand = counts @ means / n
         between = (means - grand) * np.sqrt(counts)[:, None]
-        total = w + between.T @ between
         if not center:
-            total += n * np.outer(grand, grand)
-        pooled_sigma = rank_limited(psd_singular_values(total, min(n, n_features)), n, center)
+            between = np.vstack([between, np.sqrt(n) * grand])
+        if isinstance(w, Factor):  # singular values of the stacked rows: Σ = FᵀF + BᵀB
+            pooled_sigma = np.linalg.svd(np.vstack([w.rows, between]), compute_uv=False)[:min(n, n_features)]
+        else:
+            pooled_sigma = psd_singular_values(w + between.T @ between, min(n, n_features))
+        pooled_sigma = rank_limited(pooled_sigma, n, center)
     return LayerStats(classes, counts, means, center, per_class, pooled_sigma,
                       w if within else None)
+
+
+def _sum_scatters(parts: list, n_features: int) -> np.ndarray | Factor:
+    """Σ of class scatters: a Factor when every class kept one (wide layers), else dense."""
+    if parts and all(isinstance(p, Factor) for p in parts):
+        return Factor(np.concatenate([p.rows for p in parts]))
+    w = np.zeros((n_features, n_features))
+    for p in parts:
+        w += p.dense() if isinstance(p, Factor) else p
+    return w

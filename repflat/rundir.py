@@ -80,11 +80,16 @@ def prepare_run_dir(path: str | Path, config: dict, argument: str = "--out") -> 
 
 
 def read_status(path: str | Path) -> str:
-    """run.json's status ("running", "complete"), or "unknown" when there is no readable
-    run.json: a link, a FIFO or a device there is never opened for reading."""
+    """run.json's status ("running", "complete"), or "unknown" when there is no run.json
+    or it is not repflat's JSON; a link, a FIFO or a device there is refused, unread."""
+    info_path = Path(path) / "run.json"
+    if not info_path.exists() and not info_path.is_symlink():
+        return UNKNOWN
+    if info_path.is_symlink() or not is_regular(info_path):
+        read_json(info_path, "run.json")  # raises, naming what it is, without reading it
     try:
-        info = read_json(Path(path) / "run.json", "run.json", limit=1 << 20)
-    except (UserError, OSError):
+        info = read_json(info_path, "run.json", limit=1 << 20)
+    except UserError:
         return UNKNOWN
     status = info.get("status", UNKNOWN) if isinstance(info, dict) else UNKNOWN
     return status if isinstance(status, str) else UNKNOWN

@@ -142,6 +142,23 @@ def _load_npy(path: Path, sha256: str | None, where: str, mmap: bool) -> np.ndar
         raise UserError(f"{where}: {path} is not a readable .npy array ({err})") from None
 
 
+SPLIT_KINDS = ("grid", "uniform")
+MAX_GRID = 4096
+
+
+def _check_split_info(split: str, info: dict, where: str) -> None:
+    """What the manifest says about a probe split (see repflat.capture): its kind, the
+    layer its points live in and, for a grid, points per side."""
+    if info.get("kind") not in SPLIT_KINDS:
+        raise expected(f"{where}.kind", " or ".join(SPLIT_KINDS), info.get("kind"))
+    if not isinstance(info.get("space"), str):
+        raise expected(f"{where}.space", "a layer name", info.get("space"))
+    resolution = info.get("resolution")
+    if info["kind"] == "grid" and not (isinstance(resolution, int) and not isinstance(resolution, bool)
+                                       and 2 <= resolution <= MAX_GRID):
+        raise expected(f"{where}.resolution", f"an integer from 2 to {MAX_GRID}", resolution)
+
+
 class Features:
     """Read side of `features/`: the manifest's entries and their arrays."""
 
@@ -171,6 +188,8 @@ class Features:
             if not isinstance(value, dict) or (key == "splits" and not all(
                     isinstance(v, dict) for v in value.values())):
                 raise expected(f"manifest {path}: {key}", "a mapping by split", value)
+        for split, info in self.splits.items():
+            _check_split_info(split, info, f"manifest {path}: splits.{split}")
         unsigned = sorted(s for s in self.label_paths if not isinstance(self.label_sha256.get(s), str))
         if unsigned:  # the labels decide every class statistic: they are checked like arrays
             raise expected(f"manifest {path}: labels_sha256", "a sha256 for the labels of every "
