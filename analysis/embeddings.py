@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from analysis.plots import class_order
 from analysis.runs import run_columns
-from analysis.style import arm_order, class_colors
+from analysis.style import arm_order, class_colors, literal
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir import RunInfo
 
@@ -155,15 +155,15 @@ def plot_embeddings(data: pd.DataFrame, *, x: str = "x", y: str = "y", hue: str 
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 seed_txt = f" (seed {d['seed'].iloc[0]})" if "seed" in d and len(d) else ""
-                ax.set_title(f"{arm}{seed_txt}")
+                ax.set_title(literal(f"{arm}{seed_txt}"))
             if j == 0:
-                ax.set_ylabel(NAMES.get(method, method))
+                ax.set_ylabel(literal(NAMES.get(method, method)))
     if len(classes) <= 10:
-        handles = [Line2D([], [], marker="o", linestyle="", color=colors[c], label=f"class {c}")
+        handles = [Line2D([], [], marker="o", linestyle="", color=colors[c], label=literal(f"class {c}"))
                    for c in classes]
         fig.legend(handles=handles, loc="upper center", ncol=min(len(classes), 10),
                    bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout(rect=(0, 0.04, 1, 0.95 if len(classes) <= 10 else 1))
-    fig.text(0.5, 0.005, sampling_note(data, seed), ha="center", va="bottom", fontsize="small",
+    fig.text(0.5, 0.005, literal(sampling_note(data, seed)), ha="center", va="bottom", fontsize="small",
              color="0.3")
     return fig

@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
-from analysis.style import arm_colors, arm_order
+from analysis.style import arm_colors, arm_order, literal
 
 NOT_A_CLASS = ("pooled", "mean", "all")
 """Values of the `class` column that are not one class: all classes pooled (the control),
@@ -61,12 +61,12 @@ def _draw_bands(ax, band: pd.DataFrame, *, x: str, hue: str, marker: str | None 
     for key in order:
         b = band[band[hue] == key].sort_values(x)
         ax.plot(b[x], b["mean"], color=colors[key], marker=marker, markersize=3, linewidth=1.4,
-                label=str(key))
+                label=literal(key))
         if (b["std"] > 0).any():
             ax.fill_between(b[x], b["lower"], b["upper"], color=colors[key], alpha=0.22,
                             linewidth=0)
     if legend and order:
-        ax.legend(title=hue)
+        ax.legend(title=literal(hue))
     return ax
 
 
@@ -107,7 +107,7 @@ def plot_metric_over_epochs(data: pd.DataFrame, *, x: str = "epoch", y: str = "m
         ax.set_yscale("log", nonpositive="clip")
         ax.yaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(x)
+    ax.set_xlabel(literal(x))
     return ax
 
 
@@ -136,13 +136,15 @@ def plot_metric_heatmap(summary: pd.DataFrame, *, metric: str, relative_to: str 
     spread = float(np.nanmax(np.abs(color.to_numpy()))) if color.notna().any().any() else 0.0
     spread = max(spread, 0.1)
     ax = ax or plt.subplots(figsize=(1.2 + 1.1 * matrix.shape[1], 0.8 + 0.5 * matrix.shape[0]))[1]
+    # seaborn takes the tick labels from the index (arms) and columns (layers)
+    color = color.rename(index=literal, columns=literal)
     with warnings.catch_warnings():  # seaborn 0.13 calls a colormap method matplotlib deprecates
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         sns.heatmap(color, ax=ax, cmap="vlag", center=0.0, vmin=-spread, vmax=spread,
                     annot=matrix.map(lambda v: f"{v:.3g}"), fmt="", linewidths=0.5,
-                    cbar_kws={"label": f"relative to {ref}",
+                    cbar_kws={"label": literal(f"relative to {ref}"),
                               "format": FuncFormatter(lambda v, _: f"×{2 ** v:.2g}")})
     ax.set_xlabel("layer")
     ax.set_ylabel("arm")
-    ax.set_title(metric)
+    ax.set_title(literal(metric))
     return ax
