@@ -77,18 +77,18 @@ def plot_spectrum(data: pd.DataFrame, *, x: str = "index", y: str = "singular_va
     the rows sharing (hue, x): over seeds when `data` holds one class of one layer and
     epoch per run. `log` draws the values on a log scale whose bottom is `floor` times the
     largest value: float32 features put round-off singular values far below it, which
-    would otherwise take up most of the axis."""
+    would otherwise take up most of the axis. With no positive value (a dead layer) the
+    scale stays linear."""
     ax = ax or plt.subplots(figsize=(4.5, 3.2))[1]
     if max_index is not None:
         data = data[data[x] < max_index]
     band = seed_band(data, x=x, y=y, hue=hue)
     _draw_bands(ax, band, x=x, hue=hue)
-    if log:
+    top = float(band["upper"].max()) if len(band) else 0.0
+    if log and top > 0:  # all zero (a dead layer): nothing to put on a log scale
         ax.set_yscale("log", nonpositive="clip")
         ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks cost half the drawing time
-        top = float(band["upper"].max()) if len(band) else 0.0
-        if top > 0:
-            ax.set_ylim(top * floor, top * 1.5)
+        ax.set_ylim(top * floor, top * 1.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("singular value index")
     ax.set_ylabel("singular value")
