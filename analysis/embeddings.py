@@ -96,13 +96,10 @@ def embed(features: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.nda
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2:
         raise expected("features", "an array of shape (n_samples, n_features)", x.shape)
-    n = len(x)
-    if n < MIN_SAMPLES:
-        raise expected("features", f"at least {MIN_SAMPLES} samples to embed", n)
     problem = embedding_problem(x)
     if problem is not None:
-        raise expected("features", "finite rows that are not all identical (something to "
-                       "embed)", problem)
+        raise expected("features", f"at least {MIN_SAMPLES} finite rows, not all identical "
+                       "(something to embed)", problem)
     # One thread: on a busy 2-core machine t-SNE's two OpenMP threads fight the load and
     # ran 6-10x slower than one thread (8.0 s against 1.3 s for 500 samples of 64 features).
     with threadpool_limits(1):
