@@ -163,8 +163,8 @@ class Ids:
     def __repr__(self) -> str:
         return f"Ids({len(self.taken)} taken)"
 
-    def take(self, text: str, prefix: str = "") -> str:
-        base = prefix + (re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60].strip("-")
+    def take(self, text: object, prefix: str = "") -> str:
+        base = prefix + (re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")[:60].strip("-")
                          or "section")
         found, k = base, 1
         while found in self.taken:
@@ -217,6 +217,7 @@ def write_report(out_dir: Path, blocks: list[Block], title: str, *,
     write_text(md, render_markdown([Heading(title, 1), *blocks]))
     write_text(page, render_html(blocks, title, embed_from=out_dir if embed_images else None))
     return [md, page]
+
 
 # ---------------------------------------------------------------- tables
 
