@@ -15,7 +15,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from analysis.embeddings import METHODS, NAMES, embedding_frame, plot_embeddings, sampling_note
+from analysis.embeddings import METHODS, NAMES, embed_runs, plot_embeddings, sampling_note
 from analysis.figures import epochs_figure, heatmap_figure, spectra_figure
 from analysis.paper import PICTURES, paper_entry
 from analysis.report import (Code, Details, Heading, Image, Paragraph, Table, accuracy_table,
@@ -220,12 +220,19 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
         "Class-averaged flattening metrics at every analysed epoch: mean over seeds, band = ±1 std.")
     layer = embedding_layer(analysis, options) if runs and options.embeddings else None
     if layer is not None:
-        data = embedding_frame(runs, layer=layer, split=s.split, methods=options.embeddings,
-                               max_samples=options.max_samples, seed=options.seed)
-        add(plot_embeddings(data, seed=options.seed), "embeddings.png", "Embeddings",
-            f"{', '.join(NAMES[m] for m in options.embeddings)} of {layer} for each arm "
-            f"(lowest seed), points coloured by class; {sampling_note(data, options.seed)}. "
-            f"Seeded ({options.seed}); `repflat report --embeddings pca,tsne,umap` adds UMAP.")
+        found = embed_runs(runs, layer=layer, split=s.split, methods=options.embeddings,
+                           max_samples=options.max_samples, seed=options.seed)
+        notes = [Paragraph(n) for n in found.notes]  # arms whose layer has nothing to embed
+        if found.data.empty:
+            blocks += [Heading("Embeddings"), *notes, Paragraph(
+                f"No arm's {layer} has anything to embed, so there is no embeddings figure.")]
+        else:
+            data = found.data
+            add(plot_embeddings(data, seed=options.seed), "embeddings.png", "Embeddings",
+                f"{', '.join(NAMES[m] for m in options.embeddings)} of {layer} for each arm "
+                f"(lowest seed), points coloured by class; {sampling_note(data, options.seed)}. "
+                f"Seeded ({options.seed}); `repflat report --embeddings pca,tsne,umap` adds UMAP.",
+                before=notes)
     return blocks, written
 
 

@@ -2,11 +2,17 @@
 
 `embed` maps features (n_samples, n_features) to (n_samples, 2) with PCA (scikit-learn,
 exact SVD), t-SNE (scikit-learn, PCA initialisation) or UMAP (umap-learn), every one
-seeded so the same features give the same picture. `embedding_frame` embeds one layer
-of one run per arm (the lowest seed) into a tidy frame, subsampling large feature sets
-at random (seeded) and recording how many samples there were; `plot_embeddings` draws
-it, one panel per arm and method, points coloured by class, the subsampling stated on
-the figure.
+seeded so the same features give the same picture. `embed_runs` embeds one layer of one
+run per arm (the lowest seed) into a tidy frame, subsampling large feature sets at
+random (seeded) and recording how many samples there were; `plot_embeddings` draws it,
+one panel per arm and method, points coloured by class, the subsampling stated on the
+figure.
+
+Features come from files anyone may have written, so nothing reaches the embedding
+methods that they cannot take (`embedding_problem`): a layer whose rows are all
+identical (dead ReLUs) crashed the process in scikit-learn's t-SNE, whose PCA
+initialisation divides by a zero spread. Such a layer is not embedded; `embed` refuses
+it with a UserError and `embed_runs` leaves the arm out with a sentence saying why.
 
 umap-learn is imported inside `embed` only: importing it compiles numba code (~10 s),
 which nobody who asks for PCA or t-SNE should wait for.
@@ -14,6 +20,7 @@ which nobody who asks for PCA or t-SNE should wait for.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -25,12 +32,15 @@ from threadpoolctl import threadpool_limits
 
 from analysis.plots import class_order
 from analysis.runs import run_columns
-from analysis.style import arm_order, class_colors
+from analysis.style import arm_order, class_colors, literal
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir import RunInfo
 
 METHODS = ("pca", "tsne", "umap")
 NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+MIN_SAMPLES = 4
+COLUMNS = ["run", "arm", "strategy", "seed", "split", "layer", "epoch", "method", "sample",
+           "class", "x", "y", "n_total"]
 
 
 def subsample(n_samples: int, max_samples: int | None, seed: int = 0) -> np.ndarray:
@@ -38,6 +48,34 @@ def subsample(n_samples: int, max_samples: int | None, seed: int = 0) -> np.ndar
     if max_samples is None or n_samples <= max_samples:
         return np.arange(n_samples)
     return np.sort(np.random.default_rng(seed).choice(n_samples, max_samples, replace=False))
+
+
+def embedding_problem(features: np.ndarray) -> str | None:
+    """Why the rows of `features` (n_samples, n_features) cannot be embedded, in words
+    that follow "has" (None: they can): fewer than 4 rows, values that are not finite,
+    or no spread (all rows identical, e.g. a layer of dead ReLUs: there is nothing to
+    show, and t-SNE's PCA initialisation divides by the zero spread)."""
+    x = np.asarray(features)
+    n = len(x)
+    if n < MIN_SAMPLES:
+        return f"only {n} rows (at least {MIN_SAMPLES} are needed)"
+    bad = int(np.count_nonzero(~np.isfinite(x)))
+    if bad:
+        return f"{bad} non-finite values (NaN or Inf)"
+    if not (x != x[:1]).any():
+        return f"no spread (all {n} rows identical" + (", e.g. dead ReLUs)" if not x.any() else ")")
+    return None
+
+
+def _unit_scale(x: np.ndarray) -> np.ndarray:
+    """`x` centred, scaled by powers of two (exactly) to a largest |value| in [0.5, 1).
+
+    t-SNE and UMAP see only distances relative to each point's neighbours, so the scale
+    is theirs to ignore, but scikit-learn's t-SNE squares distances in float32 and
+    crashed the process on spreads below ~1e-25 or above ~1e40."""
+    x = np.ldexp(x, -np.frexp(np.abs(x).max())[1])  # first, so the mean cannot overflow
+    x = x - x.mean(axis=0)
+    return np.ldexp(x, -np.frexp(np.abs(x).max())[1])
 
 
 def embed(features: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.ndarray:
@@ -49,16 +87,19 @@ def embed(features: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.nda
     n_neighbors min(15, n_samples − 1). t-SNE and UMAP are seeded with `seed` (UMAP then
     runs single-threaded, which its authors require for reproducibility); features wider
     than 100 are first reduced to their 50 principal components, as both methods'
-    authors recommend for wide inputs.
+    authors recommend for wide inputs, and given to t-SNE and UMAP centred at unit scale.
+    Features with no spread (all rows identical), fewer than 4 rows or values that are
+    not finite are refused (`embedding_problem`).
     """
     if method not in METHODS:
         raise unknown("method", method, METHODS)
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2:
         raise expected("features", "an array of shape (n_samples, n_features)", x.shape)
-    n = len(x)
-    if n < 4:
-        raise expected("features", "at least 4 samples to embed", n)
+    problem = embedding_problem(x)
+    if problem is not None:
+        raise expected("features", f"at least {MIN_SAMPLES} finite rows, not all identical "
+                       "(something to embed)", problem)
     # One thread: on a busy 2-core machine t-SNE's two OpenMP threads fight the load and
     # ran 6-10x slower than one thread (8.0 s against 1.3 s for 500 samples of 64 features).
     with threadpool_limits(1):
@@ -73,6 +114,7 @@ def _embed(x: np.ndarray, method: str, seed: int) -> np.ndarray:
         return np.pad(out, ((0, 0), (0, 2 - k)))
     if x.shape[1] > 100:
         x = PCA(n_components=min(50, n), svd_solver="full").fit_transform(x)
+    x = _unit_scale(x)
     if method == "tsne":
         return TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3),
                     init="pca" if x.shape[1] >= 2 else "random",
@@ -90,20 +132,55 @@ def _pick(runs: list[RunInfo], arm: str, split: str, layer: str) -> RunInfo | No
     return min(found, key=lambda r: str(r.seed)) if found else None
 
 
-def embedding_frame(runs: list[RunInfo], *, layer: str, split: str = "train",
-                    methods: tuple[str, ...] = ("pca",), max_samples: int | None = 2000,
-                    seed: int = 0) -> pd.DataFrame:
-    """One row per (arm, method, sample): the sample's 2D coordinates `x`, `y`, its class,
-    its row in the layer's array (`sample`) and the layer's size (`n_total`), at each arm's
-    lowest-seed run's last saved epoch. Rows are subsampled alike for every method."""
+@dataclass(frozen=True)
+class Skipped:
+    """An arm whose layer was not embedded, and why."""
+
+    arm: str
+    seed: object
+    layer: str
+    reason: str
+    """Words that follow "has", from `embedding_problem`."""
+
+    def sentence(self) -> str:
+        return f"{self.layer} of {self.arm} (seed {self.seed}) has {self.reason}: nothing to embed."
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """What `embed_runs` found: the tidy frame of the embedded arms and the arms left out."""
+
+    data: pd.DataFrame
+    skipped: tuple[Skipped, ...] = ()
+
+    def __repr__(self) -> str:
+        return (f"Embedded(arms={self.arms}, methods={list(dict.fromkeys(self.data['method']))}, "
+                f"skipped={[s.arm for s in self.skipped]})")
+
+    @property
+    def arms(self) -> list[str]:
+        return list(dict.fromkeys(self.data["arm"]))
+
+    @property
+    def notes(self) -> list[str]:
+        """One sentence per arm left out, naming the arm, its seed, the layer and why."""
+        return [s.sentence() for s in self.skipped]
+
+
+def embed_runs(runs: list[RunInfo], *, layer: str, split: str = "train",
+               methods: tuple[str, ...] = ("pca",), max_samples: int | None = 2000,
+               seed: int = 0) -> Embedded:
+    """`embedding_frame`'s rows for every arm that has something to embed, and the arms
+    that do not (all rows identical, too few rows, values not finite), each with why."""
     for m in methods:
         if m not in METHODS:
             raise unknown("--embeddings", m, METHODS)
-    frames = []
+    frames, skipped, found = [], [], False
     for arm in arm_order(r.name for r in runs):
         run = _pick(runs, arm, split, layer)
         if run is None:
             continue
+        found = True
         fs = run.features
         epoch = max(e.epoch for e in fs.select(split=split, layer=layer))
         labels = fs.labels(split)
@@ -113,15 +190,31 @@ def embedding_frame(runs: list[RunInfo], *, layer: str, split: str = "train",
                            f"shape ({len(labels)}, n_features) to match the labels", array.shape)
         rows = subsample(len(array), max_samples, seed)
         x = np.asarray(array[rows], dtype=np.float64)
+        problem = embedding_problem(x)
+        if problem is not None:
+            skipped.append(Skipped(arm, run.seed, layer, problem))
+            continue
         for method in methods:
             coords = embed(x, method=method, seed=seed)
             frames.append(pd.DataFrame({
                 **run_columns(run), "split": split, "layer": layer, "epoch": epoch,
                 "method": method, "sample": rows, "class": labels[rows].astype(str),
                 "x": coords[:, 0], "y": coords[:, 1], "n_total": len(array)}))
-    if not frames:
+    if not found:
         raise UserError(f"--embedding-layer: no run saved layer {layer!r} for split {split!r}")
-    return pd.concat(frames, ignore_index=True)
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    return Embedded(data, tuple(skipped))
+
+
+def embedding_frame(runs: list[RunInfo], *, layer: str, split: str = "train",
+                    methods: tuple[str, ...] = ("pca",), max_samples: int | None = 2000,
+                    seed: int = 0) -> pd.DataFrame:
+    """One row per (arm, method, sample): the sample's 2D coordinates `x`, `y`, its class,
+    its row in the layer's array (`sample`) and the layer's size (`n_total`), at each arm's
+    lowest-seed run's last saved epoch. Rows are subsampled alike for every method. Arms
+    with nothing to embed are left out (`embed_runs` says which and why)."""
+    return embed_runs(runs, layer=layer, split=split, methods=methods,
+                      max_samples=max_samples, seed=seed).data
 
 
 def sampling_note(data: pd.DataFrame, seed: int = 0) -> str:
@@ -155,15 +248,15 @@ def plot_embeddings(data: pd.DataFrame, *, x: str = "x", y: str = "y", hue: str 
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 seed_txt = f" (seed {d['seed'].iloc[0]})" if "seed" in d and len(d) else ""
-                ax.set_title(f"{arm}{seed_txt}")
+                ax.set_title(literal(f"{arm}{seed_txt}"))
             if j == 0:
-                ax.set_ylabel(NAMES.get(method, method))
+                ax.set_ylabel(literal(NAMES.get(method, method)))
     if len(classes) <= 10:
-        handles = [Line2D([], [], marker="o", linestyle="", color=colors[c], label=f"class {c}")
+        handles = [Line2D([], [], marker="o", linestyle="", color=colors[c], label=literal(f"class {c}"))
                    for c in classes]
         fig.legend(handles=handles, loc="upper center", ncol=min(len(classes), 10),
                    bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout(rect=(0, 0.04, 1, 0.95 if len(classes) <= 10 else 1))
-    fig.text(0.5, 0.005, sampling_note(data, seed), ha="center", va="bottom", fontsize="small",
+    fig.text(0.5, 0.005, literal(sampling_note(data, seed)), ha="center", va="bottom", fontsize="small",
              color="0.3")
     return fig

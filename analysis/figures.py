@@ -15,6 +15,7 @@ import pandas as pd
 
 from analysis.plots import (NOT_A_CLASS, class_mean_spectra, class_order, final_epoch,
                             plot_metric_heatmap, plot_metric_over_epochs, plot_spectrum)
+from analysis.style import literal
 
 POOLED = "pooled"
 EPOCH_METRICS = ("largest_singular_value", "sum_other_singular_values", "effective_rank",
@@ -63,7 +64,7 @@ def spectra_figure(spectra: pd.DataFrame, *, layers: list[str] | None = None,
         for j, (title, frame) in enumerate(columns):
             ax = axes[i, j]
             plot_spectrum(frame[frame["layer"] == layer], ax=ax, log=log)
-            ax.set_title(f"{layer}: {title}")
+            ax.set_title(literal(f"{layer}: {title}"))
             if i < len(layers) - 1:
                 ax.set_xlabel("")
             if j > 0:
@@ -95,8 +96,8 @@ def epochs_figure(summary: pd.DataFrame, *, metrics: tuple[str, ...] = EPOCH_MET
             plot_metric_over_epochs(rows, ax=ax)
             if ax.get_legend():
                 ax.get_legend().remove()
-            ax.set_title(layer if i == 0 else "")
-            ax.set_ylabel(metric.replace("_", " ") if j == 0 else "")
+            ax.set_title(literal(layer) if i == 0 else "")
+            ax.set_ylabel(literal(metric.replace("_", " ")) if j == 0 else "")
             if i < len(metrics) - 1:
                 ax.set_xlabel("")
     _legend(fig, axes[0, 0])

@@ -15,7 +15,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
-from analysis.style import arm_colors, arm_order
+from analysis.style import arm_colors, arm_order, literal
 
 NOT_A_CLASS = ("pooled", "mean", "all")
 """Values of the `class` column that are not one class: all classes pooled (the control),
@@ -61,12 +61,12 @@ def _draw_bands(ax, band: pd.DataFrame, *, x: str, hue: str, marker: str | None 
     for key in order:
         b = band[band[hue] == key].sort_values(x)
         ax.plot(b[x], b["mean"], color=colors[key], marker=marker, markersize=3, linewidth=1.4,
-                label=str(key))
+                label=literal(key))
         if (b["std"] > 0).any():
             ax.fill_between(b[x], b["lower"], b["upper"], color=colors[key], alpha=0.22,
                             linewidth=0)
     if legend and order:
-        ax.legend(title=hue)
+        ax.legend(title=literal(hue))
     return ax
 
 
@@ -77,18 +77,18 @@ def plot_spectrum(data: pd.DataFrame, *, x: str = "index", y: str = "singular_va
     the rows sharing (hue, x): over seeds when `data` holds one class of one layer and
     epoch per run. `log` draws the values on a log scale whose bottom is `floor` times the
     largest value: float32 features put round-off singular values far below it, which
-    would otherwise take up most of the axis."""
+    would otherwise take up most of the axis. With no positive value (a dead layer) the
+    scale stays linear."""
     ax = ax or plt.subplots(figsize=(4.5, 3.2))[1]
     if max_index is not None:
         data = data[data[x] < max_index]
     band = seed_band(data, x=x, y=y, hue=hue)
     _draw_bands(ax, band, x=x, hue=hue)
-    if log:
+    top = float(band["upper"].max()) if len(band) else 0.0
+    if log and top > 0:  # all zero (a dead layer): nothing to put on a log scale
         ax.set_yscale("log", nonpositive="clip")
         ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks cost half the drawing time
-        top = float(band["upper"].max()) if len(band) else 0.0
-        if top > 0:
-            ax.set_ylim(top * floor, top * 1.5)
+        ax.set_ylim(top * floor, top * 1.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("singular value index")
     ax.set_ylabel("singular value")
@@ -107,7 +107,7 @@ def plot_metric_over_epochs(data: pd.DataFrame, *, x: str = "epoch", y: str = "m
         ax.set_yscale("log", nonpositive="clip")
         ax.yaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(x)
+    ax.set_xlabel(literal(x))
     return ax
 
 
@@ -136,13 +136,15 @@ def plot_metric_heatmap(summary: pd.DataFrame, *, metric: str, relative_to: str 
     spread = float(np.nanmax(np.abs(color.to_numpy()))) if color.notna().any().any() else 0.0
     spread = max(spread, 0.1)
     ax = ax or plt.subplots(figsize=(1.2 + 1.1 * matrix.shape[1], 0.8 + 0.5 * matrix.shape[0]))[1]
+    # seaborn takes the tick labels from the index (arms) and columns (layers)
+    color = color.rename(index=literal, columns=literal)
     with warnings.catch_warnings():  # seaborn 0.13 calls a colormap method matplotlib deprecates
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         sns.heatmap(color, ax=ax, cmap="vlag", center=0.0, vmin=-spread, vmax=spread,
                     annot=matrix.map(lambda v: f"{v:.3g}"), fmt="", linewidths=0.5,
-                    cbar_kws={"label": f"relative to {ref}",
+                    cbar_kws={"label": literal(f"relative to {ref}"),
                               "format": FuncFormatter(lambda v, _: f"×{2 ** v:.2g}")})
     ax.set_xlabel("layer")
     ax.set_ylabel("arm")
-    ax.set_title(metric)
+    ax.set_title(literal(metric))
     return ax

@@ -44,6 +44,15 @@ def arm_order(arms: Iterable[str]) -> list[str]:
     return sorted(arms, key=lambda a: (ORDER.get(a, 9), arms.index(a)))
 
 
+def literal(text: object) -> str:
+    """`text` as matplotlib shows it, character for character: every `$` escaped, so a
+    name from a file (an arm, layer, class or metric; `a$x$b`, `l$\\frac$`) is never read
+    as mathtext, which would typeset it or fail at savefig. Apply once, where a name
+    enters a title, label, legend, tick label or figure text; our own text may still use
+    mathtext (log-scale tick labels do)."""
+    return str(text).replace("$", r"\$")
+
+
 def class_colors(n_classes: int) -> list[tuple]:
     """One colour per class: the colour-blind-safe palette up to 10 classes, then evenly
     spaced hues (no palette keeps 100 classes apart for every reader)."""

@@ -22,7 +22,7 @@ import pandas as pd
 
 from analysis.boundary import RESPONSES, BoundaryDisplay, scatter_classes
 from analysis.plots import plot_spectrum
-from analysis.style import arm_order
+from analysis.style import arm_order, literal
 from repflat.errors import expected
 from repflat.rundir import RunInfo
 
@@ -50,7 +50,7 @@ def _boundary_panel(ax, run: RunInfo, title: str) -> None:
     BoundaryDisplay.from_features(fs, epoch, INPUT_GRID).plot(ax)
     if fs.select(split="train", epoch=epoch, layer="input"):
         scatter_classes(ax, fs.load(fs.get("train", epoch, "input")), fs.labels("train"))
-    ax.set_title(title)
+    ax.set_title(literal(title))
     ax.set_xticks([]), ax.set_yticks([])
 
 
@@ -64,15 +64,15 @@ def _plane_panel(ax, run: RunInfo, title: str) -> None:
         scatter_classes(ax, fs.load(fs.get("train", epoch, plane)), fs.labels("train"))
     dots = fs.load(fs.get(UNIFORM, epoch, plane))
     ax.scatter(dots[:, 0], dots[:, 1], s=2, c="black", linewidths=0, alpha=0.7)
-    ax.set_title(title)
-    ax.set_xlabel(f"{plane} unit 1"), ax.set_ylabel(f"{plane} unit 2")
+    ax.set_title(literal(title))
+    ax.set_xlabel(literal(f"{plane} unit 1")), ax.set_ylabel(literal(f"{plane} unit 2"))
 
 
 def _spectrum_panel(ax, spectra: pd.DataFrame, layer: str, cls: int, title: str) -> None:
     data = spectra[(spectra["layer"] == layer) & (spectra["class"] == str(cls))]
     data = data[data["epoch"] == data.groupby("run")["epoch"].transform("max")]
     plot_spectrum(data, ax=ax, max_index=30)  # the paper's panels show indices 0..29
-    ax.set_title(title)
+    ax.set_title(literal(title))
 
 
 def figure1(runs: list[RunInfo], spectra: pd.DataFrame, *, layers: tuple[str, ...] = (),
@@ -143,8 +143,8 @@ def boundaries(runs: list[RunInfo], responses: tuple[str, ...] = ("class", "conf
                 scatter_classes(a, fs.load(train[0]), fs.labels("train"), size=3)
             a.set_xticks([]), a.set_yticks([])
             if i == 0:
-                a.set_title(RESPONSE_TITLES.get(response, response))
+                a.set_title(literal(RESPONSE_TITLES.get(response, response)))
             if j == 0:
-                a.set_ylabel(f"{arm} (seed {run.seed})")
+                a.set_ylabel(literal(f"{arm} (seed {run.seed})"))
     fig.tight_layout()
     return fig

@@ -227,6 +227,27 @@ CASES = [
     Case("full disk (file size limit)", lambda r: ["train", yaml_file(r, "c.yaml", GOOD_RUN), "--out", str(r / "o"),
                                                    "--quiet"], "no space to write",
          subprocess={"fsize": 1024}, adds_files=True),
+    # ---- names from files (issue 10)
+    Case("layer named like markup: report.html shows it as text",
+         lambda r: _analyze_named(r, layer=SCRIPT), None, code=0, outputs=("a",),
+         check=lambda r: _page_shows(r, SCRIPT)),
+    Case("layer named like markup: report.md shows it as text",
+         lambda r: _analyze_named(r, layer=IMG), None, code=0, outputs=("a",),
+         check=lambda r: _markdown_shows(r, IMG)),
+    Case("arm and layer named with mathtext: every figure drawn",
+         lambda r: _analyze_named(r, layer=MATH_LAYER, arm=MATH_ARM), None, code=0, outputs=("a",),
+         check=lambda r: _figures_drawn(r, ("spectra.png", "heatmap.png", "embeddings.png"))),
+    # A regression here is a segfault, so these two run in a child (its file size limit left as is).
+    Case("dead layer (all zeros): report without embeddings, says why",
+         lambda r: _analyze_named(r, x=np.zeros((40, 16), np.float32)), None, code=0,
+         outputs=("a",), subprocess={"fsize": resource.getrlimit(resource.RLIMIT_FSIZE)[1]},
+         check=lambda r: _no_embedding(r, "h of feats (seed unknown) has no spread (all 40 rows "
+                                           "identical, e.g. dead ReLUs): nothing to embed.")),
+    Case("identical rows: report without embeddings, says why",
+         lambda r: _analyze_named(r, x=np.tile(np.linspace(-1, 2, 16, dtype=np.float32), (40, 1))),
+         None, code=0, outputs=("a",), subprocess={"fsize": resource.getrlimit(resource.RLIMIT_FSIZE)[1]},
+         check=lambda r: _no_embedding(r, "h of feats (seed unknown) has no spread (all 40 rows "
+                                           "identical): nothing to embed.")),
 ]
 
 
@@ -280,6 +301,52 @@ def _not_writable(root: Path) -> list[str]:
     return ["train", yaml_file(root, "c.yaml", GOOD_RUN), "--out", str(root / "locked" / "run")]
 
 
+# ---- names from files (issue 10): inputs and checks
+
+SCRIPT = 'x"><script>alert(1)</script>'
+IMG = "<img src=x onerror=alert(1)>"
+MATH_ARM, MATH_LAYER = "a$x", "l$\\frac$"  # an odd number of $; a mathtext command
+
+
+def _analyze_named(root: Path, *, layer: str = "h", arm: str | None = None, x=None) -> list[str]:
+    """`analyze` of a bare features directory (40 rows, 2 classes) whose names are chosen."""
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32) if x is None else x
+    run = features_dir(root, x, np.arange(40) % 2, layer=layer)
+    if arm is not None:  # the arm's name, as a run directory's config.yaml gives it
+        (Path(run) / "config.yaml").write_text(yaml.safe_dump({"name": arm, "seed": 0}))
+    return ["analyze", run, "--out", str(root / "a"), "--quiet"]
+
+
+def _page_shows(root: Path, name: str) -> None:
+    import re
+
+    import markupsafe
+
+    page = (root / "a/report.html").read_text()
+    assert "<script" not in page.lower() and str(markupsafe.escape(name)) in page
+    ids = re.findall(r"\sid='([^']*)'", page)
+    assert ids and all(re.fullmatch(r"[a-z0-9-]+", i) for i in ids) and len(set(ids)) == len(ids)
+
+
+def _markdown_shows(root: Path, name: str) -> None:
+    md = (root / "a/report.md").read_text()
+    assert "<img" not in md.lower() and "<script" not in md.lower()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in md
+
+
+def _figures_drawn(root: Path, figures: tuple[str, ...]) -> None:
+    md = (root / "a/report.md").read_text()
+    for name in figures:
+        assert (root / "a" / name).stat().st_size > 0 and f"]({name})" in md, name
+    assert "a\\$x" in md and "l\\$\\\\frac\\$" in md  # the names, escaped for Markdown
+
+
+def _no_embedding(root: Path, sentence: str) -> None:
+    md = (root / "a/report.md").read_text()
+    assert sentence in md and "there is no embeddings figure" in md
+    assert not (root / "a/embeddings.png").exists() and (root / "a/spectra.png").is_file()
+
+
 def snapshot(root: Path) -> dict[str, str]:
     """What every entry under `root` is: a link's target, a regular file's sha256 (size and
     mtime for huge, e.g. sparse, files), or its kind (a FIFO, a device); links are not
@@ -317,7 +384,7 @@ def run_in_child(argv: list[str], limits: dict) -> tuple[int, str]:
 
 
 def test_matrix_size():
-    assert len(CASES) == 38  # stated in README's Reliability section
+    assert len(CASES) == 43  # stated in README's Reliability section
     assert len({c.name for c in CASES}) == len(CASES)
 
 

@@ -54,7 +54,7 @@ def test_run_trains_every_arm_and_seed_then_analyses(experiment_dir):
     assert set(flat["strategy"]) == {"none", "input_mixup", "manifold_mixup"}
     assert set(flat["seed"]) == {0, 1}
     report = (out / "analysis/report.md").read_text()
-    assert "figure1.png" in report and "| bottleneck | manifold_mixup | 2 |" in report
+    assert "figure1.png" in report and r"| bottleneck | manifold\_mixup | 2 |" in report
 
 
 def test_parallel_and_sequential_runs_are_identical(experiment_dir, tmp_path):

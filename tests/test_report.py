@@ -57,7 +57,7 @@ def test_run_leaves_a_report_with_every_figure(spirals):
         assert f"]({name})" in md, name
     assert page.count("<img src='data:image/png;base64,") == len(FIGURES)  # self-contained
     assert "The paper reports Figure 1 as a picture, without numbers" in md
-    assert "| mixing.strategy | none | input_mixup | manifold_mixup |" in md
+    assert r"| mixing.strategy | none | input\_mixup | manifold\_mixup |" in md
     assert "Figure 1 on two interleaved spirals (tiny)." in md
     # the two files say the same thing: same sections in the same order
     headings = [html.unescape(h) for h in re.findall(r"<h2 id='[^']*'>([^<]+)</h2>", page)]
@@ -101,7 +101,7 @@ def test_loose_run_directories_make_one_report(spirals, tmp_path, capsys):
     assert not any(tmp_path.iterdir())
     assert main(["report", *runs, "--out", str(tmp_path), "--embeddings", "none", "--quiet"]) == 0
     md = (tmp_path / "runs/report.md").read_text()
-    assert "repflat report: erm, manifold_mixup" in md and "embeddings.png" not in md
+    assert r"repflat report: erm, manifold\_mixup" in md and "embeddings.png" not in md
 
 
 @pytest.mark.parametrize("argv, fragment", [
