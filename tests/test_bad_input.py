@@ -311,7 +311,10 @@ MATH_ARM, MATH_LAYER = "a$x", "l$\\frac$"  # an odd number of $; a mathtext comm
 def _analyze_named(root: Path, *, layer: str = "h", arm: str | None = None, x=None) -> list[str]:
     """`analyze` of a bare features directory (40 rows, 2 classes) whose names are chosen."""
     x = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32) if x is None else x
-    run = features_dir(root, x, np.arange(40) % 2, layer=layer)
+    run = features_dir(root, x, np.arange(40) % 2)
+    # the name as a manifest from elsewhere gives it (repflat's writer refuses a name with
+    # a '/' in it, which could not be a file name)
+    edit_manifest(run, lambda m: m["entries"][0].__setitem__("layer", layer))
     if arm is not None:  # the arm's name, as a run directory's config.yaml gives it
         (Path(run) / "config.yaml").write_text(yaml.safe_dump({"name": arm, "seed": 0}))
     return ["analyze", run, "--out", str(root / "a"), "--quiet"]
