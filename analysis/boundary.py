@@ -133,9 +133,21 @@ class BoundaryDisplay:
         return ax
 
 
+MAX_INDEXED_CLASSES = 4096
+
+
 def scatter_classes(ax, points: np.ndarray, labels: np.ndarray, *, size: float = 6, **kw):
-    """Points coloured by class with a thin dark edge, so they stand out on any map."""
-    colors = np.array(class_colors(int(labels.max()) + 1))[labels]
+    """Points coloured by class with a thin dark edge, so they stand out on any map.
+
+    Labels are class indices, coloured as the boundary maps colour the same index; a
+    label set of sparse huge values (from a file) is coloured by rank instead of asking
+    for a colour for every integer up to its largest."""
+    labels = np.asarray(labels)
+    if len(labels) and labels.max() < MAX_INDEXED_CLASSES:
+        colors = np.array(class_colors(int(labels.max()) + 1))[labels]
+    else:
+        ranks = np.unique(labels, return_inverse=True)[1]
+        colors = np.array(class_colors(int(ranks.max()) + 1 if len(ranks) else 0))[ranks]
     ax.scatter(points[:, 0], points[:, 1], c=colors, s=size, edgecolors="0.15",
                linewidths=0.3, **kw)
     return ax

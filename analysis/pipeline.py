@@ -131,7 +131,7 @@ def write_tables(analysis: Analysis, out: Path, home: Path | None = None) -> lis
         write_csv(out / fname, frame)
         written.append(out / fname)
     record = {"format": 1, "name": analysis.name, "description": analysis.description,
-              "settings": to_plain(analysis.settings),
+              "home": str(home.resolve()), "settings": to_plain(analysis.settings),
               "runs": [{"run": r.run_id, "path": os.path.relpath(r.path.resolve(), home.resolve()),
                         "manifest_sha256": sha256_file(r.path / MANIFEST)} for r in analysis.runs]}
     write_text(out / ANALYSIS_FILE, json.dumps(record, indent=1))
@@ -232,18 +232,23 @@ def load(directory: Path, *, progress: bool = False) -> Analysis:
     """An analysis directory's tables, with its runs re-opened when they are still where
     analysis.json says; re-analysed (same settings) when a run changed since.
 
-    analysis.json may come from someone else and name any path: a recorded run is opened
-    only when its manifest is the one analysed (same sha256), and re-analysed only when
-    it lies beside the analysis (inside its parent directory, where `repflat run` and
-    `repflat analyze RUN... --out` leave them)."""
+    analysis.json may come from someone else and name any path. A recorded run beside
+    the analysis (inside its parent directory, where `repflat run` and `repflat analyze
+    RUN... --out` leave them) is opened, and re-analysed when it changed. A run elsewhere
+    is not even looked at unless the analysis is still where it was written ("home"):
+    a directory received from someone else, or moved, reads only what it holds itself;
+    and then only when its manifest is the one analysed (same sha256)."""
     record = read_record(directory)
     settings = parse(AnalysisConfig, record.get("settings"), f"{directory / ANALYSIS_FILE}: settings")
     recorded = record.get("runs", [])
     paths = [directory / r["path"] for r in recorded]
-    present = [(r, p) for r, p in zip(recorded, paths) if is_regular(p / MANIFEST)]
+    at_home = record.get("home") == str(directory.resolve())
+    foreign = [r["run"] for r, p in zip(recorded, paths) if not _beside(directory, p) and not at_home]
+    present = [(r, p) for r, p in zip(recorded, paths)
+               if r["run"] not in foreign and is_regular(p / MANIFEST)]
     same = {p for r, p in present if _manifest_sha256(p) == r.get("manifest_sha256")}
     changed = [r["run"] for r, p in present if p not in same and _beside(directory, p)]
-    foreign = [r["run"] for r, p in present if p not in same and not _beside(directory, p)]
+    foreign += [r["run"] for r, p in present if p not in same and not _beside(directory, p)]
     if paths and len(present) == len(paths) and changed and not foreign:
         analysis = compute(paths, settings=settings, progress=progress)
         analysis.name, analysis.description = record.get("name"), record.get("description")
@@ -255,9 +260,10 @@ def load(directory: Path, *, progress: bool = False) -> Analysis:
     notes = []
     if foreign:
         notes.append(f"{len(foreign)} run(s) recorded in {ANALYSIS_FILE} lie outside the "
-                     f"directory holding this analysis and differ from what was analysed "
-                     f"({', '.join(foreign[:5])}); they were not opened. To analyse them, name "
-                     "them: repflat report RUN... --out DIR.")
+                     f"directory holding this analysis ({', '.join(foreign[:5])}) and were not "
+                     "opened (this analysis was written elsewhere, or they changed since): the "
+                     "tables are as written. To analyse them, name them: repflat report "
+                     "RUN... --out DIR.")
     if not paths:
         notes.append(f"No {ANALYSIS_FILE} here, so the runs and the analysis settings are "
                      "unknown (the defaults are shown): figures that need saved features "
