@@ -138,3 +138,32 @@ def test_analysis_killed_repeatedly_then_rerun_writes_the_same_outputs(tmp_path,
     for name in ("spectra.csv", "flattening.csv", "summary.csv", "training.csv", "report.md"):
         assert (cut / name).read_bytes() == (whole / name).read_bytes(), name
     assert not list(cut.rglob("*.tmp"))
+
+
+def report_is_whole(out: Path) -> None:
+    """The report on disk shows only figures that exist (the swap moves figures first)."""
+    import re
+
+    for page in ("report.md", "report.html"):
+        if (out / page).is_file():
+            text = (out / page).read_text()
+            shown = re.findall(r"\]\(([\w.-]+\.png)\)", text) + re.findall(r"src='([\w.-]+\.png)'", text)
+            assert all((out / name).is_file() for name in shown), (page, shown)
+
+
+def test_report_killed_repeatedly_keeps_a_whole_report(tmp_path, trained_runs):
+    runs = [str(p) for p in trained_runs.values()]
+    out = tmp_path / "an"
+    finish(["analyze", *runs, "--out", str(out)])
+    args = ["report", str(out), "--link-images", "--embeddings", "pca"]
+    work = timed_work(args, out / "report.html")
+    rng = random.Random(5)
+    for _ in range(KILLS):
+        proc = repflat(*args)
+        time.sleep(rng.uniform(0.3, 1.0) * work)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        report_is_whole(out)
+    finish(args)
+    report_is_whole(out)
+    assert not list(out.rglob("*.tmp")) and not list(out.glob(".stage.*"))
