@@ -1,7 +1,7 @@
 """Reading the analysis side's text tables from directories someone else may have made.
 
 Every CSV goes through `read_csv`: a regular file inside the directory (never a link, a
-FIFO or a device; see repflat.files), UTF-8, parsed by pandas, and refused in one line
+FIFO or a device; see repflat.rundir.files), UTF-8, parsed by pandas, and refused in one line
 naming the file when it is not a table.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from repflat.errors import UserError
-from repflat.files import TEXT_LIMIT, read_text
+from repflat.rundir.files import TEXT_LIMIT, read_text
 
 
 def read_csv(path: str | Path, where: str, *, dtype: dict | None = None,

@@ -4,7 +4,7 @@
 per class. Two kinds of metric:
 
 - functions of a spectrum σ₁ ≥ … ≥ σ_r ≥ 0 (a 1-D array, e.g. one class's from
-  `analysis.spectra.class_spectra`); λ_i = σ_i² are the variances along the principal
+  `repflat.analysis.spectra.class_spectra`); λ_i = σ_i² are the variances along the principal
   directions (times n);
 - functions of a whole layer, features (n_samples, n_features) and labels, in memory
   or memory-mapped: `nc1` and `within_between_ratio` (Neural Collapse's variability
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.moments import Factor, LayerStats, scatter_quadratic, scatter_trace
+from repflat.analysis.moments import Factor, LayerStats, scatter_quadratic, scatter_trace
 
 
 def largest_singular_value(s: np.ndarray) -> float:
@@ -169,7 +169,7 @@ def within_between_ratio_from_moments(within: np.ndarray, means: np.ndarray,
 def _layer(features: np.ndarray | LayerStats, labels: np.ndarray | None) -> LayerStats:
     if isinstance(features, LayerStats):
         return features
-    from analysis.spectra import layer_statistics
+    from repflat.analysis.spectra import layer_statistics
 
     return layer_statistics(features, labels, spectra=False, pooled=False)
 
@@ -184,7 +184,7 @@ def nc1(features: np.ndarray | LayerStats, labels: np.ndarray | None = None) -> 
     pseudo-inverse (singular values of Σ_B's square root below numpy's matrix_rank
     tolerance count as 0). 0 when every class sits on its mean; scale-invariant.
     NaN with fewer than two classes or when all class means coincide. Also takes a
-    precomputed `analysis.moments.LayerStats`.
+    precomputed `repflat.analysis.moments.LayerStats`.
     """
     st = _layer(features, labels)
     return nc1_from_moments(st.within, st.means, st.counts)

@@ -1,7 +1,7 @@
 """The paper's numbers, keyed by the experiment names of experiments/*.yaml.
 
 A report of an experiment named here puts each number beside repflat's measurement of
-the same quantity (see `analysis.tables.paper_table`). Source: Verma et al. 2019,
+the same quantity (see `repflat.analysis.report.tables.paper_table`). Source: Verma et al. 2019,
 arXiv 1806.05236 v7 (§3.2, Appendix G, the classification tables). A quantity is a metric
 of summary.csv (class-averaged, at a layer) or a training measure from the runs'
 metrics.csv (see `TRAINING`); arms are matched by name, with the paper's baseline

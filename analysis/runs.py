@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.io import numeric_columns, read_csv
+from repflat.analysis.io import numeric_columns, read_csv
 from repflat.config import AnalysisConfig, parse_experiment, read_yaml
 from repflat.errors import UserError, expected
-from repflat.rundir import EXPERIMENT_FILE, RunInfo, read_run
-from repflat.store import MANIFEST
+from repflat.rundir.run import EXPERIMENT_FILE, RunInfo, read_run
+from repflat.rundir.features import MANIFEST
 
 
 def experiment_runs(path: Path) -> tuple[list[Path], AnalysisConfig, str]:

@@ -13,12 +13,12 @@ class sizes or scale). A centred class of n_k ≤ d rows spans at most n_k − 1
 dimensions: its last singular value is 0. Classes of fewer than two rows have no
 spread and no spectrum; they still count as classes.
 
-Two paths give the same numbers (to ~1e-7·σ₁, see `analysis.moments`):
+Two paths give the same numbers (to ~1e-7·σ₁, see `repflat.analysis.moments`):
 
 - `svd`: LAPACK's SVD of each class in float64, the whole array in memory; the most
   accurate for tiny singular values (error ~1e-16·σ₁);
 - `gram`: per-class float64 Gram matrices accumulated in chunks
-  (`analysis.streaming`), for arrays larger than memory and faster for large ones.
+  (`repflat.analysis.gram`), for arrays larger than memory and faster for large ones.
 
 `method="auto"` (what `repflat analyze` uses) takes `svd` for arrays of at most
 `SVD_MAX_VALUES` values and `gram` above, whatever the dtype and whether the array is
@@ -29,10 +29,10 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from analysis.moments import Factor, LayerStats, check_inputs, factored, not_finite, rank_limited
-from analysis.streaming import CHUNK_BYTES, default_workers, gram_statistics
+from repflat.analysis.moments import Factor, LayerStats, check_inputs, factored, not_finite, rank_limited
+from repflat.analysis.gram import CHUNK_BYTES, default_workers, gram_statistics
 from repflat.errors import UserError, expected, unknown
-from repflat.files import check_budget
+from repflat.rundir.files import check_budget
 
 SVD_MAX_VALUES = 1 << 22  # 4,194,304 values, e.g. 8,192 × 512: 32 MiB as float64
 METHODS = ("auto", "svd", "gram")
@@ -100,7 +100,7 @@ def layer_statistics(features: np.ndarray, labels: np.ndarray, *, center: bool =
 
     `features` (n_samples, n_features): float or integer, in memory or memory-mapped;
     `labels` (n_samples,): integer classes. `method`: see the module docstring;
-    `gram_options` (`chunk_rows`, `workers`) go to `analysis.streaming.gram_statistics`.
+    `gram_options` (`chunk_rows`, `workers`) go to `repflat.analysis.gram.gram_statistics`.
     Refused with a `UserError`: a non-2-D or non-numeric array, no rows or columns,
     labels of the wrong length or type, NaN or Inf anywhere, no class with two rows.
     """

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.flattening import MEAN, POOLED
-from analysis.report import mean_std
-from analysis.style import arm_order
+from repflat.analysis.tidy import MEAN, POOLED
 
 METRICS = ("numerical_rank", "effective_rank", "residual_variance_share", "largest_singular_value")
 
@@ -38,19 +36,3 @@ def theory_check(flat: pd.DataFrame, layer: str) -> pd.DataFrame:
 NARROW = 32
 """Layers whose dim(H) − K + 1 is at most this get the class-by-class table in reports:
 the bottlenecks, where Corollary 1 says something a reader can check by eye."""
-
-
-def theory_table(check: pd.DataFrame) -> pd.DataFrame:
-    """Rows: each class, then the class average; columns: each arm's numerical rank and
-    share of variance beyond dim(H) − K + 1, as mean ± std over seeds."""
-    shown = {"numerical_rank": "numerical rank", "residual_variance_share": "variance beyond"}
-    sel = check[check["metric"].isin(shown)]
-    text = sel.assign(cell=[mean_std(m, s, n) for m, s, n in zip(sel["mean"], sel["std"], sel["n_runs"])])
-    arms = arm_order(text["arm"])
-    wide = text.pivot_table(index="class", columns=["arm", "metric"], values="cell",
-                            aggfunc="first", sort=False)
-    columns = [(a, m) for a in arms for m in shown if (a, m) in wide.columns]
-    wide = wide[columns]
-    wide.columns = [f"{a}: {shown[m]}" for a, m in columns]
-    classes = sorted((c for c in wide.index if c != "mean"), key=lambda c: (len(c), c)) + ["mean"]
-    return wide.loc[[c for c in classes if c in wide.index]].reset_index()

@@ -2,7 +2,7 @@
 
 1. Throughput: a torchvision ResNet-18 (10 classes) on 32×32 inputs, capturing
    `layer3` and `layer4` (flattened) with every row written to disk, checksums and
-   manifest included (`repflat.capture_engine.capture_split`), against a plain eval
+   manifest included (`repflat.capture.engine.capture_split`), against a plain eval
    forward pass over the same batches. Rounds alternate in one process; the ratio of
    the best times is printed. Target: extraction ≥ 0.9 × the plain pass's throughput.
 2. Memory: the same extraction over N and 4N samples of a data set that makes each
@@ -25,8 +25,8 @@ import torch
 import torchvision
 from torch.utils.data import Dataset, TensorDataset
 
-from repflat.capture_engine import capture_split
-from repflat.store import FeatureWriter
+from repflat.capture.engine import capture_split
+from repflat.rundir.features import FeatureWriter
 
 LAYERS = ("layer3", "layer4")
 

@@ -5,9 +5,9 @@ Features: N × D float32 (default 50,000 × 512, the size of a ResNet-18's penul
 layer on CIFAR), K classes of N/K rows, labels shuffled. Contenders, each a median over
 `--rounds` rounds run in alternating order:
 
-- repflat: `analysis.spectra.class_spectra(x, y, method="gram")`: gathers each class's
+- repflat: `repflat.analysis.spectra.class_spectra(x, y, method="gram")`: gathers each class's
   rows, casts to float64, centres, forms the Gram matrix and takes its eigenvalues.
-- (a) SVD: what `analysis.spectra.singular_values` does per class (float64 cast, centre,
+- (a) SVD: what `repflat.analysis.spectra.singular_values` does per class (float64 cast, centre,
   `numpy.linalg.svd` values only), with numpy's default BLAS threads and, because
   multi-threaded LAPACK can crawl on a busy machine, with one BLAS thread.
 - (b) floor: Xₖᵀ Xₖ for every class on float64 class blocks gathered and cast in
@@ -29,8 +29,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from analysis.spectra import class_spectra, singular_values
-from analysis.streaming import bounded_map, default_workers
+from repflat.analysis.spectra import class_spectra, singular_values
+from repflat.analysis.gram import bounded_map, default_workers
 
 
 def timed(fn) -> float:

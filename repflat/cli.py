@@ -151,7 +151,7 @@ def _analysis_overrides(args) -> dict:
 
 
 def _analyze(paths, out, overrides: dict, quiet: bool, derived: bool = False) -> None:
-    from analysis.pipeline import analyze
+    from repflat.analysis.report.outputs import analyze
 
     written = analyze(paths, out, overrides=overrides, progress=not quiet, derived=derived)
     report = next((p for p in written if p.name == "report.html"), None)
@@ -161,9 +161,9 @@ def _analyze(paths, out, overrides: dict, quiet: bool, derived: bool = False) ->
 
 def _extract(args) -> None:
     from repflat.config import DataConfig
-    from repflat.extract import extract
-    from repflat.models.sources import run_model, torchvision_model
-    from repflat.typed import parse
+    from repflat.capture.extract import extract
+    from repflat.training.models.sources import run_model, torchvision_model
+    from repflat.config._strict import parse
 
     epoch = 0
     if args.run_dir:
@@ -191,8 +191,8 @@ def _extract(args) -> None:
 
 
 def _report(args) -> None:
-    from analysis.document import ReportOptions, replace
-    from analysis.pipeline import report
+    from repflat.analysis.report.build import ReportOptions, replace
+    from repflat.analysis.report.outputs import report
 
     embeddings = None if args.embeddings is None else tuple(
         m for m in args.embeddings if m != "none")
@@ -233,7 +233,7 @@ def _dispatch(args) -> int:
     try:
         if args.command == "train":
             from repflat.config import load_run_config
-            from repflat.train import train
+            from repflat.training.loop import train
 
             cfg = load_run_config(args.config, arm=args.arm, seed=args.seed)
             state = train(cfg, args.out, progress=not args.quiet, restart=args.restart)
@@ -249,7 +249,7 @@ def _dispatch(args) -> int:
         elif args.command == "run":
             from pathlib import Path
 
-            from repflat.experiment import run_experiment
+            from repflat.training.sweep import run_experiment
 
             run_experiment(args.experiment, args.out, progress=not args.quiet, jobs=args.jobs)
             if not args.no_analysis:

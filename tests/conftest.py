@@ -33,7 +33,7 @@ def tiny():
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory):
     """One tiny run per strategy, trained once for the whole session (read-only)."""
-    from repflat.train import train
+    from repflat.training.loop import train
 
     root = tmp_path_factory.mktemp("runs")
     paths = {}

@@ -22,7 +22,7 @@ import torch
 import torchvision
 
 from repflat.config import dump_yaml
-from repflat.store import MANIFEST, Features
+from repflat.rundir.features import MANIFEST, Features
 from tests.datafiles import make_imagefolder
 
 KILLS = 4

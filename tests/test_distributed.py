@@ -8,9 +8,9 @@ import pandas as pd
 
 from repflat.cli import main
 from repflat.config import dump_yaml
-from repflat.data import load_data
-from repflat.rundir import read_run
-from repflat.store import Features
+from repflat.training.data import load_data
+from repflat.rundir.run import read_run
+from repflat.rundir.features import Features
 
 
 def torchrun(*args: str, nproc: int = 2) -> None:

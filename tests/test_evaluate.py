@@ -4,10 +4,10 @@ import torch
 from torch import nn
 
 from repflat.config import DigitsData, ResNetModel, TorchvisionModel
-from repflat.data import load_data
-from repflat.evaluate import (accuracy_and_nll, expected_calibration_error, fgsm_accuracy, predict)
-from repflat.models import build_model
-from repflat.train import soft_target_loss
+from repflat.training.data import load_data
+from repflat.training.evaluate import (accuracy_and_nll, expected_calibration_error, fgsm_accuracy, predict)
+from repflat.training.models import build_model
+from repflat.training.loop import soft_target_loss
 
 
 def test_ece_by_hand():

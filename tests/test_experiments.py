@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from repflat.config import ImageData, load_experiment, parse_experiment
-from repflat.train import train
+from repflat.training.loop import train
 from tests.datafiles import (make_cifar10, make_cifar100, make_imagefolder, make_mnist,
                              make_svhn, skip_md5)
 

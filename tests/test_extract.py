@@ -7,14 +7,14 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from repflat.capture_engine import pending_state, reduce_features
+from repflat.capture.engine import pending_state, reduce_features
 from repflat.cli import main
 from tests.trees import digest
 from repflat.config import DigitsData
-from repflat.data import Data
+from repflat.training.data import Data
 from repflat.errors import UserError
-from repflat.extract import extract
-from repflat.store import Features
+from repflat.capture.extract import extract
+from repflat.rundir.features import Features
 from tests.datafiles import make_cifar10, skip_md5
 
 

@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from analysis import metrics as M
-from analysis.flattening import analyze_features, layer_tables, summarize
-from analysis.runs import collect_runs
-from analysis.spectra import class_spectra, singular_values
+from repflat.analysis import metrics as M
+from repflat.analysis.tidy import analyze_features, layer_tables, summarize
+from repflat.analysis.runs import collect_runs
+from repflat.analysis.spectra import class_spectra, singular_values
 from repflat.config import AnalysisConfig
 from repflat.errors import UserError
-from repflat.store import FeatureWriter, sha256_file
+from repflat.rundir.features import FeatureWriter, sha256_file
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +95,7 @@ def write_bare(root, x, y):
 
 
 def test_bare_float16_directory_streams_from_a_memory_map(tmp_path, monkeypatch):
-    import analysis.spectra as S
+    import repflat.analysis.spectra as S
 
     x, y = layer(n=300, d=10, k=5)
     write_bare(tmp_path, x.astype(np.float16), y)
@@ -117,7 +117,7 @@ def test_bare_float16_directory_streams_from_a_memory_map(tmp_path, monkeypatch)
 
 
 def test_bad_features_are_refused_naming_the_array_and_nothing_is_written(tmp_path):
-    from analysis.pipeline import analyze
+    from repflat.analysis.report.outputs import analyze
 
     x, y = layer(n=40, d=3, k=2)
     x[17, 1] = np.nan

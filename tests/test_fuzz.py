@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repflat.errors import UserError
-from repflat.store import FeatureWriter, Features, sha256_file
+from repflat.rundir.features import FeatureWriter, Features, sha256_file
 
 FUZZ_EXAMPLES = 300
 fuzz = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,

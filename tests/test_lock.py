@@ -6,12 +6,12 @@ import sys
 
 from repflat.cli import main
 from repflat.config import dump_yaml
-from repflat.lock import LOCK_FILE
+from repflat.rundir.lock import LOCK_FILE
 
 
 def hold_lock(directory):
     """Another process that takes DIR's lock and keeps it until killed."""
-    code = ("import sys, time; from repflat.lock import exclusive\n"
+    code = ("import sys, time; from repflat.rundir.lock import exclusive\n"
             "with exclusive(sys.argv[1]):\n    print('held', flush=True); time.sleep(600)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE,
                             text=True, env=os.environ | {"PYTHONPATH": os.getcwd()})

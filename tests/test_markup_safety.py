@@ -23,20 +23,20 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.embeddings import (COLUMNS, embed, embed_runs, embedding_problem,
-                                 plot_embeddings)
-from analysis.figures import epochs_figure, heatmap_figure, spectra_figure
-from analysis.flattening import analyze_features
-from analysis.report import (Code, Details, Heading, Ids, Image, Paragraph, Table, md_block,
+from repflat.analysis.embeddings import COLUMNS, embed, embed_runs, embedding_problem
+from repflat.analysis.report.plotting.embeddings import plot_embeddings
+from repflat.analysis.report.figures import epochs_figure, heatmap_figure, spectra_figure
+from repflat.analysis.tidy import analyze_features
+from repflat.analysis.report.markup import (Code, Details, Heading, Ids, Image, Paragraph, Table, md_block,
                              md_text, one_line, render_html, render_markdown)
-from analysis.runs import collect_runs
-from analysis.style import literal
-from analysis.toy import boundaries, figure1, planes
+from repflat.analysis.runs import collect_runs
+from repflat.analysis.report.plotting.style import literal
+from repflat.analysis.report.toy import boundaries, figure1, planes
 from repflat.cli import main
 from repflat.config import AnalysisConfig
 from repflat.errors import UserError
-from repflat.rundir import read_run
-from repflat.store import FeatureWriter
+from repflat.rundir.run import read_run
+from repflat.rundir.features import FeatureWriter
 
 HOSTILE = ['x"><script>alert(1)</script>', "<img src=x onerror=alert(1)>",
            "' onmouseover='alert(1)", "&lt;b&gt; & &amp;", "{{ 7*7 }} {% raw %}",
@@ -339,7 +339,7 @@ def test_the_report_says_which_arm_was_not_embedded(tmp_path):
 
 def test_tsne_ignores_scale_even_where_float32_distances_cannot_hold_it():
     # A child: before the guard these spreads killed the process (SIGSEGV in Barnes-Hut).
-    code = ("import numpy as np; from analysis.embeddings import embed;"
+    code = ("import numpy as np; from repflat.analysis.embeddings import embed;"
             "x = np.random.default_rng(0).normal(size=(60, 5));"
             "ref = embed(x, method='tsne');"
             "[np.testing.assert_array_equal(embed(np.ldexp(x, k), method='tsne'), ref)"

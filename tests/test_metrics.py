@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from analysis import metrics as M
-from analysis.spectra import layer_statistics, singular_values
+from repflat.analysis import metrics as M
+from repflat.analysis.spectra import layer_statistics, singular_values
 
 
 def rank_k(n, d, k, seed=0):

@@ -6,9 +6,9 @@ from scipy import stats
 
 from repflat.config import MixingConfig
 from repflat.errors import UserError
-from repflat.layers import INPUT, recording
-from repflat.mixing import MixPlan, Mixup, NoMixing, build_mixer
-from repflat.models.mlp import MLP
+from repflat.capture.hooks import INPUT, recording
+from repflat.training.mixing import MixPlan, Mixup, NoMixing, build_mixer
+from repflat.training.models.mlp import MLP
 
 LAYERS = ("fc1", "fc2", "bottleneck", "fc3", "fc4")
 

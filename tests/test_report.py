@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.paper import PAPER, PaperEntry, PaperValue
-from analysis.tables import paper_table
+from repflat.analysis.paper import PAPER, PaperEntry, PaperValue
+from repflat.analysis.report.tables import paper_table
 from repflat.cli import main
 from tests.trees import digest
 
@@ -214,7 +214,7 @@ def test_the_spirals_report_opens_in_headless_chromium(request, tmp_path):
 def test_features_from_another_tool_get_a_report_too(tmp_path):
     import numpy as np
 
-    from repflat.store import FeatureWriter
+    from repflat.rundir.features import FeatureWriter
 
     w = FeatureWriter(tmp_path / "run")
     rng = np.random.default_rng(0)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from repflat.config import dump_yaml
-from repflat.store import Features
-from repflat.train import learning_rate, train
+from repflat.rundir.features import Features
+from repflat.training.loop import learning_rate, train
 
 
 def config(tiny):

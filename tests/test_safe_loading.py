@@ -4,7 +4,7 @@ Checked statically over every module of repflat/, analysis/ and benchmarks/: no
 pickle/marshal/shelve/dill/joblib loading, no `np.load(..., allow_pickle=True)`, no
 `torch.load` without `weights_only=True`, no `yaml.load`/`full_load`/`unsafe_load`
 (only `yaml.safe_load`). The checker is itself tested on code that breaks each rule.
-Manifest paths are confined to the run directory by repflat.store (tests/test_store.py,
+Manifest paths are confined to the run directory by repflat.rundir.features (tests/test_store.py,
 tests/test_fuzz.py).
 """
 from __future__ import annotations

@@ -4,8 +4,8 @@ from threadpoolctl import threadpool_limits
 from scipy.stats import ortho_group
 from sklearn.decomposition import PCA
 
-from analysis import metrics as M
-from analysis.spectra import class_spectra, layer_statistics, singular_values
+from repflat.analysis import metrics as M
+from repflat.analysis.spectra import class_spectra, layer_statistics, singular_values
 from repflat.errors import UserError
 
 
@@ -173,7 +173,7 @@ def test_accuracy_at_condition_number_1e6_float32(n):
 
 
 def test_auto_streams_above_the_size_rule(monkeypatch):
-    import analysis.spectra as S
+    import repflat.analysis.spectra as S
 
     calls = []
     real = S.gram_statistics

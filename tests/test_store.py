@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from repflat.errors import UserError
-from repflat.store import FeatureWriter, Features
+from repflat.rundir.features import FeatureWriter, Features
 
 
 def write_some(root):

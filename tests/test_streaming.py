@@ -4,9 +4,9 @@ import pytest
 from threadpoolctl import threadpool_limits
 from hypothesis import given, settings, strategies as st
 
-from analysis.moments import Moments
-from analysis.spectra import layer_statistics, svd_statistics
-from analysis.streaming import RowReader, gram_statistics
+from repflat.analysis.moments import Moments
+from repflat.analysis.spectra import layer_statistics, svd_statistics
+from repflat.analysis.gram import RowReader, gram_statistics
 from repflat.errors import UserError
 
 

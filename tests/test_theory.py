@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from analysis.flattening import analyze_features
-from analysis.runs import collect_runs
-from analysis.theory import theory_check, theory_table
+from repflat.analysis.tidy import analyze_features
+from repflat.analysis.runs import collect_runs
+from repflat.analysis.report.tables import theory_table
+from repflat.analysis.theory import theory_check
 from repflat.config import AnalysisConfig
 
 

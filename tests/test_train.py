@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from repflat.errors import UserError
-from repflat.layers import recording
-from repflat.rundir import read_run
-from repflat.store import Features
-from repflat.train import train
+from repflat.capture.hooks import recording
+from repflat.rundir.run import read_run
+from repflat.rundir.features import Features
+from repflat.training.loop import train
 from tests.trees import digest
 
 
@@ -77,7 +77,7 @@ def test_plane_grid_probabilities_match_the_head_of_the_network(trained_runs):
     """The saved plane map is what the layers after the bottleneck compute there."""
     fs = Features(trained_runs["manifold_mixup", 0])
     ckpt = torch.load(trained_runs["manifold_mixup", 0] / "checkpoint.pt", weights_only=True)
-    from repflat.models.mlp import MLP
+    from repflat.training.models.mlp import MLP
     model = MLP(2, 2, (16,), 2, (16,))
     model.load_state_dict(ckpt["model"])
     points = torch.as_tensor(fs.load(fs.get("plane_grid", 3, "bottleneck")))

@@ -4,15 +4,15 @@ A *run* config (`RunConfig`) describes one training run: data, model, mixing
 strategy, optimiser, what to capture, and the seed. An *experiment* file
 (`experiments/*.yaml`) holds a `base` run config, named `arms` that override parts of
 it (a strategy, a regularizer), the `seeds` every arm is trained with, and the
-`analysis` settings. Both are YAML; both are parsed strictly (see `repflat.typed`), and
+`analysis` settings. Both are YAML; both are parsed strictly (see `repflat.config._strict`), and
 every run directory keeps its resolved `config.yaml`, which is itself a valid run
 config.
 
 This module never imports torch, so the analysis side may read configs too.
 """
-from repflat.config.files import (Experiment, dump_yaml, is_experiment, load_experiment,
+from repflat.config.loading import (Experiment, dump_yaml, is_experiment, load_experiment,
                                   load_run_config, parse_experiment, read_yaml)
-from repflat.config.sections import (AnalysisConfig, CaptureConfig, DataConfig, DigitsData,
+from repflat.config.schema import (AnalysisConfig, CaptureConfig, DataConfig, DigitsData,
                                      EvalConfig, ImageData, MixingConfig, MLPModel,
                                      ModelConfig, ResNetModel, RunConfig, SpiralsData, Strategy,
                                      TorchvisionModel, TrainConfig)

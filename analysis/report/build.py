@@ -1,0 +1,255 @@
+"""The one report builder: an analysis (tables, settings, runs) in, figures and a report out.
+
+`repflat analyze`, `repflat run` and `repflat report` all end here: the first two with
+the default `ReportOptions`, `report` with the options its flags give. The report is
+built from the tidy tables (the same ones the CSVs hold) and, for the figures that need
+saved features (Figure 1, planes, boundaries, embeddings), from the runs themselves;
+when the runs are not available those figures are left out and the report says so.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from repflat.analysis.results import Analysis
+from repflat.analysis.embeddings import METHODS, NAMES, embed_runs, sampling_note
+from repflat.analysis.report.plotting.embeddings import plot_embeddings
+from repflat.analysis.report.figures import epochs_figure, heatmap_figure, spectra_figure
+from repflat.analysis.paper import PICTURES, paper_entry
+from repflat.analysis.report.markup import (Code, Details, Heading, Image, Paragraph, Table, accuracy_table,
+                             flattening_table, write_report)
+from repflat.analysis.report.plotting.style import theme
+from repflat.analysis.report.tables import (all_metrics_table, arm_configs, config_difference_table, theory_table,
+                             config_yaml, paper_table, unknown_metrics)
+from repflat.analysis.theory import NARROW, theory_check
+from repflat.analysis.report.toy import boundaries, figure1, planes
+from repflat.config import AnalysisConfig
+from repflat.errors import expected, unknown
+from repflat.rundir.run import RunInfo
+from repflat.config._strict import to_plain
+
+DEFAULT_METRIC = "sum_other_singular_values"
+FIGURES = ("figure1.png", "planes.png", "boundaries.png", "spectra.png", "heatmap.png",
+           "epochs.png", "embeddings.png")
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What `repflat report` lets a reader choose; `analyze` and `run` use the defaults."""
+
+    embeddings: tuple[str, ...] = ("pca", "tsne")
+    """Embedding methods (pca, tsne, umap); empty for none. UMAP costs ~10 s to import."""
+    embedding_layer: str | None = None
+    """Layer to embed; default: the last of the analysis' spectra_layers, else the last
+    analysed layer wider than 2."""
+    max_samples: int = 2000
+    """Samples per embedding panel; larger layers are subsampled at random (seeded)."""
+    metric: str | None = None
+    """Metric of the strategy × layer heat map (any metric of summary.csv); default:
+    sum_other_singular_values when the tables have it."""
+    embed_images: bool = True
+    """Carry the images inside report.html (they are written beside it in any case)."""
+    seed: int = 0
+    """Seed of the embeddings and their subsampling."""
+
+
+def embedding_layer(analysis: Analysis, options: ReportOptions) -> str | None:
+    """The layer the embeddings show (None: nothing to embed)."""
+    split = analysis.settings.split
+    saved = list(dict.fromkeys(e.layer for r in analysis.runs for e in r.features.select(split=split)))
+    if options.embedding_layer is not None:
+        return options.embedding_layer
+    analysed = [l for l in analysis.layer_order if l in saved]
+    wanted = [l for l in analysis.settings.spectra_layers if l in analysed]
+    if wanted:
+        return wanted[-1]
+    wide = [l for l in analysed for r in analysis.runs[:1]
+            if (s := r.features.select(split=split, layer=l)) and s[0].shape[-1] > 2]
+    return (wide or analysed or [None])[-1]
+
+
+def heatmap_metric(analysis: Analysis, options: ReportOptions) -> str | None:
+    present = list(dict.fromkeys(analysis.summary["metric"]))
+    if options.metric is not None:
+        return options.metric
+    return DEFAULT_METRIC if DEFAULT_METRIC in present else next(iter(present), None)
+
+
+def check_options(analysis: Analysis, options: ReportOptions) -> None:
+    """Refuse, before anything is written, options this analysis cannot honour."""
+    for m in options.embeddings:
+        if m not in METHODS:
+            raise unknown("--embeddings", m, METHODS)
+    if options.max_samples < 10:
+        raise expected("--max-samples", "an integer >= 10", options.max_samples)
+    metrics = sorted(set(analysis.summary["metric"]))
+    if options.metric is not None and options.metric not in metrics:
+        raise unknown("--metric", options.metric, metrics)
+    if options.embedding_layer is not None and options.embeddings and analysis.runs:
+        split = analysis.settings.split
+        saved = sorted({e.layer for r in analysis.runs for e in r.features.select(split=split)})
+        if options.embedding_layer not in saved:
+            raise unknown("--embedding-layer", options.embedding_layer, saved)
+
+
+def _save(fig, out: Path, name: str) -> Path:
+    # Smooth boundary maps compress badly; at the theme's 150 dpi one figure alone is 1.4 MB.
+    fig.savefig(out / name, **({"dpi": 100} if name == "boundaries.png" else {}))
+    plt.close(fig)
+    return out / name
+
+
+def _paper_blocks(analysis: Analysis) -> list:
+    entry = paper_entry(analysis.name)
+    if entry is not None:
+        return [Heading("The paper's numbers"),
+                Paragraph(f"{entry.source}. {entry.note}"),
+                Table(paper_table(entry, analysis.summary, analysis.training, analysis.layer_order),
+                      name="paper")]
+    if analysis.name in PICTURES:
+        return [Heading("The paper's numbers"), Paragraph(PICTURES[analysis.name])]
+    if analysis.name:
+        return [Paragraph(f"The paper reports no numbers for an experiment named "
+                          f"{analysis.name!r} (analysis/paper.py lists those it does).")]
+    return []
+
+
+def _theory_blocks(analysis: Analysis) -> list:
+    """Corollary 1 class by class, at the narrow layers (the bottlenecks)."""
+    blocks = []
+    for layer in analysis.layer_order:
+        check = theory_check(analysis.flat, layer)
+        if check.empty or check["theory_dimension"].iloc[0] > NARROW:
+            continue
+        d = int(check["theory_dimension"].iloc[0])
+        blocks += [Heading(f"Corollary 1 at {layer}: each class against dim(H) − K + 1 = {d}"),
+                   Paragraph(f"For every class and for their average: the numerical rank "
+                             f"(singular values above {analysis.settings.rtol:g} · σ₁) and the "
+                             f"share of the class's variance outside its best {d}-dimensional "
+                             f"subspace, which the theory puts at 0; mean ± std over seeds."),
+                   Table(theory_table(check), name=f"theory-{layer}")]
+    return blocks
+
+
+def _config_blocks(analysis: Analysis) -> list:
+    configs = arm_configs(analysis.runs)
+    settings = config_yaml(to_plain(analysis.settings))
+    blocks = [Heading("Configuration")]
+    if configs:
+        diff = config_difference_table(configs)
+        blocks.append(Paragraph("The settings on which the arms differ (each arm's full "
+                                "resolved config is below; seeds: "
+                                + ", ".join(sorted({str(r.seed) for r in analysis.runs})) + ")."
+                                if len(diff) else "The arms share every setting."))
+        if len(diff):
+            blocks.append(Table(diff, name="config-differences"))
+        blocks += [Details(f"config of arm {arm}", [Code(config_yaml(cfg), "yaml")])
+                   for arm, cfg in configs.items()]
+    else:
+        blocks.append(Paragraph("The runs' configs are not available here."))
+    return blocks + [Details("analysis settings", [Code(settings, "yaml")])]
+
+
+def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tuple[list, list[Path]]:
+    runs, s, summary = analysis.runs, analysis.settings, analysis.summary
+    blocks, written = [], []
+
+    def add(fig, name: str, heading: str, caption: str, before: list | None = None) -> None:
+        if fig is None:
+            return
+        written.append(_save(fig, out, name))
+        blocks.extend([Heading(heading), *(before or []), Image(name, caption)])
+
+    add(figure1(runs, analysis.spectra, layers=s.spectra_layers, cls=s.spectra_class) if runs else None,
+        "figure1.png", "Figure 1",
+        "Figure 1 reproduced: (a, b) input-space confidence, ERM vs manifold mixup; (d, e) the "
+        "2D bottleneck with its confidence map, training states by class and hidden states of "
+        "uniform inputs (black); (c, f) one class's singular values, mean ± std over seeds.")
+    add(planes(runs) if runs else None, "planes.png", "Hidden planes",
+        "The 2D plane layer of every arm (lowest seed): confidence map, training states by "
+        "class, hidden states of uniform inputs in black (the paper's Figure 2 view).")
+    add(boundaries(runs) if runs else None, "boundaries.png", "Decision boundaries",
+        "Every arm's classifier over the input plane (lowest seed), from the saved grid: the "
+        "predicted class, the confidence (faded to white at chance) with the training points, "
+        "and the entropy of the predicted distribution in nats.")
+    add(spectra_figure(analysis.spectra, cls=s.spectra_class), "spectra.png", "Spectra",
+        f"Singular values of each layer's {'centred' if s.center else 'raw'} class matrices "
+        "(log scale) at each run's last analysed epoch: line = mean over seeds, band = ±1 "
+        "std over seeds. The class average is taken per run before the seeds; the pooled "
+        "column (all classes together) is the control.")
+    metric = heatmap_metric(analysis, options)
+    add(heatmap_figure(summary, metric) if metric else None, "heatmap.png", "Strategy × layer",
+        f"{metric} (class-averaged, mean over seeds, final epoch) per arm and layer; "
+        "numbers = values, colour = ratio to the first arm at the same layer (log scale). "
+        "The pooled-class control is beside it when the tables have it.")
+    epochs = epochs_figure(summary)
+    if epochs is None:
+        blocks += [Heading("Over training"), Paragraph(
+            "One epoch per run was analysed. To see when flattening sets in, capture several "
+            "epochs (capture.epochs in the config) and analyse them all (--epochs all).")]
+    add(epochs, "epochs.png", "Over training",
+        "Class-averaged flattening metrics at every analysed epoch: mean over seeds, band = ±1 std.")
+    layer = embedding_layer(analysis, options) if runs and options.embeddings else None
+    if layer is not None:
+        found = embed_runs(runs, layer=layer, split=s.split, methods=options.embeddings,
+                           max_samples=options.max_samples, seed=options.seed)
+        notes = [Paragraph(n) for n in found.notes]  # arms whose layer has nothing to embed
+        if found.data.empty:
+            blocks += [Heading("Embeddings"), *notes, Paragraph(
+                f"No arm's {layer} has anything to embed, so there is no embeddings figure.")]
+        else:
+            data = found.data
+            add(plot_embeddings(data, seed=options.seed), "embeddings.png", "Embeddings",
+                f"{', '.join(NAMES[m] for m in options.embeddings)} of {layer} for each arm "
+                f"(lowest seed), points coloured by class; {sampling_note(data, options.seed)}. "
+                f"Seeded ({options.seed}); `repflat report --embeddings pca,tsne,umap` adds UMAP.",
+                before=notes)
+    return blocks, written
+
+
+def build_report(analysis: Analysis, out: Path, options: ReportOptions = ReportOptions()) -> list[Path]:
+    """Draw the figures into `out` and write report.md and report.html there."""
+    check_options(analysis, options)
+    theme()
+    s = analysis.settings
+    arms = pd.Series([r.name for r in analysis.runs]).value_counts(sort=False)
+    intro = (f"{len(analysis.runs)} runs: " + ", ".join(f"{a} ({n} seeds)" for a, n in arms.items())
+             + ". " if len(arms) else "")
+    blocks = [Paragraph((analysis.description + " " if analysis.description else "") + intro
+                        + f"Features of the {s.split} split, "
+                        + ("centred" if s.center else "uncentred (raw)")
+                        + f" class-conditional spectra, numerical rank at rtol = {s.rtol:g} · σ₁.")]
+    blocks += [Paragraph(n) for n in analysis.notes]
+    blocks += _paper_blocks(analysis)
+    extra = unknown_metrics(analysis.summary)
+    blocks += [Heading("Flattening"),
+               Paragraph("Per-class metrics averaged over classes, then mean ± std over seeds, "
+                         "at each run's last analysed epoch. Flattening shows as a smaller "
+                         "σ₂… sum, effective rank and numerical rank per class; Corollary 1 "
+                         "predicts each class on a (dim(H) − K + 1)-dimensional affine "
+                         "subspace at a minimiser of the manifold mixup loss, i.e. no variance "
+                         "beyond that dimension. The pooled columns (all classes together) are "
+                         "the control."),
+               Table(flattening_table(analysis.summary, analysis.layer_order), name="flattening")]
+    blocks += _theory_blocks(analysis)
+    if {"epoch", "test_accuracy", "test_nll"} <= set(analysis.training.columns):
+        blocks += [Heading("Training"), Table(accuracy_table(analysis.training), name="training")]
+    figures, written = _figure_blocks(analysis, out, options)
+    blocks += figures + _config_blocks(analysis)
+    blocks += [Heading("All metrics"),
+               Paragraph("Every metric of summary.csv at every analysed epoch"
+                         + (f", including those the flattening table leaves out ({', '.join(extra)})"
+                            if extra else "") + ". Full tables beside this file: spectra.csv, "
+                         "flattening.csv, summary.csv, training.csv."),
+               Details("all metrics, mean ± std over seeds",
+                       [Table(all_metrics_table(analysis.summary, analysis.layer_order),
+                              name="all-metrics")])]
+    return written + write_report(out, blocks, analysis.title, embed_images=options.embed_images)
+
+
+def replace(options: ReportOptions, **changes) -> ReportOptions:
+    return dataclasses.replace(options, **{k: v for k, v in changes.items() if v is not None})

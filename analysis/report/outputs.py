@@ -1,0 +1,162 @@
+"""`repflat analyze` and `repflat report`: tables and a report written into a directory.
+
+`analyze` computes the tables (repflat.analysis.pipeline.compute) and writes them with
+the report; `report` rebuilds the report of experiment or analysis directories from
+their tables (repflat.analysis.pipeline.load), computing them only when they are missing
+or the runs changed. Both claim their output directory (it must be new, empty or an
+analysis directory: a folder of the user's is refused) and swap the new files in only
+once all are built (`write_outputs`).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from repflat.analysis.pipeline import (ANALYSIS_FILE, TABLES, compute, load, read_record,
+                                       write_tables)
+from repflat.analysis.report.build import FIGURES, ReportOptions, build_report, check_options
+from repflat.analysis.results import Analysis
+from repflat.config import read_yaml
+from repflat.errors import UserError, expected
+from repflat.rundir.features import MANIFEST
+from repflat.rundir.lock import exclusive
+from repflat.rundir.run import EXPERIMENT_FILE, claimed_by
+
+MARKER = ".repflat-analysis"
+"""Left in an analysis directory when repflat claims it, before anything else is written."""
+
+
+def check_output_dir(out: Path) -> None:
+    """Refuse, writing nothing, an output directory that is not repflat's analysis
+    directory: a run directory (it would mix two contracts), or a folder of the user's
+    own that holds files (its report.html or figures would be overwritten)."""
+    if out.exists() and not out.is_dir():
+        raise expected("--out", "a directory", f"{out} (a file)")
+    if (out / "config.yaml").is_file() or (out / MANIFEST).is_file():
+        raise expected("--out", "a directory for analysis outputs, not a run directory", str(out))
+    if out.is_dir() and not (out / MARKER).is_file() and not (out / ANALYSIS_FILE).is_file():
+        claimed_by(out, MARKER, "`repflat analyze` or `repflat report`")  # refuses if not empty
+
+
+PUBLISH_ORDER = (".png", ".csv", ".json", ".md", ".html")
+"""Figures first and the pages last: at every moment of the swap the report on disk
+refers only to files that exist."""
+
+
+def write_outputs(analysis: Analysis, out: Path, options: ReportOptions, *,
+                  tables: bool) -> list[Path]:
+    """Write the tables (if `tables`) and the report into `out`, which the caller holds
+    locked: everything is built in a staging directory first, then moved over the
+    previous files one by one, figures before the pages that show them, and only then
+    are figures the new report no longer draws removed. A failure while building leaves
+    the previous report as it was; a kill during the swap leaves pages whose figures
+    exist (the staging directory is removed by the next writer)."""
+    (out / MARKER).touch()
+    stage = out / f".stage.{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        built = (write_tables(analysis, stage, home=out) if tables else []) \
+            + build_report(analysis, stage, options)
+        order = {suffix: i for i, suffix in enumerate(PUBLISH_ORDER)}
+        published = []
+        for path in sorted(built, key=lambda p: order.get(p.suffix, -1)):
+            os.replace(path, out / path.name)
+            published.append(out / path.name)
+        drawn = {p.name for p in built}
+        for stale in FIGURES:
+            if stale not in drawn:
+                (out / stale).unlink(missing_ok=True)
+        return published
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def analyze(paths: Iterable[str | Path], out: str | Path, *, overrides: dict | None = None,
+            progress: bool = False, options: ReportOptions = ReportOptions(),
+            derived: bool = False) -> list[Path]:
+    """Analyse the runs under `paths` into `out`; return the files written.
+
+    `derived`: `out` was not named by the user (an experiment's `analysis/`)."""
+    out = Path(out)
+    check_output_dir(out)
+    analysis = compute(paths, overrides=overrides, progress=progress)
+    check_options(analysis, options)
+    with exclusive(out, derived=derived):
+        return write_outputs(analysis, out, options, tables=True)
+
+
+# ---------------------------------------------------------------- repflat report
+
+def _is_analysis_dir(path: Path) -> bool:
+    return (path / ANALYSIS_FILE).is_file() or all((path / f).is_file() for f in TABLES[:3])
+
+
+def _dirname(name: object, fallback: str) -> str:
+    """An experiment's name as one directory under --out (else the directory's own name)."""
+    text = str(name) if name else ""
+    return text if text and Path(text).name == text and text not in (".", "..") else fallback
+
+
+def report_targets(paths: Iterable[str | Path], out: str | Path | None) -> list[tuple[str, list[Path], Path]]:
+    """(kind, inputs, output directory) for every report to write: one per experiment
+    directory, one per analysis directory, one for all loose run directories together."""
+    targets, loose = [], []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            raise expected("PATH", "an existing experiment, analysis or run directory", str(path))
+        if (path / EXPERIMENT_FILE).is_file():
+            name = _dirname(read_yaml(path / EXPERIMENT_FILE, follow=False).get("name"), path.name)
+            targets.append(("experiment", [path], Path(out) / name if out else path / "analysis"))
+        elif _is_analysis_dir(path):
+            name = _dirname(read_record(path).get("name"), path.name)
+            targets.append(("analysis", [path], Path(out) / name if out else path))
+        elif (path / MANIFEST).is_file():
+            loose.append(path)
+        else:
+            raise expected("PATH", f"an experiment directory (with {EXPERIMENT_FILE}), an "
+                           f"analysis directory (with {ANALYSIS_FILE}) or a run directory", str(path))
+    if loose:
+        if out is None:
+            raise expected("--out", "a directory for the report of the run directories given",
+                           None)
+        targets.append(("runs", loose, Path(out) / "runs"))
+    outs = [t[2].resolve() for t in targets]
+    dupes = sorted({str(o) for o in outs if outs.count(o) > 1})
+    if dupes:
+        raise UserError(f"--out: two reports would be written to {dupes[0]}; report them "
+                        "one at a time or rename an experiment")
+    for _, _, target in targets:
+        check_output_dir(target)
+    return targets
+
+
+def _prepare(kind: str, inputs: list[Path], progress: bool) -> Analysis:
+    if kind == "analysis":
+        return load(inputs[0], progress=progress)
+    if kind == "experiment" and (inputs[0] / "analysis" / ANALYSIS_FILE).is_file():
+        return load(inputs[0] / "analysis", progress=progress)
+    return compute(inputs, progress=progress)
+
+
+def report(paths: Iterable[str | Path], out: str | Path | None = None, *,
+           options: ReportOptions = ReportOptions(), progress: bool = False) -> list[Path]:
+    """One report per experiment (see `report_targets`); every input is read and every
+    option checked before the first file is written."""
+    prepared = []
+    for kind, inputs, target in report_targets(paths, out):
+        analysis = _prepare(kind, inputs, progress)
+        check_options(analysis, options)
+        prepared.append((kind, inputs, target, analysis))
+    written = []
+    for kind, inputs, target, analysis in prepared:
+        # named by the user: an analysis directory reported in place; found: the rest
+        derived = not (kind == "analysis" and out is None)
+        with exclusive(target, derived=derived):
+            source = analysis.source.resolve() if analysis.source else None
+            # tables computed now, or read from elsewhere, are written beside the report
+            written += write_outputs(analysis, target, options, tables=source != target.resolve())
+    return written

@@ -1,0 +1,153 @@
+"""Decision boundaries of 2D classifiers: computed once, drawn as often as needed.
+
+Like scikit-learn's DecisionBoundaryDisplay, `BoundaryDisplay` holds the class
+probabilities of a classifier over a 2D grid and draws the predicted class, the
+confidence or the entropy from them without computing anything again. The grid comes
+from a run directory (`from_features`: any grid split training saved, `input_grid` or
+`plane_grid`, so no model and no torch is needed) or from any probability function over
+any 2D data set (`from_function`, e.g. a scikit-learn classifier's `predict_proba`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+
+from repflat.analysis.report.plotting.style import class_colors
+from repflat.errors import expected
+from repflat.rundir.features import Features
+
+RESPONSES = ("confidence", "class", "entropy")
+ENTROPY_CMAP = sns.color_palette("mako_r", as_cmap=True)
+
+
+def grid_points(lo: tuple[float, float], hi: tuple[float, float], resolution: int) -> np.ndarray:
+    """A resolution² × 2 grid over the box [lo, hi], y-major as training saves its grids:
+    row i * resolution + j is (x_j, y_i)."""
+    xs, ys = (np.linspace(lo[d], hi[d], resolution) for d in range(2))
+    xx, yy = np.meshgrid(xs, ys)
+    return np.stack([xx.ravel(), yy.ravel()], axis=1)
+
+
+@dataclass(frozen=True)
+class BoundaryDisplay:
+    probabilities: np.ndarray
+    """Class probabilities on the grid, shape (G, G, n_classes); [i, j] is at (x_j, y_i)."""
+    extent: tuple[float, float, float, float]
+    """(x_min, x_max, y_min, y_max) of the grid."""
+    space: str = "input"
+    """The layer the grid lives in (`input` or a 2D hidden layer)."""
+
+    @classmethod
+    def from_grid(cls, points: np.ndarray, probabilities: np.ndarray, resolution: int,
+                  space: str = "input") -> BoundaryDisplay:
+        """From y-major grid points (G², 2) and their probabilities (G², K)."""
+        G = resolution
+        if points.shape != (G * G, 2) or len(probabilities) != G * G:
+            raise expected("grid", f"{G * G} points of 2 coordinates and as many probability rows",
+                           f"{points.shape} and {probabilities.shape}")
+        extent = (float(points[:, 0].min()), float(points[:, 0].max()),
+                  float(points[:, 1].min()), float(points[:, 1].max()))
+        return cls(np.asarray(probabilities, dtype=np.float64).reshape(G, G, -1), extent, space)
+
+    @classmethod
+    def from_function(cls, predict_proba: Callable[[np.ndarray], np.ndarray], data: np.ndarray, *,
+                      resolution: int = 200, pad: float = 0.1, space: str = "input") -> BoundaryDisplay:
+        """Evaluate `predict_proba` once over a grid covering `data` (n_samples, 2), its
+        bounding box padded by `pad` of its span on each side (as training's `input_grid`).
+
+        `predict_proba` maps (n_points, 2) to class probabilities (n_points, n_classes).
+        """
+        data = np.asarray(data, dtype=np.float64)
+        if data.ndim != 2 or data.shape[1] != 2 or len(data) == 0:
+            raise expected("data", "points of shape (n_samples, 2)", data.shape)
+        if resolution < 2:
+            raise expected("resolution", "an integer >= 2", resolution)
+        lo, hi = data.min(0), data.max(0)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        points = grid_points(lo - pad * span, hi + pad * span, resolution)
+        probs = np.asarray(predict_proba(points), dtype=np.float64)
+        if probs.ndim != 2 or len(probs) != len(points) or probs.shape[1] < 2:
+            raise expected("predict_proba", f"an array of shape ({len(points)}, n_classes)", probs.shape)
+        if np.any(probs < -1e-9) or not np.allclose(probs.sum(1), 1, atol=1e-3):
+            raise expected("predict_proba", "rows of class probabilities (>= 0, summing to 1)",
+                           f"rows summing to {probs.sum(1).min():.3g}..{probs.sum(1).max():.3g}")
+        return cls.from_grid(points, probs, resolution, space)
+
+    @classmethod
+    def from_features(cls, features: Features, epoch: int, split: str = "input_grid") -> BoundaryDisplay:
+        info = features.splits.get(split)
+        if not info or info.get("kind") != "grid":
+            raise expected("split", "a grid split saved by training (input_grid, plane_grid)", split)
+        space = info["space"]
+        points = features.load(features.get(split, epoch, space))
+        probs = features.load(features.get(split, epoch, "probabilities"))
+        return cls.from_grid(points, probs, int(info["resolution"]), space)
+
+    @property
+    def n_classes(self) -> int:
+        return self.probabilities.shape[-1]
+
+    def response(self, kind: str = "confidence") -> np.ndarray:
+        """(G, G) map: max probability, predicted class, or entropy in nats."""
+        p = self.probabilities
+        if kind == "confidence":
+            return p.max(axis=-1)
+        if kind == "class":
+            return p.argmax(axis=-1)
+        if kind == "entropy":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return -np.sum(np.where(p > 0, p * np.log(p), 0.0), axis=-1)
+        raise expected("response", "one of " + ", ".join(RESPONSES), kind)
+
+    def image(self, kind: str = "confidence") -> np.ndarray:
+        """RGB (G, G, 3): the predicted class's colour, faded to white as confidence falls
+        to chance (1/K); `class` shows full colour; `entropy` runs from light (certain) to
+        dark (log K nats, chance) through a colour-blind-safe sequential map."""
+        if kind == "entropy":
+            e = self.response("entropy") / np.log(self.n_classes)
+            return ENTROPY_CMAP(np.clip(e, 0, 1))[..., :3]
+        colors = np.array(class_colors(self.n_classes))[self.response("class")]
+        if kind == "class":
+            return colors
+        chance = 1.0 / self.n_classes
+        strength = np.clip((self.response("confidence") - chance) / (1 - chance), 0, 1)[..., None]
+        return 1 - strength * (1 - colors)
+
+    def plot(self, ax=None, *, response: str = "confidence", alpha: float = 0.9,
+             colorbar: bool = False):
+        """Draw the `response` map on `ax`; `colorbar` adds the entropy scale (nats)."""
+        ax = ax or plt.subplots(figsize=(4, 4))[1]
+        ax.imshow(self.image(response), origin="lower", extent=self.extent, aspect="auto",
+                  alpha=alpha, interpolation="bilinear")
+        ax.set_xlim(self.extent[:2])
+        ax.set_ylim(self.extent[2:])
+        if colorbar and response == "entropy":
+            scale = ScalarMappable(Normalize(0, np.log(self.n_classes)), ENTROPY_CMAP)
+            ax.figure.colorbar(scale, ax=ax, label="entropy (nats)", fraction=0.046, pad=0.04)
+        return ax
+
+
+MAX_INDEXED_CLASSES = 4096
+
+
+def scatter_classes(ax, points: np.ndarray, labels: np.ndarray, *, size: float = 6, **kw):
+    """Points coloured by class with a thin dark edge, so they stand out on any map.
+
+    Labels are class indices, coloured as the boundary maps colour the same index; a
+    label set of sparse huge values (from a file) is coloured by rank instead of asking
+    for a colour for every integer up to its largest."""
+    labels = np.asarray(labels)
+    if len(labels) and labels.max() < MAX_INDEXED_CLASSES:
+        colors = np.array(class_colors(int(labels.max()) + 1))[labels]
+    else:
+        ranks = np.unique(labels, return_inverse=True)[1]
+        colors = np.array(class_colors(int(ranks.max()) + 1 if len(ranks) else 0))[ranks]
+    ax.scatter(points[:, 0], points[:, 1], c=colors, s=size, edgecolors="0.15",
+               linewidths=0.3, **kw)
+    return ax

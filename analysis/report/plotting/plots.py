@@ -1,0 +1,137 @@
+"""Seaborn-style plotting functions: `plot_x(data, *, x=..., y=..., hue=..., ax=None) -> Axes`.
+
+Each takes a tidy frame (analysis/flattening.py's spectra, flattening or summary frame)
+and draws on `ax` (a new one if None). The numbers a figure shows come from a function
+here that returns them as a frame (`seed_band`, `class_mean_spectra`, `metric_matrix`),
+so tests check those numbers and the artists drawn from them, not pixels.
+"""
+from __future__ import annotations
+
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
+
+from repflat.analysis.report.plotting.style import arm_colors, literal
+from repflat.analysis.tidy import MEAN, NOT_A_CLASS, arm_order
+
+CLASS_MEAN = MEAN
+
+
+def seed_band(data: pd.DataFrame, *, x: str, y: str, hue: str) -> pd.DataFrame:
+    """Mean, standard deviation (ddof 1; 0 for a single row) and count of `y` over the
+    rows sharing (hue, x): over the seeds when `data` holds one value per run there."""
+    band = (data.groupby([hue, x], sort=True)[y].agg(mean="mean", std="std", n="count")
+            .reset_index())
+    band["std"] = band["std"].fillna(0.0)
+    band["lower"], band["upper"] = band["mean"] - band["std"], band["mean"] + band["std"]
+    return band
+
+
+def class_mean_spectra(spectra: pd.DataFrame) -> pd.DataFrame:
+    """Per run, layer and epoch, the singular values averaged over the classes at each
+    index (class "mean"); an index only some classes reach averages over those."""
+    per_class = spectra[~spectra["class"].isin(NOT_A_CLASS)]
+    keys = ["run", "arm", "strategy", "seed", "split", "layer", "epoch", "index"]
+    keys = [k for k in keys if k in spectra.columns]
+    out = per_class.groupby(keys, sort=False)["singular_value"].mean().reset_index()
+    return out.assign(**{"class": CLASS_MEAN})
+
+
+def _draw_bands(ax, band: pd.DataFrame, *, x: str, hue: str, marker: str | None = "o",
+                legend: bool = True):
+    order = arm_order(band[hue]) if hue == "arm" else list(dict.fromkeys(band[hue]))
+    colors = arm_colors(order) if hue == "arm" else dict(zip(order, sns.color_palette(n_colors=len(order))))
+    for key in order:
+        b = band[band[hue] == key].sort_values(x)
+        ax.plot(b[x], b["mean"], color=colors[key], marker=marker, markersize=3, linewidth=1.4,
+                label=literal(key))
+        if (b["std"] > 0).any():
+            ax.fill_between(b[x], b["lower"], b["upper"], color=colors[key], alpha=0.22,
+                            linewidth=0)
+    if legend and order:
+        ax.legend(title=literal(hue))
+    return ax
+
+
+def plot_spectrum(data: pd.DataFrame, *, x: str = "index", y: str = "singular_value",
+                  hue: str = "arm", ax=None, log: bool = False, max_index: int | None = None,
+                  floor: float = 1e-5):
+    """Singular value against its index, one line per `hue` (the mean), band = ±1 std over
+    the rows sharing (hue, x): over seeds when `data` holds one class of one layer and
+    epoch per run. `log` draws the values on a log scale whose bottom is `floor` times the
+    largest value: float32 features put round-off singular values far below it, which
+    would otherwise take up most of the axis. With no positive value (a dead layer) the
+    scale stays linear."""
+    ax = ax or plt.subplots(figsize=(4.5, 3.2))[1]
+    if max_index is not None:
+        data = data[data[x] < max_index]
+    band = seed_band(data, x=x, y=y, hue=hue)
+    _draw_bands(ax, band, x=x, hue=hue)
+    top = float(band["upper"].max()) if len(band) else 0.0
+    if log and top > 0:  # all zero (a dead layer): nothing to put on a log scale
+        ax.set_yscale("log", nonpositive="clip")
+        ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks cost half the drawing time
+        ax.set_ylim(top * floor, top * 1.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("singular value index")
+    ax.set_ylabel("singular value")
+    return ax
+
+
+def plot_metric_over_epochs(data: pd.DataFrame, *, x: str = "epoch", y: str = "mean",
+                            err: str = "std", hue: str = "arm", ax=None, log: bool = False):
+    """A summary metric (rows of one metric and layer of summary.csv) over epochs: the
+    mean over seeds as a line, ±`err` as a band."""
+    ax = ax or plt.subplots(figsize=(4.5, 3.2))[1]
+    band = data[[hue, x, y, err]].rename(columns={y: "mean", err: "std"}).sort_values([hue, x])
+    band = band.assign(lower=band["mean"] - band["std"], upper=band["mean"] + band["std"])
+    _draw_bands(ax, band, x=x, hue=hue)
+    if log:
+        ax.set_yscale("log", nonpositive="clip")
+        ax.yaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(literal(x))
+    return ax
+
+
+def metric_matrix(summary: pd.DataFrame, metric: str, layers: list[str] | None = None) -> pd.DataFrame:
+    """Mean over seeds of `metric` at each arm's last epoch: arms (rows, in the fixed
+    order) × layers (columns, in `layers` order or as they appear)."""
+    rows = summary[summary["metric"] == metric]
+    rows = rows[rows["epoch"] == rows.groupby("arm")["epoch"].transform("max")]
+    wide = rows.pivot_table(index="arm", columns="layer", values="mean", aggfunc="first", sort=False)
+    cols = [l for l in (layers or dict.fromkeys(rows["layer"])) if l in wide.columns]
+    return wide.loc[arm_order(wide.index), cols]
+
+
+def plot_metric_heatmap(summary: pd.DataFrame, *, metric: str, relative_to: str | None = None,
+                        layers: list[str] | None = None, ax=None):
+    """Strategy × layer heat map of `metric` (mean over seeds, final epoch). Each cell is
+    annotated with its value and coloured by log₂ of its ratio to the `relative_to` arm
+    (default: the first arm, ERM when present) at the same layer, so layers of different
+    scale share one colour scale: blue below the reference, red above, white equal."""
+    matrix = metric_matrix(summary, metric, layers)
+    ref = relative_to or matrix.index[0]
+    base = matrix.loc[ref].where(matrix.loc[ref] != 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        color = np.log2((matrix / base).astype(float))
+    color = color.where(np.isfinite(color))
+    spread = float(np.nanmax(np.abs(color.to_numpy()))) if color.notna().any().any() else 0.0
+    spread = max(spread, 0.1)
+    ax = ax or plt.subplots(figsize=(1.2 + 1.1 * matrix.shape[1], 0.8 + 0.5 * matrix.shape[0]))[1]
+    # seaborn takes the tick labels from the index (arms) and columns (layers)
+    color = color.rename(index=literal, columns=literal)
+    with warnings.catch_warnings():  # seaborn 0.13 calls a colormap method matplotlib deprecates
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        sns.heatmap(color, ax=ax, cmap="vlag", center=0.0, vmin=-spread, vmax=spread,
+                    annot=matrix.map(lambda v: f"{v:.3g}"), fmt="", linewidths=0.5,
+                    cbar_kws={"label": literal(f"relative to {ref}"),
+                              "format": FuncFormatter(lambda v, _: f"×{2 ** v:.2g}")})
+    ax.set_xlabel("layer")
+    ax.set_ylabel("arm")
+    ax.set_title(literal(metric))
+    return ax

@@ -1,0 +1,151 @@
+"""Figures of the paper's 2D toy experiments, drawn from saved grids and features.
+
+`figure1`: the paper's Figure 1, six panels, from the runs of the spirals experiment.
+
+(a, b) input-space decision boundary with confidence, ERM and manifold mixup, over
+       the training points; (d, e) the 2D plane layer (the bottleneck): its confidence
+       map, the training points' hidden states coloured by class, and as black dots the
+       hidden states of inputs drawn uniformly over the input range; (c, f) one class's
+       singular values at an early and a later hidden layer for every arm, mean ± std
+       over seeds. Panels a, b, d, e show the lowest seed of each arm.
+
+`planes`: the plane layer of every arm side by side, as the paper's Figure 2 shows
+for ERM and the regularizers (weight decay, noise, dropout, batch norm, mixup).
+
+`boundaries`: every arm's input-space decision boundary three ways: predicted class,
+confidence, and entropy.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from repflat.analysis.report.plotting.boundary import RESPONSES, BoundaryDisplay, scatter_classes
+from repflat.analysis.report.plotting.plots import plot_spectrum
+from repflat.analysis.report.plotting.style import literal
+from repflat.analysis.tidy import arm_order
+from repflat.errors import expected
+from repflat.rundir.run import RunInfo
+
+PLANE_GRID, INPUT_GRID, UNIFORM = "plane_grid", "input_grid", "uniform"
+LABELS = {"none": "ERM", "input_mixup": "input mixup", "manifold_mixup": "manifold mixup"}
+
+
+def pick_run(runs: list[RunInfo], strategy: str | None = None, arm: str | None = None,
+             split: str = INPUT_GRID) -> RunInfo | None:
+    """The lowest-seed run of `strategy` (or `arm`) that saved the grid `split`."""
+    found = [r for r in runs if split in r.features.splits
+             and (strategy is None or r.strategy == strategy) and (arm is None or r.name == arm)]
+    return min(found, key=lambda r: str(r.seed)) if found else None
+
+
+def default_spectra_layers(spectra: pd.DataFrame, plane: str | None) -> tuple[str, ...]:
+    """First and last analysed layer that is neither the input nor the 2D plane."""
+    layers = [l for l in dict.fromkeys(spectra["layer"]) if l not in ("input", plane)]
+    return (layers[0], layers[-1]) if len(layers) > 1 else tuple(layers)
+
+
+def _boundary_panel(ax, run: RunInfo, title: str) -> None:
+    fs = run.features
+    epoch = fs.epochs(INPUT_GRID)[-1]
+    BoundaryDisplay.from_features(fs, epoch, INPUT_GRID).plot(ax)
+    if fs.select(split="train", epoch=epoch, layer="input"):
+        scatter_classes(ax, fs.load(fs.get("train", epoch, "input")), fs.labels("train"))
+    ax.set_title(literal(title))
+    ax.set_xticks([]), ax.set_yticks([])
+
+
+def _plane_panel(ax, run: RunInfo, title: str) -> None:
+    fs = run.features
+    epoch = fs.epochs(PLANE_GRID)[-1]
+    display = BoundaryDisplay.from_features(fs, epoch, PLANE_GRID)
+    display.plot(ax)
+    plane = display.space
+    if fs.select(split="train", epoch=epoch, layer=plane):
+        scatter_classes(ax, fs.load(fs.get("train", epoch, plane)), fs.labels("train"))
+    dots = fs.load(fs.get(UNIFORM, epoch, plane))
+    ax.scatter(dots[:, 0], dots[:, 1], s=2, c="black", linewidths=0, alpha=0.7)
+    ax.set_title(literal(title))
+    ax.set_xlabel(literal(f"{plane} unit 1")), ax.set_ylabel(literal(f"{plane} unit 2"))
+
+
+def _spectrum_panel(ax, spectra: pd.DataFrame, layer: str, cls: int, title: str) -> None:
+    data = spectra[(spectra["layer"] == layer) & (spectra["class"] == str(cls))]
+    data = data[data["epoch"] == data.groupby("run")["epoch"].transform("max")]
+    plot_spectrum(data, ax=ax, max_index=30)  # the paper's panels show indices 0..29
+    ax.set_title(literal(title))
+
+
+def figure1(runs: list[RunInfo], spectra: pd.DataFrame, *, layers: tuple[str, ...] = (),
+            cls: int = 0):
+    """The six panels as one matplotlib Figure; None if the runs lack what it needs
+    (an ERM and a manifold mixup run with saved grids, and a 2D plane layer)."""
+    erm, mm = pick_run(runs, "none"), pick_run(runs, "manifold_mixup")
+    if erm is None or mm is None or PLANE_GRID not in erm.features.splits:
+        return None
+    plane = erm.features.splits[PLANE_GRID]["space"]
+    chosen = tuple(layers) or default_spectra_layers(spectra, plane)
+    if not chosen:
+        return None
+    early, late = chosen[0], chosen[-1]
+    fig, ax = plt.subplots(2, 3, figsize=(14, 8.6))
+    _boundary_panel(ax[0, 0], erm, "(a) ERM: input space")
+    _boundary_panel(ax[0, 1], mm, "(b) manifold mixup: input space")
+    _spectrum_panel(ax[0, 2], spectra, early, cls, f"(c) class {cls} spectrum at {early}")
+    _plane_panel(ax[1, 0], erm, f"(d) ERM: {plane}")
+    _plane_panel(ax[1, 1], mm, f"(e) manifold mixup: {plane}")
+    _spectrum_panel(ax[1, 2], spectra, late, cls, f"(f) class {cls} spectrum at {late}")
+    fig.tight_layout()
+    return fig
+
+
+def planes(runs: list[RunInfo]):
+    """One plane panel per arm (lowest seed), in the fixed arm order; None without grids."""
+    arms = arm_order(r.name for r in runs if PLANE_GRID in r.features.splits)
+    if not arms:
+        return None
+    cols = min(len(arms), 4)
+    rows = -(-len(arms) // cols)
+    fig, ax = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
+    for a, arm in zip(ax.flat, arms):
+        run = pick_run(runs, arm=arm, split=PLANE_GRID)
+        _plane_panel(a, run, f"{arm} (seed {run.seed})")
+    for a in ax.flat[len(arms):]:
+        a.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+RESPONSE_TITLES = {"class": "predicted class", "confidence": "confidence", "entropy": "entropy"}
+
+
+def boundaries(runs: list[RunInfo], responses: tuple[str, ...] = ("class", "confidence", "entropy"),
+               split: str = INPUT_GRID):
+    """Rows: arms (lowest seed, fixed order); columns: `responses` of the grid `split`,
+    each display computed once and drawn in every column. None without saved grids."""
+    for r in responses:
+        if r not in RESPONSES:
+            raise expected("response", "one of " + ", ".join(RESPONSES), r)
+    arms = arm_order(r.name for r in runs if split in r.features.splits)
+    if not arms:
+        return None
+    fig, ax = plt.subplots(len(arms), len(responses), squeeze=False,
+                           figsize=(3.6 * len(responses) + 0.6, 3.3 * len(arms)))
+    for i, arm in enumerate(arms):
+        run = pick_run(runs, arm=arm, split=split)
+        fs = run.features
+        epoch = fs.epochs(split)[-1]
+        display = BoundaryDisplay.from_features(fs, epoch, split)
+        train = fs.select(split="train", epoch=epoch, layer=display.space)
+        for j, response in enumerate(responses):
+            a = ax[i, j]
+            display.plot(a, response=response, colorbar=response == "entropy")
+            if train and response != "entropy":
+                scatter_classes(a, fs.load(train[0]), fs.labels("train"), size=3)
+            a.set_xticks([]), a.set_yticks([])
+            if i == 0:
+                a.set_title(literal(RESPONSE_TITLES.get(response, response)))
+            if j == 0:
+                a.set_ylabel(literal(f"{arm} (seed {run.seed})"))
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,206 @@
+"""From saved features to the tidy spectra and flattening tables.
+
+`spectra.csv`: one row per (run, layer, epoch, class, index) with its singular value;
+class is the label as text, or "pooled" for all classes together (the control: the
+paper finds no clear difference between strategies there).
+
+`flattening.csv`: one row per (run, layer, epoch, class, metric) with its value. The
+class column is a label, "pooled", "mean" (averaged over classes) or "all" (a metric
+of the whole layer). Definitions: `repflat.analysis.metrics` and the README's table.
+
+| metric | class | definition |
+|---|---|---|
+| n_samples | each, pooled | rows |
+| largest_singular_value | each, pooled | σ₁ |
+| sum_other_singular_values | each, pooled | Σ_{i≥2} σ_i |
+| effective_rank | each, pooled | Roy & Vetterli: exp(entropy of σ/Σσ) |
+| rankme | each, pooled | Garrido et al.: exp(entropy of σ/Σσ + 1e-7) |
+| participation_ratio | each, pooled | (Σλ)² / Σλ², λ = σ² |
+| stable_rank | each, pooled | Σσ² / σ₁² |
+| numerical_rank | each, pooled | #{σ_i > rtol·σ₁} |
+| variance_share_top{k} | each, pooled | Σ_{i≤k} σ² / Σσ², k = 1, 2, 5, 10 below n_features |
+| theory_dimension | each | dim(H) − K + 1 (Corollary 1) |
+| residual_variance_share | each | share of σ² beyond the first theory_dimension |
+| mean_first_singular_value | mean | σ₁ averaged over classes (Appendix G) |
+| nc1 | all | Papyan et al.: Tr(Σ_W Σ_B⁺) / K |
+| within_between_ratio | all | Tr(Σ_W) / Tr(Σ_B) |
+
+Classes of fewer than two rows get only their n_samples row (they have no spread).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+import numpy as np
+import pandas as pd
+
+from repflat.analysis import metrics as M
+from repflat.analysis.runs import run_columns
+from repflat.analysis.spectra import layer_statistics
+from repflat.config import AnalysisConfig
+from repflat.errors import UserError, expected
+from repflat.rundir.run import RunInfo
+
+POOLED, MEAN, ALL = "pooled", "mean", "all"
+NOT_A_CLASS = (POOLED, MEAN, ALL)
+"""Values of the `class` column that are not one class: all classes pooled (the control),
+the class average, and layer-level metrics."""
+TOP_K = (1, 2, 5, 10)
+CLASS_METRICS = ("largest_singular_value", "sum_other_singular_values", "effective_rank",
+                 "rankme", "participation_ratio", "stable_rank", "numerical_rank",
+                 *(f"variance_share_top{k}" for k in TOP_K), "theory_dimension",
+                 "residual_variance_share")
+LAYER_METRICS = ("nc1", "within_between_ratio")
+
+
+def spectrum_metrics(s: np.ndarray, *, rtol: float, n_features: int | None = None) -> dict[str, float]:
+    """Every metric of one spectrum; top-k shares for k below `n_features` (all if None)."""
+    values = {"largest_singular_value": M.largest_singular_value(s),
+              "sum_other_singular_values": M.sum_other_singular_values(s),
+              "effective_rank": M.effective_rank(s),
+              "rankme": M.rankme(s),
+              "participation_ratio": M.participation_ratio(s),
+              "stable_rank": M.stable_rank(s),
+              "numerical_rank": M.numerical_rank(s, rtol)}
+    for k in TOP_K:
+        if n_features is None or k < n_features:
+            values[f"variance_share_top{k}"] = M.variance_share(s, k)
+    return values
+
+
+def layer_tables(features: np.ndarray, labels: np.ndarray, *, center: bool, rtol: float,
+                 scale: bool = False, **options) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Spectrum rows and metric rows of one layer's features (no run columns yet).
+
+    `features` may be memory-mapped; `options` go to `repflat.analysis.spectra.layer_statistics`
+    (`method`, `chunk_rows`, `workers`). `scale=True` divides each spectrum by √n.
+    """
+    st = layer_statistics(features, labels, center=center, **options)
+    dim, n_classes = st.n_features, len(st.classes)
+    k_theory = M.theory_dimension(dim, n_classes)
+    counts = dict(zip(st.classes.tolist(), st.counts.tolist()))
+    n_total = int(st.counts.sum())
+    spectra = {k: s / np.sqrt(counts[k]) if scale else s for k, s in st.spectra.items()}
+    pooled = st.pooled / np.sqrt(n_total) if scale else st.pooled
+    names, values, classes = [], [], []
+
+    def put(cls: str, metrics: dict) -> None:
+        names.extend(metrics)
+        values.extend(float(v) for v in metrics.values())
+        classes.extend([cls] * len(metrics))
+
+    for cls in st.classes.tolist():
+        row = {"n_samples": counts[cls]}
+        if cls in spectra:
+            s = spectra[cls]
+            row |= spectrum_metrics(s, rtol=rtol, n_features=dim) | {
+                "theory_dimension": k_theory,
+                "residual_variance_share": M.residual_variance_share(s, k_theory)}
+        put(str(cls), row)
+    put(POOLED, {"n_samples": n_total} | spectrum_metrics(pooled, rtol=rtol, n_features=dim))
+    put(MEAN, {"mean_first_singular_value":
+               float(np.mean([M.largest_singular_value(s) for s in spectra.values()]))})
+    layer = {"nc1": M.nc1(st), "within_between_ratio": M.within_between_ratio(st)}
+    put(ALL, {m: v for m, v in layer.items() if np.isfinite(v)})  # NaN: undefined, left out
+    mframe = pd.DataFrame({"class": classes, "metric": names, "value": values})
+
+    keyed = [*((str(k), s) for k, s in spectra.items()), (POOLED, pooled)]
+    sframe = pd.DataFrame({
+        "class": np.repeat([k for k, _ in keyed], [len(s) for _, s in keyed]),
+        "index": np.concatenate([np.arange(len(s)) for _, s in keyed]),
+        "singular_value": np.concatenate([s for _, s in keyed])})
+    return sframe, mframe
+
+
+def plan(runs: Sequence[RunInfo], sel: AnalysisConfig) -> list[tuple[RunInfo, int, str]]:
+    """The (run, epoch, layer) arrays `sel` asks for, every one checked to exist."""
+    jobs = []
+    for run in runs:
+        fs = run.features
+        if sel.split not in fs.label_paths:
+            raise expected("--split", f"a split with labels in {run.path} "
+                           f"({', '.join(sorted(fs.label_paths)) or 'none'})", sel.split)
+        epochs = fs.epochs(sel.split)
+        if not epochs:
+            raise UserError(f"run {run.path}: no features saved for split {sel.split!r}")
+        if sel.epochs == "final":
+            epochs = epochs[-1:]
+        layers = sel.layers or tuple(fs.layers(sel.split))
+        for epoch in epochs:
+            for layer in layers:
+                fs.get(sel.split, epoch, layer)  # raises, listing what is saved, if absent
+                jobs.append((run, epoch, layer))
+    return jobs
+
+
+def analyze_features(runs: Sequence[RunInfo], sel: AnalysisConfig = AnalysisConfig(),
+                     progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The spectra and flattening frames of `runs` (see the module docstring).
+
+    `progress`, if given, is called once per analysed array.
+    """
+    spectra, flat = [pd.DataFrame()], [pd.DataFrame()]
+    labels = {}
+    for run, epoch, layer in plan(runs, sel):
+        fs = run.features
+        if run.run_id not in labels:
+            labels[run.run_id] = fs.labels(sel.split)
+        y = labels[run.run_id]
+        where = f"features {run.run_id}/{sel.split}/{epoch}/{layer}"
+        x = fs.load(fs.get(sel.split, epoch, layer), mmap=True)  # read in chunks if large
+        if x.ndim != 2 or len(x) != len(y):
+            raise expected(where, f"shape ({len(y)}, n_features) to match the labels", x.shape)
+        try:
+            sframe, mframe = layer_tables(x, y, center=sel.center, rtol=sel.rtol, scale=sel.scale)
+        except UserError as err:  # say which array: one run of many may be the bad one
+            raise UserError(f"{where}: {str(err).removeprefix('features: ')}") from None
+        key = run_columns(run) | {"split": sel.split, "layer": layer, "epoch": epoch}
+        spectra.append(sframe.assign(**key))
+        flat.append(mframe.assign(**key))
+        del x
+        if progress is not None:
+            progress()
+    order = ["run", "arm", "strategy", "seed", "split", "layer", "epoch", "class"]
+    return (pd.concat(spectra, ignore_index=True).reindex(columns=order + ["index", "singular_value"]),
+            pd.concat(flat, ignore_index=True).reindex(columns=order + ["metric", "value"]))
+
+
+def summarize(flat: pd.DataFrame) -> pd.DataFrame:
+    """Class-averaged metrics, then mean ± std over the seeds of each arm.
+
+    Per-class metrics are averaged over classes first (giving `mean_first_singular_value`
+    for σ₁); pooled-class metrics are kept apart with a `pooled_` prefix. Layer metrics
+    (class "all") pass through: one value per run, so the class average is that value.
+    """
+    per_class = flat[~flat["class"].isin([POOLED, MEAN])]
+    pooled = flat[flat["class"] == POOLED].assign(metric=lambda d: "pooled_" + d["metric"])
+    keys = ["run", "arm", "strategy", "seed", "layer", "epoch", "metric"]
+    per_run = pd.concat([per_class.groupby(keys, sort=False)["value"].mean().reset_index(),
+                         pooled[keys + ["value"]]], ignore_index=True)
+    out = (per_run.groupby(["arm", "strategy", "layer", "epoch", "metric"], sort=False)["value"]
+           .agg(mean="mean", std="std", n_runs="count").reset_index())
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+# ---------------------------------------------------------------- ordering and selection
+
+# Strategies first (in the paper's order), then the regularizers, then anything else.
+ORDER = {"erm": 0, "none": 0, "baseline": 0, "weight_decay": 1, "input_noise": 2,
+         "dropout": 3, "batch_norm": 4, "input_mixup": 5, "manifold_mixup": 6}
+
+
+def arm_order(arms: Iterable[str]) -> list[str]:
+    """ERM first, the regularizers, input then manifold mixup, then other arms as they came."""
+    arms = list(dict.fromkeys(arms))
+    return sorted(arms, key=lambda a: (ORDER.get(a, 9), arms.index(a)))
+
+
+def class_order(labels) -> list[str]:
+    """Class labels as text, numbers in numeric order, then any others by name."""
+    labels = [str(c) for c in dict.fromkeys(labels)]
+    return sorted(labels, key=lambda c: (not c.isdigit(), int(c) if c.isdigit() else 0, c))
+
+
+def final_epoch(data: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each run's last epoch."""
+    return data[data["epoch"] == data.groupby("run")["epoch"].transform("max")]

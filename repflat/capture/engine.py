@@ -1,0 +1,243 @@
+"""Streaming feature capture: one pass over a split, every requested layer to disk.
+
+The one code path behind `repflat extract`, its Python API and the captures a training
+run makes at chosen epochs. For each split:
+
+1. The first batch fixes each layer's width; the arrays are preallocated on disk at
+   their full size under `.partial` names (`repflat.rundir.features.ArrayStream`).
+2. Batches go through the model in eval mode; hooks copy each layer's output, reduced
+   to (batch, n_features) by a documented rule, and its rows are written in place.
+   Memory therefore stays flat however many samples there are.
+3. Under `torchrun`, batch b belongs to rank b mod world_size: every rank computes the
+   same batches a single process would, so the arrays are identical, and each rank
+   writes its own rows.
+4. After every batch the rank records how many of its batches are on disk in a small
+   state file; `resume=True` continues from there after an interruption.
+5. When all ranks are done, rank 0 hashes each array, moves it to its final name and
+   lists it in the manifest: the manifest never names a partial array.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from repflat.training.distributed import Dist
+from repflat.progress import progress_bar
+from repflat.errors import UserError, expected
+from repflat.rundir.files import read_json
+from repflat.capture.hooks import INPUT, layer_names, node_recorder, recording
+from repflat.rundir.features import (LABELS, PARTIAL, ArrayStream, FeatureWriter, feature_path, labels_path,
+                           write_text)
+
+REDUCTIONS = ("flatten", "avg", "max")
+STATE_DIR = "features/.partial"
+
+
+def reduce_features(t: torch.Tensor, how: str) -> torch.Tensor:
+    """A layer output of shape (n, C, *rest) as (n, n_features), in new memory.
+
+    - `flatten`: every value, (n, C·∏rest) — exact, but large for early conv maps;
+    - `avg`: global average over the axes after the channel axis, (n, C);
+    - `max`: global maximum over the same axes, (n, C).
+    Outputs that are already (n, f) pass through as a copy under every rule.
+    """
+    if t.dim() <= 2 or how == "flatten":
+        return t.reshape(len(t), -1).clone()
+    dims = tuple(range(2, t.dim()))
+    if how == "avg":
+        return t.mean(dim=dims)
+    if how == "max":
+        return t.amax(dim=dims)
+    raise expected("reduce", "one of " + ", ".join(REDUCTIONS), how)
+
+
+class Taker:
+    """Calls the model on a batch and returns {layer: (n, n_features) tensor}.
+
+    Module names are read with forward hooks; if any requested name is an FX node that
+    is not a module (e.g. `layer1.0.add`), a traced copy of the model is used instead.
+    """
+
+    def __init__(self, model: nn.Module, layers: Sequence[str], reduce: str):
+        if reduce not in REDUCTIONS:
+            raise expected("reduce", "one of " + ", ".join(REDUCTIONS), reduce)
+        self.model, self.layers, self.reduce = model, tuple(layers), reduce
+        modules = set(layer_names(model))
+        self.traced = None
+        if any(name not in modules for name in self.layers):
+            if INPUT in self.layers:
+                raise UserError("layers: `input` cannot be mixed with FX node names; "
+                                "extract it in a separate run or name modules only")
+            self.traced = node_recorder(model, self.layers, self._reduce)
+
+    def _reduce(self, t: torch.Tensor) -> torch.Tensor:
+        return reduce_features(t, self.reduce)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.traced is not None:
+            return self.traced(x)
+        with recording(self.model, self.layers, self._reduce) as out:
+            self.model(x)
+        return out
+
+
+def batch_indices(n: int, batch_size: int) -> list[range]:
+    return [range(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+
+
+def iterate(dataset: Dataset, batches: Sequence[range], workers: int):
+    """(x, y) for each batch of indices, in order; tensors are sliced, not collated."""
+    if isinstance(dataset, TensorDataset):
+        x, y = dataset.tensors[:2]
+        for idx in batches:
+            yield x[idx.start:idx.stop], y[idx.start:idx.stop]
+        return
+    loader = DataLoader(dataset, batch_sampler=[list(b) for b in batches], num_workers=workers)
+    yield from loader
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """sha256 of the model's parameters and buffers, to refuse resuming with other weights."""
+    digest = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one capture pass writes; a resumed pass must be the same job."""
+
+    split: str
+    epoch: int
+    layers: tuple[str, ...]
+    reduce: str
+    dtype: str
+    n_samples: int
+    batch_size: int
+    world: int
+    model: str  # fingerprint, or "" when not checked
+
+    def state_path(self, root: Path, rank: int) -> Path:
+        return root / STATE_DIR / f"{self.split}-epoch{self.epoch:04d}.rank{rank}.json"
+
+
+def pending_state(root: str | Path) -> list[Path]:
+    """State files of interrupted passes in a run directory."""
+    return sorted((Path(root) / STATE_DIR).glob("*.json"))
+
+
+def _read_done(job: Job, root: Path, rank: int) -> int | None:
+    """Batches of this rank already on disk, or None if there is nothing to resume."""
+    try:
+        state = read_json(job.state_path(root, rank), "extraction state", limit=1 << 20)
+    except (OSError, UserError):
+        return None
+    if not isinstance(state, dict) or state.get("job") != json.loads(json.dumps(asdict(job))):
+        return None
+    done = state.get("done", 0)
+    return done if isinstance(done, int) and 0 <= done else None
+
+
+def _take(taker: Taker, x: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
+    try:
+        return taker(x.to(device, non_blocking=True))
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise UserError(f"model: it does not accept inputs of shape {tuple(x.shape[1:])} from "
+                        f"this data set ({first})") from None
+
+
+def _open_streams(taker: Taker, dataset: Dataset, job: Job, names: dict[str, str],
+                  writer: FeatureWriter, mine: list[range], *, device: torch.device,
+                  dist: Dist, resume: bool, workers: int):
+    """The streams to fill, how many of this rank's batches are already on disk, the
+    batches still to read, and (when starting afresh) the first batch already taken."""
+    root = writer.root
+    done = _read_done(job, root, dist.rank) if resume else None
+    partials_exist = all((root / (p + PARTIAL)).is_file() for p in names.values())
+    if dist.all_true(done is not None and done <= len(mine) and partials_exist):
+        batches = iterate(dataset, mine[done:], workers)
+        return {k: ArrayStream(root / p) for k, p in names.items()}, done, batches, None
+    # Starting afresh: the first batch (batch 0 on rank 0) fixes each layer's width;
+    # rank 0 preallocates every array before any rank writes a row.
+    batches = iterate(dataset, mine, workers)
+    first = None
+    if mine:
+        x, y = next(batches)
+        first = (x, y, _take(taker, x, device))
+    if dist.main:
+        for key, path in names.items():
+            shape = (job.n_samples,) if key == LABELS else (job.n_samples, first[2][key].shape[1])
+            ArrayStream(root / path, shape, "int64" if key == LABELS else job.dtype).close()
+    dist.barrier()
+    return {k: ArrayStream(root / p) for k, p in names.items()}, 0, batches, first
+
+
+def capture_split(model: nn.Module, dataset: Dataset, layers: Sequence[str],
+                  writer: FeatureWriter, *, split: str, epoch: int, device: torch.device,
+                  batch_size: int = 256, reduce: str = "flatten", dtype: str = "float32",
+                  dist: Dist = Dist(), resume: bool = False, fingerprint: str = "",
+                  workers: int = 0, progress: bool = False) -> None:
+    """Write every layer's features of `dataset` (and its labels, once) into `writer`.
+
+    Collective under torchrun: every rank calls it with the same arguments.
+    """
+    root, n = writer.root, len(dataset)
+    if n == 0:
+        raise expected("data", f"a non-empty {split} split", 0)
+    taker = Taker(model, layers, reduce)
+    job = Job(split, epoch, tuple(layers), reduce, dtype, n, batch_size, dist.world, fingerprint)
+    names = {layer: feature_path(split, epoch, layer) for layer in layers}
+    if split not in writer.manifest["labels"]:
+        names[LABELS] = labels_path(split)
+    mine = batch_indices(n, batch_size)[dist.rank::dist.world]
+    state = job.state_path(root, dist.rank)
+    torch_dtype = getattr(torch, dtype)
+    was_training = model.training
+    model.eval()
+    streams: dict[str, ArrayStream] = {}
+    try:
+        streams, done, batches, first = _open_streams(
+            taker, dataset, job, names, writer, mine, device=device, dist=dist, resume=resume,
+            workers=workers)
+        bar = progress_bar(total=sum(len(b) for b in mine), initial=sum(len(b) for b in mine[:done]),
+                           desc=f"{split} epoch {epoch}", unit="sample", unit_scale=True,
+                           show=progress and dist.main, leave=False)
+        for k in range(done, len(mine)):
+            if first is not None:
+                (x, y, out), first = first, None
+            else:
+                x, y = next(batches)
+                out = _take(taker, x, device)
+            for layer in layers:
+                streams[layer].write_rows(mine[k].start, out[layer].to(torch_dtype).cpu().numpy())
+            if LABELS in streams:
+                streams[LABELS].write_rows(mine[k].start, np.asarray(y, dtype=np.int64))
+            # Rows reach the kernel's page cache before the state says so, which is what
+            # survives a killed process; an fsync per batch would cost far more.
+            write_text(state, json.dumps({"job": asdict(job), "done": k + 1}))
+            bar.update(len(x))
+        bar.close()
+    finally:
+        for stream in streams.values():
+            stream.close()
+        model.train(was_training)
+    dist.barrier()
+    if dist.main:
+        writer.commit_streams(split, epoch, {k: ArrayStream(root / p) for k, p in names.items()})
+    dist.barrier()
+    state.unlink(missing_ok=True)
+    if dist.main and (root / STATE_DIR).is_dir() and not any((root / STATE_DIR).iterdir()):
+        os.rmdir(root / STATE_DIR)

@@ -1,0 +1,131 @@
+"""Experiment files and run-config files: reading, resolving arms × seeds, writing back.
+
+An experiment file holds a `base` run config, named `arms` that override parts of it,
+the `seeds` every arm is trained with, and the `analysis` settings; `parse_experiment`
+resolves it into one RunConfig per (arm, seed), each parsed strictly.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from repflat.config.schema import AnalysisConfig, RunConfig
+from repflat.errors import UserError, expected, unknown
+from repflat.rundir.files import read_yaml_file, safe_name
+from repflat.config._strict import merge, parse, to_plain
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment file: every arm × every seed, resolved to run configs."""
+
+    name: str
+    seeds: tuple[int, ...]
+    runs: tuple[RunConfig, ...]
+    analysis: AnalysisConfig
+    source: dict  # the file as parsed, for writing back beside the results
+
+    @property
+    def arms(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.name for r in self.runs))
+
+    def run_dirname(self, run: RunConfig) -> str:
+        return f"{run.name}-seed{run.seed}"
+
+
+def read_yaml(path: str | Path, *, follow: bool = True) -> dict:
+    """Read a YAML mapping; a missing or malformed file is a UserError naming it.
+
+    `follow=False` for a file found inside a directory (an experiment's experiment.yaml,
+    a run's config.yaml) rather than named by the user: a link there is refused."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        raise expected("config", "an existing YAML file", str(path))
+    data = read_yaml_file(path, "config", follow=follow)
+    if not isinstance(data, dict):
+        raise expected(f"config {path}", "a YAML mapping", type(data).__name__)
+    return data
+
+
+def is_experiment(data: dict) -> bool:
+    return "arms" in data
+
+
+def parse_experiment(data: dict) -> Experiment:
+    """Resolve an experiment mapping into one RunConfig per (arm, seed)."""
+    allowed = {"name", "seeds", "base", "arms", "analysis", "description"}
+    for key in data:
+        if key not in allowed:
+            raise unknown("key", str(key), sorted(allowed))
+    name = data.get("name", "experiment")
+    if not isinstance(name, str) or not name:
+        raise expected("name", "a non-empty string", name)
+    seeds = data.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(
+        isinstance(s, int) and not isinstance(s, bool) for s in seeds
+    ):
+        raise expected("seeds", "a non-empty list of integers", seeds)
+    if len(set(seeds)) != len(seeds):
+        raise expected("seeds", "distinct seeds", seeds)
+    if any(s < 0 for s in seeds):
+        raise expected("seeds", "seeds >= 0", seeds)
+    base = data.get("base") or {}
+    if not isinstance(base, dict):
+        raise expected("base", "a mapping (a run config)", base)
+    for key in ("name", "seed"):
+        if key in base:
+            raise UserError(f"base.{key}: set by the experiment (arm name, seeds); remove it")
+    parse(RunConfig, base, "base")  # errors in the shared part name `base`, not an arm
+    arms = data.get("arms")
+    if not isinstance(arms, dict) or not arms:
+        raise expected("arms", "a non-empty mapping of arm names to overrides", arms)
+    runs = []
+    for arm, override in arms.items():
+        safe_name(str(arm), f"arms.{arm}")  # it names run directories: arms/<arm>-seed<s>
+        override = override or {}
+        if not isinstance(override, dict):
+            raise expected(f"arms.{arm}", "a mapping of overrides", override)
+        for key in ("name", "seed"):
+            if key in override:
+                raise UserError(f"arms.{arm}.{key}: set by the experiment; remove it")
+        for seed in seeds:
+            resolved = merge(base, override) | {"name": str(arm), "seed": seed}
+            runs.append(parse(RunConfig, resolved, f"arms.{arm}"))
+    analysis = parse(AnalysisConfig, data.get("analysis"), "analysis")
+    return Experiment(name, tuple(seeds), tuple(runs), analysis, data)
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    data = read_yaml(path)
+    if not is_experiment(data):
+        raise expected(f"config {path}", "an experiment file (with `arms`)", sorted(data))
+    return parse_experiment(data)
+
+
+def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | None = None,
+                    follow: bool = True) -> RunConfig:
+    """A run config from a run-config file, or one arm and seed of an experiment file."""
+    data = read_yaml(path, follow=follow)
+    if is_experiment(data):
+        exp = parse_experiment(data)
+        if arm is None:
+            if len(exp.arms) > 1:
+                raise expected("--arm", "one of the experiment's arms " + ", ".join(exp.arms), None)
+            arm = exp.arms[0]
+        if arm not in exp.arms:
+            raise unknown("--arm", arm, exp.arms)
+        seed = exp.seeds[0] if seed is None else seed
+        return next((r for r in exp.runs if r.name == arm and r.seed == seed), None) or (
+            dataclasses.replace(next(r for r in exp.runs if r.name == arm), seed=seed)
+        )
+    cfg = parse(RunConfig, data)
+    if arm is not None:
+        raise UserError(f"--arm: {path} is a run config, not an experiment; drop --arm")
+    return cfg if seed is None else dataclasses.replace(cfg, seed=seed)
+
+
+def dump_yaml(data: object) -> str:
+    return yaml.safe_dump(to_plain(data), sort_keys=False, default_flow_style=None)

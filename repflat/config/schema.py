@@ -1,0 +1,341 @@
+"""The sections of a run config: data, model, mixing, training, evaluation, capture,
+and the analysis settings of an experiment file. Frozen dataclasses, one docstring per
+field, checked in `__post_init__` (repflat.config._strict turns a failed check into an error
+naming the dotted key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from repflat.config._strict import FieldError
+
+Strategy = Literal["none", "input_mixup", "manifold_mixup"]
+
+
+@dataclass(frozen=True)
+class SpiralsData:
+    name: Literal["spirals"] = "spirals"
+    """K interleaved 2D spiral arms, one class per arm (the paper's Figure 1)."""
+    n_classes: int = 2
+    """Number of classes (spiral arms)."""
+    n_per_class: int = 500
+    """Points per class, train and test together."""
+    noise: float = 0.04
+    """Standard deviation of the Gaussian noise added to each 2D point."""
+    turns: float = 1.25
+    """How many full turns each arm makes."""
+    test_fraction: float = 0.5
+    """Share of each class held out as the test split."""
+    seed: int = 0
+    """Seed of the data; separate from the run seed so all arms see the same points."""
+
+    def __post_init__(self):
+        if self.n_classes < 2:
+            raise FieldError("n_classes", "an integer >= 2", self.n_classes)
+        if self.n_per_class < 4:
+            raise FieldError("n_per_class", "an integer >= 4", self.n_per_class)
+        if self.noise < 0:
+            raise FieldError("noise", "a number >= 0", self.noise)
+        if self.turns <= 0:
+            raise FieldError("turns", "a number > 0", self.turns)
+        _check_fraction(self.test_fraction)
+        _check_seed(self.seed)
+
+
+@dataclass(frozen=True)
+class DigitsData:
+    name: Literal["digits"] = "digits"
+    """scikit-learn's bundled 8×8 handwritten digits (1,797 images, 10 classes): real
+    data, no download. Pixels scaled to [0, 1]; inputs of shape (1, 8, 8)."""
+    test_fraction: float = 0.25
+    """Share of each class held out as the test split."""
+    seed: int = 0
+    """Seed of the train/test split."""
+
+    def __post_init__(self):
+        _check_fraction(self.test_fraction)
+        _check_seed(self.seed)
+
+
+@dataclass(frozen=True)
+class ImageData:
+    name: Literal["mnist", "cifar10", "cifar100", "svhn", "imagefolder"]
+    """A torchvision data set, read from `root` in torchvision's on-disk layout."""
+    root: str = "data"
+    """Directory of the data set (for imagefolder: holding `train_dir` and `test_dir`)."""
+    download: bool = False
+    """Download into `root` when missing (not possible for imagefolder)."""
+    augment: bool = False
+    """Augment the training split: random crop with padding (2 px, or 1/16 of the side)
+    and horizontal flip (not for mnist/svhn digits), the paper's CIFAR recipe."""
+    train_dir: str = "train"
+    """imagefolder: subdirectory of the training images, one folder per class."""
+    test_dir: str = "val"
+    """imagefolder: subdirectory of the test images, one folder per class."""
+    image_size: int | None = None
+    """imagefolder: resize (shorter side) and centre-crop to this size; null keeps it."""
+
+    def __post_init__(self):
+        if self.download and self.name == "imagefolder":
+            raise FieldError("download", "false for imagefolder (it has no download)", True)
+        if self.image_size is not None and self.image_size < 1:
+            raise FieldError("image_size", "a positive integer or null", self.image_size)
+
+
+DataConfig = SpiralsData | DigitsData | ImageData
+
+
+def _check_fraction(value: float) -> None:
+    if not 0 < value < 1:
+        raise FieldError("test_fraction", "a number in (0, 1)", value)
+
+
+def _check_seed(value: int) -> None:
+    if value < 0:  # numpy's SeedSequence takes no negative seed
+        raise FieldError("seed", "an integer >= 0", value)
+
+
+@dataclass(frozen=True)
+class MLPModel:
+    name: Literal["mlp"] = "mlp"
+    """Architecture. `mlp`: fully connected layers fc1.., a bottleneck, fc.. after it."""
+    widths: tuple[int, ...] = (64, 64)
+    """Widths of the layers before the bottleneck (named fc1, fc2, ...)."""
+    bottleneck: int | None = 2
+    """Width of the linear bottleneck layer (named `bottleneck`); null for none."""
+    widths_after: tuple[int, ...] = (64, 64)
+    """Widths of the layers after the bottleneck (numbering continues)."""
+    activation: Literal["relu", "leaky_relu", "tanh"] = "relu"
+    """Nonlinearity of every fc layer; the bottleneck stays linear."""
+    dropout: float = 0.0
+    """Dropout probability after every fc layer (not the bottleneck), as in Figure 2."""
+    batch_norm: bool = False
+    """Batch normalisation in every hidden layer, bottleneck included, as in Figure 2."""
+
+    def __post_init__(self):
+        for key in ("widths", "widths_after"):
+            if any(w < 1 for w in getattr(self, key)):
+                raise FieldError(key, "a list of positive integers", list(getattr(self, key)))
+        if self.bottleneck is not None and self.bottleneck < 1:
+            raise FieldError("bottleneck", "a positive integer or null", self.bottleneck)
+        if not 0 <= self.dropout < 1:
+            raise FieldError("dropout", "a probability in [0, 1)", self.dropout)
+
+
+@dataclass(frozen=True)
+class ResNetModel:
+    name: Literal["preactresnet18", "preactresnet34", "wrn28_10"]
+    """The paper's image classifiers. PreActResNets name their stages conv1, layer1..4;
+    WRN-28-10 names them conv1, block1..3. "After block k" in the paper is layer k /
+    block k here."""
+    stem_stride: int = 1
+    """Stride of the first convolution: 1 for 32×32 inputs, 2 for Tiny-ImageNet's 64×64
+    (as the official code does)."""
+    dropout: float = 0.0
+    """wrn28_10 only: dropout between the two convolutions of each block."""
+
+    def __post_init__(self):
+        if self.stem_stride not in (1, 2):
+            raise FieldError("stem_stride", "1 or 2", self.stem_stride)
+        if not 0 <= self.dropout < 1:
+            raise FieldError("dropout", "a probability in [0, 1)", self.dropout)
+        if self.dropout and self.name != "wrn28_10":
+            raise FieldError("dropout", "0 (only wrn28_10 has block dropout)", self.dropout)
+
+
+@dataclass(frozen=True)
+class TorchvisionModel:
+    name: Literal["torchvision"] = "torchvision"
+    """Any torchvision classifier, trained from scratch; its layers are its module names."""
+    arch: str = "resnet18"
+    """Name as torchvision.models.list_models() gives it."""
+    hidden_layers: tuple[str, ...] = ()
+    """Module names used when capture.layers or mixing.layers are left empty."""
+
+
+ModelConfig = MLPModel | ResNetModel | TorchvisionModel
+
+
+@dataclass(frozen=True)
+class MixingConfig:
+    strategy: Strategy = "none"
+    """`none` (ERM), `input_mixup`, or `manifold_mixup`."""
+    alpha: float = 2.0
+    """λ ~ Beta(α, α) per batch. The paper: α = 1 for input mixup, α = 2 for manifold."""
+    layers: tuple[str, ...] = ()
+    """Eligible layers for manifold mixup (`input` allowed); empty = input and every
+    hidden layer of the model. One is drawn uniformly per batch."""
+
+    def __post_init__(self):
+        if not self.alpha > 0:
+            raise FieldError("alpha", "a number > 0", self.alpha)
+        if self.strategy == "none" and self.layers:
+            raise FieldError("layers", "an empty list for strategy 'none'", list(self.layers))
+        if self.strategy == "input_mixup" and self.layers not in ((), ("input",)):
+            raise FieldError("layers", "[] or ['input'] for input_mixup", list(self.layers))
+        if len(set(self.layers)) != len(self.layers):
+            raise FieldError("layers", "distinct layer names", list(self.layers))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 300
+    """Passes over the training split."""
+    batch_size: int = 100
+    """Examples per step; the last batch of an epoch may be smaller (any size works)."""
+    optimizer: Literal["adam", "sgd"] = "adam"
+    """Optimiser."""
+    lr: float = 1e-3
+    """Learning rate."""
+    momentum: float = 0.9
+    """SGD momentum (ignored by adam)."""
+    weight_decay: float = 0.0
+    """L2 weight decay, one of Figure 2's regularizers."""
+    input_noise: float = 0.0
+    """Std of Gaussian noise added to every training input, one of Figure 2's regularizers."""
+    nesterov: bool = False
+    """Nesterov momentum for SGD (the official code uses it)."""
+    schedule: Literal["constant", "step", "cosine"] = "constant"
+    """Learning rate over epochs: constant; multiplied by `gamma` at each milestone;
+    or cosine decay to 0 at the last epoch."""
+    milestones: tuple[int, ...] = ()
+    """`step` schedule: epochs after which the rate is multiplied by `gamma`."""
+    gamma: float = 0.1
+    """`step` schedule: the factor at each milestone."""
+    loss: Literal["cross_entropy", "bce", "mse"] = "cross_entropy"
+    """Loss against soft targets. `bce`: binary cross-entropy of the softmax output, as
+    the official code trains. `mse` (on softmax outputs) satisfies loss(u, u) = 0, which
+    Corollary 1's proof needs; cross-entropy does not."""
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    """Where to train; `auto` takes CUDA when present. Bit-exact repeats hold on CPU."""
+    amp: bool = True
+    """On CUDA: bfloat16 autocast for the forward pass (no effect on the CPU)."""
+    channels_last: bool = True
+    """On CUDA: channels-last memory format for 4-D inputs and the model."""
+    workers: int = 0
+    """DataLoader worker processes for data sets read from disk."""
+    checkpoint_every: int = 10
+    """Epochs between resumable checkpoints (the last epoch always gets one). An
+    interrupted run restarted with the same config continues from the latest one."""
+
+    def __post_init__(self):
+        for key in ("epochs", "batch_size"):
+            if getattr(self, key) < 1:
+                raise FieldError(key, "an integer >= 1", getattr(self, key))
+        if not self.lr > 0:
+            raise FieldError("lr", "a number > 0", self.lr)
+        if not 0 <= self.momentum < 1:
+            raise FieldError("momentum", "a number in [0, 1)", self.momentum)
+        for key in ("weight_decay", "input_noise", "workers"):
+            if getattr(self, key) < 0:
+                raise FieldError(key, "a number >= 0", getattr(self, key))
+        if self.checkpoint_every < 1:
+            raise FieldError("checkpoint_every", "an integer >= 1", self.checkpoint_every)
+        if sorted(set(self.milestones)) != list(self.milestones) or any(
+                not 0 < m < self.epochs for m in self.milestones):
+            raise FieldError("milestones", f"increasing epochs in (0, {self.epochs})",
+                             list(self.milestones))
+        if self.schedule == "step" and not self.milestones:
+            raise FieldError("milestones", "at least one epoch for the step schedule", [])
+        if not 0 < self.gamma <= 1:
+            raise FieldError("gamma", "a number in (0, 1]", self.gamma)
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    layers: tuple[str, ...] = ()
+    """Layers whose features are saved; empty = every hidden layer of the model."""
+    epochs: tuple[int, ...] = ()
+    """Epochs after which features are saved (0 = at initialisation); the final
+    epoch is always saved."""
+    splits: tuple[Literal["train", "test"], ...] = ("train", "test")
+    """Splits whose features are saved."""
+    grid_resolution: int = 200
+    """2D inputs: points per side of the grids the boundary pictures are drawn from."""
+    uniform_samples: int = 1000
+    """2D inputs: inputs drawn uniformly over the input range (the paper's black dots)."""
+    plane: str | None = "bottleneck"
+    """2D layer whose plane is drawn (panels d, e); ignored when the model lacks it."""
+    dtype: Literal["float32", "float16"] = "float32"
+    """Storage type of saved features."""
+    reduce: Literal["flatten", "avg", "max"] = "flatten"
+    """How an output with spatial axes (n, C, H, W) becomes (n, n_features): every value,
+    or the global average or maximum over the spatial axes, giving (n, C)."""
+    batch_size: int = 1024
+    """Examples per forward pass while capturing."""
+
+    def __post_init__(self):
+        if any(e < 0 for e in self.epochs):
+            raise FieldError("epochs", "a list of integers >= 0", list(self.epochs))
+        if self.grid_resolution < 2:
+            raise FieldError("grid_resolution", "an integer >= 2", self.grid_resolution)
+        if self.uniform_samples < 1:
+            raise FieldError("uniform_samples", "an integer >= 1", self.uniform_samples)
+        if not self.splits:
+            raise FieldError("splits", "at least one split", list(self.splits))
+        if self.batch_size < 1:
+            raise FieldError("batch_size", "an integer >= 1", self.batch_size)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    fgsm_epsilon: float | None = 0.03137
+    """FGSM step in input units; for image data sets in pixel units of [0, 1] (the
+    default is 8/255; the paper does not state its ε). null: no FGSM."""
+    fgsm_every: int = 0
+    """Epochs between FGSM evaluations; 0: at the final epoch only."""
+    calibration: bool = False
+    """Also report the expected calibration error (15 equal-width confidence bins) per epoch."""
+
+    def __post_init__(self):
+        if self.fgsm_epsilon is not None and self.fgsm_epsilon < 0:
+            raise FieldError("fgsm_epsilon", "a number >= 0 or null", self.fgsm_epsilon)
+        if self.fgsm_every < 0:
+            raise FieldError("fgsm_every", "an integer >= 0", self.fgsm_every)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "run"
+    """Name of the run (an experiment's arm name)."""
+    seed: int = 0
+    """Seed of initialisation, shuffling, mixing and noise."""
+    data: DataConfig = SpiralsData()
+    model: ModelConfig = MLPModel()
+    mixing: MixingConfig = MixingConfig()
+    train: TrainConfig = TrainConfig()
+    evaluation: EvalConfig = EvalConfig()
+    capture: CaptureConfig = CaptureConfig()
+
+    def __post_init__(self):
+        _check_seed(self.seed)
+        late = [e for e in self.capture.epochs if e > self.train.epochs]
+        if late:
+            raise FieldError("capture.epochs", f"epochs <= train.epochs ({self.train.epochs})", late)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    split: str = "train"
+    """Split whose features are analysed (Corollary 1 speaks of training representations)."""
+    layers: tuple[str, ...] = ()
+    """Layers to analyse; empty = every layer saved for the split."""
+    epochs: Literal["final", "all"] = "final"
+    """Analyse each run's last saved epoch, or every saved epoch."""
+    center: bool = True
+    """Subtract each class's mean before its SVD (the spectrum of its spread)."""
+    scale: bool = False
+    """Divide each spectrum by √n (n = the class's rows), so classes of unequal size compare."""
+    rtol: float = 0.01
+    """Numerical rank counts singular values above rtol · σ₁."""
+    spectra_layers: tuple[str, ...] = ()
+    """Layers of Figure 1's panels c and f (early, later); empty = first and last
+    captured layer wider than the plane."""
+    spectra_class: int = 0
+    """The class whose spectrum panels c and f draw."""
+
+    def __post_init__(self):
+        if not 0 < self.rtol < 1:
+            raise FieldError("rtol", "a number in (0, 1)", self.rtol)

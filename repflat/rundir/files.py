@@ -1,0 +1,312 @@
+"""Reading and writing files safely in directories someone else may have made.
+
+The threat model (README, "Reliability"): a run, experiment or analysis directory may
+come from someone else. repflat then reads only regular files inside it, never follows
+a link it did not make, spends time and memory bounded by what the input really holds,
+and writes only into directories it claimed (repflat.rundir.lock). Every read of a file from
+such a directory goes through `read_bytes` (or a reader built on it); every write goes
+through `atomic_path`.
+
+- `open_regular`: O_NOFOLLOW and O_NONBLOCK, then fstat: a link, a FIFO, a device or a
+  directory is refused before a byte is read (a FIFO would block, /dev/zero never ends).
+- `read_bytes`/`read_text`/`read_json`/`load_yaml`: size caps, strict UTF-8, and parser
+  limits (JSON nesting and integer length; YAML aliases that expand past a node budget).
+- `atomic_path`: a fresh temporary sibling (created O_EXCL | O_NOFOLLOW) moved over the
+  target with `os.replace`, which replaces a planted link instead of writing through it.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+from repflat.errors import UserError, expected
+
+YAML_LIMIT = 1 << 20        # configs, experiment files, extract.yaml: a few kB in practice
+JSON_LIMIT = 64 << 20       # manifests of many arrays, analysis records, run.json
+TEXT_LIMIT = 1 << 30        # CSV tables (bounded by memory, not parse blow-up)
+YAML_NODES = 100_000        # values a YAML document may expand to, aliases followed
+TMP_SUFFIX = ".tmp"
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path: str | Path, where: str, *, follow: bool = False) -> int:
+    """A read-only descriptor of the regular file `path`; a UserError for a missing file,
+    a symbolic link (the last component; unless `follow`, for a path the user named
+    himself), or anything that is not a regular file."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UserError(f"{where}: {path} is a symbolic link; repflat reads only regular "
+                            "files inside the directories it is given, never through links") from None
+        if err.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise expected(where, "an existing file", str(path)) from None
+        if err.errno == errno.EISDIR:
+            raise expected(where, "a regular file", f"{path} (a directory)") from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise expected(where, "a regular file", f"{path} ({_kind(mode)})")
+    return fd
+
+
+def is_regular(path: str | Path) -> bool:
+    """`path` is a regular file and not a link (what `open_regular` would accept)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def read_bytes(path: str | Path, where: str, limit: int, *, follow: bool = False) -> bytes:
+    """The contents of a regular file of at most `limit` bytes (see `open_regular`)."""
+    fd = open_regular(path, where, follow=follow)
+    try:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            raise UserError(f"{where}: {path} is {size:,} bytes, more than the {limit:,} such a "
+                            "file may hold; refusing to read it")
+        chunks, total = [], 0
+        while block := os.read(fd, min(1 << 20, limit + 1 - total)):
+            chunks.append(block)
+            total += len(block)
+            if total > limit:  # it grew while being read
+                raise UserError(f"{where}: {path} is larger than {limit:,} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_text(path: str | Path, where: str, limit: int = TEXT_LIMIT, *,
+              follow: bool = False) -> str:
+    try:
+        return read_bytes(path, where, limit, follow=follow).decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{where}: {path} is not UTF-8 text (byte {err.start})") from None
+
+
+def parse_json(text: str, where: str) -> object:
+    """JSON text, refused with one line when malformed, nested too deeply (Python's
+    recursion limit) or holding integers past Python's digit limit."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
+        reason = "nested too deeply" if isinstance(err, RecursionError) else str(err).splitlines()[0][:160]
+        raise UserError(f"{where} is not valid JSON ({reason})") from None
+
+
+def read_json(path: str | Path, where: str, limit: int = JSON_LIMIT) -> object:
+    return parse_json(read_text(path, where, limit), f"{where}: {path}")
+
+
+def _expanded_size(data: object, where: str, budget: int) -> None:
+    """Refuse `data` if, aliases followed, it holds more than `budget` values or a cycle."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(obj: object) -> int:
+        if not isinstance(obj, (dict, list)):
+            return 1
+        key = id(obj)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise UserError(f"{where} is not usable YAML (an alias refers to itself)")
+        active.add(key)
+        items = [*obj.keys(), *obj.values()] if isinstance(obj, dict) else obj
+        total = 1
+        for item in items:
+            total += size(item)
+            if total > budget:
+                raise UserError(f"{where} expands to more than {budget:,} values through "
+                                "YAML aliases; refusing to read it")
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(data)
+
+
+def load_yaml(text: str, where: str, *, budget: int = YAML_NODES) -> object:
+    """YAML text through PyYAML's safe loader (no Python objects), bounded: aliases are
+    followed only up to `budget` values in all, nesting only to Python's recursion limit."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{where} is not valid YAML ({first})") from None
+    except RecursionError:
+        raise UserError(f"{where} is not valid YAML (nested too deeply)") from None
+    except ValueError as err:  # e.g. an integer past Python's digit limit
+        raise UserError(f"{where} is not valid YAML ({str(err).splitlines()[0][:160]})") from None
+    _expanded_size(data, where, budget)
+    return data
+
+
+def read_yaml_file(path: str | Path, where: str, limit: int = YAML_LIMIT, *,
+                   follow: bool = False) -> object:
+    return load_yaml(read_text(path, where, limit, follow=follow), f"{where}: {path}")
+
+
+def inside(root: Path, rel: str, where: str, what: str = "its directory") -> Path:
+    """`root / rel`, refusing a path that is absolute or resolves outside `root`
+    (through `..` or through a link on the way); `what` names `root` in the error."""
+    if not isinstance(rel, str) or not rel or os.path.isabs(rel) or "\0" in rel:
+        raise expected(where, f"a path relative to {what}", rel)
+    try:
+        full = (root / rel).resolve()
+        base = root.resolve()
+    except (OSError, RuntimeError) as err:  # too long, a symlink loop, ...
+        raise expected(where, f"a path inside {what}", f"{rel} ({err})") from None
+    if not full.is_relative_to(base):
+        raise expected(where, f"a path inside {what}", rel)
+    return full
+
+
+def safe_name(name: str, where: str) -> str:
+    """`name` if it can be one path component that stays where it is put: 1 to 100
+    characters, not `.`-led (no `..`, no hidden files), no separator, NUL or control
+    character. Arm, layer and split names become directory and file names."""
+    if not isinstance(name, str) or not 0 < len(name) <= 100 or name.startswith(".") or any(
+            c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in name):
+        raise expected(where, "a name of 1 to 100 characters, not starting with '.', without "
+                       "'/', '\\' or control characters", name)
+    return name
+
+
+# ---------------------------------------------------------------- writing
+
+def temporary_name(path: Path) -> Path:
+    """The temporary sibling a writer of `path` uses: `.<name>.<pid>.tmp`."""
+    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+
+
+def create_new(path: Path, mode: int = 0o644) -> int:
+    """A write descriptor of a new, empty regular file at `path`; whatever was there (a
+    leftover, a planted link) is removed first, never written through."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                   | getattr(os, "O_CLOEXEC", 0), mode)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, durable: bool = False) -> Iterator[Path]:
+    """Yield a new temporary sibling of `path`; on success it replaces `path` in one step.
+
+    The rename makes the write atomic against a killed process, and replaces a link at
+    `path` rather than writing through it. `durable=True` also fsyncs the data first,
+    which power loss needs too; it costs milliseconds, so it is kept for files that are
+    expensive to lose (checkpoints, feature arrays).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(path)
+    try:
+        os.close(create_new(tmp))
+        yield tmp
+        if durable:
+            fd = os.open(tmp, os.O_RDWR | os.O_NOFOLLOW)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is None:  # a failed write() names no file; say which one it was
+            raise OSError(err.errno, err.strerror, str(path)) from err
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_bytes(path: str | Path, data: bytes, *, durable: bool = False) -> None:
+    with atomic_path(path, durable=durable) as tmp:
+        tmp.write_bytes(data)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    fd = open_regular(path, "file")
+    try:
+        while block := os.read(fd, chunk):
+            digest.update(block)
+    finally:
+        os.close(fd)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- memory
+
+BUDGET_ENV = "REPFLAT_MEMORY_BUDGET"
+
+
+def parse_size(text: str, where: str) -> int:
+    """'512M', '2G', '1.5g', '1000000' as bytes."""
+    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    raw = text.strip().lower().removesuffix("b")
+    unit = raw[-1:] if raw[-1:] in units and raw[-1:] else ""
+    try:
+        value = float(raw[: len(raw) - len(unit)])
+    except ValueError:
+        raise expected(where, "a size such as 512M or 4G", text) from None
+    if not value > 0 or value == float("inf"):
+        raise expected(where, "a positive size such as 512M or 4G", text)
+    return int(value * units[unit])
+
+
+def available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (None where there is no such file)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def memory_budget() -> int:
+    """The bytes one array or one analysis step may allocate: $REPFLAT_MEMORY_BUDGET when
+    set (e.g. 2G), else half the memory available now (4 GiB where that is unknown).
+
+    Checked before allocating, from shapes alone, so an input whose header promises more
+    than the machine can hold is refused in one line instead of exhausting memory."""
+    env = os.environ.get(BUDGET_ENV)
+    if env:
+        return parse_size(env, BUDGET_ENV)
+    free = available_memory()
+    return free // 2 if free else 4 << 30
+
+
+def check_budget(nbytes: int, where: str, what: str) -> None:
+    budget = memory_budget()
+    if nbytes > budget:
+        raise UserError(f"{where}: {what} needs {nbytes / 2**30:.3g} GiB, more than the memory "
+                        f"budget of {budget / 2**30:.3g} GiB (set {BUDGET_ENV} to change it)")

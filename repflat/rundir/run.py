@@ -1,0 +1,181 @@
+"""A run directory as a whole: its config, status, per-epoch metrics and features.
+
+`prepare_run_dir` decides, before anything is written, whether a directory may receive
+a run: new or empty (start), the same config (done already, or restart an unfinished
+run), or anything else (refused, nothing touched). `read_run` is the analysis side's
+entry point; a directory holding only `features/manifest.json` (features written by
+another tool to the documented contract) reads as a run of unknown strategy and seed.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from repflat import __version__
+from repflat.errors import UserError, expected
+from repflat.rundir.files import is_regular, read_json, read_yaml_file
+from repflat.rundir.lock import visible_entries
+from repflat.rundir.features import FORMAT, Features, write_text
+
+UNKNOWN = "unknown"
+EXPERIMENT_FILE = "experiment.yaml"
+"""Written by `repflat run` at the top of an experiment directory, beside runs/."""
+
+
+def _first_difference(a: object, b: object, where: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+    return f"{where or 'config'}: {b!r} here, {a!r} on disk"
+
+
+NEW = object()
+"""What `claimed_by` returns for a directory that is absent or empty."""
+
+
+def claimed_by(path: Path, marker: str, written_by: str, argument: str = "--out"):
+    """What a directory's marker file (config.yaml, extract.yaml, experiment.yaml) holds,
+    as parsed YAML (None if unreadable), or NEW if the directory is absent or empty.
+
+    Refuses, changing nothing, a path that is a file or a non-empty directory without
+    the marker: repflat writes only into directories it made.
+    """
+    if path.exists() and not path.is_dir():
+        raise expected(argument, "a directory", f"{path} (a file)")
+    if not path.exists() or not visible_entries(path):
+        return NEW
+    if not (path / marker).is_file() and not (path / marker).is_symlink():
+        raise expected(argument, f"an empty directory or one written by {written_by}",
+                       f"{path} ({len(visible_entries(path))} entries, no {marker})")
+    try:
+        return read_yaml_file(path / marker, argument)
+    except UserError as err:
+        if (path / marker).is_symlink() or not is_regular(path / marker):
+            raise  # a link or a special file: not a directory repflat made
+        return None  # repflat's, but unreadable: the caller says what it expected
+
+
+def prepare_run_dir(path: str | Path, config: dict, argument: str = "--out") -> str:
+    """Check `path` can take a run of `config`; return "new", "restart" or "complete".
+
+    Raises UserError, changing nothing, if the directory holds a different run or
+    something that is not a run.
+    """
+    path = Path(path)
+    on_disk = claimed_by(path, "config.yaml", "`repflat train`", argument)
+    if on_disk is NEW:
+        return "new"
+    if on_disk != config:
+        raise UserError(f"{argument}: {path} already holds a different run "
+                        f"({_first_difference(on_disk, config)}); choose another directory")
+    return "complete" if read_status(path) == "complete" else "restart"
+
+
+def read_status(path: str | Path) -> str:
+    """run.json's status ("running", "complete"), or "unknown" when there is no run.json
+    or it is not repflat's JSON; a link, a FIFO or a device there is refused, unread."""
+    info_path = Path(path) / "run.json"
+    if not info_path.exists() and not info_path.is_symlink():
+        return UNKNOWN
+    if info_path.is_symlink() or not is_regular(info_path):
+        read_json(info_path, "run.json")  # raises, naming what it is, without reading it
+    try:
+        info = read_json(info_path, "run.json", limit=1 << 20)
+    except UserError:
+        return UNKNOWN
+    status = info.get("status", UNKNOWN) if isinstance(info, dict) else UNKNOWN
+    return status if isinstance(status, str) else UNKNOWN
+
+
+class RunWriter:
+    """Writes the non-feature files of a run: config, status and metrics.
+
+    `state` is "new", "restart" (an unfinished run of the same config, started over:
+    its files are removed) or "resume" (continued from its checkpoint: files kept, the
+    metrics rewritten from the checkpoint's rows by `restore`). `threads` (the CPU
+    thread count) is recorded because bit-exact repeats on the CPU depend on it.
+    """
+
+    def __init__(self, path: str | Path, config: dict, state: str, threads: int | None = None):
+        self.path = Path(path)
+        if state == "restart":
+            for child in ("features", "metrics.csv", "checkpoint.pt", "run.json"):
+                target = self.path / child
+                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.info = {"format": FORMAT, "repflat": __version__, "status": "running",
+                     "name": config.get("name"), "strategy": config["mixing"]["strategy"],
+                     "seed": config.get("seed"), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                     "threads": threads}
+        self.rows: list[dict] = []
+        write_text(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        self._write_info()
+
+    def _write_info(self) -> None:
+        write_text(self.path / "run.json", json.dumps(self.info, indent=1))
+
+    def _write_rows(self) -> None:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(self.rows[0]) if self.rows else ["epoch"])
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text(self.path / "metrics.csv", out.getvalue())
+
+    def restore(self, rows: list[dict]) -> None:
+        """Continue after a checkpoint: its rows replace whatever was logged after it."""
+        self.rows = list(rows)
+        self._write_rows()
+
+    def log_epoch(self, row: dict) -> None:
+        self.rows.append(row)
+        self._write_rows()
+
+    def finish(self, seconds: float, results: dict | None = None) -> None:
+        self.info |= {"status": "complete", "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                      "seconds": round(seconds, 3), **(results or {})}
+        self._write_info()
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the analysis side knows about a run directory."""
+
+    path: Path
+    name: str
+    strategy: str
+    seed: int | str
+    status: str
+    config: dict | None
+    features: Features
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+
+def read_run(path: str | Path) -> RunInfo:
+    """Open a run directory (or a bare features directory) for analysis."""
+    path = Path(path)
+    if not path.is_dir():
+        raise expected("run", "an existing run directory", str(path))
+    config = None
+    if (path / "config.yaml").exists() or (path / "config.yaml").is_symlink():
+        config = read_yaml_file(path / "config.yaml", f"run {path}: config.yaml")
+    features = Features(path)
+    if isinstance(config, dict):
+        name = str(config.get("name", path.name))
+        mixing = config.get("mixing")
+        strategy = str(mixing.get("strategy", UNKNOWN)) if isinstance(mixing, dict) else UNKNOWN
+        seed = config.get("seed", UNKNOWN)
+        seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else UNKNOWN
+    else:
+        name, strategy, seed = path.name, UNKNOWN, UNKNOWN
+    return RunInfo(path, name, strategy, seed, read_status(path), config, features)

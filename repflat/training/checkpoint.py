@@ -1,0 +1,75 @@
+"""Resumable training state: what an interrupted run needs to continue exactly.
+
+`checkpoint.pt` holds the model, the optimiser, the epoch, the metrics so far, and the
+state of every random generator of every rank (batch order, mixing, noise, the global
+generator dropout and augmentation draw from). The learning rate is a function of the
+epoch, so there is no scheduler state to lose. Everything in it is tensors and plain
+containers, loaded back with `torch.load(weights_only=True)`.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import torch
+import torch.distributed
+
+from repflat.training.distributed import Dist
+from repflat.errors import UserError
+from repflat.rundir.files import open_regular, write_bytes
+
+CHECKPOINT = "checkpoint.pt"
+FORMAT = 1
+
+
+def rng_states(generators: dict[str, torch.Generator], device: torch.device) -> dict:
+    states = {name: g.get_state() for name, g in generators.items()}
+    states["torch"] = torch.get_rng_state()
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def set_rng_states(states: dict, generators: dict[str, torch.Generator], device: torch.device) -> None:
+    for name, g in generators.items():
+        g.set_state(states[name])
+    torch.set_rng_state(states["torch"])
+    if device.type == "cuda" and "cuda" in states:
+        torch.cuda.set_rng_state(states["cuda"], device)
+
+
+def gather_rng(generators: dict[str, torch.Generator], device: torch.device, dist: Dist) -> list[dict] | None:
+    """Every rank's generator states, on rank 0 (None elsewhere)."""
+    mine = rng_states(generators, device)
+    if dist.world == 1:
+        return [mine]
+    everyone = [None] * dist.world
+    torch.distributed.all_gather_object(everyone, {k: v.cpu() for k, v in mine.items()})
+    return everyone if dist.main else None
+
+
+def save(path: str | Path, state: dict, *, durable: bool) -> None:
+    """Write the checkpoint atomically. It is serialised in memory first: torch.save
+    writing to a file turns a full disk into an opaque RuntimeError, a plain write
+    into the OSError (ENOSPC, EFBIG) the CLI explains."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    write_bytes(path, buffer.getbuffer(), durable=durable)
+
+
+def load_resumable(path: str | Path, config: dict, world: int) -> dict | None:
+    """The checkpoint of an unfinished run of `config` on `world` ranks, or None."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        with os.fdopen(open_regular(path, "checkpoint"), "rb") as fh:  # never through a link
+            state = torch.load(fh, map_location="cpu", weights_only=True)
+    except UserError:
+        raise
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint means starting over
+        return None
+    ok = (isinstance(state, dict) and state.get("format") == FORMAT and state.get("config") == config
+          and not state.get("complete") and len(state.get("rng") or []) == world)
+    return state if ok else None

@@ -1,0 +1,81 @@
+"""Data sets by config: spirals and scikit-learn's digits in memory, image data sets
+through torchvision. Every data set has a `train` and a `test` split whose rows keep a
+fixed order, so features saved for a split line up with its labels row by row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, TensorDataset
+
+from repflat.config import DataConfig, DigitsData, SpiralsData
+from repflat.training.data.spirals import make_spirals
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class Data:
+    """The splits of a data set and what models need to know about it."""
+
+    datasets: dict[str, Dataset]
+    """Each split as a map-style torch Dataset yielding (input, label)."""
+    labels: dict[str, np.ndarray]
+    """Each split's integer labels, in row order."""
+    n_classes: int
+    input_shape: tuple[int, ...]
+    arrays: dict[str, np.ndarray] | None = None
+    """Each split's inputs as one array, for data sets small enough to hold in memory
+    (spirals, digits): the training loop then slices tensors instead of a DataLoader."""
+    augmented: Dataset | None = None
+    """The training split with random augmentation, for training only; `datasets`
+    stays unaugmented for evaluation and capture."""
+    pixel_mean: tuple[float, ...] | None = None
+    pixel_std: tuple[float, ...] | None = None
+    """For image data: inputs are (pixel − mean) / std per channel, pixels in [0, 1]
+    (FGSM's ε is in pixel units). None for non-image data (spirals)."""
+
+
+def stratified_split(y: np.ndarray, test_fraction: float, seed: int | tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of train and test rows, the same share of every class held out."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for k in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == k))
+        n_test = int(round(test_fraction * len(idx)))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def in_memory(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, n_classes: int,
+              **pixels) -> Data:
+    train, test = stratified_split(y, test_fraction, seed=(seed, 1))
+    arrays = {"train": x[train], "test": x[test]}
+    labels = {"train": y[train], "test": y[test]}
+    datasets = {s: TensorDataset(torch.as_tensor(arrays[s]), torch.as_tensor(labels[s])) for s in SPLITS}
+    return Data(datasets, labels, n_classes, x.shape[1:], arrays, **pixels)
+
+
+def load_digits_array() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[:, None]  # (n, 1, 8, 8) in [0, 1]
+    return x, digits.target.astype(np.int64)
+
+
+def load_data(cfg: DataConfig) -> Data:
+    """The data set of a config; a missing or unreadable one is a UserError."""
+    if isinstance(cfg, SpiralsData):
+        x, y = make_spirals(cfg.n_classes, cfg.n_per_class, noise=cfg.noise, turns=cfg.turns,
+                            seed=cfg.seed)
+        return in_memory(x, y, cfg.test_fraction, cfg.seed, cfg.n_classes)
+    if isinstance(cfg, DigitsData):
+        x, y = load_digits_array()
+        return in_memory(x, y, cfg.test_fraction, cfg.seed, 10, pixel_mean=(0.0,), pixel_std=(1.0,))
+    from repflat.training.data.images import load_images
+
+    return load_images(cfg)

@@ -1,0 +1,266 @@
+"""One training run, from a RunConfig to a complete run directory.
+
+`setup` builds and checks everything (data, model, layer names, mixer, optimiser)
+before a single file is written; `train` runs the loop, which reads top to bottom.
+
+Randomness: generators derived from the run seed drive initialisation, batch order,
+mixing and input noise; dropout draws from the global torch generator, seeded from the
+run seed at the start, and augmentation of item i in epoch e from (seed, e, i). The
+same seed therefore gives the same run on the CPU, bit for bit, and a run killed and
+resumed from its checkpoint (repflat.training.checkpoint) ends exactly where an uninterrupted
+one does.
+
+Under `torchrun` (DDP): every rank draws the same batch order, takes rows
+rank, rank + W, … of each batch, and mixes within its rows with a mixing generator of
+its own; gradients are averaged by DDP. Rank 0 writes the run directory; all ranks
+write their rows of the captured features.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from repflat.training import checkpoint
+from repflat.capture.snapshot import capture, forward_features
+from repflat.config import RunConfig, TrainConfig
+from repflat.training.data import Data, load_data
+from repflat.training.data.batches import Seeded, epoch_batches, load_batches
+from repflat.training.distributed import Dist, from_env, local_device, resolve_device
+from repflat.training.evaluate import accuracy_and_nll, autocast, expected_calibration_error, fgsm_accuracy, predict
+from repflat.capture.hooks import check_layers, default_layers, layer_names
+from repflat.rundir.lock import exclusive
+from repflat.training.mixing import build_mixer
+from repflat.progress import progress_bar
+from repflat.training.models import build_model
+from repflat.rundir.run import RunWriter, prepare_run_dir
+from repflat.rundir.features import FeatureWriter
+from repflat.config._strict import to_plain
+
+
+@dataclass(frozen=True)
+class Seeds:
+    init: int
+    shuffle: int
+    mixing: int
+    noise: int
+    dropout: int
+    augment: int
+
+    @classmethod
+    def from_seed(cls, seed: int) -> Seeds:
+        # Independent streams from one seed, so e.g. adding noise does not shift the mixing draws.
+        children = np.random.SeedSequence(seed).spawn(6)
+        return cls(*(int(c.generate_state(1, dtype=np.uint64)[0] >> 1) for c in children))
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass
+class Setup:
+    cfg: RunConfig
+    data: Data
+    model: nn.Module
+    mixer: object
+    optimizer: torch.optim.Optimizer
+    seeds: Seeds
+    device: torch.device
+    capture_layers: tuple[str, ...]
+    capture_epochs: frozenset[int]
+    plane: str | None
+
+
+def setup(cfg: RunConfig) -> Setup:
+    """Build every part of a run and check it against the config; writes nothing."""
+    seeds = Seeds.from_seed(cfg.seed)
+    device = local_device(resolve_device(cfg.train.device))
+    data = load_data(cfg.data)
+    model = build_model(cfg.model, data.input_shape, data.n_classes, seed=seeds.init).to(device)
+    if cfg.train.channels_last and device.type == "cuda" and len(data.input_shape) == 3:
+        model = model.to(memory_format=torch.channels_last)
+    mixer = build_mixer(cfg.mixing, model, generator(seeds.mixing))
+    layers = check_layers(model, cfg.capture.layers or default_layers(model), "capture.layers")
+    plane = cfg.capture.plane
+    if plane is not None and plane in layer_names(model) and data.arrays is not None:
+        # Panels d and e need a 2D layer; one probe pass tells its width for any model.
+        probe = forward_features(model, data.arrays["train"][:2], (plane,), device=device)
+        plane = plane if probe[plane].shape[1] == 2 else None
+    else:
+        plane = None
+    tc = cfg.train
+    if tc.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=tc.lr, momentum=tc.momentum,
+                                    nesterov=tc.nesterov, weight_decay=tc.weight_decay)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    epochs = frozenset(cfg.capture.epochs) | {tc.epochs}
+    return Setup(cfg, data, model, mixer, optimizer, seeds, device, layers, epochs, plane)
+
+
+def learning_rate(tc: TrainConfig, epoch: int) -> float:
+    """The rate for epoch `epoch` (1-based): constant; × gamma for each milestone already
+    passed (epoch > m); or cosine from lr at epoch 1 towards 0 after the last."""
+    if tc.schedule == "step":
+        return tc.lr * tc.gamma ** sum(epoch > m for m in tc.milestones)
+    if tc.schedule == "cosine":
+        return tc.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / tc.epochs))
+    return tc.lr
+
+
+def soft_target_loss(kind: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean loss against soft targets (rows summing to 1), computed in float32."""
+    logits = logits.float()
+    if kind == "cross_entropy":
+        return F.cross_entropy(logits, targets)
+    probabilities = torch.softmax(logits, dim=1)
+    if kind == "bce":  # the official code: BCELoss(softmax(output), mixed one-hot), mean over n·K
+        return F.binary_cross_entropy(probabilities, targets)
+    return (probabilities - targets).pow(2).sum(dim=1).mean()
+
+
+def test_metrics(s: Setup, epoch: int) -> dict:
+    """This epoch's row of test measurements (FGSM only at the chosen epochs)."""
+    cfg, ev = s.cfg, s.cfg.evaluation
+    logits, labels = predict(s.model, s.data, "test", s.device, amp=cfg.train.amp)
+    accuracy, nll = accuracy_and_nll(logits, labels)
+    row = {"test_accuracy": accuracy, "test_error": 1 - accuracy, "test_nll": nll}
+    if ev.calibration:
+        probs = torch.softmax(torch.as_tensor(logits, dtype=torch.float64), 1).numpy()
+        row["test_ece"] = expected_calibration_error(probs, labels)
+    if ev.fgsm_epsilon is not None:
+        due = epoch == cfg.train.epochs or (ev.fgsm_every and epoch % ev.fgsm_every == 0)
+        row["fgsm_accuracy"] = (fgsm_accuracy(s.model, s.data, "test", ev.fgsm_epsilon, s.device)
+                                if due else "")
+    return row
+
+
+def summary(rows: list[dict]) -> dict:
+    """Final and best test error and NLL (the paper's authors report the best)."""
+    errors = [r["test_error"] for r in rows]
+    best = int(np.argmin(errors))
+    out = {"final_test_error": errors[-1], "best_test_error": errors[best],
+           "best_epoch": rows[best]["epoch"], "final_test_nll": rows[-1]["test_nll"],
+           "best_test_nll": min(r["test_nll"] for r in rows)}
+    if rows[-1].get("fgsm_accuracy", "") != "":
+        out["final_fgsm_accuracy"] = rows[-1]["fgsm_accuracy"]
+    return out
+
+
+def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bool = False) -> str:
+    """Train `cfg` into run directory `out`: "trained", "resumed" or "complete" (already done).
+
+    An unfinished run of the same config continues from its latest checkpoint unless
+    `restart` is set.
+    """
+    s = setup(cfg)
+    plain = to_plain(cfg)
+    state = prepare_run_dir(out, plain)
+    if state == "complete":
+        return "complete"
+    dist = from_env(s.device)
+    out = Path(out)
+    resumed = None if restart or state == "new" else checkpoint.load_resumable(
+        out / checkpoint.CHECKPOINT, plain, dist.world)
+    with exclusive(out) if dist.main else contextlib.nullcontext():
+        run = (RunWriter(out, plain, "resume" if resumed else state, torch.get_num_threads())
+               if dist.main else None)
+        dist.barrier()
+        fit(s, out, run, dist, resumed, progress=progress)
+    dist.barrier()
+    return "resumed" if resumed else "trained"
+
+
+def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | None, *,
+        progress: bool) -> None:
+    """The training loop: epochs of mixed batches, test metrics, captures, checkpoints."""
+    cfg = s.cfg
+    plain = to_plain(cfg)
+    model, opt, K, tc = s.model, s.optimizer, s.data.n_classes, cfg.train
+    net = model
+    if dist.world > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[s.device.index] if s.device.type == "cuda" else None)
+        s.mixer = build_mixer(cfg.mixing, model, generator(s.seeds.mixing + dist.rank))
+    generators = {"shuffle": generator(s.seeds.shuffle),
+                  "noise": generator(s.seeds.noise + dist.rank)}
+    if hasattr(s.mixer, "generator"):
+        generators["mixing"] = s.mixer.generator
+    torch.manual_seed(s.seeds.dropout + dist.rank)
+    features = FeatureWriter(out)
+    train_items = None if s.data.arrays is not None else Seeded(
+        s.data.augmented or s.data.datasets["train"], s.seeds.augment)
+    rows, first = [], 1
+    if resumed:
+        model.load_state_dict(resumed["model"])
+        opt.load_state_dict(resumed["optimizer"])
+        checkpoint.set_rng_states(resumed["rng"][dist.rank], generators, s.device)
+        rows, first = list(resumed["metrics"]), resumed["epoch"] + 1
+        if run is not None:
+            run.restore(rows)
+
+    def save_features(epoch: int) -> None:
+        capture(model, s.data, cfg.capture, s.capture_layers, epoch, features, device=s.device,
+                plane=s.plane, uniform_seed=getattr(cfg.data, "seed", 0),
+                grids=epoch == tc.epochs, dist=dist)
+
+    def save_checkpoint(epoch: int) -> None:
+        rng = checkpoint.gather_rng(generators, s.device, dist)
+        if dist.main:
+            checkpoint.save(out / checkpoint.CHECKPOINT, {
+                "epoch": epoch, "config": plain, "input_shape": list(s.data.input_shape),
+                "n_classes": K, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "rng": rng, "metrics": rows, "complete": epoch == tc.epochs},
+                durable=epoch == tc.epochs)
+
+    started = time.perf_counter()
+    if first == 1 and 0 in s.capture_epochs:
+        save_features(0)
+    bar = progress_bar(range(first, tc.epochs + 1), desc=f"{cfg.name} seed {cfg.seed}",
+                       unit="epoch", show=progress and dist.main, leave=False)
+    n_train = len(s.data.labels["train"])
+    model.train()
+    for epoch in bar:
+        t0, loss_sum, count = time.perf_counter(), torch.zeros((), device=s.device), 0
+        lr = learning_rate(tc, epoch)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batches = epoch_batches(n_train, tc.batch_size, generators["shuffle"], dist)
+        for xb, yb in load_batches(s.data, "train", batches, s.device, workers=tc.workers,
+                                   seeded=train_items, epoch=epoch):
+            if tc.input_noise > 0:
+                xb = xb + tc.input_noise * torch.randn(xb.shape, generator=generators["noise"]).to(s.device)
+            if tc.channels_last and s.device.type == "cuda" and xb.dim() == 4:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with autocast(s.device, tc.amp):
+                logits, targets = s.mixer(net, xb, F.one_hot(yb, K).float())
+            loss = soft_target_loss(tc.loss, logits, targets)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * len(xb)
+            count += len(xb)
+        total = torch.stack([loss_sum, torch.tensor(float(count), device=s.device)])
+        if dist.world > 1:
+            torch.distributed.all_reduce(total)
+        if dist.main:
+            row = {"epoch": epoch, "lr": lr, "train_loss": (total[0] / total[1]).item(),
+                   **test_metrics(s, epoch), "seconds": round(time.perf_counter() - t0, 4)}
+            rows.append(row)
+            run.log_epoch(row)
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['test_accuracy']:.3f}",
+                            refresh=False)
+        if epoch in s.capture_epochs:
+            save_features(epoch)
+        if epoch % tc.checkpoint_every == 0 or epoch == tc.epochs:
+            save_checkpoint(epoch)
+    if dist.main:
+        run.finish(time.perf_counter() - started, summary(rows))

@@ -1,0 +1,102 @@
+"""Models to capture from: a repflat run, a torchvision model by name, a weights file.
+
+Every file is read with `torch.load(..., weights_only=True)`: a checkpoint can hold
+tensors and plain containers, never objects whose unpickling would run code.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from repflat.config import RunConfig, load_run_config
+from repflat.errors import UserError, expected, unknown
+from repflat.rundir.files import open_regular
+
+
+def load_weights(path: str | Path, argument: str = "--weights", *, follow: bool = True) -> dict:
+    """The checkpoint or state dict in `path`, loaded without unpickling objects.
+
+    `follow=False` for a file found inside a run directory: a link there is refused."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        raise expected(argument, "an existing checkpoint or state-dict file", str(path))
+    fd = open_regular(path, argument, follow=follow)
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            return torch.load(fh, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise UserError(f"{argument}: {path} is not a repflat checkpoint or a state dict "
+                        f"(torch.load with weights_only=True refused it: {first})") from None
+
+
+def state_dict_of(obj: object, path: str | Path, argument: str = "--weights") -> dict:
+    """The tensors of a loaded checkpoint: repflat's {"model": ...}, the common
+    {"state_dict": ...}, or a bare state dict."""
+    if isinstance(obj, dict):
+        for key in ("model", "state_dict"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj
+    raise expected(argument, "a state dict (a mapping of names to tensors)", f"{path}")
+
+
+def load_into(model: nn.Module, state: dict, path: str | Path, argument: str) -> nn.Module:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())[:300]
+        raise UserError(f"{argument}: the weights in {path} do not fit the model ({detail})") from None
+    return model
+
+
+def classification_models() -> list[str]:
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def torchvision_model(name: str, weights: str | Path | None = None,
+                      num_classes: int | None = None) -> nn.Module:
+    """A torchvision classifier by name, with weights from a local file (never downloaded).
+
+    Without `num_classes`, a weights file decides it from its classifier's shape.
+    """
+    names = classification_models()
+    if name not in names:
+        raise unknown("--model", name, names)
+    state = state_dict_of(load_weights(weights), weights) if weights else None
+    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    model = torchvision.models.get_model(name, weights=None, **kwargs)
+    if state is None:
+        return model
+    if num_classes is None:  # a fine-tuned head: take its size from the file
+        fresh = model.state_dict()
+        heads = {k: v.shape[0] for k, v in state.items()
+                 if k in fresh and v.shape != fresh[k].shape and fresh[k].shape[:1] == (1000,)}
+        if heads and len(set(heads.values())) == 1:
+            model = torchvision.models.get_model(name, weights=None, num_classes=next(iter(heads.values())))
+    return load_into(model, state, weights, "--weights")
+
+
+def run_model(run: str | Path) -> tuple[nn.Module, RunConfig, int]:
+    """The trained model of a repflat run directory, its config and its epoch."""
+    from repflat.training.models import build_model
+
+    run = Path(run)
+    if not (run / "config.yaml").is_file():
+        raise expected("--run-dir", "a repflat run directory (with config.yaml)", str(run))
+    cfg = load_run_config(run / "config.yaml", follow=False)
+    ckpt = load_weights(run / "checkpoint.pt", "--run-dir", follow=False)
+    fields = {"model": dict, "input_shape": list, "n_classes": int, "epoch": int}
+    if not isinstance(ckpt, dict) or not all(isinstance(ckpt.get(k), t) for k, t in fields.items()) \
+            or not all(isinstance(d, int) and d > 0 for d in ckpt["input_shape"]) or ckpt["n_classes"] < 1:
+        raise expected("--run-dir", "a finished run (checkpoint.pt with model, input_shape, "
+                       "n_classes and epoch)", str(run))
+    model = build_model(cfg.model, tuple(ckpt["input_shape"]), ckpt["n_classes"], seed=0)
+    return load_into(model, ckpt["model"], run / "checkpoint.pt", "--run-dir"), cfg, ckpt["epoch"]

@@ -1,0 +1,123 @@
+"""`repflat run`: train every arm of an experiment for every seed, into one directory.
+
+    OUT/experiment.yaml        the experiment file as given
+    OUT/runs/<arm>-seed<s>/    one run directory per arm and seed
+    OUT/analysis/              written by the analysis step (see repflat.analysis.pipeline)
+
+Every run is checked before the first one trains (layer names, directories), so a
+mistake in the last arm does not surface after an hour. Re-running the same experiment
+skips runs already complete; a directory holding a different experiment is refused.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from repflat.config import Experiment, RunConfig, load_experiment, parse_experiment
+from repflat.errors import UserError, expected, unknown
+from repflat.rundir.lock import exclusive
+from repflat.progress import progress_bar
+from repflat.rundir.run import EXPERIMENT_FILE, NEW, claimed_by, prepare_run_dir
+from repflat.rundir.features import write_text
+from repflat.training.loop import setup, train
+from repflat.config._strict import to_plain
+
+
+def check_experiment_dir(out: Path, exp: Experiment) -> None:
+    source = claimed_by(out, EXPERIMENT_FILE, "`repflat run`")
+    if source is NEW:
+        return
+    try:
+        previous = parse_experiment(source)
+    except (UserError, AttributeError, TypeError):
+        raise expected("--out", "a directory written by `repflat run`",
+                       f"{out} (its {EXPERIMENT_FILE} is unreadable)") from None
+    if previous.name != exp.name:
+        raise UserError(f"--out: {out} holds experiment {previous.name!r}, not {exp.name!r}; "
+                        "choose another directory")
+
+
+def check_analysis(exp: Experiment, captured: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]) -> None:
+    """Refuse, before any training, analysis settings the runs will not be able to meet:
+    a split or a layer some arm does not capture."""
+    a = exp.analysis
+    for arm, (layers, splits) in captured.items():
+        if a.split not in splits:
+            raise expected("analysis.split", f"a split arm {arm!r} captures ({', '.join(splits)})",
+                           a.split)
+        for key, wanted in (("analysis.layers", a.layers), ("analysis.spectra_layers", a.spectra_layers)):
+            for layer in wanted:
+                if layer not in layers:
+                    raise unknown(f"{key} (captured by arm {arm!r})", layer, layers)
+
+
+def _train_in_worker(cfg: RunConfig, out: Path, threads: int) -> str:
+    torch.set_num_threads(threads)
+    return train(cfg, out, progress=False)
+
+
+def job_count(jobs: int | str, runs: list[RunConfig]) -> int:
+    """`auto`: one job per CPU for runs on the CPU (small models train no faster on two
+    threads than on one), one job otherwise (runs on a GPU share it).
+
+    Each job gets CPUs // jobs threads. Results are bit-exact for a given seed *and*
+    thread count: BLAS splits wide matrix products differently on more threads, so the
+    last bits of wide layers can differ from a --jobs 1 run (the spirals MLP's layers
+    are too small to be split, so its results are the same either way)."""
+    if jobs == "auto":
+        on_cpu = all(r.train.device == "cpu" for r in runs)
+        jobs = min(os.cpu_count() or 1, len(runs)) if on_cpu else 1
+    if not isinstance(jobs, int) or jobs < 1:
+        raise expected("--jobs", "a positive integer or 'auto'", jobs)
+    return max(1, min(jobs, len(runs)))
+
+
+def run_experiment(path: str | Path, out: str | Path, *, progress: bool = True,
+                   jobs: int | str = 1) -> Experiment:
+    """Train every (arm, seed) of the experiment file `path` into `out`, `jobs` at a time."""
+    exp = load_experiment(path)
+    out = Path(out)
+    check_experiment_dir(out, exp)
+    captured = {}
+    for arm in exp.arms:  # build each arm once: a bad layer name fails before any training
+        built = setup(next(r for r in exp.runs if r.name == arm))
+        captured[arm] = (built.capture_layers, built.cfg.capture.splits)
+    check_analysis(exp, captured)
+    states = {exp.run_dirname(r): prepare_run_dir(out / "runs" / exp.run_dirname(r), to_plain(r))
+              for r in exp.runs}
+    todo = [r for r in exp.runs if states[exp.run_dirname(r)] != "complete"]
+    n_jobs = job_count(jobs, todo) if todo else 1
+    with exclusive(out):
+        write_text(out / EXPERIMENT_FILE, yaml.safe_dump(exp.source, sort_keys=False))
+        if progress and len(todo) < len(exp.runs):
+            tqdm.write(f"{len(exp.runs) - len(todo)} of {len(exp.runs)} runs already complete",
+                       file=sys.stderr)
+        bar = progress_bar(total=len(todo), desc=f"{exp.name}: runs", unit="run", show=progress)
+        if n_jobs == 1:
+            for run in todo:
+                train(run, out / "runs" / exp.run_dirname(run), progress=progress)
+                bar.update()
+        else:
+            # Separate processes (spawned: forking a process that holds torch's threads is
+            # unsafe), one thread each; the runs' own progress bars would interleave.
+            threads = max(1, (os.cpu_count() or 1) // n_jobs)
+            with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn")) as pool:
+                futures = [pool.submit(_train_in_worker, r, out / "runs" / exp.run_dirname(r),
+                                       threads) for r in todo]
+                try:
+                    for future in as_completed(futures):
+                        future.result()
+                        bar.update()
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+        bar.close()
+    return exp
