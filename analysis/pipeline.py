@@ -31,11 +31,11 @@ from repflat.rundir.lock import exclusive
 from repflat.progress import progress_bar
 from repflat.errors import RepflatWarning, UserError, expected
 from repflat.rundir.files import is_regular, read_json
-from repflat.rundir.run import EXPERIMENT_FILE, claimed_by, read_run
-from repflat.rundir.features import MANIFEST, sha256_file, write_text
+from repflat.rundir.run import claimed_by, read_run
+from repflat.rundir.features import sha256_file, write_text
 from repflat.config._strict import FieldError, parse, to_plain
+from repflat.rundir.names import ANALYSIS_FILE, EXPERIMENT_FILE, MANIFEST, Status
 
-ANALYSIS_FILE = "analysis.json"
 TABLES = ("spectra.csv", "flattening.csv", "summary.csv", "training.csv")
 TEXT_COLUMNS = {c: str for c in ("run", "arm", "strategy", "split", "layer", "class", "metric")}
 
@@ -88,7 +88,7 @@ def compute(paths: Iterable[str | Path], *, overrides: dict | None = None,
 
 def unfinished_note(runs) -> str | None:
     """A sentence naming runs whose run.json says they are still running (or were killed)."""
-    running = [r.run_id for r in runs if r.status == "running"]
+    running = [r.run_id for r in runs if r.status is Status.RUNNING]
     if not running:
         return None
     return (f"{len(running)} run(s) are unfinished (run.json says running): their last "

@@ -9,8 +9,8 @@ import pandas as pd
 from repflat.analysis.io import numeric_columns, read_csv
 from repflat.config import AnalysisConfig, parse_experiment, read_yaml
 from repflat.errors import UserError, expected
-from repflat.rundir.run import EXPERIMENT_FILE, RunInfo, read_run
-from repflat.rundir.features import MANIFEST
+from repflat.rundir.run import RunInfo, read_run
+from repflat.rundir.names import EXPERIMENT_FILE, MANIFEST
 
 
 def experiment_runs(path: Path) -> tuple[list[Path], AnalysisConfig, str]:

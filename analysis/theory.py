@@ -9,8 +9,8 @@ and std over seeds at each run's last analysed epoch.
 from __future__ import annotations
 
 import pandas as pd
+from repflat.rundir.names import MEAN, POOLED
 
-from repflat.analysis.tidy import MEAN, POOLED
 
 METRICS = ("numerical_rank", "effective_rank", "residual_variance_share", "largest_singular_value")
 

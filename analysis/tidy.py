@@ -39,11 +39,8 @@ from repflat.analysis.spectra import layer_statistics
 from repflat.config import AnalysisConfig
 from repflat.errors import UserError, expected
 from repflat.rundir.run import RunInfo
+from repflat.rundir.names import ALL, MEAN, POOLED
 
-POOLED, MEAN, ALL = "pooled", "mean", "all"
-NOT_A_CLASS = (POOLED, MEAN, ALL)
-"""Values of the `class` column that are not one class: all classes pooled (the control),
-the class average, and layer-level metrics."""
 TOP_K = (1, 2, 5, 10)
 CLASS_METRICS = ("largest_singular_value", "sum_other_singular_values", "effective_rank",
                  "rankme", "participation_ratio", "stable_rank", "numerical_rank",

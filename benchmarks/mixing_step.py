@@ -19,9 +19,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from repflat.capture.hooks import INPUT
 from repflat.training.mixing import Mixup, NoMixing
 from repflat.training.models.mlp import MLP
+from repflat.rundir.names import INPUT
 
 
 def one_step(model, optimizer, mixer, x, y, n_classes) -> float:

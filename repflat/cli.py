@@ -233,13 +233,15 @@ def _dispatch(args) -> int:
     try:
         if args.command == "train":
             from repflat.config import load_run_config
+            from repflat.rundir.names import RunState
             from repflat.training.loop import train
 
             cfg = load_run_config(args.config, arm=args.arm, seed=args.seed)
             state = train(cfg, args.out, progress=not args.quiet, restart=args.restart)
             if os.environ.get("RANK", "0") == "0":  # under torchrun, say it once
-                said = {"complete": "already complete", "resumed": "resumed from its checkpoint"}
-                print(f"{args.out}: {said.get(state, state)}")
+                said = {RunState.COMPLETE: "already complete", RunState.RESUME: "resumed from its "
+                        "checkpoint", RunState.NEW: "trained", RunState.RESTART: "trained"}
+                print(f"{args.out}: {said[state]}")
         elif args.command == "analyze":
             _analyze(args.runs, args.out, _analysis_overrides(args), args.quiet)
         elif args.command == "extract":

@@ -22,7 +22,8 @@ import torch
 import torchvision
 
 from repflat.config import dump_yaml
-from repflat.rundir.features import MANIFEST, Features
+from repflat.rundir.features import Features
+from repflat.rundir.names import MANIFEST
 from tests.datafiles import make_imagefolder
 
 KILLS = 4

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from repflat.rundir.names import RunState
 from repflat.config import ImageData, load_experiment, parse_experiment
 from repflat.training.loop import train
 from tests.datafiles import (make_cifar10, make_cifar100, make_imagefolder, make_mnist,
@@ -50,6 +51,6 @@ def test_image_experiment_runs_one_short_step(tmp_path, monkeypatch, path):
     every_arm = path == IMAGE_FILES[0]
     for run in (r for r in exp.runs if every_arm or r.name == "manifold_mixup"):
         out = tmp_path / "runs" / exp.run_dirname(run)
-        assert train(run, out, progress=False) == "trained"
+        assert train(run, out, progress=False) == RunState.NEW
         metrics = pd.read_csv(out / "metrics.csv")
         assert len(metrics) == 1 and metrics["train_loss"].notna().all()

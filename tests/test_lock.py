@@ -6,7 +6,7 @@ import sys
 
 from repflat.cli import main
 from repflat.config import dump_yaml
-from repflat.rundir.lock import LOCK_FILE
+from repflat.rundir.names import LOCK_FILE
 
 
 def hold_lock(directory):

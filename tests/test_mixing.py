@@ -6,9 +6,10 @@ from scipy import stats
 
 from repflat.config import MixingConfig
 from repflat.errors import UserError
-from repflat.capture.hooks import INPUT, recording
+from repflat.capture.hooks import recording
 from repflat.training.mixing import MixPlan, Mixup, NoMixing, build_mixer
 from repflat.training.models.mlp import MLP
+from repflat.rundir.names import INPUT
 
 LAYERS = ("fc1", "fc2", "bottleneck", "fc3", "fc4")
 

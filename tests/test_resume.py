@@ -9,6 +9,7 @@ import time
 import pytest
 import torch
 
+from repflat.rundir.names import RunState
 from repflat.config import dump_yaml
 from repflat.rundir.features import Features
 from repflat.training.loop import learning_rate, train
@@ -68,7 +69,7 @@ def test_restart_flag_discards_the_checkpoint(tmp_path, tiny):
     train(cfg, tmp_path / "a", progress=False)
     train(cfg, tmp_path / "b", progress=False)
     (tmp_path / "b/run.json").write_text('{"status": "running"}')
-    assert train(cfg, tmp_path / "b", progress=False, restart=True) == "trained"
+    assert train(cfg, tmp_path / "b", progress=False, restart=True) == RunState.NEW
     same_run(tmp_path / "a", tmp_path / "b")
 
 

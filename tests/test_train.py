@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from repflat.rundir.names import RunState
 from repflat.errors import UserError
 from repflat.capture.hooks import recording
 from repflat.rundir.run import read_run
@@ -106,8 +107,8 @@ def test_a_different_run_in_the_output_directory_is_refused_untouched(tmp_path, 
 
 
 def test_the_same_complete_run_is_not_trained_again(tmp_path, tiny):
-    assert train(tiny(), tmp_path, progress=False) == "trained"
-    assert train(tiny(), tmp_path, progress=False) == "complete"
+    assert train(tiny(), tmp_path, progress=False) == RunState.NEW
+    assert train(tiny(), tmp_path, progress=False) == RunState.COMPLETE
 
 
 def test_an_unfinished_run_is_restarted(tmp_path, tiny):
@@ -115,7 +116,7 @@ def test_an_unfinished_run_is_restarted(tmp_path, tiny):
     train(tiny(), tmp_path / "b", progress=False)
     (tmp_path / "b/run.json").write_text('{"status": "running"}')  # as if killed mid-way
     (tmp_path / "b/features/stale.npy").write_bytes(b"junk")
-    assert train(tiny(), tmp_path / "b", progress=False) == "trained"
+    assert train(tiny(), tmp_path / "b", progress=False) == RunState.NEW
     assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
 
 
@@ -145,7 +146,7 @@ def test_unknown_capture_layer_lists_the_valid_ones(tmp_path, tiny):
 def test_training_options_run(tmp_path, tiny, change):
     cfg = tiny("input_mixup")
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **change))
-    assert train(cfg, tmp_path, progress=False) == "trained"
+    assert train(cfg, tmp_path, progress=False) == RunState.NEW
 
 
 def test_batch_norm_model_trains(tmp_path, tiny):

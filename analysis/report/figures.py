@@ -14,10 +14,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from repflat.analysis.report.plotting.plots import (class_mean_spectra, plot_metric_heatmap, plot_metric_over_epochs, plot_spectrum)
-from repflat.analysis.tidy import NOT_A_CLASS, class_order, final_epoch
+from repflat.analysis.tidy import class_order, final_epoch
 from repflat.analysis.report.plotting.style import literal
+from repflat.rundir.names import NOT_A_CLASS, POOLED
 
-POOLED = "pooled"
 EPOCH_METRICS = ("largest_singular_value", "sum_other_singular_values", "effective_rank",
                  "residual_variance_share")
 

@@ -14,18 +14,16 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from repflat.analysis.pipeline import (ANALYSIS_FILE, TABLES, compute, load, read_record,
-                                       write_tables)
+from repflat.analysis.pipeline import TABLES, compute, load, read_record, write_tables
 from repflat.analysis.report.build import FIGURES, ReportOptions, build_report, check_options
 from repflat.analysis.results import Analysis
 from repflat.config import read_yaml
 from repflat.errors import UserError, expected
-from repflat.rundir.features import MANIFEST
 from repflat.rundir.lock import exclusive
-from repflat.rundir.run import EXPERIMENT_FILE, claimed_by
+from repflat.rundir.run import claimed_by
+from repflat.rundir.names import (ANALYSIS_FILE, ANALYSIS_MARKER, CONFIG_FILE, EXPERIMENT_FILE,
+                                  MANIFEST)
 
-MARKER = ".repflat-analysis"
-"""Left in an analysis directory when repflat claims it, before anything else is written."""
 
 
 def check_output_dir(out: Path) -> None:
@@ -34,10 +32,10 @@ def check_output_dir(out: Path) -> None:
     own that holds files (its report.html or figures would be overwritten)."""
     if out.exists() and not out.is_dir():
         raise expected("--out", "a directory", f"{out} (a file)")
-    if (out / "config.yaml").is_file() or (out / MANIFEST).is_file():
+    if (out / CONFIG_FILE).is_file() or (out / MANIFEST).is_file():
         raise expected("--out", "a directory for analysis outputs, not a run directory", str(out))
-    if out.is_dir() and not (out / MARKER).is_file() and not (out / ANALYSIS_FILE).is_file():
-        claimed_by(out, MARKER, "`repflat analyze` or `repflat report`")  # refuses if not empty
+    if out.is_dir() and not (out / ANALYSIS_MARKER).is_file() and not (out / ANALYSIS_FILE).is_file():
+        claimed_by(out, ANALYSIS_MARKER, "`repflat analyze` or `repflat report`")  # refuses if not empty
 
 
 PUBLISH_ORDER = (".png", ".csv", ".json", ".md", ".html")
@@ -53,7 +51,7 @@ def write_outputs(analysis: Analysis, out: Path, options: ReportOptions, *,
     are figures the new report no longer draws removed. A failure while building leaves
     the previous report as it was; a kill during the swap leaves pages whose figures
     exist (the staging directory is removed by the next writer)."""
-    (out / MARKER).touch()
+    (out / ANALYSIS_MARKER).touch()
     stage = out / f".stage.{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()

@@ -26,8 +26,8 @@ from repflat.analysis.report.plotting.style import literal
 from repflat.analysis.tidy import arm_order
 from repflat.errors import expected
 from repflat.rundir.run import RunInfo
+from repflat.rundir.names import INPUT_GRID, PLANE_GRID, UNIFORM
 
-PLANE_GRID, INPUT_GRID, UNIFORM = "plane_grid", "input_grid", "uniform"
 LABELS = {"none": "ERM", "input_mixup": "input mixup", "manifold_mixup": "manifold mixup"}
 
 

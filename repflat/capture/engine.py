@@ -34,9 +34,9 @@ from repflat.training.distributed import Dist
 from repflat.progress import progress_bar
 from repflat.errors import UserError, expected
 from repflat.rundir.files import read_json
-from repflat.capture.hooks import INPUT, layer_names, node_recorder, recording
-from repflat.rundir.features import (LABELS, PARTIAL, ArrayStream, FeatureWriter, feature_path, labels_path,
-                           write_text)
+from repflat.capture.hooks import evaluating, layer_names, node_recorder, recording
+from repflat.rundir.features import PARTIAL, ArrayStream, FeatureWriter, write_text
+from repflat.rundir.names import INPUT, LABELS, feature_path, labels_path
 
 REDUCTIONS = ("flatten", "avg", "max")
 STATE_DIR = "features/.partial"
@@ -205,35 +205,33 @@ def capture_split(model: nn.Module, dataset: Dataset, layers: Sequence[str],
     mine = batch_indices(n, batch_size)[dist.rank::dist.world]
     state = job.state_path(root, dist.rank)
     torch_dtype = getattr(torch, dtype)
-    was_training = model.training
-    model.eval()
     streams: dict[str, ArrayStream] = {}
-    try:
-        streams, done, batches, first = _open_streams(
-            taker, dataset, job, names, writer, mine, device=device, dist=dist, resume=resume,
-            workers=workers)
-        bar = progress_bar(total=sum(len(b) for b in mine), initial=sum(len(b) for b in mine[:done]),
-                           desc=f"{split} epoch {epoch}", unit="sample", unit_scale=True,
-                           show=progress and dist.main, leave=False)
-        for k in range(done, len(mine)):
-            if first is not None:
-                (x, y, out), first = first, None
-            else:
-                x, y = next(batches)
-                out = _take(taker, x, device)
-            for layer in layers:
-                streams[layer].write_rows(mine[k].start, out[layer].to(torch_dtype).cpu().numpy())
-            if LABELS in streams:
-                streams[LABELS].write_rows(mine[k].start, np.asarray(y, dtype=np.int64))
-            # Rows reach the kernel's page cache before the state says so, which is what
-            # survives a killed process; an fsync per batch would cost far more.
-            write_text(state, json.dumps({"job": asdict(job), "done": k + 1}))
-            bar.update(len(x))
-        bar.close()
-    finally:
-        for stream in streams.values():
-            stream.close()
-        model.train(was_training)
+    with evaluating(model):
+        try:
+            streams, done, batches, first = _open_streams(
+                taker, dataset, job, names, writer, mine, device=device, dist=dist, resume=resume,
+                workers=workers)
+            bar = progress_bar(total=sum(len(b) for b in mine), initial=sum(len(b) for b in mine[:done]),
+                               desc=f"{split} epoch {epoch}", unit="sample", unit_scale=True,
+                               show=progress and dist.main, leave=False)
+            for k in range(done, len(mine)):
+                if first is not None:
+                    (x, y, out), first = first, None
+                else:
+                    x, y = next(batches)
+                    out = _take(taker, x, device)
+                for layer in layers:
+                    streams[layer].write_rows(mine[k].start, out[layer].to(torch_dtype).cpu().numpy())
+                if LABELS in streams:
+                    streams[LABELS].write_rows(mine[k].start, np.asarray(y, dtype=np.int64))
+                # Rows reach the kernel's page cache before the state says so, which is what
+                # survives a killed process; an fsync per batch would cost far more.
+                write_text(state, json.dumps({"job": asdict(job), "done": k + 1}))
+                bar.update(len(x))
+            bar.close()
+        finally:
+            for stream in streams.values():
+                stream.close()
     dist.barrier()
     if dist.main:
         writer.commit_streams(split, epoch, {k: ArrayStream(root / p) for k, p in names.items()})

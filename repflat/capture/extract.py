@@ -21,31 +21,31 @@ from torch import nn
 
 from repflat.capture.engine import REDUCTIONS, STATE_DIR, capture_split, model_fingerprint, pending_state
 from repflat.config import DataConfig
-from repflat.training.data import SPLITS, Data, load_data
+from repflat.training.data import Data, load_data
 from repflat.training.distributed import from_env, local_device, resolve_device
 from repflat.errors import UserError, expected
 from repflat.capture.hooks import check_layers
 from repflat.rundir.lock import exclusive
 from repflat.rundir.run import NEW, claimed_by
-from repflat.rundir.features import FORMAT, PARTIAL, FeatureWriter, Features, write_text
+from repflat.rundir.features import PARTIAL, FeatureWriter, Features, write_text
 from repflat.config._strict import to_plain
+from repflat.rundir.names import EXTRACT_FILE, FORMAT, SPLITS, RunState
 
-EXTRACT_FILE = "extract.yaml"
 DTYPES = ("float32", "float16")
 
 
 def _check_out(out: Path, description: dict, resume: bool, restart: bool) -> str:
-    """"new", "same" (this extraction, possibly unfinished) or a UserError; writes nothing."""
+    """NEW, or RESUME (this extraction, possibly unfinished), or a UserError; writes nothing."""
     previous = claimed_by(out, EXTRACT_FILE, "`repflat extract`")
     if previous is NEW:
-        return "new"
+        return RunState.NEW
     if previous != description:
         raise UserError(f"--out: {out} holds a different extraction (its {EXTRACT_FILE} differs: "
                         "other model, weights, layers, data or settings); choose another directory")
     if pending_state(out) and not (resume or restart):
         raise UserError(f"--out: {out} holds an interrupted extraction; pass --resume to "
                         "continue it or --restart to start it over")
-    return "same"
+    return RunState.RESUME
 
 
 def _clear_partials(out: Path) -> None:
@@ -88,7 +88,7 @@ def extract(model: nn.Module, layers: Sequence[str], data: DataConfig | Data, ou
         "splits": list(splits), "epoch": epoch, "batch_size": batch_size, "reduce": reduce,
         "dtype": dtype}
     state = _check_out(out, description, resume, restart)
-    if state == "same":
+    if state is RunState.RESUME:
         FeatureWriter(out)  # a corrupt manifest is refused before anything is written
     dist = from_env(dev)
     with exclusive(out) if dist.main else contextlib.nullcontext():
@@ -100,7 +100,7 @@ def extract(model: nn.Module, layers: Sequence[str], data: DataConfig | Data, ou
         model = model.to(dev)
         writer = FeatureWriter(out)
         for split in splits:
-            if state == "same" and all(writer.has(split, epoch, l) for l in layers) \
+            if state is RunState.RESUME and all(writer.has(split, epoch, l) for l in layers) \
                     and split in writer.manifest["labels"]:
                 continue  # done in an earlier call
             capture_split(model, loaded.datasets[split], layers, writer, split=split,

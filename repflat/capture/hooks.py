@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from repflat.errors import UserError, unknown
+from repflat.rundir.names import INPUT
 
-INPUT = "input"
 
 
 def base_module(model: nn.Module) -> nn.Module:
@@ -64,6 +64,18 @@ def check_layers(model: nn.Module, names: Iterable[str], argument: str, *,
         if name not in known:
             raise unknown(argument, name, valid)
     return names
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """`model` in eval mode inside the block, its own mode (train or eval) restored after,
+    however the block ends."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def _tensor_output(name: str, output: object) -> torch.Tensor:

@@ -28,16 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from repflat.errors import UserError, expected
+from repflat.rundir.names import (FORMAT, GRID, LABELS, MANIFEST, SPLIT_KINDS, feature_path,
+                                  labels_path)
 from repflat.rundir.files import (atomic_path, check_budget, create_new, inside, is_regular,
-                           open_regular, read_json, safe_name, sha256_file, write_text)
+                           open_regular, read_json, sha256_file, write_text)
 
 __all__ = ["ArrayStream", "Entry", "FeatureWriter", "Features", "FORMAT", "LABELS", "MANIFEST",
            "PARTIAL", "atomic_path", "feature_path", "labels_path", "npy_header", "save_npy",
            "sha256_file", "write_text"]
 
-FORMAT = 1
-MANIFEST = "features/manifest.json"
-LABELS = "#labels"  # the stream key of a split's labels (no module name starts with #)
 
 
 # ---------------------------------------------------------------- arrays
@@ -142,7 +141,6 @@ def _load_npy(path: Path, sha256: str | None, where: str, mmap: bool) -> np.ndar
         raise UserError(f"{where}: {path} is not a readable .npy array ({err})") from None
 
 
-SPLIT_KINDS = ("grid", "uniform")
 MAX_GRID = 4096
 
 
@@ -154,7 +152,7 @@ def _check_split_info(split: str, info: dict, where: str) -> None:
     if not isinstance(info.get("space"), str):
         raise expected(f"{where}.space", "a layer name", info.get("space"))
     resolution = info.get("resolution")
-    if info["kind"] == "grid" and not (isinstance(resolution, int) and not isinstance(resolution, bool)
+    if info["kind"] == GRID and not (isinstance(resolution, int) and not isinstance(resolution, bool)
                                        and 2 <= resolution <= MAX_GRID):
         raise expected(f"{where}.resolution", f"an integer from 2 to {MAX_GRID}", resolution)
 
@@ -297,16 +295,6 @@ class ArrayStream:
         digest = sha256_file(self.partial)
         os.replace(self.partial, self.path)
         return digest
-
-
-def feature_path(split: str, epoch: int, layer: str) -> str:
-    """Where the features of (split, epoch, layer) live, relative to the run directory."""
-    return (f"features/{safe_name(split, 'split')}/epoch{epoch:04d}/"
-            f"{safe_name(layer, 'layer')}.npy")
-
-
-def labels_path(split: str) -> str:
-    return f"features/{safe_name(split, 'split')}/labels.npy"
 
 
 class FeatureWriter:

@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from repflat.errors import UserError
+from repflat.rundir.names import LOCK_FILE
 
-LOCK_FILE = ".repflat.lock"
 TEMPORARY = re.compile(r"^\..+\.(\d+)\.tmp$")
 STAGING = re.compile(r"^\.stage\.(\d+)$")
 """A directory where a report is assembled before its files replace the old ones."""

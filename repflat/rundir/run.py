@@ -22,11 +22,10 @@ from repflat import __version__
 from repflat.errors import UserError, expected
 from repflat.rundir.files import is_regular, read_json, read_yaml_file
 from repflat.rundir.lock import visible_entries
-from repflat.rundir.features import FORMAT, Features, write_text
+from repflat.rundir.features import Features, write_text
+from repflat.rundir.names import (CHECKPOINT_FILE, CONFIG_FILE, FORMAT, METRICS_FILE, RUN_FILE,
+                                  UNKNOWN, RunState, Status)
 
-UNKNOWN = "unknown"
-EXPERIMENT_FILE = "experiment.yaml"
-"""Written by `repflat run` at the top of an experiment directory, beside runs/."""
 
 
 def _first_difference(a: object, b: object, where: str = "") -> str:
@@ -63,71 +62,71 @@ def claimed_by(path: Path, marker: str, written_by: str, argument: str = "--out"
         return None  # repflat's, but unreadable: the caller says what it expected
 
 
-def prepare_run_dir(path: str | Path, config: dict, argument: str = "--out") -> str:
-    """Check `path` can take a run of `config`; return "new", "restart" or "complete".
+def prepare_run_dir(path: str | Path, config: dict, argument: str = "--out") -> RunState:
+    """Check `path` can take a run of `config`: RunState NEW, RESTART (unfinished) or COMPLETE.
 
     Raises UserError, changing nothing, if the directory holds a different run or
     something that is not a run.
     """
     path = Path(path)
-    on_disk = claimed_by(path, "config.yaml", "`repflat train`", argument)
+    on_disk = claimed_by(path, CONFIG_FILE, "`repflat train`", argument)
     if on_disk is NEW:
-        return "new"
+        return RunState.NEW
     if on_disk != config:
         raise UserError(f"{argument}: {path} already holds a different run "
                         f"({_first_difference(on_disk, config)}); choose another directory")
-    return "complete" if read_status(path) == "complete" else "restart"
+    return RunState.COMPLETE if read_status(path) is Status.COMPLETE else RunState.RESTART
 
 
-def read_status(path: str | Path) -> str:
+def read_status(path: str | Path) -> Status:
     """run.json's status ("running", "complete"), or "unknown" when there is no run.json
     or it is not repflat's JSON; a link, a FIFO or a device there is refused, unread."""
-    info_path = Path(path) / "run.json"
+    info_path = Path(path) / RUN_FILE
     if not info_path.exists() and not info_path.is_symlink():
-        return UNKNOWN
+        return Status.UNKNOWN
     if info_path.is_symlink() or not is_regular(info_path):
-        read_json(info_path, "run.json")  # raises, naming what it is, without reading it
+        read_json(info_path, RUN_FILE)  # raises, naming what it is, without reading it
     try:
-        info = read_json(info_path, "run.json", limit=1 << 20)
+        info = read_json(info_path, RUN_FILE, limit=1 << 20)
     except UserError:
-        return UNKNOWN
-    status = info.get("status", UNKNOWN) if isinstance(info, dict) else UNKNOWN
-    return status if isinstance(status, str) else UNKNOWN
+        return Status.UNKNOWN
+    status = info.get("status") if isinstance(info, dict) else None
+    return Status(status) if status in {s.value for s in Status} else Status.UNKNOWN
 
 
 class RunWriter:
     """Writes the non-feature files of a run: config, status and metrics.
 
-    `state` is "new", "restart" (an unfinished run of the same config, started over:
-    its files are removed) or "resume" (continued from its checkpoint: files kept, the
+    `state` is NEW, RESTART (an unfinished run of the same config, started over:
+    its files are removed) or RESUME (continued from its checkpoint: files kept, the
     metrics rewritten from the checkpoint's rows by `restore`). `threads` (the CPU
     thread count) is recorded because bit-exact repeats on the CPU depend on it.
     """
 
     def __init__(self, path: str | Path, config: dict, state: str, threads: int | None = None):
         self.path = Path(path)
-        if state == "restart":
-            for child in ("features", "metrics.csv", "checkpoint.pt", "run.json"):
+        if state is RunState.RESTART:
+            for child in ("features", METRICS_FILE, CHECKPOINT_FILE, RUN_FILE):
                 target = self.path / child
                 shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.info = {"format": FORMAT, "repflat": __version__, "status": "running",
+        self.info = {"format": FORMAT, "repflat": __version__, "status": Status.RUNNING.value,
                      "name": config.get("name"), "strategy": config["mixing"]["strategy"],
                      "seed": config.get("seed"), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
                      "threads": threads}
         self.rows: list[dict] = []
-        write_text(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+        write_text(self.path / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
         self._write_info()
 
     def _write_info(self) -> None:
-        write_text(self.path / "run.json", json.dumps(self.info, indent=1))
+        write_text(self.path / RUN_FILE, json.dumps(self.info, indent=1))
 
     def _write_rows(self) -> None:
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(self.rows[0]) if self.rows else ["epoch"])
         writer.writeheader()
         writer.writerows(self.rows)
-        write_text(self.path / "metrics.csv", out.getvalue())
+        write_text(self.path / METRICS_FILE, out.getvalue())
 
     def restore(self, rows: list[dict]) -> None:
         """Continue after a checkpoint: its rows replace whatever was logged after it."""
@@ -139,7 +138,7 @@ class RunWriter:
         self._write_rows()
 
     def finish(self, seconds: float, results: dict | None = None) -> None:
-        self.info |= {"status": "complete", "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        self.info |= {"status": Status.COMPLETE.value, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
                       "seconds": round(seconds, 3), **(results or {})}
         self._write_info()
 
@@ -167,8 +166,8 @@ def read_run(path: str | Path) -> RunInfo:
     if not path.is_dir():
         raise expected("run", "an existing run directory", str(path))
     config = None
-    if (path / "config.yaml").exists() or (path / "config.yaml").is_symlink():
-        config = read_yaml_file(path / "config.yaml", f"run {path}: config.yaml")
+    if (path / CONFIG_FILE).exists() or (path / CONFIG_FILE).is_symlink():
+        config = read_yaml_file(path / CONFIG_FILE, f"run {path}: config.yaml")
     features = Features(path)
     if isinstance(config, dict):
         name = str(config.get("name", path.name))

@@ -19,7 +19,6 @@ from repflat.training.distributed import Dist
 from repflat.errors import UserError
 from repflat.rundir.files import open_regular, write_bytes
 
-CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
 
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from repflat.capture.hooks import evaluating
 from repflat.training.data import Data
 from repflat.training.data.batches import load_batches, row_chunks
 
@@ -27,14 +28,12 @@ def autocast(device: torch.device, enabled: bool):
 def predict(model: nn.Module, data: Data, split: str, device: torch.device, *,
             batch_size: int = 1024, amp: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Logits (float32) and labels of a whole split, in eval mode."""
-    was_training = model.training
-    model.eval()
     logits, labels = [], []
-    for xb, yb in load_batches(data, split, row_chunks(len(data.labels[split]), batch_size), device):
-        with autocast(device, amp):
-            logits.append(model(xb).float().cpu())
-        labels.append(yb.cpu())
-    model.train(was_training)
+    with evaluating(model):
+        for xb, yb in load_batches(data, split, row_chunks(len(data.labels[split]), batch_size), device):
+            with autocast(device, amp):
+                logits.append(model(xb).float().cpu())
+            labels.append(yb.cpu())
     return torch.cat(logits).numpy(), torch.cat(labels).numpy()
 
 
@@ -71,8 +70,6 @@ def fgsm_accuracy(model: nn.Module, data: Data, split: str, epsilon: float,
     ε is in pixel units of [0, 1] for image data (divided by each channel's std to act on
     normalised inputs, and the result clipped to valid pixels); in input units otherwise.
     """
-    was_training = model.training
-    model.eval()
     correct = 0
     scale = bounds = None
     if data.pixel_std is not None:
@@ -81,14 +78,14 @@ def fgsm_accuracy(model: nn.Module, data: Data, split: str, epsilon: float,
         shape = (1, -1) + (1,) * (len(data.input_shape) - 1)
         scale = (1 / std).view(shape)
         bounds = ((0 - mean) / std).view(shape), ((1 - mean) / std).view(shape)
-    for xb, yb in load_batches(data, split, row_chunks(len(data.labels[split]), batch_size), device):
-        x = xb.detach().clone().requires_grad_(True)
-        grad, = torch.autograd.grad(F.cross_entropy(model(x), yb), x)
-        step = epsilon * grad.sign()
-        adv = x.detach() + (step * scale if scale is not None else step)
-        if bounds is not None:
-            adv = torch.maximum(torch.minimum(adv, bounds[1]), bounds[0])
-        with torch.no_grad():
-            correct += (model(adv).argmax(1) == yb).sum().item()
-    model.train(was_training)
+    with evaluating(model):
+        for xb, yb in load_batches(data, split, row_chunks(len(data.labels[split]), batch_size), device):
+            x = xb.detach().clone().requires_grad_(True)
+            grad, = torch.autograd.grad(F.cross_entropy(model(x), yb), x)
+            step = epsilon * grad.sign()
+            adv = x.detach() + (step * scale if scale is not None else step)
+            if bounds is not None:
+                adv = torch.maximum(torch.minimum(adv, bounds[1]), bounds[0])
+            with torch.no_grad():
+                correct += (model(adv).argmax(1) == yb).sum().item()
     return correct / len(data.labels[split])

@@ -29,7 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from repflat.training import checkpoint
-from repflat.capture.snapshot import capture, forward_features
+from repflat.rundir.names import CHECKPOINT_FILE, RunState
+from repflat.capture.probes2d import forward_features
+from repflat.capture.snapshot import capture
 from repflat.config import RunConfig, TrainConfig
 from repflat.training.data import Data, load_data
 from repflat.training.data.batches import Seeded, epoch_batches, load_batches
@@ -156,7 +158,8 @@ def summary(rows: list[dict]) -> dict:
 
 
 def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bool = False) -> str:
-    """Train `cfg` into run directory `out`: "trained", "resumed" or "complete" (already done).
+    """Train `cfg` into run directory `out`; return NEW (trained from the start), RESUME
+    (continued from a checkpoint) or COMPLETE (already done, nothing trained).
 
     An unfinished run of the same config continues from its latest checkpoint unless
     `restart` is set.
@@ -164,19 +167,19 @@ def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bo
     s = setup(cfg)
     plain = to_plain(cfg)
     state = prepare_run_dir(out, plain)
-    if state == "complete":
-        return "complete"
+    if state is RunState.COMPLETE:
+        return RunState.COMPLETE
     dist = from_env(s.device)
     out = Path(out)
-    resumed = None if restart or state == "new" else checkpoint.load_resumable(
-        out / checkpoint.CHECKPOINT, plain, dist.world)
+    resumed = None if restart or state is RunState.NEW else checkpoint.load_resumable(
+        out / CHECKPOINT_FILE, plain, dist.world)
     with exclusive(out) if dist.main else contextlib.nullcontext():
-        run = (RunWriter(out, plain, "resume" if resumed else state, torch.get_num_threads())
+        run = (RunWriter(out, plain, RunState.RESUME if resumed else state, torch.get_num_threads())
                if dist.main else None)
         dist.barrier()
         fit(s, out, run, dist, resumed, progress=progress)
     dist.barrier()
-    return "resumed" if resumed else "trained"
+    return RunState.RESUME if resumed else RunState.NEW
 
 
 def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | None, *,
@@ -215,7 +218,7 @@ def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | 
     def save_checkpoint(epoch: int) -> None:
         rng = checkpoint.gather_rng(generators, s.device, dist)
         if dist.main:
-            checkpoint.save(out / checkpoint.CHECKPOINT, {
+            checkpoint.save(out / CHECKPOINT_FILE, {
                 "epoch": epoch, "config": plain, "input_shape": list(s.data.input_shape),
                 "n_classes": K, "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "rng": rng, "metrics": rows, "complete": epoch == tc.epochs},

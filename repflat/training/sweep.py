@@ -24,10 +24,11 @@ from repflat.config import Experiment, RunConfig, load_experiment, parse_experim
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.lock import exclusive
 from repflat.progress import progress_bar
-from repflat.rundir.run import EXPERIMENT_FILE, NEW, claimed_by, prepare_run_dir
+from repflat.rundir.run import NEW, claimed_by, prepare_run_dir
 from repflat.rundir.features import write_text
 from repflat.training.loop import setup, train
 from repflat.config._strict import to_plain
+from repflat.rundir.names import EXPERIMENT_FILE, RunState
 
 
 def check_experiment_dir(out: Path, exp: Experiment) -> None:
@@ -92,7 +93,7 @@ def run_experiment(path: str | Path, out: str | Path, *, progress: bool = True,
     check_analysis(exp, captured)
     states = {exp.run_dirname(r): prepare_run_dir(out / "runs" / exp.run_dirname(r), to_plain(r))
               for r in exp.runs}
-    todo = [r for r in exp.runs if states[exp.run_dirname(r)] != "complete"]
+    todo = [r for r in exp.runs if states[exp.run_dirname(r)] is not RunState.COMPLETE]
     n_jobs = job_count(jobs, todo) if todo else 1
     with exclusive(out):
         write_text(out / EXPERIMENT_FILE, yaml.safe_dump(exp.source, sort_keys=False))

@@ -21,17 +21,11 @@ from matplotlib.colors import Normalize
 from repflat.analysis.report.plotting.style import class_colors
 from repflat.errors import expected
 from repflat.rundir.features import Features
+from repflat.rundir.grids import PAD, grid_points, padded_box
+from repflat.rundir.names import INPUT_GRID, PROBABILITIES
 
 RESPONSES = ("confidence", "class", "entropy")
 ENTROPY_CMAP = sns.color_palette("mako_r", as_cmap=True)
-
-
-def grid_points(lo: tuple[float, float], hi: tuple[float, float], resolution: int) -> np.ndarray:
-    """A resolution² × 2 grid over the box [lo, hi], y-major as training saves its grids:
-    row i * resolution + j is (x_j, y_i)."""
-    xs, ys = (np.linspace(lo[d], hi[d], resolution) for d in range(2))
-    xx, yy = np.meshgrid(xs, ys)
-    return np.stack([xx.ravel(), yy.ravel()], axis=1)
 
 
 @dataclass(frozen=True)
@@ -57,7 +51,7 @@ class BoundaryDisplay:
 
     @classmethod
     def from_function(cls, predict_proba: Callable[[np.ndarray], np.ndarray], data: np.ndarray, *,
-                      resolution: int = 200, pad: float = 0.1, space: str = "input") -> BoundaryDisplay:
+                      resolution: int = 200, pad: float = PAD, space: str = "input") -> BoundaryDisplay:
         """Evaluate `predict_proba` once over a grid covering `data` (n_samples, 2), its
         bounding box padded by `pad` of its span on each side (as training's `input_grid`).
 
@@ -68,9 +62,7 @@ class BoundaryDisplay:
             raise expected("data", "points of shape (n_samples, 2)", data.shape)
         if resolution < 2:
             raise expected("resolution", "an integer >= 2", resolution)
-        lo, hi = data.min(0), data.max(0)
-        span = np.where(hi > lo, hi - lo, 1.0)
-        points = grid_points(lo - pad * span, hi + pad * span, resolution)
+        points = grid_points(*padded_box(data, pad), resolution)
         probs = np.asarray(predict_proba(points), dtype=np.float64)
         if probs.ndim != 2 or len(probs) != len(points) or probs.shape[1] < 2:
             raise expected("predict_proba", f"an array of shape ({len(points)}, n_classes)", probs.shape)
@@ -80,13 +72,13 @@ class BoundaryDisplay:
         return cls.from_grid(points, probs, resolution, space)
 
     @classmethod
-    def from_features(cls, features: Features, epoch: int, split: str = "input_grid") -> BoundaryDisplay:
+    def from_features(cls, features: Features, epoch: int, split: str = INPUT_GRID) -> BoundaryDisplay:
         info = features.splits.get(split)
         if not info or info.get("kind") != "grid":
             raise expected("split", "a grid split saved by training (input_grid, plane_grid)", split)
         space = info["space"]
         points = features.load(features.get(split, epoch, space))
-        probs = features.load(features.get(split, epoch, "probabilities"))
+        probs = features.load(features.get(split, epoch, PROBABILITIES))
         return cls.from_grid(points, probs, int(info["resolution"]), space)
 
     @property

@@ -16,7 +16,8 @@ import seaborn as sns
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from repflat.analysis.report.plotting.style import arm_colors, literal
-from repflat.analysis.tidy import MEAN, NOT_A_CLASS, arm_order
+from repflat.analysis.tidy import arm_order
+from repflat.rundir.names import MEAN, NOT_A_CLASS
 
 CLASS_MEAN = MEAN
 

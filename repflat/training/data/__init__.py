@@ -12,8 +12,8 @@ from torch.utils.data import Dataset, TensorDataset
 
 from repflat.config import DataConfig, DigitsData, SpiralsData
 from repflat.training.data.spirals import make_spirals
+from repflat.rundir.names import SPLITS
 
-SPLITS = ("train", "test")
 
 
 @dataclass(frozen=True)

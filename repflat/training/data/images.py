@@ -71,7 +71,8 @@ def dataset_labels(ds) -> np.ndarray:
 
 
 def load_images(cfg: ImageData):
-    from repflat.training.data import SPLITS, Data
+    from repflat.rundir.names import SPLITS
+    from repflat.training.data import Data
 
     sets = {s: _open(cfg, s) for s in SPLITS}
     x0 = sets["train"][0][0]

@@ -16,6 +16,7 @@ from torch import nn
 from repflat.config import RunConfig, load_run_config
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.files import open_regular
+from repflat.rundir.names import CHECKPOINT_FILE, CONFIG_FILE
 
 
 def load_weights(path: str | Path, argument: str = "--weights", *, follow: bool = True) -> dict:
@@ -89,14 +90,14 @@ def run_model(run: str | Path) -> tuple[nn.Module, RunConfig, int]:
     from repflat.training.models import build_model
 
     run = Path(run)
-    if not (run / "config.yaml").is_file():
+    if not (run / CONFIG_FILE).is_file():
         raise expected("--run-dir", "a repflat run directory (with config.yaml)", str(run))
-    cfg = load_run_config(run / "config.yaml", follow=False)
-    ckpt = load_weights(run / "checkpoint.pt", "--run-dir", follow=False)
+    cfg = load_run_config(run / CONFIG_FILE, follow=False)
+    ckpt = load_weights(run / CHECKPOINT_FILE, "--run-dir", follow=False)
     fields = {"model": dict, "input_shape": list, "n_classes": int, "epoch": int}
     if not isinstance(ckpt, dict) or not all(isinstance(ckpt.get(k), t) for k, t in fields.items()) \
             or not all(isinstance(d, int) and d > 0 for d in ckpt["input_shape"]) or ckpt["n_classes"] < 1:
         raise expected("--run-dir", "a finished run (checkpoint.pt with model, input_shape, "
                        "n_classes and epoch)", str(run))
     model = build_model(cfg.model, tuple(ckpt["input_shape"]), ckpt["n_classes"], seed=0)
-    return load_into(model, ckpt["model"], run / "checkpoint.pt", "--run-dir"), cfg, ckpt["epoch"]
+    return load_into(model, ckpt["model"], run / CHECKPOINT_FILE, "--run-dir"), cfg, ckpt["epoch"]

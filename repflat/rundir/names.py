@@ -1,0 +1,89 @@
+"""Every name of the run-directory format (format 1), in one place.
+
+The run directory is the contract between the torch side (writers) and the numpy side
+(readers), and with other tools that write features for repflat to analyse. Writers and
+readers import these names; none retypes them. README, "The run directory", documents
+the same names for people.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+from repflat.rundir.files import safe_name
+
+FORMAT = 1
+"""The `format` number in run.json, the manifest and analysis.json."""
+
+# ---------------------------------------------------------------- files of a run
+CONFIG_FILE = "config.yaml"        # the resolved run config (marks a run directory)
+RUN_FILE = "run.json"              # status, seed, thread count, best/final results
+METRICS_FILE = "metrics.csv"       # one row per epoch
+CHECKPOINT_FILE = "checkpoint.pt"  # resumable state, final weights
+MANIFEST = "features/manifest.json"
+EXTRACT_FILE = "extract.yaml"      # marks a directory written by `repflat extract`
+EXPERIMENT_FILE = "experiment.yaml"  # marks a directory written by `repflat run`
+ANALYSIS_FILE = "analysis.json"    # marks an analysis directory (with ANALYSIS_MARKER)
+ANALYSIS_MARKER = ".repflat-analysis"
+LOCK_FILE = ".repflat.lock"
+RUNS_DIR = "runs"                  # an experiment directory's runs, RUNS_DIR/run_dirname(...)
+ANALYSIS_DIR = "analysis"          # and its analysis
+
+# ---------------------------------------------------------------- splits and layers
+TRAIN, TEST = "train", "test"
+SPLITS = (TRAIN, TEST)
+"""Splits of a data set: rows of real inputs, with labels."""
+INPUT_GRID, UNIFORM, PLANE_GRID = "input_grid", "uniform", "plane_grid"
+PROBES = (INPUT_GRID, UNIFORM, PLANE_GRID)
+"""Probe splits saved for 2-D inputs (repflat.capture.probes2d): a grid over the input
+plane, inputs drawn uniformly over it, a grid over a 2-D hidden layer. No labels."""
+GRID, SCATTER = "grid", "uniform"
+SPLIT_KINDS = (GRID, SCATTER)
+"""`kind` of a probe split in the manifest's `splits`: a G × G grid, or scattered points."""
+INPUT = "input"
+"""The layer that is the model's input (mixing there is input mixup)."""
+PROBABILITIES = "probabilities"
+"""The softmax output saved beside a probe split's points."""
+LABELS = "#labels"
+"""The stream key of a split's labels while they are written (no module name starts with #)."""
+
+# ---------------------------------------------------------------- classes in the tables
+POOLED, MEAN, ALL = "pooled", "mean", "all"
+"""Rows of the flattening tables that are not one class: all classes pooled (the
+control), the class average, and layer-level metrics (NC1)."""
+NOT_A_CLASS = (POOLED, MEAN, ALL)
+
+
+UNKNOWN = "unknown"
+"""A run's strategy or seed when its directory does not say (features from another tool)."""
+
+
+class Status(str, Enum):
+    """run.json's `status`."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    UNKNOWN = "unknown"  # no run.json (features written by another tool), or not repflat's
+
+
+class RunState(str, Enum):
+    """What a directory holds for the run (or extraction) about to be written into it."""
+
+    NEW = "new"            # absent or empty
+    RESTART = "restart"    # the same run, unfinished: start it over
+    RESUME = "resume"      # the same run, unfinished: continue from its checkpoint
+    COMPLETE = "complete"  # the same run, done: nothing to do
+
+
+def run_dirname(arm: str, seed: int) -> str:
+    """An experiment's run directory name: `<arm>-seed<seed>`."""
+    return f"{arm}-seed{seed}"
+
+
+def feature_path(split: str, epoch: int, layer: str) -> str:
+    """Where the features of (split, epoch, layer) live, relative to the run directory."""
+    return f"features/{safe_name(split, 'split')}/epoch{epoch:04d}/{safe_name(layer, 'layer')}.npy"
+
+
+def labels_path(split: str) -> str:
+    """Where a split's labels live, relative to the run directory."""
+    return f"features/{safe_name(split, 'split')}/labels.npy"
