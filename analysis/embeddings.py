@@ -28,7 +28,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
-from repflat.analysis.runs import run_columns
+from repflat.analysis.runs import lowest_seed, run_columns
 from repflat.analysis.tidy import arm_order
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.run import RunInfo
@@ -126,7 +126,7 @@ def _embed(x: np.ndarray, method: str, seed: int) -> np.ndarray:
 
 def _pick(runs: list[RunInfo], arm: str, split: str, layer: str) -> RunInfo | None:
     found = [r for r in runs if r.name == arm and r.features.select(split=split, layer=layer)]
-    return min(found, key=lambda r: str(r.seed)) if found else None
+    return lowest_seed(found)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,12 @@ def collect_runs(paths: Iterable[str | Path]) -> tuple[list[RunInfo], AnalysisCo
     return runs, settings, name
 
 
+def lowest_seed(runs: Iterable[RunInfo]) -> RunInfo | None:
+    """The run of the lowest seed (numerically: seed 2 before seed 10; unknown seeds last)."""
+    return min(runs, key=lambda r: (not isinstance(r.seed, int), r.seed if isinstance(r.seed, int) else 0,
+                                    str(r.seed)), default=None)
+
+
 def run_columns(run: RunInfo) -> dict:
     """The columns that identify a run in every tidy table."""
     return {"run": run.run_id, "arm": run.name, "strategy": run.strategy, "seed": run.seed}

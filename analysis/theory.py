@@ -9,6 +9,7 @@ and std over seeds at each run's last analysed epoch.
 from __future__ import annotations
 
 import pandas as pd
+from repflat.analysis.tidy import final_epoch, over_seeds
 from repflat.rundir.names import MEAN, POOLED
 
 
@@ -18,7 +19,7 @@ METRICS = ("numerical_rank", "effective_rank", "residual_variance_share", "large
 def theory_check(flat: pd.DataFrame, layer: str) -> pd.DataFrame:
     """Tidy: arm, strategy, class ("0".., or "mean"), metric, mean, std, n_runs, theory_dimension."""
     sel = flat[(flat["layer"] == layer) & ~flat["class"].isin([POOLED, MEAN, "all"])]
-    sel = sel[sel["epoch"] == sel.groupby("run")["epoch"].transform("max")]
+    sel = final_epoch(sel)
     if sel.empty:
         return pd.DataFrame(columns=["arm", "strategy", "class", "metric", "mean", "std", "n_runs",
                                      "theory_dimension"])
@@ -27,10 +28,7 @@ def theory_check(flat: pd.DataFrame, layer: str) -> pd.DataFrame:
     averaged = (sel.groupby(["run", "arm", "strategy", "metric"], sort=False)["value"].mean()
                 .reset_index().assign(**{"class": "mean"}))
     both = pd.concat([sel[["run", "arm", "strategy", "class", "metric", "value"]], averaged])
-    out = (both.groupby(["arm", "strategy", "class", "metric"], sort=False)["value"]
-           .agg(mean="mean", std="std", n_runs="count").reset_index())
-    out["std"] = out["std"].fillna(0.0)
-    return out.assign(theory_dimension=int(theory))
+    return over_seeds(both, ["arm", "strategy", "class", "metric"]).assign(theory_dimension=int(theory))
 
 
 NARROW = 32

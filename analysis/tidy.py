@@ -173,10 +173,7 @@ def summarize(flat: pd.DataFrame) -> pd.DataFrame:
     keys = ["run", "arm", "strategy", "seed", "layer", "epoch", "metric"]
     per_run = pd.concat([per_class.groupby(keys, sort=False)["value"].mean().reset_index(),
                          pooled[keys + ["value"]]], ignore_index=True)
-    out = (per_run.groupby(["arm", "strategy", "layer", "epoch", "metric"], sort=False)["value"]
-           .agg(mean="mean", std="std", n_runs="count").reset_index())
-    out["std"] = out["std"].fillna(0.0)
-    return out
+    return over_seeds(per_run, ["arm", "strategy", "layer", "epoch", "metric"])
 
 
 # ---------------------------------------------------------------- ordering and selection
@@ -198,6 +195,38 @@ def class_order(labels) -> list[str]:
     return sorted(labels, key=lambda c: (not c.isdigit(), int(c) if c.isdigit() else 0, c))
 
 
-def final_epoch(data: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each run's last epoch."""
-    return data[data["epoch"] == data.groupby("run")["epoch"].transform("max")]
+def final_epoch(data: pd.DataFrame, by: str | list[str] = "run") -> pd.DataFrame:
+    """The rows of the last epoch of each `by` group: each run's (tables of runs), or each
+    arm's (`by="arm"`, tables already over seeds)."""
+    if data.empty:
+        return data
+    return data[data["epoch"] == data.groupby(by)["epoch"].transform("max")]
+
+
+def over_seeds(data: pd.DataFrame, by: list[str], value: str = "value") -> pd.DataFrame:
+    """Mean, standard deviation (ddof 1; 0 for a single run) and count (`n_runs`) of
+    `value` over the rows sharing `by`: over the seeds when `data` has one row per run."""
+    out = (data.groupby(by, sort=False)[value].agg(mean="mean", std="std", n_runs="count")
+           .reset_index())
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def order_rows(frame: pd.DataFrame, layers: list[str] | None = None) -> pd.DataFrame:
+    """Rows in reading order: layers as given (others after, as they came), arms in the
+    fixed arm order, epochs ascending; a stable sort on ordered categories."""
+    keys = []
+    work = frame.copy()
+    if "layer" in work and layers is not None:
+        seen = list(dict.fromkeys([*layers, *work["layer"]]))
+        work["_layer"] = pd.Categorical(work["layer"], categories=seen, ordered=True)
+        keys.append("_layer")
+    if "arm" in work:
+        work["_arm"] = pd.Categorical(work["arm"], categories=arm_order(work["arm"]), ordered=True)
+        keys.append("_arm")
+    if "epoch" in work:
+        work["_epoch"] = pd.to_numeric(work["epoch"], errors="coerce")
+        keys.append("_epoch")
+    if not keys:
+        return frame.reset_index(drop=True)
+    return (frame.loc[work.sort_values(keys, kind="stable").index].reset_index(drop=True))

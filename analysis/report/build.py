@@ -20,10 +20,9 @@ from repflat.analysis.embeddings import METHODS, NAMES, embed_runs, sampling_not
 from repflat.analysis.report.plotting.embeddings import plot_embeddings
 from repflat.analysis.report.figures import epochs_figure, heatmap_figure, spectra_figure
 from repflat.analysis.paper import PICTURES, paper_entry
-from repflat.analysis.report.markup import (Code, Details, Heading, Image, Paragraph, Table, accuracy_table,
-                             flattening_table, write_report)
+from repflat.analysis.report.markup import Code, Details, Heading, Image, Paragraph, Table, write_report
 from repflat.analysis.report.plotting.style import theme
-from repflat.analysis.report.tables import (all_metrics_table, arm_configs, config_difference_table, theory_table,
+from repflat.analysis.report.tables import (accuracy_table, all_metrics_table, arm_configs, config_difference_table, flattening_table, theory_table,
                              config_yaml, paper_table, unknown_metrics)
 from repflat.analysis.theory import NARROW, theory_check
 from repflat.analysis.report.toy import boundaries, figure1, planes

@@ -23,7 +23,6 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from repflat.analysis.tidy import arm_order
 from repflat.rundir.features import write_text
 
 
@@ -217,65 +216,3 @@ def write_report(out_dir: Path, blocks: list[Block], title: str, *,
     write_text(md, render_markdown([Heading(title, 1), *blocks]))
     write_text(page, render_html(blocks, title, embed_from=out_dir if embed_images else None))
     return [md, page]
-
-
-# ---------------------------------------------------------------- tables
-
-def _num(x: float, digits: int) -> str:
-    # Below 1e-10 a float64 SVD of float32 features is round-off; say 0 rather than 3e-49.
-    return "0" if abs(x) < 1e-10 else f"{x:.{digits}g}"
-
-
-def mean_std(mean: float, std: float, n: int) -> str:
-    """'m ± s' (4 and 2 significant digits); just 'm' for one run or no spread."""
-    if n < 2 or _num(std, 2) == "0":
-        return _num(mean, 4)
-    return f"{_num(mean, 4)} ± {_num(std, 2)}"
-
-
-TABLE_METRICS = {  # summary metric -> column title
-    "largest_singular_value": "σ₁",
-    "sum_other_singular_values": "Σ σ₂…",
-    "effective_rank": "effective rank",
-    "numerical_rank": "numerical rank",
-    "theory_dimension": "dim(H)−K+1",
-    "residual_variance_share": "variance beyond dim(H)−K+1",
-    "pooled_largest_singular_value": "pooled σ₁",
-    "pooled_effective_rank": "pooled effective rank",
-    "nc1": "NC1",
-}
-
-
-def flattening_table(summary: pd.DataFrame, layer_order: list[str]) -> pd.DataFrame:
-    """Rows (layer, arm) at each run's final analysed epoch; cells mean ± std over seeds."""
-    final = summary[summary["epoch"] == summary.groupby("arm")["epoch"].transform("max")]
-    final = final[final["metric"].isin(TABLE_METRICS)]
-    cell = final.assign(text=[mean_std(m, s, n) for m, s, n in
-                              zip(final["mean"], final["std"], final["n_runs"])])
-    wide = cell.pivot_table(index=["layer", "arm"], columns="metric", values="text",
-                            aggfunc="first", sort=False)
-    wide = wide[[m for m in TABLE_METRICS if m in wide.columns]].rename(columns=TABLE_METRICS)
-    seeds = final.groupby("arm")["n_runs"].max()
-    wide = wide.reset_index()
-    wide.columns.name = None  # else the HTML table grows an empty "metric" header cell
-    wide.insert(2, "seeds", wide["arm"].map(seeds))
-    rank = {l: i for i, l in enumerate(layer_order)}
-    arms = {a: i for i, a in enumerate(arm_order(wide["arm"]))}
-    key = wide["layer"].map(rank).fillna(len(rank)) * 1000 + wide["arm"].map(arms)
-    return wide.iloc[key.argsort(kind="stable")].reset_index(drop=True)
-
-
-def accuracy_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per arm: final and best test accuracy and final test NLL, mean ± std over seeds."""
-    last = metrics[metrics["epoch"] == metrics.groupby("run")["epoch"].transform("max")]
-    best = metrics.groupby(["arm", "run"])["test_accuracy"].max().reset_index()
-    rows = []
-    for arm in arm_order(last["arm"]):
-        a, b = last[last["arm"] == arm], best[best["arm"] == arm]
-        n = len(a)
-        rows.append({"arm": arm, "strategy": a["strategy"].iloc[0], "seeds": n,
-                     "epochs": int(a["epoch"].max()),
-                     "test accuracy (final)": mean_std(a["test_accuracy"].mean(), a["test_accuracy"].std(), n),
-                     "test accuracy (best)": mean_std(b["test_accuracy"].mean(), b["test_accuracy"].std(), n),
-                     "test NLL (final)": mean_std(a["test_nll"].mean(), a["test_nll"].std(), n)})
-    return pd.DataFrame(rows)

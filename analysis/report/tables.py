@@ -1,5 +1,6 @@
-"""Report tables beyond the flattening and accuracy tables of analysis/report.py: every
-metric (known or not), the arms' configs, and the paper's numbers beside repflat's."""
+"""The report's tables, as frames of text cells: the flattening and accuracy tables,
+every metric (known or not), the arms' configs, Corollary 1 class by class, and the
+paper's numbers beside repflat's. Numbers are written once here (`mean_std`)."""
 from __future__ import annotations
 
 import json
@@ -8,15 +9,70 @@ import pandas as pd
 import yaml
 
 from repflat.analysis.paper import FIRST_HIDDEN, TRAINING, PaperEntry, arm_for
-from repflat.analysis.report.markup import TABLE_METRICS, mean_std
-from repflat.analysis.tidy import arm_order
+from repflat.analysis.runs import lowest_seed
+from repflat.analysis.tidy import arm_order, final_epoch, order_rows, over_seeds
 from repflat.rundir.run import RunInfo
 
 MISSING = "—"
 
 
-def _layer_rank(layers: list[str]) -> dict[str, int]:
-    return {l: i for i, l in enumerate(layers)}
+# ---------------------------------------------------------------- the main tables
+
+def _num(x: float, digits: int) -> str:
+    # Below 1e-10 a float64 SVD of float32 features is round-off; say 0 rather than 3e-49.
+    return "0" if abs(x) < 1e-10 else f"{x:.{digits}g}"
+
+
+def mean_std(mean: float, std: float, n: int) -> str:
+    """'m ± s' (4 and 2 significant digits); just 'm' for one run or no spread."""
+    if n < 2 or _num(std, 2) == "0":
+        return _num(mean, 4)
+    return f"{_num(mean, 4)} ± {_num(std, 2)}"
+
+
+TABLE_METRICS = {  # summary metric -> column title
+    "largest_singular_value": "σ₁",
+    "sum_other_singular_values": "Σ σ₂…",
+    "effective_rank": "effective rank",
+    "numerical_rank": "numerical rank",
+    "theory_dimension": "dim(H)−K+1",
+    "residual_variance_share": "variance beyond dim(H)−K+1",
+    "pooled_largest_singular_value": "pooled σ₁",
+    "pooled_effective_rank": "pooled effective rank",
+    "nc1": "NC1",
+}
+
+
+def flattening_table(summary: pd.DataFrame, layer_order: list[str]) -> pd.DataFrame:
+    """Rows (layer, arm) at each run's final analysed epoch; cells mean ± std over seeds."""
+    final = final_epoch(summary, by="arm")
+    final = final[final["metric"].isin(TABLE_METRICS)]
+    cell = final.assign(text=[mean_std(m, s, n) for m, s, n in
+                              zip(final["mean"], final["std"], final["n_runs"])])
+    wide = cell.pivot_table(index=["layer", "arm"], columns="metric", values="text",
+                            aggfunc="first", sort=False)
+    wide = wide[[m for m in TABLE_METRICS if m in wide.columns]].rename(columns=TABLE_METRICS)
+    seeds = final.groupby("arm")["n_runs"].max()
+    wide = wide.reset_index()
+    wide.columns.name = None  # else the HTML table grows an empty "metric" header cell
+    wide.insert(2, "seeds", wide["arm"].map(seeds))
+    return order_rows(wide, layer_order)
+
+
+def accuracy_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per arm: final and best test accuracy and final test NLL, mean ± std over seeds."""
+    last = final_epoch(metrics)
+    best = metrics.groupby(["arm", "run"])["test_accuracy"].max().reset_index()
+    rows = []
+    for arm in arm_order(last["arm"]):
+        a, b = last[last["arm"] == arm], best[best["arm"] == arm]
+        n = len(a)
+        rows.append({"arm": arm, "strategy": a["strategy"].iloc[0], "seeds": n,
+                     "epochs": int(a["epoch"].max()),
+                     "test accuracy (final)": mean_std(a["test_accuracy"].mean(), a["test_accuracy"].std(), n),
+                     "test accuracy (best)": mean_std(b["test_accuracy"].mean(), b["test_accuracy"].std(), n),
+                     "test NLL (final)": mean_std(a["test_nll"].mean(), a["test_nll"].std(), n)})
+    return pd.DataFrame(rows)
 
 
 def all_metrics_table(summary: pd.DataFrame, layer_order: list[str]) -> pd.DataFrame:
@@ -29,11 +85,7 @@ def all_metrics_table(summary: pd.DataFrame, layer_order: list[str]) -> pd.DataF
     known = [m for m in TABLE_METRICS if m in wide.columns]
     wide = wide[known + sorted(set(wide.columns) - set(known))].reset_index()
     wide.columns.name = None
-    rank, arms = _layer_rank(layer_order), {a: i for i, a in enumerate(arm_order(wide["arm"]))}
-    key = (wide["layer"].map(rank).fillna(len(rank)) * 1e6 + wide["arm"].map(arms) * 1e4
-           + pd.to_numeric(wide["epoch"], errors="coerce").fillna(0))
-    wide = wide.iloc[key.argsort(kind="stable")].reset_index(drop=True)
-    return wide.fillna(MISSING)
+    return order_rows(wide, layer_order).fillna(MISSING)
 
 
 def unknown_metrics(summary: pd.DataFrame) -> list[str]:
@@ -59,7 +111,7 @@ def arm_configs(runs: list[RunInfo]) -> dict[str, dict]:
     for arm in arm_order(r.name for r in runs):
         own = [r for r in runs if r.name == arm and isinstance(r.config, dict)]
         if own:
-            cfg = min(own, key=lambda r: str(r.seed)).config
+            cfg = lowest_seed(own).config
             out[arm] = {k: v for k, v in cfg.items() if k != "seed"}
     return out
 
@@ -93,9 +145,7 @@ def training_measure(training: pd.DataFrame, quantity: str) -> pd.DataFrame:
         return pd.DataFrame(columns=["arm", "mean", "std", "n"])
     per_run = training.groupby(["arm", "run"])[column].agg(best)
     per_run = {"error": 100 * (1 - per_run), "percent": 100 * per_run}.get(scale, per_run)
-    out = per_run.groupby("arm").agg(mean="mean", std="std", n="count").reset_index()
-    out["std"] = out["std"].fillna(0.0)
-    return out
+    return over_seeds(per_run.rename("value").reset_index(), ["arm"]).rename(columns={"n_runs": "n"})
 
 
 def paper_table(entry: PaperEntry, summary: pd.DataFrame, training: pd.DataFrame,
@@ -119,7 +169,7 @@ def paper_table(entry: PaperEntry, summary: pd.DataFrame, training: pd.DataFrame
             what = f"{TABLE_METRICS.get(pv.quantity, pv.quantity)} at {layer or '?'} (class mean)"
             found = summary[(summary["arm"] == arm) & (summary["layer"] == layer)
                             & (summary["metric"] == pv.quantity)]
-            found = found[found["epoch"] == found["epoch"].max()] if len(found) else found
+            found = final_epoch(found, by="arm")
             seeds = int(found["n_runs"].iloc[0]) if len(found) else 0
             measured = (mean_std(found["mean"].iloc[0], found["std"].iloc[0], seeds)
                         if len(found) else MISSING)

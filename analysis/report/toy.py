@@ -23,7 +23,8 @@ import pandas as pd
 from repflat.analysis.report.plotting.boundary import RESPONSES, BoundaryDisplay, scatter_classes
 from repflat.analysis.report.plotting.plots import plot_spectrum
 from repflat.analysis.report.plotting.style import literal
-from repflat.analysis.tidy import arm_order
+from repflat.analysis.runs import lowest_seed
+from repflat.analysis.tidy import arm_order, final_epoch
 from repflat.errors import expected
 from repflat.rundir.run import RunInfo
 from repflat.rundir.names import INPUT_GRID, PLANE_GRID, UNIFORM
@@ -36,7 +37,7 @@ def pick_run(runs: list[RunInfo], strategy: str | None = None, arm: str | None =
     """The lowest-seed run of `strategy` (or `arm`) that saved the grid `split`."""
     found = [r for r in runs if split in r.features.splits
              and (strategy is None or r.strategy == strategy) and (arm is None or r.name == arm)]
-    return min(found, key=lambda r: str(r.seed)) if found else None
+    return lowest_seed(found)
 
 
 def default_spectra_layers(spectra: pd.DataFrame, plane: str | None) -> tuple[str, ...]:
@@ -71,7 +72,7 @@ def _plane_panel(ax, run: RunInfo, title: str) -> None:
 
 def _spectrum_panel(ax, spectra: pd.DataFrame, layer: str, cls: int, title: str) -> None:
     data = spectra[(spectra["layer"] == layer) & (spectra["class"] == str(cls))]
-    data = data[data["epoch"] == data.groupby("run")["epoch"].transform("max")]
+    data = final_epoch(data)
     plot_spectrum(data, ax=ax, max_index=30)  # the paper's panels show indices 0..29
     ax.set_title(literal(title))
 

@@ -16,7 +16,7 @@ import seaborn as sns
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from repflat.analysis.report.plotting.style import arm_colors, literal
-from repflat.analysis.tidy import arm_order
+from repflat.analysis.tidy import arm_order, final_epoch
 from repflat.rundir.names import MEAN, NOT_A_CLASS
 
 CLASS_MEAN = MEAN
@@ -103,7 +103,7 @@ def metric_matrix(summary: pd.DataFrame, metric: str, layers: list[str] | None =
     """Mean over seeds of `metric` at each arm's last epoch: arms (rows, in the fixed
     order) × layers (columns, in `layers` order or as they appear)."""
     rows = summary[summary["metric"] == metric]
-    rows = rows[rows["epoch"] == rows.groupby("arm")["epoch"].transform("max")]
+    rows = final_epoch(rows, by="arm")
     wide = rows.pivot_table(index="arm", columns="layer", values="mean", aggfunc="first", sort=False)
     cols = [l for l in (layers or dict.fromkeys(rows["layer"])) if l in wide.columns]
     return wide.loc[arm_order(wide.index), cols]
