@@ -171,7 +171,7 @@ def embed_runs(runs: list[RunInfo], *, layer: str, split: str = "train",
     that do not (all rows identical, too few rows, values not finite), each with why."""
     for m in methods:
         if m not in METHODS:
-            raise unknown("--embeddings", m, METHODS)
+            raise unknown("embeddings", m, METHODS)
     frames, skipped, found = [], [], False
     for arm in arm_order(r.name for r in runs):
         run = _pick(runs, arm, split, layer)
@@ -198,7 +198,7 @@ def embed_runs(runs: list[RunInfo], *, layer: str, split: str = "train",
                 "method": method, "sample": rows, "class": labels[rows].astype(str),
                 "x": coords[:, 0], "y": coords[:, 1], "n_total": len(array)}))
     if not found:
-        raise UserError(f"--embedding-layer: no run saved layer {layer!r} for split {split!r}")
+        raise UserError(f"embedding_layer: no run saved layer {layer!r} for split {split!r}")
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
     return Embedded(data, tuple(skipped))
 

@@ -53,12 +53,12 @@ def _description(paths: Iterable[str | Path]) -> str | None:
 
 
 def with_overrides(settings: AnalysisConfig, overrides: dict) -> AnalysisConfig:
-    """`settings` with command-line values, checked by AnalysisConfig itself; a bad one
-    is an error naming its flag (`--rtol: expected ...`)."""
+    """`settings` with `overrides` (field: value), checked by AnalysisConfig itself; a bad
+    one is an error naming the field (`rtol: expected ...`)."""
     try:
         return dataclasses.replace(settings, **overrides)
     except FieldError as err:
-        raise expected(f"--{err.field}", err.what, err.got) from None
+        raise expected(err.field, err.what, err.got) from None
 
 
 def compute(paths: Iterable[str | Path], *, overrides: dict | None = None,
@@ -136,17 +136,17 @@ def _read_tables(directory: Path) -> dict[str, pd.DataFrame]:
         optional = fname == "training.csv"  # older analyses lack it; runs without metrics leave it empty
         if not path.exists() and not path.is_symlink():
             if not optional:
-                raise expected("PATH", f"an analysis directory with {fname}", str(directory))
+                raise expected("paths", f"an analysis directory with {fname}", str(directory))
             frames[fname] = pd.DataFrame()
             continue
-        frame = read_csv(path, "PATH", dtype=TEXT_COLUMNS)
+        frame = read_csv(path, "paths", dtype=TEXT_COLUMNS)
         if frame.empty and not optional:
-            raise UserError(f"PATH: {path} is empty")
+            raise UserError(f"paths: {path} is empty")
         needed = TABLE_COLUMNS.get(fname, ())
         missing = [c for c in (*needed, "arm", "layer") if c not in frame.columns] if needed else []
         if missing:
-            raise UserError(f"PATH: {path} is not a repflat table (no column {missing[0]!r})")
-        frames[fname] = numeric_columns(frame, needed, path, "PATH")
+            raise UserError(f"paths: {path} is not a repflat table (no column {missing[0]!r})")
+        frames[fname] = numeric_columns(frame, needed, path, "paths")
     return frames
 
 
@@ -155,12 +155,12 @@ def read_record(directory: Path) -> dict:
     path = directory / ANALYSIS_FILE
     if not path.exists() and not path.is_symlink():
         return {}
-    record = read_json(path, "PATH")
+    record = read_json(path, "paths")
     runs = record.get("runs", []) if isinstance(record, dict) else None
     if not isinstance(runs, list) or not all(
             isinstance(r, dict) and isinstance(r.get("run"), str) and isinstance(r.get("path"), str)
             for r in runs):
-        raise expected(f"PATH: {path}", "an analysis record written by repflat", "something else")
+        raise expected(f"paths: {path}", "an analysis record written by repflat", "something else")
     return record
 
 

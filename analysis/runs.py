@@ -32,24 +32,24 @@ def collect_runs(paths: Iterable[str | Path]) -> tuple[list[RunInfo], AnalysisCo
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
-            raise expected("RUN", "an existing run or experiment directory", str(path))
+            raise expected("paths", "an existing run or experiment directory", str(path))
         if (path / MANIFEST).is_file():
             runs.append(read_run(path))
         elif (path / EXPERIMENT_FILE).is_file():
             dirs, cfg, exp_name = experiment_runs(path)
             missing = [d.name for d in dirs if not (d / MANIFEST).is_file()]
             if missing:
-                raise UserError(f"RUN: experiment {path} has runs without features: "
+                raise UserError(f"paths: experiment {path} has runs without features: "
                                 f"{', '.join(missing)}; run `repflat run` on it to finish them")
             runs += [read_run(d) for d in dirs]
             settings, name = settings or cfg, name or exp_name
         else:
-            raise expected("RUN", f"a run directory (with {MANIFEST}) or an experiment "
+            raise expected("paths", f"a run directory (with {MANIFEST}) or an experiment "
                            f"directory (with {EXPERIMENT_FILE})", str(path))
     ids = [r.run_id for r in runs]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
-        raise UserError(f"RUN: two runs share the directory name {dupes[0]!r}; "
+        raise UserError(f"paths: two runs share the directory name {dupes[0]!r}; "
                         "rename one so tables can tell them apart")
     return runs, settings, name
 

@@ -114,7 +114,7 @@ def plan(runs: Sequence[RunInfo], sel: AnalysisConfig) -> list[tuple[RunInfo, in
     for run in runs:
         fs = run.features
         if sel.split not in fs.label_paths:
-            raise expected("--split", f"a split with labels in {run.path} "
+            raise expected("split", f"a split with labels in {run.path} "
                            f"({', '.join(sorted(fs.label_paths)) or 'none'})", sel.split)
         epochs = fs.epochs(sel.split)
         if not epochs:

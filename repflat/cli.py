@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import sys
 import warnings
 
@@ -205,6 +206,35 @@ def _report(args) -> None:
             print(f"wrote {page}")
 
 
+FLAGS = {  # library parameter -> the command's flag or argument, per command
+    "train": {"out": "--out", "arm": "--arm", "seed": "--seed"},
+    "analyze": {"paths": "RUN", "out": "--out", "split": "--split", "layers": "--layers",
+                "epochs": "--epochs", "center": "--uncentered", "scale": "--scaled",
+                "rtol": "--rtol"},
+    "extract": {"out": "--out", "run_dir": "--run-dir", "model": "--model", "weights": "--weights",
+                "num_classes": "--num-classes", "layers": "--layers", "splits": "--split",
+                "batch_size": "--batch-size", "reduce": "--reduce", "dtype": "--dtype",
+                "device": "--device", "workers": "--workers", "seed": "--seed",
+                "resume": "--resume", "restart": "--restart"},
+    "run": {"out": "--out", "jobs": "--jobs", "paths": "DIR"},
+    "report": {"paths": "PATH", "out": "--out", "embeddings": "--embeddings",
+               "embedding_layer": "--embedding-layer", "max_samples": "--max-samples",
+               "metric": "--metric"},
+}
+_LEAD = re.compile(r"^([a-z_]+(?:, [a-z_]+)*)(?=[: ])")
+
+
+def as_flags(message: str, command: str) -> str:
+    """A library error, which names parameters (`batch_size: expected ...`), as the command
+    line says it (`--batch-size: expected ...`); config keys and the rest pass as they are."""
+    names = FLAGS.get(command, {})
+    match = _LEAD.match(message)
+    if not match or not all(n in names for n in match.group(1).split(", ")):
+        return message
+    flags = ", ".join(names[n] for n in match.group(1).split(", "))
+    return flags + message[match.end():]
+
+
 def environment_error(err: OSError) -> str:
     """One line for an operating-system refusal, saying what could not be done."""
     where = f" {err.filename}" if err.filename else ""
@@ -257,7 +287,7 @@ def _dispatch(args) -> int:
             if not args.no_analysis:
                 _analyze([args.out], Path(args.out) / "analysis", {}, args.quiet, derived=True)
     except UserError as err:
-        print("repflat: error: " + " ".join(str(err).split()), file=sys.stderr)
+        print("repflat: error: " + as_flags(" ".join(str(err).split()), args.command), file=sys.stderr)
         return 2
     except OSError as err:  # the environment refused: a full disk, a read-only directory
         print("repflat: error: " + environment_error(err), file=sys.stderr)

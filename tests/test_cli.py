@@ -5,6 +5,7 @@ import sys
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from repflat.cli import main
@@ -174,3 +175,20 @@ def test_analyze_refuses_to_write_into_a_run_directory(experiment_dir, capsys):
     run = experiment_dir / "out/runs/erm-seed0"
     assert main(["analyze", str(run), "--out", str(run), "--quiet"]) == 2
     assert "--out: expected a directory for analysis outputs, not a run directory" in capsys.readouterr().err
+
+
+def test_library_errors_name_parameters_and_the_cli_names_flags(tmp_path, capsys):
+    from repflat.capture.extract import extract
+    from repflat.cli import as_flags
+    from repflat.errors import UserError
+
+    with pytest.raises(UserError, match=r"^batch_size: expected an integer >= 1, got 0"):
+        extract(torch.nn.Linear(2, 2), ["weight"], None, tmp_path / "o", batch_size=0)
+    assert as_flags("batch_size: expected an integer >= 1, got 0", "extract") == \
+        "--batch-size: expected an integer >= 1, got 0"
+    assert as_flags("resume, restart: expected at most one of them", "extract") == \
+        "--resume, --restart: expected at most one of them"
+    assert as_flags("analysis.layers: unknown name 'x'", "run") == "analysis.layers: unknown name 'x'"
+    assert main(["extract", "--model", "resnet18", "--layers", "fc", "--batch-size", "0",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.startswith("repflat: error: --batch-size: expected an integer >= 1")

@@ -85,7 +85,7 @@ def test_unknown_layer_lists_close_matches(tmp_path, net):
     with pytest.raises(UserError) as err:
         extract(net, ["block.rleu"], image_data(), tmp_path, progress=False)
     msg = str(err.value)
-    assert msg.startswith("--layers: unknown name 'block.rleu' (did you mean 'block.relu'")
+    assert msg.startswith("layers: unknown name 'block.rleu' (did you mean 'block.relu'")
     assert "block.add" in msg  # FX node names are offered too
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
@@ -129,7 +129,7 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_result(tmp_path, n
         extract(net, ["block.bn", "fc"], broken, tmp_path / "cut", batch_size=8, progress=False)
     assert pending_state(tmp_path / "cut")
     assert not (tmp_path / "cut/features/manifest.json").exists()  # no partial array is listed
-    with pytest.raises(UserError, match="interrupted extraction; pass --resume"):
+    with pytest.raises(UserError, match=r"interrupted extraction; resume it \(--resume, resume=True\)"):
         extract(net, ["block.bn", "fc"], data, tmp_path / "cut", batch_size=8, progress=False)
     calls = []
     counting = Data({"train": Counting(data.datasets["train"], calls)}, data.labels, 4, (3, 6, 6))

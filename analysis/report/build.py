@@ -82,17 +82,17 @@ def check_options(analysis: Analysis, options: ReportOptions) -> None:
     """Refuse, before anything is written, options this analysis cannot honour."""
     for m in options.embeddings:
         if m not in METHODS:
-            raise unknown("--embeddings", m, METHODS)
+            raise unknown("embeddings", m, METHODS)
     if options.max_samples < 10:
-        raise expected("--max-samples", "an integer >= 10", options.max_samples)
+        raise expected("max_samples", "an integer >= 10", options.max_samples)
     metrics = sorted(set(analysis.summary["metric"]))
     if options.metric is not None and options.metric not in metrics:
-        raise unknown("--metric", options.metric, metrics)
+        raise unknown("metric", options.metric, metrics)
     if options.embedding_layer is not None and options.embeddings and analysis.runs:
         split = analysis.settings.split
         saved = sorted({e.layer for r in analysis.runs for e in r.features.select(split=split)})
         if options.embedding_layer not in saved:
-            raise unknown("--embedding-layer", options.embedding_layer, saved)
+            raise unknown("embedding_layer", options.embedding_layer, saved)
 
 
 def _save(fig, out: Path, name: str) -> Path:

@@ -31,9 +31,9 @@ def check_output_dir(out: Path) -> None:
     directory: a run directory (it would mix two contracts), or a folder of the user's
     own that holds files (its report.html or figures would be overwritten)."""
     if out.exists() and not out.is_dir():
-        raise expected("--out", "a directory", f"{out} (a file)")
+        raise expected("out", "a directory", f"{out} (a file)")
     if (out / CONFIG_FILE).is_file() or (out / MANIFEST).is_file():
-        raise expected("--out", "a directory for analysis outputs, not a run directory", str(out))
+        raise expected("out", "a directory for analysis outputs, not a run directory", str(out))
     if out.is_dir() and not (out / ANALYSIS_MARKER).is_file() and not (out / ANALYSIS_FILE).is_file():
         claimed_by(out, ANALYSIS_MARKER, "`repflat analyze` or `repflat report`")  # refuses if not empty
 
@@ -105,7 +105,7 @@ def report_targets(paths: Iterable[str | Path], out: str | Path | None) -> list[
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
-            raise expected("PATH", "an existing experiment, analysis or run directory", str(path))
+            raise expected("paths", "an existing experiment, analysis or run directory", str(path))
         if (path / EXPERIMENT_FILE).is_file():
             name = _dirname(read_yaml(path / EXPERIMENT_FILE, follow=False).get("name"), path.name)
             targets.append(("experiment", [path], Path(out) / name if out else path / "analysis"))
@@ -115,17 +115,17 @@ def report_targets(paths: Iterable[str | Path], out: str | Path | None) -> list[
         elif (path / MANIFEST).is_file():
             loose.append(path)
         else:
-            raise expected("PATH", f"an experiment directory (with {EXPERIMENT_FILE}), an "
+            raise expected("paths", f"an experiment directory (with {EXPERIMENT_FILE}), an "
                            f"analysis directory (with {ANALYSIS_FILE}) or a run directory", str(path))
     if loose:
         if out is None:
-            raise expected("--out", "a directory for the report of the run directories given",
+            raise expected("out", "a directory for the report of the run directories given",
                            None)
         targets.append(("runs", loose, Path(out) / "runs"))
     outs = [t[2].resolve() for t in targets]
     dupes = sorted({str(o) for o in outs if outs.count(o) > 1})
     if dupes:
-        raise UserError(f"--out: two reports would be written to {dupes[0]}; report them "
+        raise UserError(f"out: two reports would be written to {dupes[0]}; report them "
                         "one at a time or rename an experiment")
     for _, _, target in targets:
         check_output_dir(target)

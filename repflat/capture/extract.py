@@ -40,11 +40,11 @@ def _check_out(out: Path, description: dict, resume: bool, restart: bool) -> str
     if previous is NEW:
         return RunState.NEW
     if previous != description:
-        raise UserError(f"--out: {out} holds a different extraction (its {EXTRACT_FILE} differs: "
+        raise UserError(f"out: {out} holds a different extraction (its {EXTRACT_FILE} differs: "
                         "other model, weights, layers, data or settings); choose another directory")
     if pending_state(out) and not (resume or restart):
-        raise UserError(f"--out: {out} holds an interrupted extraction; pass --resume to "
-                        "continue it or --restart to start it over")
+        raise UserError(f"out: {out} holds an interrupted extraction; resume it (--resume, resume=True) "
+                        "or start it over (--restart, restart=True)")
     return RunState.RESUME
 
 
@@ -66,19 +66,19 @@ def extract(model: nn.Module, layers: Sequence[str], data: DataConfig | Data, ou
     """
     out = Path(out)
     if reduce not in REDUCTIONS:
-        raise expected("--reduce", "one of " + ", ".join(REDUCTIONS), reduce)
+        raise expected("reduce", "one of " + ", ".join(REDUCTIONS), reduce)
     if dtype not in DTYPES:
-        raise expected("--dtype", "one of " + ", ".join(DTYPES), dtype)
+        raise expected("dtype", "one of " + ", ".join(DTYPES), dtype)
     if batch_size < 1:
-        raise expected("--batch-size", "an integer >= 1", batch_size)
+        raise expected("batch_size", "an integer >= 1", batch_size)
     if resume and restart:
-        raise UserError("--resume, --restart: expected at most one of them")
+        raise UserError("resume, restart: expected at most one of them")
     for split in splits:
         if split not in SPLITS:
-            raise expected("--split", "train or test", split)
+            raise expected("splits", "train or test", split)
     if not layers:
-        raise expected("--layers", "at least one layer name", "")
-    layers = check_layers(model, layers, "--layers", graph_nodes=True)
+        raise expected("layers", "at least one layer name", "")
+    layers = check_layers(model, layers, "layers", graph_nodes=True)
     dev = local_device(resolve_device(device))
     loaded = data if isinstance(data, Data) else load_data(data)
     description = {

@@ -113,17 +113,17 @@ def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | Non
         exp = parse_experiment(data)
         if arm is None:
             if len(exp.arms) > 1:
-                raise expected("--arm", "one of the experiment's arms " + ", ".join(exp.arms), None)
+                raise expected("arm", "one of the experiment's arms " + ", ".join(exp.arms), None)
             arm = exp.arms[0]
         if arm not in exp.arms:
-            raise unknown("--arm", arm, exp.arms)
+            raise unknown("arm", arm, exp.arms)
         seed = exp.seeds[0] if seed is None else seed
         return next((r for r in exp.runs if r.name == arm and r.seed == seed), None) or (
             dataclasses.replace(next(r for r in exp.runs if r.name == arm), seed=seed)
         )
     cfg = parse(RunConfig, data)
     if arm is not None:
-        raise UserError(f"--arm: {path} is a run config, not an experiment; drop --arm")
+        raise UserError(f"arm: {path} is a run config, not an experiment; give no arm")
     return cfg if seed is None else dataclasses.replace(cfg, seed=seed)
 
 

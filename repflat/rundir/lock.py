@@ -34,7 +34,7 @@ STAGING = re.compile(r"^\.stage\.(\d+)$")
 
 
 @contextlib.contextmanager
-def exclusive(directory: str | Path, argument: str = "--out", *,
+def exclusive(directory: str | Path, argument: str = "out", *,
               derived: bool = False) -> Iterator[None]:
     """Hold DIRECTORY's lock (creating the directory) or refuse with a UserError.
 
@@ -73,7 +73,7 @@ def exclusive(directory: str | Path, argument: str = "--out", *,
         os.close(fd)  # closing releases the flock
 
 
-def check_tree(directory: Path, argument: str = "--out") -> None:
+def check_tree(directory: Path, argument: str = "out") -> None:
     """Refuse a directory holding a link or a special file anywhere below it."""
     for parent, dirs, files in os.walk(directory, followlinks=False):
         for name in dirs + files:

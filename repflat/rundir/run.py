@@ -40,7 +40,7 @@ NEW = object()
 """What `claimed_by` returns for a directory that is absent or empty."""
 
 
-def claimed_by(path: Path, marker: str, written_by: str, argument: str = "--out"):
+def claimed_by(path: Path, marker: str, written_by: str, argument: str = "out"):
     """What a directory's marker file (config.yaml, extract.yaml, experiment.yaml) holds,
     as parsed YAML (None if unreadable), or NEW if the directory is absent or empty.
 
@@ -62,7 +62,7 @@ def claimed_by(path: Path, marker: str, written_by: str, argument: str = "--out"
         return None  # repflat's, but unreadable: the caller says what it expected
 
 
-def prepare_run_dir(path: str | Path, config: dict, argument: str = "--out") -> RunState:
+def prepare_run_dir(path: str | Path, config: dict, argument: str = "out") -> RunState:
     """Check `path` can take a run of `config`: RunState NEW, RESTART (unfinished) or COMPLETE.
 
     Raises UserError, changing nothing, if the directory holds a different run or

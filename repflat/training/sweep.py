@@ -38,10 +38,10 @@ def check_experiment_dir(out: Path, exp: Experiment) -> None:
     try:
         previous = parse_experiment(source)
     except (UserError, AttributeError, TypeError):
-        raise expected("--out", "a directory written by `repflat run`",
+        raise expected("out", "a directory written by `repflat run`",
                        f"{out} (its {EXPERIMENT_FILE} is unreadable)") from None
     if previous.name != exp.name:
-        raise UserError(f"--out: {out} holds experiment {previous.name!r}, not {exp.name!r}; "
+        raise UserError(f"out: {out} holds experiment {previous.name!r}, not {exp.name!r}; "
                         "choose another directory")
 
 
@@ -76,7 +76,7 @@ def job_count(jobs: int | str, runs: list[RunConfig]) -> int:
         on_cpu = all(r.train.device == "cpu" for r in runs)
         jobs = min(os.cpu_count() or 1, len(runs)) if on_cpu else 1
     if not isinstance(jobs, int) or jobs < 1:
-        raise expected("--jobs", "a positive integer or 'auto'", jobs)
+        raise expected("jobs", "a positive integer or 'auto'", jobs)
     return max(1, min(jobs, len(runs)))
 
 

@@ -19,7 +19,7 @@ from repflat.rundir.files import open_regular
 from repflat.rundir.names import CHECKPOINT_FILE, CONFIG_FILE
 
 
-def load_weights(path: str | Path, argument: str = "--weights", *, follow: bool = True) -> dict:
+def load_weights(path: str | Path, argument: str = "weights", *, follow: bool = True) -> dict:
     """The checkpoint or state dict in `path`, loaded without unpickling objects.
 
     `follow=False` for a file found inside a run directory: a link there is refused."""
@@ -36,7 +36,7 @@ def load_weights(path: str | Path, argument: str = "--weights", *, follow: bool 
                         f"(torch.load with weights_only=True refused it: {first})") from None
 
 
-def state_dict_of(obj: object, path: str | Path, argument: str = "--weights") -> dict:
+def state_dict_of(obj: object, path: str | Path, argument: str = "weights") -> dict:
     """The tensors of a loaded checkpoint: repflat's {"model": ...}, the common
     {"state_dict": ...}, or a bare state dict."""
     if isinstance(obj, dict):
@@ -70,7 +70,7 @@ def torchvision_model(name: str, weights: str | Path | None = None,
     """
     names = classification_models()
     if name not in names:
-        raise unknown("--model", name, names)
+        raise unknown("model", name, names)
     state = state_dict_of(load_weights(weights), weights) if weights else None
     kwargs = {} if num_classes is None else {"num_classes": num_classes}
     model = torchvision.models.get_model(name, weights=None, **kwargs)
@@ -82,7 +82,7 @@ def torchvision_model(name: str, weights: str | Path | None = None,
                  if k in fresh and v.shape != fresh[k].shape and fresh[k].shape[:1] == (1000,)}
         if heads and len(set(heads.values())) == 1:
             model = torchvision.models.get_model(name, weights=None, num_classes=next(iter(heads.values())))
-    return load_into(model, state, weights, "--weights")
+    return load_into(model, state, weights, "weights")
 
 
 def run_model(run: str | Path) -> tuple[nn.Module, RunConfig, int]:
@@ -91,13 +91,13 @@ def run_model(run: str | Path) -> tuple[nn.Module, RunConfig, int]:
 
     run = Path(run)
     if not (run / CONFIG_FILE).is_file():
-        raise expected("--run-dir", "a repflat run directory (with config.yaml)", str(run))
+        raise expected("run_dir", "a repflat run directory (with config.yaml)", str(run))
     cfg = load_run_config(run / CONFIG_FILE, follow=False)
-    ckpt = load_weights(run / CHECKPOINT_FILE, "--run-dir", follow=False)
+    ckpt = load_weights(run / CHECKPOINT_FILE, "run_dir", follow=False)
     fields = {"model": dict, "input_shape": list, "n_classes": int, "epoch": int}
     if not isinstance(ckpt, dict) or not all(isinstance(ckpt.get(k), t) for k, t in fields.items()) \
             or not all(isinstance(d, int) and d > 0 for d in ckpt["input_shape"]) or ckpt["n_classes"] < 1:
-        raise expected("--run-dir", "a finished run (checkpoint.pt with model, input_shape, "
+        raise expected("run_dir", "a finished run (checkpoint.pt with model, input_shape, "
                        "n_classes and epoch)", str(run))
     model = build_model(cfg.model, tuple(ckpt["input_shape"]), ckpt["n_classes"], seed=0)
-    return load_into(model, ckpt["model"], run / CHECKPOINT_FILE, "--run-dir"), cfg, ckpt["epoch"]
+    return load_into(model, ckpt["model"], run / CHECKPOINT_FILE, "run_dir"), cfg, ckpt["epoch"]
