@@ -10,13 +10,13 @@ from repflat.analysis.io import numeric_columns, read_csv
 from repflat.config import AnalysisConfig, parse_experiment, read_yaml
 from repflat.errors import UserError, expected
 from repflat.rundir.run import RunInfo, read_run
-from repflat.rundir.names import EXPERIMENT_FILE, MANIFEST
+from repflat.rundir.names import EXPERIMENT_FILE, MANIFEST, RUNS_DIR
 
 
 def experiment_runs(path: Path) -> tuple[list[Path], AnalysisConfig, str]:
     """The run directories an experiment directory lists, its analysis settings and name."""
     exp = parse_experiment(read_yaml(path / EXPERIMENT_FILE, follow=False))
-    return [path / "runs" / exp.run_dirname(r) for r in exp.runs], exp.analysis, exp.name
+    return [path / RUNS_DIR / exp.run_dirname(r) for r in exp.runs], exp.analysis, exp.name
 
 
 def collect_runs(paths: Iterable[str | Path]) -> tuple[list[RunInfo], AnalysisConfig | None, str | None]:

@@ -57,7 +57,7 @@ def write_outputs(analysis: Analysis, out: Path, options: ReportOptions, *,
     stage.mkdir()
     try:
         built = (write_tables(analysis, stage, home=out) if tables else []) \
-            + build_report(analysis, stage, options)
+            + build_report(analysis, stage, options, checked=True)
         order = {suffix: i for i, suffix in enumerate(PUBLISH_ORDER)}
         published = []
         for path in sorted(built, key=lambda p: order.get(p.suffix, -1)):

@@ -15,6 +15,7 @@ import yaml
 from repflat.config.schema import AnalysisConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.files import read_yaml_file, safe_name
+from repflat.rundir.names import run_dirname
 from repflat.config._strict import merge, parse, to_plain
 
 
@@ -33,7 +34,8 @@ class Experiment:
         return tuple(dict.fromkeys(r.name for r in self.runs))
 
     def run_dirname(self, run: RunConfig) -> str:
-        return f"{run.name}-seed{run.seed}"
+        """The directory of `run` below the experiment's RUNS_DIR (the format's name)."""
+        return run_dirname(run.name, run.seed)
 
 
 def read_yaml(path: str | Path, *, follow: bool = True) -> dict:

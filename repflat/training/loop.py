@@ -157,18 +157,22 @@ def summary(rows: list[dict]) -> dict:
     return out
 
 
-def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bool = False) -> str:
+def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bool = False,
+          built: Setup | None = None) -> RunState:
     """Train `cfg` into run directory `out`; return NEW (trained from the start), RESUME
     (continued from a checkpoint) or COMPLETE (already done, nothing trained).
 
     An unfinished run of the same config continues from its latest checkpoint unless
-    `restart` is set.
+    `restart` is set. `built`: `setup(cfg)` already made (and so checked) by the caller,
+    used instead of building everything again; it must not have trained yet.
     """
-    s = setup(cfg)
     plain = to_plain(cfg)
     state = prepare_run_dir(out, plain)
     if state is RunState.COMPLETE:
         return RunState.COMPLETE
+    if built is not None and built.cfg != cfg:
+        raise ValueError("train: `built` was set up for another config")
+    s = built or setup(cfg)
     dist = from_env(s.device)
     out = Path(out)
     resumed = None if restart or state is RunState.NEW else checkpoint.load_resumable(

@@ -28,7 +28,7 @@ from repflat.rundir.run import NEW, claimed_by, prepare_run_dir
 from repflat.rundir.features import write_text
 from repflat.training.loop import setup, train
 from repflat.config._strict import to_plain
-from repflat.rundir.names import EXPERIMENT_FILE, RunState
+from repflat.rundir.names import EXPERIMENT_FILE, RUNS_DIR, RunState
 
 
 def check_experiment_dir(out: Path, exp: Experiment) -> None:
@@ -86,12 +86,12 @@ def run_experiment(path: str | Path, out: str | Path, *, progress: bool = True,
     exp = load_experiment(path)
     out = Path(out)
     check_experiment_dir(out, exp)
-    captured = {}
-    for arm in exp.arms:  # build each arm once: a bad layer name fails before any training
-        built = setup(next(r for r in exp.runs if r.name == arm))
-        captured[arm] = (built.capture_layers, built.cfg.capture.splits)
-    check_analysis(exp, captured)
-    states = {exp.run_dirname(r): prepare_run_dir(out / "runs" / exp.run_dirname(r), to_plain(r))
+    built = {}  # each arm's first run, built (and so checked) once, before any training
+    for arm in exp.arms:
+        first = next(r for r in exp.runs if r.name == arm)
+        built[exp.run_dirname(first)] = setup(first)
+    check_analysis(exp, {s.cfg.name: (s.capture_layers, s.cfg.capture.splits) for s in built.values()})
+    states = {exp.run_dirname(r): prepare_run_dir(out / RUNS_DIR / exp.run_dirname(r), to_plain(r))
               for r in exp.runs}
     todo = [r for r in exp.runs if states[exp.run_dirname(r)] is not RunState.COMPLETE]
     n_jobs = job_count(jobs, todo) if todo else 1
@@ -103,14 +103,16 @@ def run_experiment(path: str | Path, out: str | Path, *, progress: bool = True,
         bar = progress_bar(total=len(todo), desc=f"{exp.name}: runs", unit="run", show=progress)
         if n_jobs == 1:
             for run in todo:
-                train(run, out / "runs" / exp.run_dirname(run), progress=progress)
+                name = exp.run_dirname(run)
+                train(run, out / RUNS_DIR / name, progress=progress, built=built.pop(name, None))
                 bar.update()
         else:
+            built.clear()  # the workers build their own runs
             # Separate processes (spawned: forking a process that holds torch's threads is
             # unsafe), one thread each; the runs' own progress bars would interleave.
             threads = max(1, (os.cpu_count() or 1) // n_jobs)
             with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn")) as pool:
-                futures = [pool.submit(_train_in_worker, r, out / "runs" / exp.run_dirname(r),
+                futures = [pool.submit(_train_in_worker, r, out / RUNS_DIR / exp.run_dirname(r),
                                        threads) for r in todo]
                 try:
                     for future in as_completed(futures):
