@@ -21,6 +21,7 @@ import sys
 import warnings
 
 from repflat import __version__
+from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
 from repflat.errors import RepflatWarning, UserError
 
 
@@ -87,9 +88,9 @@ def build_parser() -> Parser:
                    help="splits: train (default, what `analyze` reads by default), test, or train,test")
     e.add_argument("--out", required=True, metavar="DIR", help="output directory")
     e.add_argument("--batch-size", type=int, default=256)
-    e.add_argument("--reduce", default="flatten", choices=("flatten", "avg", "max"),
+    e.add_argument("--reduce", default="flatten", choices=REDUCTIONS,
                    help="conv maps (n, C, H, W): keep every value, or average/max over H, W")
-    e.add_argument("--dtype", default="float32", choices=("float32", "float16"))
+    e.add_argument("--dtype", default="float32", choices=FEATURE_DTYPES)
     e.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     e.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     again = e.add_mutually_exclusive_group()

@@ -24,6 +24,14 @@ def expected(argument: str, what: str, got: object) -> UserError:
     return UserError(f"{argument}: expected {what}, got {got!r}")
 
 
+def choice(argument: str, got: object, valid: Iterable[object]) -> object:
+    """`got` if it is one of `valid`; else the error `argument: expected one of ..., got ...`."""
+    valid = tuple(valid)
+    if got not in valid:
+        raise expected(argument, "one of " + ", ".join(map(str, valid)), got)
+    return got
+
+
 def unknown(argument: str, got: str, valid: Iterable[str]) -> UserError:
     """An unknown name, with the close matches first and then every valid name."""
     valid = list(valid)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import yaml
 
 from repflat.analysis.paper import FIRST_HIDDEN, TRAINING, PaperEntry, arm_for
 from repflat.analysis.runs import lowest_seed
 from repflat.analysis.tidy import arm_order, final_epoch, order_rows, over_seeds
 from repflat.rundir.run import RunInfo
+from repflat.config.loading import dump_yaml
 
 MISSING = "—"
 
@@ -133,7 +133,7 @@ def config_difference_table(configs: dict[str, dict]) -> pd.DataFrame:
 
 
 def config_yaml(config: dict) -> str:
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+    return dump_yaml(config)
 
 
 # ---------------------------------------------------------------- the paper's numbers

@@ -32,13 +32,13 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from repflat.training.distributed import Dist
 from repflat.progress import progress_bar
-from repflat.errors import UserError, expected
+from repflat.config.schema import REDUCTIONS
+from repflat.errors import UserError, choice, expected
 from repflat.rundir.files import read_json
 from repflat.capture.hooks import evaluating, layer_names, node_recorder, recording
 from repflat.rundir.features import PARTIAL, ArrayStream, FeatureWriter, write_text
 from repflat.rundir.names import INPUT, LABELS, feature_path, labels_path
 
-REDUCTIONS = ("flatten", "avg", "max")
 STATE_DIR = "features/.partial"
 
 
@@ -57,7 +57,7 @@ def reduce_features(t: torch.Tensor, how: str) -> torch.Tensor:
         return t.mean(dim=dims)
     if how == "max":
         return t.amax(dim=dims)
-    raise expected("reduce", "one of " + ", ".join(REDUCTIONS), how)
+    raise ValueError(f"reduce_features: unknown rule {how!r}")  # checked by Taker
 
 
 class Taker:
@@ -68,8 +68,7 @@ class Taker:
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[str], reduce: str):
-        if reduce not in REDUCTIONS:
-            raise expected("reduce", "one of " + ", ".join(REDUCTIONS), reduce)
+        choice("reduce", reduce, REDUCTIONS)
         self.model, self.layers, self.reduce = model, tuple(layers), reduce
         modules = set(layer_names(model))
         self.traced = None

@@ -16,22 +16,22 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
 from torch import nn
 
-from repflat.capture.engine import REDUCTIONS, STATE_DIR, capture_split, model_fingerprint, pending_state
+from repflat.capture.engine import STATE_DIR, capture_split, model_fingerprint, pending_state
 from repflat.config import DataConfig
 from repflat.training.data import Data, load_data
 from repflat.training.distributed import from_env, local_device, resolve_device
-from repflat.errors import UserError, expected
+from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
+from repflat.errors import UserError, choice, expected
 from repflat.capture.hooks import check_layers
 from repflat.rundir.lock import exclusive
 from repflat.rundir.run import NEW, claimed_by
 from repflat.rundir.features import PARTIAL, FeatureWriter, Features, write_text
 from repflat.config._strict import to_plain
 from repflat.rundir.names import EXTRACT_FILE, FORMAT, SPLITS, RunState
+from repflat.config.loading import dump_yaml
 
-DTYPES = ("float32", "float16")
 
 
 def _check_out(out: Path, description: dict, resume: bool, restart: bool) -> str:
@@ -65,10 +65,8 @@ def extract(model: nn.Module, layers: Sequence[str], data: DataConfig | Data, ou
     `restart=True`; a directory holding another extraction is refused, untouched.
     """
     out = Path(out)
-    if reduce not in REDUCTIONS:
-        raise expected("reduce", "one of " + ", ".join(REDUCTIONS), reduce)
-    if dtype not in DTYPES:
-        raise expected("dtype", "one of " + ", ".join(DTYPES), dtype)
+    choice("reduce", reduce, REDUCTIONS)
+    choice("dtype", dtype, FEATURE_DTYPES)
     if batch_size < 1:
         raise expected("batch_size", "an integer >= 1", batch_size)
     if resume and restart:
@@ -95,7 +93,7 @@ def extract(model: nn.Module, layers: Sequence[str], data: DataConfig | Data, ou
         if dist.main:
             if restart:
                 _clear_partials(out)
-            write_text(out / EXTRACT_FILE, yaml.safe_dump(description, sort_keys=False))
+            write_text(out / EXTRACT_FILE, dump_yaml(description))
         dist.barrier()
         model = model.to(dev)
         writer = FeatureWriter(out)

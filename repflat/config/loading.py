@@ -130,4 +130,7 @@ def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | Non
 
 
 def dump_yaml(data: object) -> str:
-    return yaml.safe_dump(to_plain(data), sort_keys=False, default_flow_style=None)
+    """YAML text of a config (dataclasses included) or plain data, keys in their order:
+    the one form every YAML file repflat writes, and every config a report shows, takes."""
+    return yaml.safe_dump(to_plain(data), sort_keys=False, default_flow_style=None,
+                          allow_unicode=True)

@@ -7,11 +7,14 @@ naming the dotted key).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from repflat.config._strict import FieldError
 
 Strategy = Literal["none", "input_mixup", "manifold_mixup"]
+Reduction = Literal["flatten", "avg", "max"]
+FeatureDtype = Literal["float32", "float16"]
+REDUCTIONS, FEATURE_DTYPES = get_args(Reduction), get_args(FeatureDtype)
 
 
 @dataclass(frozen=True)
@@ -258,9 +261,9 @@ class CaptureConfig:
     """2D inputs: inputs drawn uniformly over the input range (the paper's black dots)."""
     plane: str | None = "bottleneck"
     """2D layer whose plane is drawn (panels d, e); ignored when the model lacks it."""
-    dtype: Literal["float32", "float16"] = "float32"
+    dtype: FeatureDtype = "float32"
     """Storage type of saved features."""
-    reduce: Literal["flatten", "avg", "max"] = "flatten"
+    reduce: Reduction = "flatten"
     """How an output with spatial axes (n, C, H, W) becomes (n, n_features): every value,
     or the global average or maximum over the spatial axes, giving (n, C)."""
     batch_size: int = 1024

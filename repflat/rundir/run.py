@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 from repflat import __version__
 from repflat.errors import UserError, expected
@@ -25,6 +24,7 @@ from repflat.rundir.lock import visible_entries
 from repflat.rundir.features import Features, write_text
 from repflat.rundir.names import (CHECKPOINT_FILE, CONFIG_FILE, FORMAT, METRICS_FILE, RUN_FILE,
                                   UNKNOWN, RunState, Status)
+from repflat.config.loading import dump_yaml
 
 
 
@@ -115,7 +115,7 @@ class RunWriter:
                      "seed": config.get("seed"), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
                      "threads": threads}
         self.rows: list[dict] = []
-        write_text(self.path / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
+        write_text(self.path / CONFIG_FILE, dump_yaml(config))
         self._write_info()
 
     def _write_info(self) -> None:

@@ -17,7 +17,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
-import yaml
 from tqdm.auto import tqdm
 
 from repflat.config import Experiment, RunConfig, load_experiment, parse_experiment
@@ -29,6 +28,7 @@ from repflat.rundir.features import write_text
 from repflat.training.loop import setup, train
 from repflat.config._strict import to_plain
 from repflat.rundir.names import EXPERIMENT_FILE, RUNS_DIR, RunState
+from repflat.config.loading import dump_yaml
 
 
 def check_experiment_dir(out: Path, exp: Experiment) -> None:
@@ -96,7 +96,7 @@ def run_experiment(path: str | Path, out: str | Path, *, progress: bool = True,
     todo = [r for r in exp.runs if states[exp.run_dirname(r)] is not RunState.COMPLETE]
     n_jobs = job_count(jobs, todo) if todo else 1
     with exclusive(out):
-        write_text(out / EXPERIMENT_FILE, yaml.safe_dump(exp.source, sort_keys=False))
+        write_text(out / EXPERIMENT_FILE, dump_yaml(exp.source))
         if progress and len(todo) < len(exp.runs):
             tqdm.write(f"{len(exp.runs) - len(todo)} of {len(exp.runs)} runs already complete",
                        file=sys.stderr)
