@@ -32,7 +32,7 @@ from repflat.progress import progress_bar
 from repflat.errors import RepflatWarning, UserError, expected
 from repflat.rundir.files import is_regular, read_json
 from repflat.rundir.run import claimed_by, read_run
-from repflat.rundir.features import sha256_file, write_text
+from repflat.rundir.files import sha256_file, write_text
 from repflat.config._strict import FieldError, parse, to_plain
 from repflat.rundir.names import ANALYSIS_FILE, EXPERIMENT_FILE, MANIFEST, Status
 

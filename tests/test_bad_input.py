@@ -26,7 +26,8 @@ import pytest
 import yaml
 
 from repflat.cli import main
-from repflat.rundir.features import FeatureWriter, sha256_file
+from repflat.rundir.features import FeatureWriter
+from repflat.rundir.files import sha256_file
 
 GOOD_RUN = {"data": {"n_per_class": 20}, "model": {"widths": [8], "bottleneck": 2, "widths_after": [8]},
             "train": {"epochs": 1, "batch_size": 16},
@@ -70,7 +71,7 @@ def features_dir(root: Path, x, y, *, layer: str = "h") -> str:
 
 def _raw_labels(run: Path, y) -> None:
     """Labels written as they are (e.g. floats), bypassing the writer's int64 cast."""
-    from repflat.rundir.features import save_npy
+    from repflat.rundir.arrays import save_npy
 
     digest = save_npy(run / "features/train/labels.npy", np.asarray(y))
     manifest = json.loads((run / "features/manifest.json").read_text()) if (run / "features/manifest.json").is_file() else {

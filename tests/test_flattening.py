@@ -12,7 +12,8 @@ from repflat.analysis.runs import collect_runs
 from repflat.analysis.spectra import class_spectra, singular_values
 from repflat.config import AnalysisConfig
 from repflat.errors import UserError
-from repflat.rundir.features import FeatureWriter, sha256_file
+from repflat.rundir.features import FeatureWriter
+from repflat.rundir.files import sha256_file
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repflat.errors import UserError
-from repflat.rundir.features import FeatureWriter, Features, sha256_file
+from repflat.rundir.features import FeatureWriter, Features
+from repflat.rundir.files import sha256_file
 
 FUZZ_EXAMPLES = 300
 fuzz = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,

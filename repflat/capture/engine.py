@@ -36,7 +36,9 @@ from repflat.config.schema import REDUCTIONS
 from repflat.errors import UserError, choice, expected
 from repflat.rundir.files import read_json
 from repflat.capture.hooks import evaluating, layer_names, node_recorder, recording
-from repflat.rundir.features import PARTIAL, ArrayStream, FeatureWriter, write_text
+from repflat.rundir.arrays import PARTIAL, ArrayStream
+from repflat.rundir.features import FeatureWriter
+from repflat.rundir.files import write_text
 from repflat.rundir.names import INPUT, LABELS, feature_path, labels_path
 
 STATE_DIR = "features/.partial"

@@ -27,7 +27,9 @@ from repflat.errors import UserError, choice, expected
 from repflat.capture.hooks import check_layers
 from repflat.rundir.lock import exclusive
 from repflat.rundir.run import NEW, claimed_by
-from repflat.rundir.features import PARTIAL, FeatureWriter, Features, write_text
+from repflat.rundir.arrays import PARTIAL
+from repflat.rundir.features import FeatureWriter, Features
+from repflat.rundir.files import write_text
 from repflat.config._strict import to_plain
 from repflat.rundir.names import EXTRACT_FILE, FORMAT, SPLITS, RunState
 from repflat.config.loading import dump_yaml

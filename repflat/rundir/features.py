@@ -27,30 +27,18 @@ from pathlib import Path
 
 import numpy as np
 
-from repflat.errors import UserError, expected
-from repflat.rundir.names import (FORMAT, GRID, LABELS, MANIFEST, SPLIT_KINDS, feature_path,
+from repflat.errors import UserError, expected, unknown
+from repflat.rundir.arrays import ArrayStream, load_npy, npy_header, save_npy
+from repflat.rundir.files import inside, read_json, write_text
+from repflat.rundir.names import (FORMAT, GRID, LABELS, MANIFEST, SPLIT_KINDS, TRAIN, feature_path,
                                   labels_path)
-from repflat.rundir.files import (atomic_path, check_budget, create_new, inside, is_regular,
-                           open_regular, read_json, sha256_file, write_text)
 
-__all__ = ["ArrayStream", "Entry", "FeatureWriter", "Features", "FORMAT", "LABELS", "MANIFEST",
-           "PARTIAL", "atomic_path", "feature_path", "labels_path", "npy_header", "save_npy",
-           "sha256_file", "write_text"]
+FINAL = "final"
+MAX_GRID = 4096
+"""`epoch="final"`: the last epoch saved for the split and layer."""
 
 
-
-# ---------------------------------------------------------------- arrays
-
-def save_npy(path: str | Path, array: np.ndarray) -> str:
-    """Save `array` atomically as .npy and return the file's sha256."""
-    with atomic_path(path, durable=True) as tmp:
-        with open(tmp, "wb") as fh:
-            np.lib.format.write_array(fh, np.ascontiguousarray(array), allow_pickle=False)
-        digest = sha256_file(tmp)
-    return digest
-
-
-# ---------------------------------------------------------------- manifest
+# ---------------------------------------------------------------- entries
 
 @dataclass(frozen=True)
 class Entry:
@@ -88,62 +76,6 @@ def _inside(root: Path, rel: str, where: str) -> Path:
     return inside(root, rel, where, "the run directory")
 
 
-def npy_header(path: Path, where: str) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(shape, dtype, data offset) of a .npy file, checked against the file's size.
-
-    Read before anything else so a truncated file, an object array (which only pickle
-    could load) or a corrupt header is named as such, never unpickled or allocated.
-    """
-    fd = open_regular(path, where)
-    try:
-        with os.fdopen(fd, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            version = np.lib.format.read_magic(fh)
-            read = {(1, 0): np.lib.format.read_array_header_1_0,
-                    (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-            if read is None:
-                raise ValueError(f"unsupported .npy version {version}")
-            shape, fortran, dtype = read(fh, max_header_size=1 << 16)
-            offset = fh.tell()
-    except Exception as err:  # noqa: BLE001 - numpy's header parser raises many kinds
-        # (ValueError, SyntaxError, tokenize.TokenError, ... found by tests/test_fuzz.py);
-        # for a file on disk every one of them means the same: not a readable array.
-        raise UserError(f"{where}: {path} is not a readable .npy array "
-                        f"({type(err).__name__}: {err})") from None
-    if dtype.hasobject:
-        raise UserError(f"{where}: {path} holds Python objects, which only pickle can load; "
-                        "refusing to (features are plain numbers)")
-    if fortran:
-        raise expected(where, "a C-ordered .npy array", f"{path} (Fortran order)")
-    expected_size = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if size != expected_size:
-        what = "truncated" if size < expected_size else "longer than its header says"
-        raise UserError(f"{where}: {path} is {what} ({size} bytes, its header needs "
-                        f"{expected_size})")
-    return tuple(shape), dtype, offset
-
-
-def _load_npy(path: Path, sha256: str | None, where: str, mmap: bool) -> np.ndarray:
-    """The array in `path` (a regular file, no link), its header checked first and, when
-    loaded whole, its size against the memory budget, before its checksum is computed."""
-    try:
-        shape, dtype, _ = npy_header(path, where)
-        if not mmap:
-            check_budget(int(np.prod(shape, dtype=object)) * dtype.itemsize, where,
-                         f"{path} (shape {shape}, {dtype})")
-        if sha256 is not None and sha256_file(path) != sha256:
-            raise UserError(f"{where}: checksum mismatch for {path} (the file changed after "
-                            "it was written)")
-        if not is_regular(path):  # swapped for a link since its header was read
-            raise expected(where, "a regular file", str(path))
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise UserError(f"{where}: {path} is not a readable .npy array ({err})") from None
-
-
-MAX_GRID = 4096
-
-
 def _check_split_info(split: str, info: dict, where: str) -> None:
     """What the manifest says about a probe split (see repflat.capture): its kind, the
     layer its points live in and, for a grid, points per side."""
@@ -157,8 +89,120 @@ def _check_split_info(split: str, info: dict, where: str) -> None:
         raise expected(f"{where}.resolution", f"an integer from 2 to {MAX_GRID}", resolution)
 
 
-class Features:
-    """Read side of `features/`: the manifest's entries and their arrays."""
+class FeatureSet:
+    """What every set of saved features offers, on disk (`Features`) or in memory
+    (`MemoryFeatures`): entries by split, epoch and layer, their arrays, the labels and
+    class names, a readable repr and a frame of what is there.
+
+        fs.array("fc1")                     # train split, final epoch: (n_samples, n_features)
+        fs.array("fc1", split="test", epoch=0)
+        fs.labels("train"), fs.class_names
+        fs.to_frame()                       # one row per saved array
+    """
+
+    entries: list[Entry]
+    splits: dict[str, dict]
+    class_names: list[str] | None
+
+    def select(self, *, split: str | None = None, epoch: int | None = None,
+               layer: str | None = None) -> list[Entry]:
+        return [e for e in self.entries
+                if (split is None or e.split == split) and (epoch is None or e.epoch == epoch)
+                and (layer is None or e.layer == layer)]
+
+    def get(self, split: str, epoch: int, layer: str) -> Entry:
+        found = self.select(split=split, epoch=epoch, layer=layer)
+        if not found:
+            have = sorted({f"{e.split}/{e.epoch}/{e.layer}" for e in self.entries})
+            raise UserError(f"features: no array for split {split!r}, epoch {epoch}, layer "
+                            f"{layer!r} in {self.where}; saved: {', '.join(have[:20]) or 'none'}")
+        return found[-1]
+
+    def epochs(self, split: str | None = None) -> list[int]:
+        return sorted({e.epoch for e in self.select(split=split)})
+
+    def final_epoch(self, split: str = TRAIN, layer: str | None = None) -> int:
+        """The last epoch saved for `split` (and `layer`)."""
+        epochs = sorted({e.epoch for e in self.select(split=split, layer=layer)})
+        if not epochs:
+            self._unknown(split, layer)
+        return epochs[-1]
+
+    def layers(self, split: str | None = None) -> list[str]:
+        return list(dict.fromkeys(e.layer for e in self.select(split=split)))
+
+    def label_splits(self) -> list[str]:
+        """The splits with labels (data splits; probe splits have none)."""
+        raise NotImplementedError
+
+    def _unknown(self, split: str, layer: str | None) -> None:
+        splits = list(dict.fromkeys(e.split for e in self.entries))
+        if split not in splits:
+            raise unknown("split", split, splits)
+        raise unknown("layer", str(layer), self.layers(split))
+
+    def array(self, layer: str, *, split: str = TRAIN, epoch: int | str = FINAL,
+              mmap: bool = False) -> np.ndarray:
+        """The features of `layer`, shape (n_samples, n_features), at `epoch` ("final": the
+        last saved) of `split`; rows line up with `labels(split)`."""
+        if not self.select(split=split, layer=layer):
+            self._unknown(split, layer)
+        if epoch == FINAL:
+            epoch = self.final_epoch(split, layer)
+        return self.load(self.get(split, int(epoch), layer), mmap=mmap)
+
+    def load(self, entry: Entry, *, verify: bool = True, mmap: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def labels(self, split: str = TRAIN, *, verify: bool = True) -> np.ndarray:
+        raise NotImplementedError
+
+    def class_name(self, label: int) -> str:
+        """The name of class `label` (its number as text when no names are known)."""
+        names = self.class_names
+        return names[label] if names is not None and 0 <= label < len(names) else str(label)
+
+    def to_frame(self):
+        """One row per saved array: split, epoch, layer, n_samples, n_features, dtype."""
+        import pandas as pd
+
+        return pd.DataFrame([{"split": e.split, "epoch": e.epoch, "layer": e.layer,
+                              "n_samples": e.shape[0] if e.shape else 0,
+                              "n_features": int(np.prod(e.shape[1:], dtype=np.int64)) if e.shape else 0,
+                              "dtype": e.dtype} for e in self.entries],
+                            columns=["split", "epoch", "layer", "n_samples", "n_features", "dtype"])
+
+    @property
+    def where(self) -> str:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}({self.where})"]
+        for split in dict.fromkeys(e.split for e in self.entries):
+            epochs = self.epochs(split)
+            shapes = {e.layer: e for e in self.select(split=split, epoch=epochs[-1])}
+            layers = ", ".join(f"{l} {tuple(e.shape[1:]) if len(e.shape) > 2 else e.shape[1] if len(e.shape) > 1 else ''}"
+                               f" {e.dtype}".replace("  ", " ") for l, e in list(shapes.items())[:8])
+            more = f", … ({len(shapes)} layers)" if len(shapes) > 8 else ""
+            n = next(iter(shapes.values())).shape[0] if shapes else 0
+            span = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}..{epochs[-1]} ({len(epochs)})"
+            lines.append(f"  {split}: {n} samples, {span}: {layers}{more}")
+        if self.class_names is not None:
+            shown = ", ".join(self.class_names[:10]) + (", …" if len(self.class_names) > 10 else "")
+            lines.append(f"  classes ({len(self.class_names)}): {shown}")
+        return "\n".join(lines)
+
+
+def _class_names(value: object, where: str) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 1_000_000:
+        raise expected(f"{where}: class_names", "a list of names, one per class label", type(value).__name__)
+    return value
+
+
+class Features(FeatureSet):
+    """Read side of a run directory's `features/`: the manifest's entries and their arrays."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -192,38 +236,26 @@ class Features:
         if unsigned:  # the labels decide every class statistic: they are checked like arrays
             raise expected(f"manifest {path}: labels_sha256", "a sha256 for the labels of every "
                            "split", f"none for {', '.join(unsigned)}")
+        self.class_names = _class_names(data.get("class_names"), f"manifest {path}")
 
-    def select(self, *, split: str | None = None, epoch: int | None = None,
-               layer: str | None = None) -> list[Entry]:
-        return [e for e in self.entries
-                if (split is None or e.split == split) and (epoch is None or e.epoch == epoch)
-                and (layer is None or e.layer == layer)]
+    @property
+    def where(self) -> str:
+        return str(self.root)
 
-    def get(self, split: str, epoch: int, layer: str) -> Entry:
-        found = self.select(split=split, epoch=epoch, layer=layer)
-        if not found:
-            have = sorted({f"{e.split}/{e.epoch}/{e.layer}" for e in self.entries})
-            raise UserError(f"features: no array for split {split!r}, epoch {epoch}, layer "
-                            f"{layer!r} in {self.root}; saved: {', '.join(have[:20]) or 'none'}")
-        return found[-1]
-
-    def epochs(self, split: str | None = None) -> list[int]:
-        return sorted({e.epoch for e in self.select(split=split)})
-
-    def layers(self, split: str | None = None) -> list[str]:
-        return list(dict.fromkeys(e.layer for e in self.select(split=split)))
+    def label_splits(self) -> list[str]:
+        return sorted(self.label_paths)
 
     def load(self, entry: Entry, *, verify: bool = True, mmap: bool = False) -> np.ndarray:
         """The array of `entry`, checked against its manifest checksum, shape and dtype."""
         where = f"features {entry.split}/{entry.epoch}/{entry.layer}"
         path = _inside(self.root, entry.path, f"{where}: path")
-        array = _load_npy(path, entry.sha256 if verify else None, where, mmap)
+        array = load_npy(path, entry.sha256 if verify else None, where, mmap)
         if array.shape != entry.shape or str(array.dtype) != entry.dtype:
             raise expected(where, f"shape {entry.shape} {entry.dtype} as the manifest says",
                            f"{array.shape} {array.dtype}")
         return array
 
-    def labels(self, split: str, *, verify: bool = True) -> np.ndarray:
+    def labels(self, split: str = TRAIN, *, verify: bool = True) -> np.ndarray:
         """The class of each row of `split`: integers >= 0, one per row of its features."""
         if split not in self.label_paths:
             raise expected("labels", f"one of {sorted(self.label_paths)}", split)
@@ -234,67 +266,46 @@ class Features:
             # before loading: a header may promise billions of rows in a file of holes
             raise expected(where, f"one label per row of the split's features ({', '.join(map(str, sorted(rows)))} rows)"
                            if rows else "a 1-D array of labels", f"shape {shape} in {path}")
-        labels = _load_npy(path, self.label_sha256.get(split) if verify else None, where, mmap=False)
+        labels = load_npy(path, self.label_sha256.get(split) if verify else None, where, mmap=False)
         if labels.dtype.kind in "iu" and len(labels) and labels.min() < 0:
             raise expected(where, "class labels >= 0", f"{int(labels.min())} in {path}")
         return labels
 
 
-PARTIAL = ".partial"
+class MemoryFeatures(FeatureSet):
+    """Features held in memory, as `repflat.extract(..., out=None)` returns them: the same
+    API as `Features` without a run directory. `arrays` maps (split, epoch, layer) to an
+    array (n_samples, n_features); `labels` maps each split to its class labels."""
 
+    def __init__(self, arrays: dict[tuple[str, int, str], np.ndarray],
+                 labels: dict[str, np.ndarray], class_names: list[str] | None = None,
+                 splits: dict[str, dict] | None = None, name: str = "in memory"):
+        self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        self._labels = {s: np.asarray(v) for s, v in labels.items()}
+        self.class_names = list(class_names) if class_names is not None else None
+        self.splits = dict(splits or {})
+        self.name = name
+        self.entries = [Entry(s, e, l, "", tuple(a.shape), str(a.dtype), "")
+                        for (s, e, l), a in self.arrays.items()]
 
-class ArrayStream:
-    """A .npy file preallocated at its full size under a `.partial` name, filled by rows.
+    @property
+    def where(self) -> str:
+        return self.name
 
-    Rows go to disk with `os.pwrite` as they are computed, so memory does not grow with
-    the number of rows (a memory map would: its dirty pages count as the process's
-    resident memory), and several processes may fill disjoint rows of one file.
-    `finish()` hashes the file and moves it to its final name.
-    """
+    def label_splits(self) -> list[str]:
+        return sorted(self._labels)
 
-    def __init__(self, path: str | Path, shape: tuple[int, ...] | None = None,
-                 dtype: np.dtype | str | None = None):
-        self.path = Path(path)
-        self.partial = self.path.with_name(self.path.name + PARTIAL)
-        if shape is not None:  # create; an existing partial file (or a link) is replaced
-            dtype = np.dtype(dtype)
-            self.partial.parent.mkdir(parents=True, exist_ok=True)
-            with os.fdopen(create_new(self.partial), "wb") as fh:
-                np.lib.format.write_array_header_1_0(fh, {
-                    "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-                    "shape": tuple(shape)})
-                header = fh.tell()
-                fh.truncate(header + int(np.prod(shape)) * dtype.itemsize)  # sparse until written
-        # reopen (resume, or another process) from the header; never through a link
-        with os.fdopen(open_regular(self.partial, "partial array"), "rb") as fh:
-            np.lib.format.read_magic(fh)
-            self.shape, _, self.dtype = np.lib.format.read_array_header_1_0(fh)
-            self.header = fh.tell()
-        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
-        self.fd = os.open(self.partial, os.O_WRONLY | os.O_NOFOLLOW)
+    def load(self, entry: Entry, *, verify: bool = True, mmap: bool = False) -> np.ndarray:
+        return self.arrays[entry.split, entry.epoch, entry.layer]
 
-    def write_rows(self, start: int, rows: np.ndarray) -> None:
-        rows = np.ascontiguousarray(rows, dtype=self.dtype)
-        if rows.shape[1:] != self.shape[1:] or not 0 <= start <= self.shape[0] - len(rows):
-            raise ValueError(f"rows {start}:{start + len(rows)} of shape {rows.shape} do not fit "
-                             f"{self.partial} of shape {self.shape}")
-        try:
-            os.pwrite(self.fd, rows.tobytes(), self.header + start * self.row_bytes)
-        except OSError as err:
-            raise OSError(err.errno, err.strerror, str(self.partial)) from err
+    def labels(self, split: str = TRAIN, *, verify: bool = True) -> np.ndarray:
+        if split not in self._labels:
+            raise expected("labels", f"one of {sorted(self._labels)}", split)
+        return self._labels[split]
 
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def finish(self) -> str:
-        """Flush, hash and move the complete file into place; return its sha256."""
-        os.fsync(self.fd)
-        self.close()
-        digest = sha256_file(self.partial)
-        os.replace(self.partial, self.path)
-        return digest
+    def to_dict(self, split: str = TRAIN, epoch: int | str = FINAL) -> dict[str, np.ndarray]:
+        """{layer: array} of `split` at `epoch`, as torchvision's feature extractor returns."""
+        return {layer: self.array(layer, split=split, epoch=epoch) for layer in self.layers(split)}
 
 
 class FeatureWriter:
@@ -362,6 +373,12 @@ class FeatureWriter:
             m["labels"][split] = labels_path(split)
             m["labels_sha256"][split] = digest
         self._update(change)
+
+    def set_class_names(self, names: list[str] | None) -> None:
+        """Record the name of each class label (index = label); None records nothing."""
+        if names is not None:
+            names = [str(n) for n in names]
+            self._update(lambda m: m.__setitem__("class_names", names))
 
     def describe_split(self, split: str, **info: object) -> None:
         """Record what a split is (e.g. a grid's space and resolution) for the readers."""

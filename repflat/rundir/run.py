@@ -21,7 +21,8 @@ from repflat import __version__
 from repflat.errors import UserError, expected
 from repflat.rundir.files import is_regular, read_json, read_yaml_file
 from repflat.rundir.lock import visible_entries
-from repflat.rundir.features import Features, write_text
+from repflat.rundir.features import Features
+from repflat.rundir.files import write_text
 from repflat.rundir.names import (CHECKPOINT_FILE, CONFIG_FILE, FORMAT, METRICS_FILE, RUN_FILE,
                                   UNKNOWN, RunState, Status)
 from repflat.config.loading import dump_yaml

@@ -24,7 +24,7 @@ from repflat.errors import UserError, expected, unknown
 from repflat.rundir.lock import exclusive
 from repflat.progress import progress_bar
 from repflat.rundir.run import NEW, claimed_by, prepare_run_dir
-from repflat.rundir.features import write_text
+from repflat.rundir.files import write_text
 from repflat.training.loop import setup, train
 from repflat.config._strict import to_plain
 from repflat.rundir.names import EXPERIMENT_FILE, RUNS_DIR, RunState
