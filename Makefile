@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= results/spirals
 
-.PHONY: demo test install benchmark clean
+.PHONY: demo test test-analysis-only install benchmark clean
 
 $(BIN)/repflat: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,19 @@ demo: install  ## the spirals reproduction (Figure 1 + flattening table), no dow
 test: install  ## the test suite
 	$(BIN)/python -m pytest -q
 
+# The analysis side in a venv without torch (README, "Without torch"): its tests must pass there.
+NT := .venv-analysis
+ANALYSIS_TESTS := tests/test_spectra.py tests/test_metrics.py tests/test_streaming.py \
+	tests/test_theory.py tests/test_fuzz.py tests/test_markup_safety.py tests/test_layers.py \
+	tests/test_library_numpy.py
+test-analysis-only:
+	$(PYTHON) -m venv $(NT)
+	$(NT)/bin/pip install --quiet --upgrade pip
+	$(NT)/bin/pip install --quiet -r requirements-analysis.txt pytest hypothesis
+	$(NT)/bin/pip install --quiet --no-deps -e .
+	$(NT)/bin/python -c "import importlib.util as u; assert u.find_spec('torch') is None, 'torch is installed here'"
+	$(NT)/bin/python -m pytest -q $(ANALYSIS_TESTS)
+
 benchmark: install  ## the speed benchmarks (see benchmarks/)
 	$(BIN)/python benchmarks/experiment_e2e.py
 	$(BIN)/python benchmarks/mixing_step.py
@@ -27,4 +40,4 @@ benchmark: install  ## the speed benchmarks (see benchmarks/)
 	$(BIN)/python benchmarks/spectra_speed.py
 
 clean:
-	rm -rf $(VENV) results
+	rm -rf $(VENV) $(NT) results

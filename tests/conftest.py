@@ -32,7 +32,9 @@ def tiny():
 
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory):
-    """One tiny run per strategy, trained once for the whole session (read-only)."""
+    """One tiny run per strategy, trained once for the whole session (read-only). Tests
+    using it skip in the torch-free venv of `make test-analysis-only`."""
+    pytest.importorskip("torch", reason="training runs needs torch")
     from repflat.training.loop import train
 
     root = tmp_path_factory.mktemp("runs")
