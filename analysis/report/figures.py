@@ -15,7 +15,7 @@ import pandas as pd
 
 from repflat.analysis.report.plotting.plots import (class_mean_spectra, plot_metric_heatmap, plot_metric_over_epochs, plot_spectrum)
 from repflat.analysis.tidy import class_names_in, class_order, final_epoch
-from repflat.analysis.report.plotting.style import literal
+from repflat.analysis.report.plotting.style import literal, styled
 from repflat.rundir.names import CLASS, POOLED
 
 EPOCH_METRICS = ("largest_singular_value", "sum_other_singular_values", "effective_rank",
@@ -42,6 +42,7 @@ def _grid_layout(fig) -> None:
                         wspace=0.38, hspace=0.5)
 
 
+@styled
 def spectra_figure(spectra: pd.DataFrame, *, layers: list[str] | None = None,
                    cls: int | str | None = None, max_classes: int = 4, log: bool = True):
     """Rows: layers (default: every analysed layer but `input`); columns: each class when
@@ -77,6 +78,7 @@ def spectra_figure(spectra: pd.DataFrame, *, layers: list[str] | None = None,
     return fig
 
 
+@styled
 def epochs_figure(summary: pd.DataFrame, *, metrics: tuple[str, ...] = EPOCH_METRICS,
                   layers: list[str] | None = None):
     """Rows: metrics (class-averaged, those present); columns: layers; x: epoch. None
@@ -106,6 +108,7 @@ def epochs_figure(summary: pd.DataFrame, *, metrics: tuple[str, ...] = EPOCH_MET
     return fig
 
 
+@styled
 def heatmap_figure(summary: pd.DataFrame, metric: str, *, layers: list[str] | None = None):
     """The arm × layer heat map of `metric` and, when the tables have it, of the same
     metric for all classes pooled (the control) beside it."""

@@ -22,7 +22,7 @@ import pandas as pd
 
 from repflat.analysis.report.plotting.boundary import RESPONSES, BoundaryDisplay, scatter_classes
 from repflat.analysis.report.plotting.plots import plot_spectrum
-from repflat.analysis.report.plotting.style import literal
+from repflat.analysis.report.plotting.style import literal, styled
 from repflat.analysis.runs import lowest_seed
 from repflat.analysis.tidy import arm_order, class_names_in, final_epoch
 from repflat.errors import expected
@@ -78,6 +78,7 @@ def _spectrum_panel(ax, spectra: pd.DataFrame, layer: str, cls: int, title: str)
     ax.set_title(literal(title))
 
 
+@styled
 def figure1(runs: list[RunInfo], spectra: pd.DataFrame, *, layers: tuple[str, ...] = (),
             cls: int = 0):
     """The six panels as one matplotlib Figure; None if the runs lack what it needs
@@ -102,6 +103,7 @@ def figure1(runs: list[RunInfo], spectra: pd.DataFrame, *, layers: tuple[str, ..
     return fig
 
 
+@styled
 def planes(runs: list[RunInfo]):
     """One plane panel per arm (lowest seed), in the fixed arm order; None without grids."""
     arms = arm_order(r.name for r in runs if PLANE_GRID in r.features.splits)
@@ -122,6 +124,7 @@ def planes(runs: list[RunInfo]):
 RESPONSE_TITLES = {"class": "predicted class", "confidence": "confidence", "entropy": "entropy"}
 
 
+@styled
 def boundaries(runs: list[RunInfo], responses: tuple[str, ...] = ("class", "confidence", "entropy"),
                split: str = INPUT_GRID):
     """Rows: arms (lowest seed, fixed order); columns: `responses` of the grid `split`,

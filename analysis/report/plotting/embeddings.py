@@ -10,10 +10,11 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from repflat.analysis.embeddings import NAMES, sampling_note
-from repflat.analysis.report.plotting.style import class_colors, literal
+from repflat.analysis.report.plotting.style import class_colors, literal, styled
 from repflat.analysis.tidy import arm_order, class_names_in, class_order
 
 
+@styled
 def plot_embeddings(data: pd.DataFrame, *, x: str = "x", y: str = "y", hue: str = "class",
                     row: str = "method", col: str = "arm", seed: int = 0, size: float = 5):
     """A figure of scatter panels, rows = methods, columns = arms (fixed order), points
