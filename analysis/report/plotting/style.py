@@ -26,8 +26,8 @@ CLASS_PALETTE = sns.color_palette("colorblind")
 
 
 def style_rc() -> dict:
-    """The rcParams of repflat's figures: what `sns.set_theme(context="paper",
-    style="whitegrid", font_scale=1.15)` would set globally, plus the palette and dpi."""
+    """The rcParams of repflat's figures: what seaborn's `set_theme` (context "paper",
+    style "whitegrid", font_scale 1.15) would set globally, plus the palette and dpi."""
     return {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=1.15),
             "font.family": ["sans-serif"], "axes.prop_cycle": cycler(color=PALETTE),
             "figure.dpi": 110, "savefig.dpi": 150, "savefig.bbox": "tight",
