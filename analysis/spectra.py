@@ -144,8 +144,25 @@ def class_spectra(features: np.ndarray, labels: np.ndarray, *, center: bool = Tr
                   scale: bool = False, method: str = "auto", **gram_options) -> dict[int, np.ndarray]:
     """Spectrum of each class's rows: {class: σ (descending)}, classes in ascending order.
 
-    Classes with fewer than two rows are left out. `scale=True` divides each spectrum
-    by √n_k. See `layer_statistics` for the other arguments.
+    σ are the singular values of X_k − 1 μ_kᵀ (centred, the default) or of X_k, X_k the
+    rows of class k (see the module docstring).
+
+    Parameters
+    ----------
+    features : array-like, shape (n_samples, n_features)
+        numpy array (in memory or memory-mapped), list, or CPU torch tensor.
+    labels : array-like of int, shape (n_samples,)
+    center : bool
+        subtract each class's mean first.
+    scale : bool
+        divide each spectrum by √n_k.
+    method, **gram_options
+        see `layer_statistics`.
+
+    Returns
+    -------
+    dict {label: ndarray of shape (min(n_k, n_features),)}, float64. Classes with fewer
+    than two rows are left out.
     """
     stats = layer_statistics(features, labels, center=center, method=method, pooled=False,
                              within=False, **gram_options)
