@@ -1,16 +1,76 @@
-"""repflat's analysis side: everything computed from saved features, with numpy.
+"""repflat's analysis side: flattening of class-conditional representations, with numpy.
 
-It never imports torch: it reads run directories (repflat.rundir.features's documented format)
-so features saved by any framework can be analysed. Entry points:
+It never imports torch: features come as arrays (numpy arrays, memmaps, lists, CPU torch
+tensors), as `FeatureSet` objects (`Features` of a run directory, `MemoryFeatures` from
+`repflat.extract(..., out=None)`), or as run and experiment directories.
 
-- `repflat.analysis.spectra`: per-class singular value spectra;
-- `repflat.analysis.metrics`: flattening metrics, pure functions of a spectrum, and NC1;
-- `repflat.analysis.moments`, `repflat.analysis.gram`: mergeable float64 class moments and the
-  chunked path for features larger than memory;
-- `repflat.analysis.tidy`: tidy spectra/flattening frames from run directories;
-- `repflat.analysis.report.plotting.boundary`, `repflat.analysis.report.plotting.plots`, `repflat.analysis.report.figures`, `repflat.analysis.embeddings`,
-  `repflat.analysis.report.toy`: figures;
-- `repflat.analysis.report.build.build_report`: the report every command leaves;
-- `repflat.analysis.pipeline.analyze`, `repflat.analysis.pipeline.report`: what `repflat analyze` and
-  `repflat report` run.
+One layer's features, in a notebook::
+
+    import repflat.analysis as ra
+
+    spectra = ra.class_spectra(X, y)            # {class: σ descending}, centred by default
+    ra.effective_rank(spectra[0]), ra.nc1(X, y)  # metrics of a spectrum, of a layer
+    frame = ra.flattening_frame(X, y, class_names=["circle", "square"])
+    frame[frame["group"] == "class"].pivot(index="class_name", columns="metric", values="value")
+
+Whole runs, or feature sets held in memory, to tidy frames (nothing written)::
+
+    result = ra.compute(["runs/erm-seed0", "runs/manifold_mixup-seed0"])
+    result = ra.compute({"erm": features_a, "mixup": features_b})  # MemoryFeatures
+    result.flat, result.spectra, result.summary                    # pandas frames
+
+and with the tables, figures and report written into a directory (what `repflat
+analyze` does)::
+
+    ra.analyze(["runs/erm-seed0"], "out/")
+
+The frames are tidy: `group` ("class", "pooled", "mean", "all"), `class` (the label, a
+nullable integer), `class_name`, `seed` (nullable integer), `metric`, `value`; see
+`repflat.analysis.tidy`. Figures live in `repflat.analysis.report` (the presentation
+layer): they draw in a local style and change no global matplotlib state.
+
+The names below are the stable API; the submodules (spectra, metrics, moments, gram,
+tidy, pipeline, embeddings, theory, report) hold the rest.
 """
+from repflat.analysis.metrics import (effective_rank, largest_singular_value, nc1,
+                                      numerical_rank, participation_ratio, rankme,
+                                      residual_variance_share, stable_rank,
+                                      sum_other_singular_values, theory_dimension,
+                                      variance_share, within_between_ratio)
+from repflat.analysis.moments import LayerStats, as_features, as_labels
+from repflat.analysis.pipeline import compute
+from repflat.analysis.results import Analysis
+from repflat.analysis.spectra import class_spectra, layer_statistics, singular_values
+from repflat.analysis.tidy import flattening_frame, layer_tables, summarize
+
+__all__ = [
+    # spectra
+    "class_spectra", "layer_statistics", "singular_values", "LayerStats",
+    # metrics of a spectrum
+    "effective_rank", "rankme", "participation_ratio", "stable_rank", "numerical_rank",
+    "variance_share", "residual_variance_share", "theory_dimension",
+    "largest_singular_value", "sum_other_singular_values",
+    # metrics of a layer
+    "nc1", "within_between_ratio",
+    # tidy frames
+    "flattening_frame", "layer_tables", "summarize",
+    # runs and feature sets
+    "compute", "analyze", "Analysis",
+    # array-likes in
+    "as_features", "as_labels",
+]
+
+
+def __getattr__(name: str):
+    # `analyze` writes a report: it lives in the presentation layer, which computation
+    # modules never import; loading it on first use keeps `import repflat.analysis` light
+    # (no matplotlib) and the layers as tests/test_layers.py enforces them.
+    if name == "analyze":
+        from repflat.analysis.report.outputs import analyze
+
+        return analyze
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"analyze"})

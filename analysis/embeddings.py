@@ -28,6 +28,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
+from repflat.analysis.moments import as_features
 from repflat.analysis.runs import lowest_seed, run_columns
 from repflat.analysis.tidy import arm_order
 from repflat.errors import UserError, expected, unknown
@@ -37,7 +38,7 @@ METHODS = ("pca", "tsne", "umap")
 NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 MIN_SAMPLES = 4
 COLUMNS = ["run", "arm", "strategy", "seed", "split", "layer", "epoch", "method", "sample",
-           "class", "x", "y", "n_total"]
+           "class", "class_name", "x", "y", "n_total"]
 
 
 def subsample(n_samples: int, max_samples: int | None, seed: int = 0) -> np.ndarray:
@@ -52,7 +53,7 @@ def embedding_problem(features: np.ndarray) -> str | None:
     that follow "has" (None: they can): fewer than 4 rows, values that are not finite,
     or no spread (all rows identical, e.g. a layer of dead ReLUs: there is nothing to
     show, and t-SNE's PCA initialisation divides by the zero spread)."""
-    x = np.asarray(features)
+    x = as_features(features)
     n = len(x)
     if n < MIN_SAMPLES:
         return f"only {n} rows (at least {MIN_SAMPLES} are needed)"
@@ -90,7 +91,7 @@ def embed(features: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.nda
     """
     if method not in METHODS:
         raise unknown("method", method, METHODS)
-    x = np.asarray(features, dtype=np.float64)
+    x = np.asarray(as_features(features), dtype=np.float64)
     if x.ndim != 2:
         raise expected("features", "an array of shape (n_samples, n_features)", x.shape)
     problem = embedding_problem(x)
@@ -191,24 +192,26 @@ def embed_runs(runs: list[RunInfo], *, layer: str, split: str = "train",
         if problem is not None:
             skipped.append(Skipped(arm, run.seed, layer, problem))
             continue
+        names = {int(k): fs.class_name(int(k)) for k in np.unique(labels[rows])}
         for method in methods:
             coords = embed(x, method=method, seed=seed)
             frames.append(pd.DataFrame({
                 **run_columns(run), "split": split, "layer": layer, "epoch": epoch,
-                "method": method, "sample": rows, "class": labels[rows].astype(str),
+                "method": method, "sample": rows, "class": labels[rows].astype(np.int64),
+                "class_name": [names[int(k)] for k in labels[rows]],
                 "x": coords[:, 0], "y": coords[:, 1], "n_total": len(array)}))
     if not found:
         raise UserError(f"embedding_layer: no run saved layer {layer!r} for split {split!r}")
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
-    return Embedded(data, tuple(skipped))
+    return Embedded(data.astype({"seed": "Int64", "class": "Int64"}), tuple(skipped))
 
 
 def embedding_frame(runs: list[RunInfo], *, layer: str, split: str = "train",
                     methods: tuple[str, ...] = ("pca",), max_samples: int | None = 2000,
                     seed: int = 0) -> pd.DataFrame:
-    """One row per (arm, method, sample): the sample's 2D coordinates `x`, `y`, its class,
-    its row in the layer's array (`sample`) and the layer's size (`n_total`), at each arm's
-    lowest-seed run's last saved epoch. Rows are subsampled alike for every method. Arms
+    """One row per (arm, method, sample): the sample's 2D coordinates `x`, `y`, its class
+    (label, Int64) and `class_name`, its row in the layer's array (`sample`) and the
+    layer's size (`n_total`), at each arm's lowest-seed run's last saved epoch. Rows are subsampled alike for every method. Arms
     with nothing to embed are left out (`embed_runs` says which and why)."""
     return embed_runs(runs, layer=layer, split=split, methods=methods,
                       max_samples=max_samples, seed=seed).data

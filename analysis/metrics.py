@@ -3,7 +3,7 @@
 "Flattening" (Verma et al. 2019, §3) means fewer directions of significant variance
 per class. Two kinds of metric:
 
-- functions of a spectrum σ₁ ≥ … ≥ σ_r ≥ 0 (a 1-D array, e.g. one class's from
+- functions of a spectrum σ₁ ≥ … ≥ σ_r ≥ 0 (a 1-D array-like, e.g. one class's from
   `repflat.analysis.spectra.class_spectra`); λ_i = σ_i² are the variances along the principal
   directions (times n);
 - functions of a whole layer, features (n_samples, n_features) and labels, in memory
@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from repflat.analysis.moments import Factor, LayerStats, scatter_quadratic, scatter_trace
+from repflat.analysis.moments import Factor, LayerStats, as_spectrum, scatter_quadratic, scatter_trace
 
 
 def largest_singular_value(s: np.ndarray) -> float:
     """σ₁, the spread along the class's main direction (§3.2's first statistic)."""
+    s = as_spectrum(s)
     return float(s[0]) if len(s) else 0.0
 
 
 def sum_other_singular_values(s: np.ndarray) -> float:
     """Σ_{i≥2} σ_i, the spread outside the main direction (§3.2's second statistic)."""
+    s = as_spectrum(s)
     return float(np.sum(s[1:]))
 
 
@@ -36,6 +38,7 @@ def effective_rank(s: np.ndarray) -> float:
     EUSIPCO 2007. Equals m for m equal non-zero singular values; 0 for an all-zero
     spectrum (a collapsed class).
     """
+    s = as_spectrum(s)
     total = float(np.sum(s))
     if total <= 0:
         return 0.0
@@ -54,6 +57,7 @@ def rankme(s: np.ndarray, eps: float = 1e-7) -> float:
     uncentred embeddings; here it takes whichever spectrum it is given. 0 for an
     all-zero spectrum.
     """
+    s = as_spectrum(s)
     s = np.asarray(s, dtype=np.float64)
     total = float(np.sum(s))
     if total <= 0:
@@ -70,6 +74,7 @@ def participation_ratio(s: np.ndarray) -> float:
     dimensionality, dynamics and measurement", bioRxiv 2017 (Eq. 1, on covariance
     eigenvalues). Equals m for m equal non-zero σ; 0 for an all-zero spectrum.
     """
+    s = as_spectrum(s)
     lam = np.asarray(s, dtype=np.float64) ** 2
     sq = float(np.sum(lam ** 2))
     return float(np.sum(lam)) ** 2 / sq if sq > 0 else 0.0
@@ -81,6 +86,7 @@ def stable_rank(s: np.ndarray) -> float:
     Rudelson & Vershynin, "Sampling from large matrices: an approach through geometric
     functional analysis", J. ACM 54(4), 2007. 0 for an all-zero spectrum.
     """
+    s = as_spectrum(s)
     s = np.asarray(s, dtype=np.float64)
     if not len(s) or s[0] <= 0:
         return 0.0
@@ -93,6 +99,7 @@ def variance_share(s: np.ndarray, k: int) -> float:
     scikit-learn's `PCA.explained_variance_ratio_[:k].sum()` for a centred spectrum.
     0 for an all-zero spectrum.
     """
+    s = as_spectrum(s)
     power = np.asarray(s, dtype=np.float64) ** 2
     total = float(power.sum())
     return float(power[:k].sum() / total) if total > 0 else 0.0
@@ -100,6 +107,7 @@ def variance_share(s: np.ndarray, k: int) -> float:
 
 def numerical_rank(s: np.ndarray, rtol: float) -> int:
     """#{i : σ_i > rtol · σ₁}: the directions holding more than a fraction rtol of σ₁."""
+    s = as_spectrum(s)
     if not len(s) or s[0] <= 0:
         return 0
     return int(np.sum(s > rtol * s[0]))
@@ -121,6 +129,7 @@ def residual_variance_share(s: np.ndarray, k: int) -> float:
     With a centred spectrum and k = theory_dimension, this is 0 exactly when the class
     lies on a k-dimensional affine subspace, as Corollary 1 predicts (Eckart–Young).
     """
+    s = as_spectrum(s)
     power = np.asarray(s, dtype=np.float64) ** 2
     total = float(power.sum())
     return float(power[k:].sum() / total) if total > 0 else 0.0

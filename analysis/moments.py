@@ -51,7 +51,7 @@ class Moments:
         With the exact mean as shift this is the two-pass centred Gram, the most
         accurate form; a stream passes its first chunk's shift to later chunks.
         """
-        rows = np.asarray(rows, dtype=np.float64)
+        rows = np.asarray(as_features(rows, "rows"), dtype=np.float64)
         if shift is None:
             shift = rows.mean(axis=0) if len(rows) else np.zeros(rows.shape[1])
         y = rows - shift
@@ -59,7 +59,7 @@ class Moments:
 
     def add(self, rows: np.ndarray) -> None:
         """Accumulate more rows in place, with this object's shift."""
-        y = np.asarray(rows, dtype=np.float64) - self.shift
+        y = np.asarray(as_features(rows, "rows"), dtype=np.float64) - self.shift
         self.count += len(y)
         self.total += y.sum(axis=0)
         self.gram += y.T @ y
@@ -166,11 +166,63 @@ class LayerStats:
         return self.means.shape[1]
 
 
+# ---------------------------------------------------------------- array-likes in
+
+def as_array(value, argument: str = "features") -> np.ndarray:
+    """`value` as a numpy array, converted once at an entry point of the analysis side.
+
+    Takes numpy arrays (returned as they are: a `np.memmap` stays memory-mapped, nothing
+    is read or copied), lists and other array-likes (`np.asarray`), and tensors of any
+    framework that offer `.detach()` and `__array__` (PyTorch's CPU tensors: torch itself
+    is never imported). A tensor that requires grad is detached first, as `.numpy()`
+    would otherwise refuse it; a tensor on an accelerator (`.device.type` other than
+    "cpu") is refused with a UserError asking for `.cpu()`, rather than copied to host
+    memory behind the user's back.
+    """
+    if isinstance(value, np.ndarray):
+        return value
+    device = getattr(getattr(value, "device", None), "type", None)
+    if isinstance(device, str) and device != "cpu":
+        shown = str(value.device)
+        raise UserError(f"{argument}: expected an array in CPU memory, got a tensor on "
+                        f"{device if shown.startswith('<') else shown}; call .cpu() on it "
+                        "first (e.g. x.detach().cpu())")
+    if callable(getattr(value, "detach", None)):
+        value = value.detach()
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError, RuntimeError) as err:  # ragged lists, bfloat16, odd objects
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0][:120]
+        hint = "; call .float() on it first" if "bfloat16" in str(getattr(value, "dtype", "")).lower() else ""
+        raise expected(argument, "an array-like of numbers (numpy array, list, CPU tensor)",
+                       f"{type(value).__name__} ({first}){hint}") from None
+
+
+def as_features(features, argument: str = "features") -> np.ndarray:
+    """`as_array` of features (n_samples, n_features); shape and dtype are checked by the
+    function that uses them."""
+    return as_array(features, argument)
+
+
+def as_labels(labels, argument: str = "labels") -> np.ndarray:
+    """`as_array` of class labels (n_samples,)."""
+    return as_array(labels, argument)
+
+
+def as_spectrum(s, argument: str = "s") -> np.ndarray:
+    """A spectrum σ (any array-like) as a 1-D float64 array."""
+    s = np.asarray(as_array(s, argument), dtype=np.float64)
+    if s.ndim != 1:
+        raise expected(argument, "a 1-D spectrum of singular values", f"shape {s.shape}")
+    return s
+
+
 def check_inputs(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Refuse what no spectrum can be computed from; return the labels as an array.
 
-    The features stay as given (a memory-mapped array is not read here); NaN and Inf
-    are found by whichever path reads the values.
+    `features` is converted by the caller (`as_features`); it stays as given (a
+    memory-mapped array is not read here); NaN and Inf are found by whichever path
+    reads the values.
     """
     shape = getattr(features, "shape", None)
     if shape is None or len(shape) != 2:
@@ -180,7 +232,7 @@ def check_inputs(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
         raise expected("features", "real numbers (a float or integer array)", str(dtype))
     if shape[0] < 1 or shape[1] < 1:
         raise expected("features", "at least one row and one column", f"shape {shape}")
-    labels = np.asarray(labels)
+    labels = as_labels(labels)
     if labels.ndim != 1 or len(labels) != shape[0]:
         raise expected("labels", f"a 1-D array of {shape[0]} class labels", f"shape {labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):

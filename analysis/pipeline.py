@@ -17,15 +17,14 @@ import json
 import os
 import shutil
 import warnings
-from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from repflat.analysis.results import Analysis
 from repflat.analysis.io import numeric_columns, read_csv
-from repflat.analysis.tidy import analyze_features, plan, summarize
-from repflat.analysis.runs import collect_runs, training_metrics
+from repflat.analysis.tidy import analyze_features, plan, summarize, typed_columns
+from repflat.analysis.runs import collect_runs, on_disk, sources, training_metrics
 from repflat.config import AnalysisConfig, read_yaml
 from repflat.rundir.lock import exclusive
 from repflat.progress import progress_bar
@@ -34,18 +33,21 @@ from repflat.rundir.files import is_regular, read_json
 from repflat.rundir.run import claimed_by, read_run
 from repflat.rundir.files import sha256_file, write_text
 from repflat.config._strict import FieldError, parse, to_plain
-from repflat.rundir.names import ANALYSIS_FILE, EXPERIMENT_FILE, MANIFEST, Status
+from repflat.rundir.names import ANALYSIS_FILE, CLASS, EXPERIMENT_FILE, MANIFEST, Status
 
 TABLES = ("spectra.csv", "flattening.csv", "summary.csv", "training.csv")
-TEXT_COLUMNS = {c: str for c in ("run", "arm", "strategy", "split", "layer", "class", "metric")}
+# `class` and `seed` are nullable integers, converted (older text forms included) by
+# tidy.typed_columns; class_name stays text even when a name looks like a number.
+TEXT_COLUMNS = {c: str for c in ("run", "arm", "strategy", "split", "layer", "group", "class_name",
+                                 "metric")}
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     write_text(path, frame.to_csv(index=False))
 
 
-def _description(paths: Iterable[str | Path]) -> str | None:
-    for p in map(Path, paths):
+def _description(paths: list) -> str | None:
+    for p in (Path(p) for p in paths if isinstance(p, (str, Path))):
         if (p / EXPERIMENT_FILE).is_file():
             text = read_yaml(p / EXPERIMENT_FILE, follow=False).get("description")
             return str(text) if text else None
@@ -61,14 +63,30 @@ def with_overrides(settings: AnalysisConfig, overrides: dict) -> AnalysisConfig:
         raise expected(err.field, err.what, err.got) from None
 
 
-def compute(paths: Iterable[str | Path], *, overrides: dict | None = None,
-            settings: AnalysisConfig | None = None, progress: bool = False) -> Analysis:
-    """Open the runs under `paths` and compute every table, writing nothing.
+def compute(paths, *, overrides: dict | None = None, settings: AnalysisConfig | None = None,
+            progress: bool = False) -> Analysis:
+    """Every table of an analysis, in memory; nothing is written.
 
-    Settings: `settings` if given, else the experiment directory's `analysis` section,
-    else the defaults; `overrides` (from the command line) win over all of them.
+    Parameters
+    ----------
+    paths : path, FeatureSet, or a list of them, or a mapping {name: FeatureSet}
+        run directories, experiment directories (all their runs), `Features` or
+        `MemoryFeatures` objects (features held in memory read as a run of unknown
+        strategy and seed; name them with a mapping when there are several).
+    overrides : dict, optional
+        AnalysisConfig fields (split, layers, epochs, center, scale, rtol, ...) that win
+        over everything else.
+    settings : AnalysisConfig, optional
+        default: the experiment directory's `analysis` section, else AnalysisConfig().
+    progress : bool
+        a progress bar over the analysed arrays.
+
+    Returns
+    -------
+    Analysis, with the tidy frames `spectra`, `flat`, `summary` and `training` (see
+    `repflat.analysis.tidy` for their columns).
     """
-    paths = list(paths)
+    paths = sources(paths)
     overrides = overrides or {}
     with_overrides(AnalysisConfig(), overrides)  # a bad flag is named before runs are read
     runs, found, name = collect_runs(paths)
@@ -97,11 +115,11 @@ def unfinished_note(runs) -> str | None:
 
 def small_classes_note(flat: pd.DataFrame) -> str | None:
     """A sentence naming the classes too small to have a spectrum, if there are any."""
-    counts = flat[(flat["metric"] == "n_samples") & ~flat["class"].isin(["pooled", "mean", "all"])]
+    counts = flat[(flat["metric"] == "n_samples") & (flat["group"] == CLASS)]
     small = counts[counts["value"] < 2].drop_duplicates(["run", "class"])
     if small.empty:
         return None
-    named = ", ".join(f"class {c} of {r}" for r, c in zip(small["run"], small["class"]))
+    named = ", ".join(f"class {n} of {r}" for r, n in zip(small["run"], small["class_name"]))
     return (f"{len(small)} class(es) with fewer than two samples have no spread, so only their "
             f"sample count is reported: {named[:300]}")
 
@@ -119,7 +137,9 @@ def write_tables(analysis: Analysis, out: Path, home: Path | None = None) -> lis
     record = {"format": 1, "name": analysis.name, "description": analysis.description,
               "home": str(home.resolve()), "settings": to_plain(analysis.settings),
               "runs": [{"run": r.run_id, "path": os.path.relpath(r.path.resolve(), home.resolve()),
-                        "manifest_sha256": sha256_file(r.path / MANIFEST)} for r in analysis.runs]}
+                        "manifest_sha256": sha256_file(r.path / MANIFEST)}
+                       for r in analysis.runs if on_disk(r)],
+              "in_memory": [r.run_id for r in analysis.runs if not on_disk(r)]}
     write_text(out / ANALYSIS_FILE, json.dumps(record, indent=1))
     return written + [out / ANALYSIS_FILE]
 
@@ -146,7 +166,8 @@ def _read_tables(directory: Path) -> dict[str, pd.DataFrame]:
         missing = [c for c in (*needed, "arm", "layer") if c not in frame.columns] if needed else []
         if missing:
             raise UserError(f"paths: {path} is not a repflat table (no column {missing[0]!r})")
-        frames[fname] = numeric_columns(frame, needed, path, "paths")
+        frames[fname] = typed_columns(numeric_columns(frame, needed, path, "paths"),
+                                      f"paths: {path}")
     return frames
 
 
@@ -200,7 +221,12 @@ def load(directory: Path, *, progress: bool = False) -> Analysis:
                      "opened (this analysis was written elsewhere, or they changed since): the "
                      "tables are as written. To analyse them, name them: repflat report "
                      "RUN... --out DIR.")
-    if not paths:
+    in_memory = [str(n) for n in record.get("in_memory", []) if isinstance(n, str)]
+    if in_memory:
+        notes.append(f"{len(in_memory)} feature set(s) were analysed in memory "
+                     f"({', '.join(in_memory[:5])}): the tables are as written; figures that "
+                     "need their features are left out.")
+    if not paths and not in_memory:
         notes.append(f"No {ANALYSIS_FILE} here, so the runs and the analysis settings are "
                      "unknown (the defaults are shown): figures that need saved features "
                      "(Figure 1, planes, boundaries, embeddings) are left out.")

@@ -31,6 +31,20 @@ class Analysis:
     source: Path | None = None
     """The analysis directory the tables were read from; None when computed from runs."""
 
+    def __repr__(self) -> str:
+        arms = list(dict.fromkeys(r.name for r in self.runs)) or list(
+            dict.fromkeys(self.summary["arm"])) if len(self.summary) or self.runs else []
+        epochs = sorted(set(self.flat["epoch"])) if len(self.flat) else []
+        lines = [f"Analysis({self.name or 'unnamed'}: {len(self.runs)} runs, arms "
+                 f"{', '.join(map(str, arms[:8])) or 'none'}{', …' if len(arms) > 8 else ''})",
+                 f"  layers: {', '.join(self.layer_order[:12]) or 'none'}"
+                 + (" …" if len(self.layer_order) > 12 else ""),
+                 f"  epochs: {', '.join(map(str, epochs[:12])) or 'none'}"
+                 + (" …" if len(epochs) > 12 else ""),
+                 f"  tables: spectra {len(self.spectra)} rows, flat {len(self.flat)}, "
+                 f"summary {len(self.summary)}, training {len(self.training)}"]
+        return "\n".join(lines + [f"  note: {n[:120]}" for n in self.notes])
+
     @property
     def layer_order(self) -> list[str]:
         return list(dict.fromkeys(self.spectra["layer"])) if len(self.spectra) else list(

@@ -1,7 +1,15 @@
-"""Finding the runs to analyse: run directories, experiment directories, or both."""
+"""Finding the runs to analyse: run directories, experiment directories, feature sets.
+
+A source is a run directory, an experiment directory (standing for all its runs), a
+`FeatureSet` object (`Features` of a run directory, or `MemoryFeatures` held in memory,
+e.g. from `repflat.extract(..., out=None)`), or a mapping {name: FeatureSet} naming each
+set (the name is its arm and run in the tables). Features held in memory read as a run
+of unknown strategy and seed, with no config and no training metrics.
+"""
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -9,8 +17,53 @@ import pandas as pd
 from repflat.analysis.io import numeric_columns, read_csv
 from repflat.config import AnalysisConfig, parse_experiment, read_yaml
 from repflat.errors import UserError, expected
+from repflat.rundir.features import Features, FeatureSet
 from repflat.rundir.run import RunInfo, read_run
-from repflat.rundir.names import EXPERIMENT_FILE, MANIFEST, RUNS_DIR
+from repflat.rundir.names import EXPERIMENT_FILE, MANIFEST, RUNS_DIR, UNKNOWN, Status
+
+
+def sources(paths) -> list:
+    """`paths` as a list of sources: one path or FeatureSet alone, an iterable of them,
+    or a mapping {name: FeatureSet} (as (name, FeatureSet) pairs)."""
+    if isinstance(paths, (str, Path, FeatureSet)):
+        return [paths]
+    if isinstance(paths, Mapping):
+        for name, fs in paths.items():
+            if not isinstance(name, str) or not isinstance(fs, FeatureSet):
+                raise expected("paths", "a mapping of names to FeatureSet objects "
+                               "(Features, MemoryFeatures)", f"{name!r}: {type(fs).__name__}")
+        return list(paths.items())
+    if not isinstance(paths, Iterable):
+        raise expected("paths", "run or experiment directories, or FeatureSet objects",
+                       type(paths).__name__)
+    return list(paths)
+
+
+def memory_run(features: FeatureSet, name: str) -> RunInfo:
+    """A set of features that is not a run directory, as a run named `name`: unknown
+    strategy and seed, no config; its `path` is only the name (nothing is read there)."""
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise expected("paths", "a name for the features without '/' (a run name in the "
+                       "tables)", name)
+    return RunInfo(Path(name), name, UNKNOWN, UNKNOWN, Status.UNKNOWN, None, features)
+
+
+def on_disk(run: RunInfo) -> bool:
+    """Whether `run` is a run directory (else features held in memory)."""
+    return isinstance(run.features, Features)
+
+
+def _open(source) -> list[RunInfo]:
+    if isinstance(source, tuple):  # (name, FeatureSet) from a mapping
+        name, fs = source
+        if isinstance(fs, Features):
+            return [dataclasses.replace(read_run(fs.root), name=name)]
+        return [memory_run(fs, name)]
+    if isinstance(source, Features):
+        return [read_run(source.root)]
+    if isinstance(source, FeatureSet):
+        return [memory_run(source, source.where)]
+    return []
 
 
 def experiment_runs(path: Path) -> tuple[list[Path], AnalysisConfig, str]:
@@ -24,12 +77,19 @@ def collect_runs(paths: Iterable[str | Path]) -> tuple[list[RunInfo], AnalysisCo
 
     A path may be a run directory (it has features/manifest.json) or an experiment
     directory written by `repflat run` (it has experiment.yaml and runs/), which stands
-    for all of its runs. Returns the runs, and the analysis settings and name of the
-    first experiment directory, if any.
+    for all of its runs; FeatureSet objects and mappings are taken as the module
+    docstring says. Returns the runs, and the analysis settings and name of the first
+    experiment directory, if any.
     """
     runs: list[RunInfo] = []
     settings, name = None, None
-    for raw in paths:
+    for raw in sources(paths):
+        if isinstance(raw, (tuple, FeatureSet)):
+            runs += _open(raw)
+            continue
+        if not isinstance(raw, (str, Path)):
+            raise expected("paths", "a run or experiment directory, or a FeatureSet object",
+                           type(raw).__name__)
         path = Path(raw)
         if not path.is_dir():
             raise expected("paths", "an existing run or experiment directory", str(path))
@@ -49,8 +109,9 @@ def collect_runs(paths: Iterable[str | Path]) -> tuple[list[RunInfo], AnalysisCo
     ids = [r.run_id for r in runs]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
-        raise UserError(f"paths: two runs share the directory name {dupes[0]!r}; "
-                        "rename one so tables can tell them apart")
+        raise UserError(f"paths: two runs share the name {dupes[0]!r}; rename one (a "
+                        "directory), or name feature sets in a mapping {name: features}, "
+                        "so tables can tell them apart")
     return runs, settings, name
 
 
@@ -61,8 +122,10 @@ def lowest_seed(runs: Iterable[RunInfo]) -> RunInfo | None:
 
 
 def run_columns(run: RunInfo) -> dict:
-    """The columns that identify a run in every tidy table."""
-    return {"run": run.run_id, "arm": run.name, "strategy": run.strategy, "seed": run.seed}
+    """The columns that identify a run in every tidy table; the seed is None (NA in the
+    tables' nullable integer column) when the run does not say."""
+    seed = run.seed if isinstance(run.seed, int) and not isinstance(run.seed, bool) else None
+    return {"run": run.run_id, "arm": run.name, "strategy": run.strategy, "seed": seed}
 
 
 METRICS_FILE = "metrics.csv"
@@ -87,6 +150,11 @@ def read_metrics(run: RunInfo) -> pd.DataFrame | None:
 
 
 def training_metrics(runs: list[RunInfo]) -> pd.DataFrame:
-    """Every run's metrics.csv, stacked, with the run columns; empty if none has one."""
-    frames = [m.assign(**run_columns(r)) for r in runs if (m := read_metrics(r)) is not None]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    """Every run's metrics.csv, stacked, with the run columns (seed a nullable integer);
+    empty if none has one. Features held in memory have none."""
+    frames = [m.assign(**run_columns(r)) for r in runs
+              if on_disk(r) and (m := read_metrics(r)) is not None]
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    return out.assign(seed=out["seed"].astype("Int64"))

@@ -29,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from repflat.analysis.moments import Factor, LayerStats, check_inputs, factored, not_finite, rank_limited
+from repflat.analysis.moments import (Factor, LayerStats, as_features, check_inputs, factored, not_finite,
+                                     rank_limited)
 from repflat.analysis.gram import CHUNK_BYTES, default_workers, gram_statistics
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.files import check_budget
@@ -44,8 +45,10 @@ def singular_values(x: np.ndarray, *, center: bool = True, scale: bool = False) 
     Computed by LAPACK's SVD in float64 whatever the input dtype, so small singular
     values are not lost to float32 round-off. `scale=True` divides by √n_samples.
     Centred, n ≤ n_features rows span at most n − 1 dimensions: σ_n is reported as 0.
+    `x` may be any array-like: a numpy array, a list, a CPU torch tensor (see
+    `repflat.analysis.moments.as_array`).
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(as_features(x), dtype=np.float64)
     if x.ndim != 2:
         raise expected("features", "a 2-D array (n_samples, n_features)", f"shape {x.shape}")
     if not np.isfinite(x).all():
@@ -63,7 +66,7 @@ def svd_statistics(features: np.ndarray, labels: np.ndarray, *, center: bool = T
     BLAS runs single-threaded: these are small matrices, and a multi-threaded LAPACK
     SVD on a busy machine was measured 7-30× slower than a single-threaded one.
     """
-    x = np.asarray(features, dtype=np.float64)
+    x = np.asarray(as_features(features), dtype=np.float64)
     if not np.isfinite(x).all():
         raise not_finite(x)
     with threadpool_limits(limits=1, user_api="blas"):
@@ -98,12 +101,14 @@ def layer_statistics(features: np.ndarray, labels: np.ndarray, *, center: bool =
                      within: bool = True, **gram_options) -> LayerStats:
     """Per-class spectra, pooled spectrum, class means and within-class scatter of a layer.
 
-    `features` (n_samples, n_features): float or integer, in memory or memory-mapped;
-    `labels` (n_samples,): integer classes. `method`: see the module docstring;
+    `features` (n_samples, n_features): float or integer, in memory or memory-mapped,
+    or any array-like (a list, a CPU torch tensor: converted once, a memmap kept mapped);
+    `labels` (n_samples,): integer classes, likewise. `method`: see the module docstring;
     `gram_options` (`chunk_rows`, `workers`) go to `repflat.analysis.gram.gram_statistics`.
     Refused with a `UserError`: a non-2-D or non-numeric array, no rows or columns,
     labels of the wrong length or type, NaN or Inf anywhere, no class with two rows.
     """
+    features = as_features(features)
     labels = check_inputs(features, labels)
     if method not in METHODS:
         raise unknown("method", method, METHODS)
@@ -139,8 +144,25 @@ def class_spectra(features: np.ndarray, labels: np.ndarray, *, center: bool = Tr
                   scale: bool = False, method: str = "auto", **gram_options) -> dict[int, np.ndarray]:
     """Spectrum of each class's rows: {class: σ (descending)}, classes in ascending order.
 
-    Classes with fewer than two rows are left out. `scale=True` divides each spectrum
-    by √n_k. See `layer_statistics` for the other arguments.
+    σ are the singular values of X_k − 1 μ_kᵀ (centred, the default) or of X_k, X_k the
+    rows of class k (see the module docstring).
+
+    Parameters
+    ----------
+    features : array-like, shape (n_samples, n_features)
+        numpy array (in memory or memory-mapped), list, or CPU torch tensor.
+    labels : array-like of int, shape (n_samples,)
+    center : bool
+        subtract each class's mean first.
+    scale : bool
+        divide each spectrum by √n_k.
+    method, **gram_options
+        see `layer_statistics`.
+
+    Returns
+    -------
+    dict {label: ndarray of shape (min(n_k, n_features),)}, float64. Classes with fewer
+    than two rows are left out.
     """
     stats = layer_statistics(features, labels, center=center, method=method, pooled=False,
                              within=False, **gram_options)

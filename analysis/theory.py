@@ -10,25 +10,30 @@ from __future__ import annotations
 
 import pandas as pd
 from repflat.analysis.tidy import final_epoch, over_seeds
-from repflat.rundir.names import MEAN, POOLED
+from repflat.rundir.names import CLASS, MEAN
 
 
 METRICS = ("numerical_rank", "effective_rank", "residual_variance_share", "largest_singular_value")
+COLUMNS = ["arm", "strategy", "group", "class", "class_name", "metric", "mean", "std", "n_runs",
+           "theory_dimension"]
 
 
 def theory_check(flat: pd.DataFrame, layer: str) -> pd.DataFrame:
-    """Tidy: arm, strategy, class ("0".., or "mean"), metric, mean, std, n_runs, theory_dimension."""
-    sel = flat[(flat["layer"] == layer) & ~flat["class"].isin([POOLED, MEAN, "all"])]
+    """Tidy: arm, strategy, group ("class", or "mean" for the class average), class (Int64,
+    NA for the average), class_name, metric, mean, std, n_runs, theory_dimension."""
+    sel = flat[(flat["layer"] == layer) & (flat["group"] == CLASS)]
     sel = final_epoch(sel)
     if sel.empty:
-        return pd.DataFrame(columns=["arm", "strategy", "class", "metric", "mean", "std", "n_runs",
-                                     "theory_dimension"])
+        return pd.DataFrame(columns=COLUMNS)
     theory = sel[sel["metric"] == "theory_dimension"]["value"].iloc[0]
     sel = sel[sel["metric"].isin(METRICS)]
     averaged = (sel.groupby(["run", "arm", "strategy", "metric"], sort=False)["value"].mean()
-                .reset_index().assign(**{"class": "mean"}))
-    both = pd.concat([sel[["run", "arm", "strategy", "class", "metric", "value"]], averaged])
-    return over_seeds(both, ["arm", "strategy", "class", "metric"]).assign(theory_dimension=int(theory))
+                .reset_index().assign(group=MEAN, **{"class": pd.NA, "class_name": None}))
+    averaged["class"] = averaged["class"].astype("Int64")
+    keys = ["run", "arm", "strategy", "group", "class", "class_name", "metric", "value"]
+    both = pd.concat([sel[keys], averaged[keys]], ignore_index=True)
+    return (over_seeds(both, ["arm", "strategy", "group", "class", "class_name", "metric"])
+            .assign(theory_dimension=int(theory)))
 
 
 NARROW = 32

@@ -1,14 +1,26 @@
 """From saved features to the tidy spectra and flattening tables.
 
-`spectra.csv`: one row per (run, layer, epoch, class, index) with its singular value;
-class is the label as text, or "pooled" for all classes together (the control: the
-paper finds no clear difference between strategies there).
+Every row says what it describes in three columns, so the frames work in pandas and
+seaborn as they are (`flat[flat["class"] == 3]`, `hue="class_name"`):
 
-`flattening.csv`: one row per (run, layer, epoch, class, metric) with its value. The
-class column is a label, "pooled", "mean" (averaged over classes) or "all" (a metric
-of the whole layer). Definitions: `repflat.analysis.metrics` and the README's table.
+- `group`: "class" (one class), "pooled" (all classes together: the control; the paper
+  finds no clear difference between strategies there), "mean" (averaged over classes)
+  or "all" (a metric of the whole layer);
+- `class`: the class label, a nullable integer (pandas "Int64"), NA unless group is "class";
+- `class_name`: the class's name when the features carry names (`FeatureSet.class_names`),
+  else its label as text; NA unless group is "class".
 
-| metric | class | definition |
+`seed` is a nullable integer too, NA when a run's directory does not say (features from
+another tool). Tables written before these columns (text classes mixing labels and
+"pooled"/"mean"/"all", seed "unknown") are converted on read (`typed_columns`).
+
+`spectra.csv`: one row per (run, layer, epoch, group, class, index) with its singular
+value; group "class" or "pooled".
+
+`flattening.csv`: one row per (run, layer, epoch, group, class, metric) with its value.
+Definitions: `repflat.analysis.metrics` and the README's table.
+
+| metric | group | definition |
 |---|---|---|
 | n_samples | each, pooled | rows |
 | largest_singular_value | each, pooled | σ₁ |
@@ -39,7 +51,7 @@ from repflat.analysis.spectra import layer_statistics
 from repflat.config import AnalysisConfig
 from repflat.errors import UserError, expected
 from repflat.rundir.run import RunInfo
-from repflat.rundir.names import ALL, MEAN, POOLED
+from repflat.rundir.names import ALL, CLASS, MEAN, NOT_A_CLASS, POOLED, UNKNOWN
 
 TOP_K = (1, 2, 5, 10)
 CLASS_METRICS = ("largest_singular_value", "sum_other_singular_values", "effective_rank",
@@ -64,12 +76,31 @@ def spectrum_metrics(s: np.ndarray, *, rtol: float, n_features: int | None = Non
     return values
 
 
-def layer_tables(features: np.ndarray, labels: np.ndarray, *, center: bool, rtol: float,
-                 scale: bool = False, **options) -> tuple[pd.DataFrame, pd.DataFrame]:
+CLASS_COLUMNS = ["group", "class", "class_name"]
+RUN_COLUMNS = ["run", "arm", "strategy", "seed", "split", "layer", "epoch"]
+
+
+def class_name(label: int, names: Sequence[str] | None) -> str:
+    """The name of class `label`: `names[label]` when known, else the label as text."""
+    return str(names[label]) if names is not None and 0 <= label < len(names) else str(label)
+
+
+def _class_columns(groups: list[str], labels: list[int | None],
+                   names: Sequence[str] | None) -> dict[str, object]:
+    return {"group": groups, "class": pd.array(labels, dtype="Int64"),
+            "class_name": [None if k is None else class_name(k, names) for k in labels]}
+
+
+def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = False,
+                 class_names: Sequence[str] | None = None,
+                 **options) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Spectrum rows and metric rows of one layer's features (no run columns yet).
 
-    `features` may be memory-mapped; `options` go to `repflat.analysis.spectra.layer_statistics`
-    (`method`, `chunk_rows`, `workers`). `scale=True` divides each spectrum by √n.
+    `features` (n_samples, n_features) and `labels` (n_samples,) are array-likes (a
+    memmap is read in chunks when large; lists and CPU tensors work); `class_names`
+    (index = label) fill the `class_name` column. `options` go to
+    `repflat.analysis.spectra.layer_statistics` (`method`, `chunk_rows`, `workers`).
+    `scale=True` divides each spectrum by √n. Columns: see the module docstring.
     """
     st = layer_statistics(features, labels, center=center, **options)
     dim, n_classes = st.n_features, len(st.classes)
@@ -78,12 +109,13 @@ def layer_tables(features: np.ndarray, labels: np.ndarray, *, center: bool, rtol
     n_total = int(st.counts.sum())
     spectra = {k: s / np.sqrt(counts[k]) if scale else s for k, s in st.spectra.items()}
     pooled = st.pooled / np.sqrt(n_total) if scale else st.pooled
-    names, values, classes = [], [], []
+    names, values, groups, labels_ = [], [], [], []
 
-    def put(cls: str, metrics: dict) -> None:
+    def put(group: str, label: int | None, metrics: dict) -> None:
         names.extend(metrics)
         values.extend(float(v) for v in metrics.values())
-        classes.extend([cls] * len(metrics))
+        groups.extend([group] * len(metrics))
+        labels_.extend([label] * len(metrics))
 
     for cls in st.classes.tolist():
         row = {"n_samples": counts[cls]}
@@ -92,20 +124,83 @@ def layer_tables(features: np.ndarray, labels: np.ndarray, *, center: bool, rtol
             row |= spectrum_metrics(s, rtol=rtol, n_features=dim) | {
                 "theory_dimension": k_theory,
                 "residual_variance_share": M.residual_variance_share(s, k_theory)}
-        put(str(cls), row)
-    put(POOLED, {"n_samples": n_total} | spectrum_metrics(pooled, rtol=rtol, n_features=dim))
-    put(MEAN, {"mean_first_singular_value":
-               float(np.mean([M.largest_singular_value(s) for s in spectra.values()]))})
+        put(CLASS, cls, row)
+    put(POOLED, None, {"n_samples": n_total} | spectrum_metrics(pooled, rtol=rtol, n_features=dim))
+    put(MEAN, None, {"mean_first_singular_value":
+                     float(np.mean([M.largest_singular_value(s) for s in spectra.values()]))})
     layer = {"nc1": M.nc1(st), "within_between_ratio": M.within_between_ratio(st)}
-    put(ALL, {m: v for m, v in layer.items() if np.isfinite(v)})  # NaN: undefined, left out
-    mframe = pd.DataFrame({"class": classes, "metric": names, "value": values})
+    put(ALL, None, {m: v for m, v in layer.items() if np.isfinite(v)})  # NaN: undefined, left out
+    mframe = pd.DataFrame({**_class_columns(groups, labels_, class_names),
+                           "metric": names, "value": values})
 
-    keyed = [*((str(k), s) for k, s in spectra.items()), (POOLED, pooled)]
+    keyed = [*((CLASS, k, s) for k, s in spectra.items()), (POOLED, None, pooled)]
+    sizes = [len(s) for _, _, s in keyed]
     sframe = pd.DataFrame({
-        "class": np.repeat([k for k, _ in keyed], [len(s) for _, s in keyed]),
-        "index": np.concatenate([np.arange(len(s)) for _, s in keyed]),
-        "singular_value": np.concatenate([s for _, s in keyed])})
+        **_class_columns([g for g, _, s in keyed for _ in s], [k for _, k, s in keyed for _ in s],
+                         class_names),
+        "index": np.concatenate([np.arange(n) for n in sizes]),
+        "singular_value": np.concatenate([s for _, _, s in keyed])})
     return sframe, mframe
+
+
+def flattening_frame(features, labels, *, class_names: Sequence[str] | None = None,
+                     center: bool = True, rtol: float = AnalysisConfig.rtol,
+                     scale: bool = False, **options) -> pd.DataFrame:
+    """The tidy flattening metrics of one layer: one row per (group, class, metric).
+
+    Parameters
+    ----------
+    features : array-like, shape (n_samples, n_features)
+        numpy array, memmap, list or CPU torch tensor.
+    labels : array-like of int, shape (n_samples,)
+    class_names : list of str, optional
+        name of each class label (index = label), for the `class_name` column.
+    center, rtol, scale
+        as `repflat analyze`: centred class matrices, numerical rank at rtol · σ₁,
+        spectra undivided (scale=False) or divided by √n_k.
+    **options
+        `method`, `chunk_rows`, `workers` (see `repflat.analysis.spectra.layer_statistics`).
+
+    Returns
+    -------
+    DataFrame with columns group, class (Int64), class_name, metric, value; the
+    metrics and their definitions are listed in this module's docstring.
+    """
+    return layer_tables(features, labels, center=center, rtol=rtol, scale=scale,
+                        class_names=class_names, **options)[1]
+
+
+def typed_columns(frame: pd.DataFrame, where: str = "table") -> pd.DataFrame:
+    """`frame` with `seed` and `class` as nullable integers and the `group` column.
+
+    Converts tables written before the `group` column: a text `class` holding labels
+    and the words pooled/mean/all becomes group + numeric class + class_name (the
+    label as text), and a seed "unknown" becomes NA. Anything else that is not an
+    integer there is refused, naming `where`.
+    """
+    frame = frame.copy()
+    if "class" in frame.columns and "group" not in frame.columns:  # written by repflat 0.1
+        text = frame["class"].astype("string").str.strip()
+        group = text.where(text.isin(NOT_A_CLASS), CLASS)
+        at = frame.columns.get_loc("class")
+        frame.insert(at, "group", group.astype(object).to_numpy())
+        frame["class"] = frame["class"].where(group == CLASS)
+        if "class_name" not in frame.columns:
+            frame.insert(at + 2, "class_name", text.where(group == CLASS).astype(object)
+                         .where(lambda c: c.notna(), None).to_numpy())
+    for column in ("seed", "class"):
+        if column not in frame.columns:
+            continue
+        raw = frame[column]
+        if column == "seed":  # older tables say "unknown"
+            raw = raw.mask(raw.astype("string").str.strip() == UNKNOWN)
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = (values.isna() & raw.notna()) | (values.notna() & (values != values.round()))
+        if bad.any():
+            raise UserError(f"{where}: column {column!r} holds "
+                            f"{str(frame[column][bad].iloc[0])[:40]!r}, not an integer")
+        frame[column] = values.astype("Int64")
+    return frame
 
 
 def plan(runs: Sequence[RunInfo], sel: AnalysisConfig) -> list[tuple[RunInfo, int, str]]:
@@ -113,9 +208,9 @@ def plan(runs: Sequence[RunInfo], sel: AnalysisConfig) -> list[tuple[RunInfo, in
     jobs = []
     for run in runs:
         fs = run.features
-        if sel.split not in fs.label_paths:
-            raise expected("split", f"a split with labels in {run.path} "
-                           f"({', '.join(sorted(fs.label_paths)) or 'none'})", sel.split)
+        if sel.split not in fs.label_splits():
+            raise expected("split", f"a split with labels in {fs.where} "
+                           f"({', '.join(fs.label_splits()) or 'none'})", sel.split)
         epochs = fs.epochs(sel.split)
         if not epochs:
             raise UserError(f"run {run.path}: no features saved for split {sel.split!r}")
@@ -147,7 +242,8 @@ def analyze_features(runs: Sequence[RunInfo], sel: AnalysisConfig = AnalysisConf
         if x.ndim != 2 or len(x) != len(y):
             raise expected(where, f"shape ({len(y)}, n_features) to match the labels", x.shape)
         try:
-            sframe, mframe = layer_tables(x, y, center=sel.center, rtol=sel.rtol, scale=sel.scale)
+            sframe, mframe = layer_tables(x, y, center=sel.center, rtol=sel.rtol, scale=sel.scale,
+                                          class_names=fs.class_names)
         except UserError as err:  # say which array: one run of many may be the bad one
             raise UserError(f"{where}: {str(err).removeprefix('features: ')}") from None
         key = run_columns(run) | {"split": sel.split, "layer": layer, "epoch": epoch}
@@ -156,9 +252,10 @@ def analyze_features(runs: Sequence[RunInfo], sel: AnalysisConfig = AnalysisConf
         del x
         if progress is not None:
             progress()
-    order = ["run", "arm", "strategy", "seed", "split", "layer", "epoch", "class"]
-    return (pd.concat(spectra, ignore_index=True).reindex(columns=order + ["index", "singular_value"]),
-            pd.concat(flat, ignore_index=True).reindex(columns=order + ["metric", "value"]))
+    order = RUN_COLUMNS + CLASS_COLUMNS
+    return (typed_columns(pd.concat(spectra, ignore_index=True)
+                          .reindex(columns=order + ["index", "singular_value"])),
+            typed_columns(pd.concat(flat, ignore_index=True).reindex(columns=order + ["metric", "value"])))
 
 
 def summarize(flat: pd.DataFrame) -> pd.DataFrame:
@@ -166,12 +263,12 @@ def summarize(flat: pd.DataFrame) -> pd.DataFrame:
 
     Per-class metrics are averaged over classes first (giving `mean_first_singular_value`
     for σ₁); pooled-class metrics are kept apart with a `pooled_` prefix. Layer metrics
-    (class "all") pass through: one value per run, so the class average is that value.
+    (group "all") pass through: one value per run, so the class average is that value.
     """
-    per_class = flat[~flat["class"].isin([POOLED, MEAN])]
-    pooled = flat[flat["class"] == POOLED].assign(metric=lambda d: "pooled_" + d["metric"])
+    per_class = flat[~flat["group"].isin([POOLED, MEAN])]
+    pooled = flat[flat["group"] == POOLED].assign(metric=lambda d: "pooled_" + d["metric"])
     keys = ["run", "arm", "strategy", "seed", "layer", "epoch", "metric"]
-    per_run = pd.concat([per_class.groupby(keys, sort=False)["value"].mean().reset_index(),
+    per_run = pd.concat([per_class.groupby(keys, sort=False, dropna=False)["value"].mean().reset_index(),
                          pooled[keys + ["value"]]], ignore_index=True)
     return over_seeds(per_run, ["arm", "strategy", "layer", "epoch", "metric"])
 
@@ -189,10 +286,19 @@ def arm_order(arms: Iterable[str]) -> list[str]:
     return sorted(arms, key=lambda a: (ORDER.get(a, 9), arms.index(a)))
 
 
-def class_order(labels) -> list[str]:
-    """Class labels as text, numbers in numeric order, then any others by name."""
-    labels = [str(c) for c in dict.fromkeys(labels)]
-    return sorted(labels, key=lambda c: (not c.isdigit(), int(c) if c.isdigit() else 0, c))
+def class_order(labels) -> list[int]:
+    """The class labels present (NA left out), ascending, as Python ints."""
+    return sorted({int(c) for c in pd.Series(labels, dtype="Int64").dropna()})
+
+
+def class_names_in(frame: pd.DataFrame) -> dict[int, str]:
+    """{label: class_name} of the class rows of a tidy frame (the label as text when the
+    frame has no names)."""
+    rows = frame[frame["group"] == CLASS] if "group" in frame.columns else frame
+    if "class_name" not in rows.columns:
+        return {int(k): str(k) for k in rows["class"].dropna().unique()}
+    rows = rows.dropna(subset=["class"]).drop_duplicates("class")
+    return {int(k): str(n) if pd.notna(n) else str(k) for k, n in zip(rows["class"], rows["class_name"])}
 
 
 def final_epoch(data: pd.DataFrame, by: str | list[str] = "run") -> pd.DataFrame:
@@ -206,8 +312,8 @@ def final_epoch(data: pd.DataFrame, by: str | list[str] = "run") -> pd.DataFrame
 def over_seeds(data: pd.DataFrame, by: list[str], value: str = "value") -> pd.DataFrame:
     """Mean, standard deviation (ddof 1; 0 for a single run) and count (`n_runs`) of
     `value` over the rows sharing `by`: over the seeds when `data` has one row per run."""
-    out = (data.groupby(by, sort=False)[value].agg(mean="mean", std="std", n_runs="count")
-           .reset_index())
+    out = (data.groupby(by, sort=False, dropna=False)[value]  # NA keys (a seed, no class) count
+           .agg(mean="mean", std="std", n_runs="count").reset_index())
     out["std"] = out["std"].fillna(0.0)
     return out
 

@@ -98,11 +98,11 @@ def measure(root: str) -> None:
     runs, _, _ = collect_runs([root])
     spectra, flat = analyze_features(runs)
     seconds = time.perf_counter() - start
-    m = flat.set_index(["class", "metric"])["value"]
+    m = flat.set_index(["group", "metric"])["value"]
     print(json.dumps({"seconds": seconds, "peak_rss": peak_rss_bytes(), "rss_after_imports": baseline,
                       "spectra_rows": len(spectra), "flattening_rows": len(flat),
                       "nc1": m["all", "nc1"], "mean_effective_rank":
-                      float(flat[(flat["metric"] == "effective_rank") & ~flat["class"].isin(["pooled"])]
+                      float(flat[(flat["metric"] == "effective_rank") & (flat["group"] == "class")]
                             ["value"].mean())}))
 
 

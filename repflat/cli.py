@@ -152,7 +152,17 @@ def _analysis_overrides(args) -> dict:
     return out
 
 
+def _headless_figures() -> None:
+    """Reports are files: draw them with Agg whatever display the machine has. Chosen
+    here, by the command, before pyplot is imported; the library never selects a backend
+    (a notebook keeps its own)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def _analyze(paths, out, overrides: dict, quiet: bool, derived: bool = False) -> None:
+    _headless_figures()
     from repflat.analysis.report.outputs import analyze
 
     written = analyze(paths, out, overrides=overrides, progress=not quiet, derived=derived)
@@ -193,6 +203,7 @@ def _extract(args) -> None:
 
 
 def _report(args) -> None:
+    _headless_figures()
     from repflat.analysis.report.build import ReportOptions, replace
     from repflat.analysis.report.outputs import report
 

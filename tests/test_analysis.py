@@ -20,7 +20,8 @@ def test_layer_tables_follow_the_definitions():
     x = rng.normal(size=(40, 5))
     y = np.repeat([0, 1], 20)
     srows, mrows = layer_tables(x, y, center=True, rtol=0.01)
-    m = pd.DataFrame(mrows).set_index(["class", "metric"])["value"]
+    key = mrows["class"].astype("string").where(mrows["group"] == "class", mrows["group"])
+    m = mrows.assign(key=key).set_index(["key", "metric"])["value"]
     s0 = class_spectra(x, y)[0]
     assert m["0", "largest_singular_value"] == pytest.approx(s0[0])
     assert m["0", "sum_other_singular_values"] == pytest.approx(s0[1:].sum())
@@ -31,7 +32,7 @@ def test_layer_tables_follow_the_definitions():
     pooled = np.linalg.svd(x - x.mean(0), compute_uv=False)
     assert m["pooled", "largest_singular_value"] == pytest.approx(pooled[0])
     s = pd.DataFrame(srows)
-    np.testing.assert_allclose(s[s["class"] == "pooled"]["singular_value"], pooled)
+    np.testing.assert_allclose(s[s["group"] == "pooled"]["singular_value"], pooled)
 
 
 def test_frames_from_runs(trained_runs):
@@ -41,7 +42,9 @@ def test_frames_from_runs(trained_runs):
                                     "index", "singular_value"}
     assert set(flat.columns) >= {"run", "strategy", "seed", "layer", "epoch", "class", "metric", "value"}
     assert set(flat["epoch"]) == {3} and set(flat["layer"]) == {"fc1", "bottleneck"}
-    assert set(flat["class"]) == {"0", "1", "pooled", "mean", "all"}
+    assert set(flat["group"]) == {"class", "pooled", "mean", "all"}
+    assert set(flat["class"].dropna()) == {0, 1} and set(flat["seed"]) == {0, 1}
+    assert str(flat["class"].dtype) == str(flat["seed"].dtype) == "Int64"
     spectra_all, _ = analyze_features(runs, AnalysisConfig(layers=("fc1",), epochs="all"))
     assert set(spectra_all["epoch"]) == {0, 2, 3}
 
@@ -51,7 +54,7 @@ def test_summary_spread_is_over_seeds(trained_runs):
     _, flat = analyze_features(runs, AnalysisConfig(layers=("fc1",)))
     summary = summarize(flat)
     row = summary[summary["metric"] == "largest_singular_value"].iloc[0]
-    per_seed = (flat[(flat["metric"] == "largest_singular_value") & flat["class"].isin(["0", "1"])]
+    per_seed = (flat[(flat["metric"] == "largest_singular_value") & flat["class"].isin([0, 1])]
                 .groupby("seed")["value"].mean())
     assert row["n_runs"] == 2
     assert row["mean"] == pytest.approx(per_seed.mean())
@@ -89,7 +92,7 @@ def test_figure1_draws_from_the_runs(trained_runs):
     # panel c: one line per arm, each the mean over seeds of class 1 at fc1
     ys = [l.get_ydata() for l in axes[2].get_lines()]
     for arm in ("none", "input_mixup", "manifold_mixup"):
-        sel = spectra[(spectra["layer"] == "fc1") & (spectra["class"] == "1") & (spectra["arm"] == arm)]
+        sel = spectra[(spectra["layer"] == "fc1") & (spectra["class"] == 1) & (spectra["arm"] == arm)]
         expect = sel.groupby("index")["singular_value"].mean().to_numpy()
         assert sum(len(y) == len(expect) and np.allclose(y, expect) for y in ys) == 1, arm
 
@@ -109,4 +112,4 @@ def test_bare_features_directory_reads_as_unknown(tmp_path):
     w.add("train", 1, "emb", np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32))
     runs, _, _ = collect_runs([tmp_path])
     _, flat = analyze_features(runs)
-    assert set(flat["strategy"]) == {"unknown"} and set(flat["seed"]) == {"unknown"}
+    assert set(flat["strategy"]) == {"unknown"} and flat["seed"].isna().all()

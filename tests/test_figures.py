@@ -29,13 +29,15 @@ def tables(trained_runs):
 
 
 def _final(spectra, layer, cls):
-    d = spectra[(spectra["layer"] == layer) & (spectra["class"] == cls)]
+    """Rows of class `cls` (a label), or of a group ("pooled"), at each run's last epoch."""
+    of = spectra["group"] == cls if isinstance(cls, str) else spectra["class"] == cls
+    d = spectra[(spectra["layer"] == layer) & of]
     return d[d["epoch"] == d.groupby("run")["epoch"].transform("max")]
 
 
 def test_the_band_is_the_spread_over_seeds(tables):
     _, spectra, _, _ = tables
-    data = _final(spectra, "fc1", "0")
+    data = _final(spectra, "fc1", 0)
     ax = plot_spectrum(data, log=True)
     for k, arm in enumerate(("none", "input_mixup", "manifold_mixup")):
         per_seed = np.stack([data[(data["arm"] == arm) & (data["seed"] == s)]
@@ -56,13 +58,13 @@ def test_the_band_is_the_spread_over_seeds(tables):
 
 def test_class_average_is_taken_per_run_before_the_seeds(tables):
     _, spectra, _, _ = tables
-    final = pd.concat([_final(spectra, "fc1", c) for c in ("0", "1")])
+    final = pd.concat([_final(spectra, "fc1", c) for c in (0, 1)])
     means = class_mean_spectra(final)
     run = means[means["run"] == "none-seed1"].sort_values("index")["singular_value"].to_numpy()
     by_class = [final[(final["run"] == "none-seed1") & (final["class"] == c)]
-                .sort_values("index")["singular_value"].to_numpy() for c in ("0", "1")]
+                .sort_values("index")["singular_value"].to_numpy() for c in (0, 1)]
     np.testing.assert_allclose(run, np.mean(by_class, axis=0))
-    assert set(means["class"]) == {"mean"}
+    assert set(means["group"]) == {"mean"} and means["class"].isna().all()
 
 
 def test_spectra_figure_puts_the_pooled_control_beside_the_classes(tables):
@@ -154,7 +156,8 @@ def test_embeddings_have_one_point_per_sample(trained_runs):
     labels = runs[0].features.labels("train")
     for _, panel in data.groupby(["arm", "method"]):
         assert len(panel) == len(labels) and panel["sample"].tolist() == list(range(len(labels)))
-        assert panel["class"].tolist() == labels.astype(str).tolist()
+        assert panel["class"].tolist() == labels.tolist()
+        assert panel["class_name"].tolist() == labels.astype(str).tolist()  # no names saved
     fs = runs[0].features
     x = fs.load(fs.get("train", 3, "fc1")).astype(np.float64)
     pca = data[(data["arm"] == "none") & (data["method"] == "pca")][["x", "y"]].to_numpy()

@@ -23,6 +23,12 @@ def single_blas_thread():
         yield
 
 
+def keyed(flat):
+    """Metric values by (label as text, or the group's word; metric)."""
+    key = flat["class"].astype("string").where(flat["group"] == "class", flat["group"])
+    return flat.assign(key=key).set_index(["key", "metric"])["value"]
+
+
 def layer(n=90, d=6, k=3, seed=0):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, k, n)
@@ -33,7 +39,7 @@ def test_every_metric_row_follows_its_definition():
     x, y = layer()
     y[5] = 7  # a class of one row
     spectra, flat = layer_tables(x, y, center=True, rtol=0.01)
-    m = flat.set_index(["class", "metric"])["value"]
+    m = keyed(flat)
     s0, pooled = class_spectra(x, y)[0], singular_values(x)
     for cls, s in (("0", s0), ("pooled", pooled)):
         assert m[cls, "largest_singular_value"] == pytest.approx(s[0])
@@ -49,17 +55,19 @@ def test_every_metric_row_follows_its_definition():
     assert m["all", "nc1"] == pytest.approx(M.nc1(x, y))
     assert m["all", "within_between_ratio"] == pytest.approx(M.within_between_ratio(x, y))
     assert list(m["7"].index) == ["n_samples"] and m["7", "n_samples"] == 1
-    assert "7" not in set(spectra["class"])
+    assert 7 not in set(spectra["class"].dropna())
     assert m["mean", "mean_first_singular_value"] == pytest.approx(
         np.mean([s[0] for s in class_spectra(x, y).values()]))
-    assert list(spectra.columns) == ["class", "index", "singular_value"]
-    np.testing.assert_allclose(spectra[spectra["class"] == "0"]["singular_value"], s0)
+    assert list(spectra.columns) == ["group", "class", "class_name", "index", "singular_value"]
+    assert str(spectra["class"].dtype) == str(flat["class"].dtype) == "Int64"
+    assert flat["class"].isna().eq(flat["group"] != "class").all()
+    np.testing.assert_allclose(spectra[spectra["class"] == 0]["singular_value"], s0)
 
 
 def test_scaled_tables_divide_the_spectra_only():
     x, y = layer()
-    plain = layer_tables(x, y, center=True, rtol=0.01)[1].set_index(["class", "metric"])["value"]
-    scaled = layer_tables(x, y, center=True, rtol=0.01, scale=True)[1].set_index(["class", "metric"])["value"]
+    plain = keyed(layer_tables(x, y, center=True, rtol=0.01)[1])
+    scaled = keyed(layer_tables(x, y, center=True, rtol=0.01, scale=True)[1])
     n0 = plain["0", "n_samples"]
     assert scaled["0", "largest_singular_value"] == pytest.approx(plain["0", "largest_singular_value"] / np.sqrt(n0))
     assert scaled["pooled", "largest_singular_value"] == pytest.approx(
@@ -73,10 +81,10 @@ def test_streaming_tables_equal_in_memory_tables():
     x, y = layer(n=400, d=12, k=4)
     a_s, a_m = layer_tables(x.astype(np.float32), y, center=True, rtol=0.01, method="svd")
     b_s, b_m = layer_tables(x.astype(np.float32), y, center=True, rtol=0.01, method="gram", chunk_rows=33)
-    pd.testing.assert_frame_equal(a_s[["class", "index"]], b_s[["class", "index"]])
+    pd.testing.assert_frame_equal(a_s[["group", "class", "index"]], b_s[["group", "class", "index"]])
     np.testing.assert_allclose(b_s["singular_value"], a_s["singular_value"],
                                atol=1e-7 * a_s["singular_value"].max())
-    pd.testing.assert_frame_equal(a_m[["class", "metric"]], b_m[["class", "metric"]])
+    pd.testing.assert_frame_equal(a_m[["group", "class", "metric"]], b_m[["group", "class", "metric"]])
     np.testing.assert_allclose(b_m["value"], a_m["value"], rtol=1e-6)
 
 
@@ -108,7 +116,7 @@ def test_bare_float16_directory_streams_from_a_memory_map(tmp_path, monkeypatch)
     monkeypatch.setattr(S, "gram_statistics", lambda f, *a, **k: seen.append(type(f)) or real(f, *a, **k))
     streamed_s, streamed_m = analyze_features(runs)
     assert seen == [np.memmap]
-    assert set(streamed_m["strategy"]) == {"unknown"} and set(streamed_m["seed"]) == {"unknown"}
+    assert set(streamed_m["strategy"]) == {"unknown"} and streamed_m["seed"].isna().all()
     assert {"nc1", "rankme", "participation_ratio"} <= set(streamed_m["metric"])
     np.testing.assert_allclose(streamed_s["singular_value"], in_memory_s["singular_value"],
                                atol=1e-7 * in_memory_s["singular_value"].max())

@@ -9,6 +9,7 @@ importable after install (the repository's analysis/ folder is repflat.analysis)
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import tomllib
@@ -136,7 +137,12 @@ def test_a_users_own_analysis_module_breaks_nothing(tmp_path):
     cli = subprocess.run([sys.executable, "-m", "repflat", "analyze", "--help"], cwd=tmp_path,
                          capture_output=True, text=True)
     assert cli.returncode == 0 and "usage: repflat analyze" in cli.stdout, cli.stderr
-    # and there is no top-level `analysis` of repflat's to collide with
+    # and there is no top-level `analysis` of repflat's to collide with (what the install
+    # provides: a checkout's root on PYTHONPATH, as when testing a worktree, exposes its
+    # folders by construction, so it is taken off for this one check)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if p and Path(p).resolve() != ROOT))
     elsewhere = subprocess.run([sys.executable, "-c", "import analysis"], cwd="/",
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, env=env)
     assert elsewhere.returncode != 0 and "No module named 'analysis'" in elsewhere.stderr

@@ -253,8 +253,10 @@ def test_names_in_heat_maps_and_epoch_figures_are_drawn_literally():
 
 def test_names_in_spectra_keep_mathtext_for_log_ticks():
     spectra = pd.DataFrame([{"run": "r", "arm": ARM, "strategy": "none", "seed": 0, "split": "train",
-                             "layer": LAYER, "epoch": 1, "class": c, "index": i, "singular_value": v}
-                            for c in (CLASS, "pooled") for i, v in enumerate((3.0, 1.0, 0.1))])
+                             "layer": LAYER, "epoch": 1, "group": g, "class": k, "class_name": c,
+                             "index": i, "singular_value": v}
+                            for g, k, c in (("class", 0, CLASS), ("pooled", None, None))
+                            for i, v in enumerate((3.0, 1.0, 0.1))]).astype({"class": "Int64"})
     fig = spectra_figure(spectra)
     assert [shown(a.title) for a in fig.axes] == [f"{LAYER}: class {CLASS}", f"{LAYER}: mean over classes",
                                                   f"{LAYER}: all classes pooled (control)"]

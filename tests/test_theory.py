@@ -17,15 +17,15 @@ def flat(trained_runs):
 def test_theory_check_gathers_each_class_and_their_mean_over_seeds(flat):
     check = theory_check(flat, "bottleneck")
     assert check["theory_dimension"].unique().tolist() == [1]  # 2 units, 2 classes
-    row = check[(check["arm"] == "manifold_mixup") & (check["class"] == "1")
+    row = check[(check["arm"] == "manifold_mixup") & (check["class"] == 1)
                 & (check["metric"] == "residual_variance_share")].iloc[0]
     per_seed = flat[(flat["arm"] == "manifold_mixup") & (flat["layer"] == "bottleneck")
-                    & (flat["class"] == "1") & (flat["metric"] == "residual_variance_share")]["value"]
+                    & (flat["class"] == 1) & (flat["metric"] == "residual_variance_share")]["value"]
     assert row["n_runs"] == 2 and row["mean"] == pytest.approx(per_seed.mean())
     assert row["std"] == pytest.approx(per_seed.std())
-    mean_row = check[(check["arm"] == "none") & (check["class"] == "mean")
+    mean_row = check[(check["arm"] == "none") & (check["group"] == "mean")
                      & (check["metric"] == "numerical_rank")].iloc[0]
-    runs = flat[(flat["arm"] == "none") & (flat["layer"] == "bottleneck") & flat["class"].isin(["0", "1"])
+    runs = flat[(flat["arm"] == "none") & (flat["layer"] == "bottleneck") & flat["class"].isin([0, 1])
                 & (flat["metric"] == "numerical_rank")].groupby("run")["value"].mean()
     assert mean_row["mean"] == pytest.approx(runs.mean())
 

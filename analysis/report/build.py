@@ -21,7 +21,7 @@ from repflat.analysis.report.plotting.embeddings import plot_embeddings
 from repflat.analysis.report.figures import epochs_figure, heatmap_figure, spectra_figure
 from repflat.analysis.paper import PICTURES, paper_entry
 from repflat.analysis.report.markup import Code, Details, Heading, Image, Paragraph, Table, write_report
-from repflat.analysis.report.plotting.style import theme
+from repflat.analysis.report.plotting.style import figure_style
 from repflat.analysis.report.tables import (accuracy_table, all_metrics_table, arm_configs, config_difference_table, flattening_table, theory_table,
                              config_yaml, paper_table, unknown_metrics)
 from repflat.analysis.theory import NARROW, theory_check
@@ -96,7 +96,7 @@ def check_options(analysis: Analysis, options: ReportOptions) -> None:
 
 
 def _save(fig, out: Path, name: str) -> Path:
-    # Smooth boundary maps compress badly; at the theme's 150 dpi one figure alone is 1.4 MB.
+    # Smooth boundary maps compress badly; at the style's 150 dpi one figure alone is 1.4 MB.
     fig.savefig(out / name, **({"dpi": 100} if name == "boundaries.png" else {}))
     plt.close(fig)
     return out / name
@@ -215,7 +215,11 @@ def build_report(analysis: Analysis, out: Path, options: ReportOptions = ReportO
     """Draw the figures into `out` and write report.md and report.html there."""
     if not checked:  # `repflat analyze` and `report` check before their outputs are claimed
         check_options(analysis, options)
-    theme()
+    with figure_style():  # local: savefig's dpi and tight box too, nothing set globally
+        return _build_report(analysis, out, options)
+
+
+def _build_report(analysis: Analysis, out: Path, options: ReportOptions) -> list[Path]:
     s = analysis.settings
     arms = pd.Series([r.name for r in analysis.runs]).value_counts(sort=False)
     intro = (f"{len(analysis.runs)} runs: " + ", ".join(f"{a} ({n} seeds)" for a, n in arms.items())

@@ -14,17 +14,17 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from repflat.analysis.report.plotting.plots import (class_mean_spectra, plot_metric_heatmap, plot_metric_over_epochs, plot_spectrum)
-from repflat.analysis.tidy import class_order, final_epoch
-from repflat.analysis.report.plotting.style import literal
-from repflat.rundir.names import NOT_A_CLASS, POOLED
+from repflat.analysis.tidy import class_names_in, class_order, final_epoch
+from repflat.analysis.report.plotting.style import literal, styled
+from repflat.rundir.names import CLASS, POOLED
 
 EPOCH_METRICS = ("largest_singular_value", "sum_other_singular_values", "effective_rank",
                  "residual_variance_share")
 
 
-def class_labels(spectra: pd.DataFrame) -> list[str]:
-    """The class labels of a spectra frame, in numeric order when they are numbers."""
-    return class_order(c for c in spectra["class"] if c not in NOT_A_CLASS)
+def class_labels(spectra: pd.DataFrame) -> list[int]:
+    """The class labels of a spectra frame, ascending."""
+    return class_order(spectra.loc[spectra["group"] == CLASS, "class"])
 
 
 def _legend(fig, ax) -> None:
@@ -42,6 +42,7 @@ def _grid_layout(fig) -> None:
                         wspace=0.38, hspace=0.5)
 
 
+@styled
 def spectra_figure(spectra: pd.DataFrame, *, layers: list[str] | None = None,
                    cls: int | str | None = None, max_classes: int = 4, log: bool = True):
     """Rows: layers (default: every analysed layer but `input`); columns: each class when
@@ -53,11 +54,12 @@ def spectra_figure(spectra: pd.DataFrame, *, layers: list[str] | None = None,
     labels = class_labels(data)
     if not layers or not labels:
         return None
-    shown = labels if len(labels) <= max_classes else [str(cls if cls is not None else labels[0])]
+    shown = labels if len(labels) <= max_classes else [int(cls) if cls is not None else labels[0]]
+    names = class_names_in(data)
     means = class_mean_spectra(data)
-    columns = [(f"class {c}", data[data["class"] == c]) for c in shown]
+    columns = [(f"class {names.get(c, c)}", data[data["class"] == c]) for c in shown]
     columns += [("mean over classes", means), ("all classes pooled (control)",
-                                                data[data["class"] == POOLED])]
+                                                data[data["group"] == POOLED])]
     fig, axes = plt.subplots(len(layers), len(columns), squeeze=False,
                              figsize=(3.3 * len(columns), 2.6 * len(layers) + 0.5))
     for i, layer in enumerate(layers):
@@ -76,6 +78,7 @@ def spectra_figure(spectra: pd.DataFrame, *, layers: list[str] | None = None,
     return fig
 
 
+@styled
 def epochs_figure(summary: pd.DataFrame, *, metrics: tuple[str, ...] = EPOCH_METRICS,
                   layers: list[str] | None = None):
     """Rows: metrics (class-averaged, those present); columns: layers; x: epoch. None
@@ -105,6 +108,7 @@ def epochs_figure(summary: pd.DataFrame, *, metrics: tuple[str, ...] = EPOCH_MET
     return fig
 
 
+@styled
 def heatmap_figure(summary: pd.DataFrame, metric: str, *, layers: list[str] | None = None):
     """The arm × layer heat map of `metric` and, when the tables have it, of the same
     metric for all classes pooled (the control) beside it."""

@@ -9,7 +9,8 @@ import pandas as pd
 
 from repflat.analysis.paper import FIRST_HIDDEN, TRAINING, PaperEntry, arm_for
 from repflat.analysis.runs import lowest_seed
-from repflat.analysis.tidy import arm_order, final_epoch, order_rows, over_seeds
+from repflat.analysis.tidy import arm_order, class_names_in, final_epoch, order_rows, over_seeds
+from repflat.rundir.names import CLASS, MEAN
 from repflat.rundir.run import RunInfo
 from repflat.config.loading import dump_yaml
 
@@ -181,16 +182,21 @@ def paper_table(entry: PaperEntry, summary: pd.DataFrame, training: pd.DataFrame
 # ---------------------------------------------------------------- Corollary 1, class by class
 
 def theory_table(check: pd.DataFrame) -> pd.DataFrame:
-    """Rows: each class, then the class average; columns: each arm's numerical rank and
-    share of variance beyond dim(H) − K + 1, as mean ± std over seeds."""
+    """Rows: each class (by name when the features have names), then the class average;
+    columns: each arm's numerical rank and share of variance beyond dim(H) − K + 1, as
+    mean ± std over seeds."""
     shown = {"numerical_rank": "numerical rank", "residual_variance_share": "variance beyond"}
     sel = check[check["metric"].isin(shown)]
-    text = sel.assign(cell=[mean_std(m, s, n) for m, s, n in zip(sel["mean"], sel["std"], sel["n_runs"])])
+    classes = class_names_in(sel)
+    rows = [classes[k] for k in sorted(classes)] + [MEAN]
+    label = [classes[int(k)] if g == CLASS else MEAN for g, k in zip(sel["group"], sel["class"])]
+    text = sel.assign(row=label, cell=[mean_std(m, s, n) for m, s, n in
+                                       zip(sel["mean"], sel["std"], sel["n_runs"])])
     arms = arm_order(text["arm"])
-    wide = text.pivot_table(index="class", columns=["arm", "metric"], values="cell",
+    wide = text.pivot_table(index="row", columns=["arm", "metric"], values="cell",
                             aggfunc="first", sort=False)
     columns = [(a, m) for a in arms for m in shown if (a, m) in wide.columns]
     wide = wide[columns]
     wide.columns = [f"{a}: {shown[m]}" for a, m in columns]
-    classes = sorted((c for c in wide.index if c != "mean"), key=lambda c: (len(c), c)) + ["mean"]
-    return wide.loc[[c for c in classes if c in wide.index]].reset_index()
+    wide = wide.loc[list(dict.fromkeys(r for r in rows if r in wide.index))]
+    return wide.rename_axis("class").reset_index()

@@ -22,12 +22,12 @@ import pandas as pd
 
 from repflat.analysis.report.plotting.boundary import RESPONSES, BoundaryDisplay, scatter_classes
 from repflat.analysis.report.plotting.plots import plot_spectrum
-from repflat.analysis.report.plotting.style import literal
+from repflat.analysis.report.plotting.style import literal, styled
 from repflat.analysis.runs import lowest_seed
-from repflat.analysis.tidy import arm_order, final_epoch
+from repflat.analysis.tidy import arm_order, class_names_in, final_epoch
 from repflat.errors import expected
 from repflat.rundir.run import RunInfo
-from repflat.rundir.names import INPUT_GRID, PLANE_GRID, UNIFORM
+from repflat.rundir.names import CLASS, INPUT_GRID, PLANE_GRID, UNIFORM
 
 LABELS = {"none": "ERM", "input_mixup": "input mixup", "manifold_mixup": "manifold mixup"}
 
@@ -71,12 +71,14 @@ def _plane_panel(ax, run: RunInfo, title: str) -> None:
 
 
 def _spectrum_panel(ax, spectra: pd.DataFrame, layer: str, cls: int, title: str) -> None:
-    data = spectra[(spectra["layer"] == layer) & (spectra["class"] == str(cls))]
+    data = spectra[(spectra["layer"] == layer) & (spectra["group"] == CLASS)
+                   & (spectra["class"] == int(cls))]
     data = final_epoch(data)
     plot_spectrum(data, ax=ax, max_index=30)  # the paper's panels show indices 0..29
     ax.set_title(literal(title))
 
 
+@styled
 def figure1(runs: list[RunInfo], spectra: pd.DataFrame, *, layers: tuple[str, ...] = (),
             cls: int = 0):
     """The six panels as one matplotlib Figure; None if the runs lack what it needs
@@ -89,17 +91,19 @@ def figure1(runs: list[RunInfo], spectra: pd.DataFrame, *, layers: tuple[str, ..
     if not chosen:
         return None
     early, late = chosen[0], chosen[-1]
+    name = class_names_in(spectra).get(int(cls), str(cls))
     fig, ax = plt.subplots(2, 3, figsize=(14, 8.6))
     _boundary_panel(ax[0, 0], erm, "(a) ERM: input space")
     _boundary_panel(ax[0, 1], mm, "(b) manifold mixup: input space")
-    _spectrum_panel(ax[0, 2], spectra, early, cls, f"(c) class {cls} spectrum at {early}")
+    _spectrum_panel(ax[0, 2], spectra, early, cls, f"(c) class {name} spectrum at {early}")
     _plane_panel(ax[1, 0], erm, f"(d) ERM: {plane}")
     _plane_panel(ax[1, 1], mm, f"(e) manifold mixup: {plane}")
-    _spectrum_panel(ax[1, 2], spectra, late, cls, f"(f) class {cls} spectrum at {late}")
+    _spectrum_panel(ax[1, 2], spectra, late, cls, f"(f) class {name} spectrum at {late}")
     fig.tight_layout()
     return fig
 
 
+@styled
 def planes(runs: list[RunInfo]):
     """One plane panel per arm (lowest seed), in the fixed arm order; None without grids."""
     arms = arm_order(r.name for r in runs if PLANE_GRID in r.features.splits)
@@ -120,6 +124,7 @@ def planes(runs: list[RunInfo]):
 RESPONSE_TITLES = {"class": "predicted class", "confidence": "confidence", "entropy": "entropy"}
 
 
+@styled
 def boundaries(runs: list[RunInfo], responses: tuple[str, ...] = ("class", "confidence", "entropy"),
                split: str = INPUT_GRID):
     """Rows: arms (lowest seed, fixed order); columns: `responses` of the grid `split`,

@@ -51,6 +51,11 @@ POOLED, MEAN, ALL = "pooled", "mean", "all"
 """Rows of the flattening tables that are not one class: all classes pooled (the
 control), the class average, and layer-level metrics (NC1)."""
 NOT_A_CLASS = (POOLED, MEAN, ALL)
+CLASS = "class"
+"""The `group` of a table row that is one class (its label in the numeric `class` column)."""
+GROUPS = (CLASS, *NOT_A_CLASS)
+"""Values of the tables' `group` column. Tables written before it (repflat 0.1 analyses)
+put these words in the `class` column itself; readers convert them."""
 
 
 UNKNOWN = "unknown"

@@ -18,6 +18,7 @@ import seaborn as sns
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 
+from repflat.analysis.moments import as_array, as_features, as_labels
 from repflat.analysis.report.plotting.style import class_colors
 from repflat.errors import expected
 from repflat.rundir.features import Features
@@ -57,13 +58,13 @@ class BoundaryDisplay:
 
         `predict_proba` maps (n_points, 2) to class probabilities (n_points, n_classes).
         """
-        data = np.asarray(data, dtype=np.float64)
+        data = np.asarray(as_features(data, "data"), dtype=np.float64)
         if data.ndim != 2 or data.shape[1] != 2 or len(data) == 0:
             raise expected("data", "points of shape (n_samples, 2)", data.shape)
         if resolution < 2:
             raise expected("resolution", "an integer >= 2", resolution)
         points = grid_points(*padded_box(data, pad), resolution)
-        probs = np.asarray(predict_proba(points), dtype=np.float64)
+        probs = np.asarray(as_array(predict_proba(points), "predict_proba"), dtype=np.float64)
         if probs.ndim != 2 or len(probs) != len(points) or probs.shape[1] < 2:
             raise expected("predict_proba", f"an array of shape ({len(points)}, n_classes)", probs.shape)
         if np.any(probs < -1e-9) or not np.allclose(probs.sum(1), 1, atol=1e-3):
@@ -134,7 +135,7 @@ def scatter_classes(ax, points: np.ndarray, labels: np.ndarray, *, size: float =
     Labels are class indices, coloured as the boundary maps colour the same index; a
     label set of sparse huge values (from a file) is coloured by rank instead of asking
     for a colour for every integer up to its largest."""
-    labels = np.asarray(labels)
+    points, labels = as_features(points, "points"), as_labels(labels)
     if len(labels) and labels.max() < MAX_INDEXED_CLASSES:
         colors = np.array(class_colors(int(labels.max()) + 1))[labels]
     else:

@@ -1,6 +1,6 @@
 """Seaborn-style plotting functions: `plot_x(data, *, x=..., y=..., hue=..., ax=None) -> Axes`.
 
-Each takes a tidy frame (analysis/flattening.py's spectra, flattening or summary frame)
+Each takes a tidy frame (repflat.analysis.tidy's spectra, flattening or summary frame)
 and draws on `ax` (a new one if None). The numbers a figure shows come from a function
 here that returns them as a frame (`seed_band`, `class_mean_spectra`, `metric_matrix`),
 so tests check those numbers and the artists drawn from them, not pixels.
@@ -17,7 +17,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from repflat.analysis.report.plotting.style import arm_colors, literal
 from repflat.analysis.tidy import arm_order, final_epoch
-from repflat.rundir.names import MEAN, NOT_A_CLASS
+from repflat.rundir.names import CLASS, MEAN
 
 CLASS_MEAN = MEAN
 
@@ -34,12 +34,13 @@ def seed_band(data: pd.DataFrame, *, x: str, y: str, hue: str) -> pd.DataFrame:
 
 def class_mean_spectra(spectra: pd.DataFrame) -> pd.DataFrame:
     """Per run, layer and epoch, the singular values averaged over the classes at each
-    index (class "mean"); an index only some classes reach averages over those."""
-    per_class = spectra[~spectra["class"].isin(NOT_A_CLASS)]
+    index (group "mean", class NA); an index only some classes reach averages over those."""
+    per_class = spectra[spectra["group"] == CLASS]
     keys = ["run", "arm", "strategy", "seed", "split", "layer", "epoch", "index"]
     keys = [k for k in keys if k in spectra.columns]
-    out = per_class.groupby(keys, sort=False)["singular_value"].mean().reset_index()
-    return out.assign(**{"class": CLASS_MEAN})
+    out = per_class.groupby(keys, sort=False, dropna=False)["singular_value"].mean().reset_index()
+    return out.assign(group=CLASS_MEAN, **{"class": pd.array([pd.NA] * len(out), dtype="Int64"),
+                                           "class_name": None})
 
 
 def _draw_bands(ax, band: pd.DataFrame, *, x: str, hue: str, marker: str | None = "o",

@@ -1,18 +1,21 @@
-"""One look for every figure: a theme, a colour-blind-safe palette, a fixed colour per arm.
+"""One look for every figure: a style, a colour-blind-safe palette, a fixed colour per arm.
 
-Every figure calls `theme()` before drawing and takes arm colours from `arm_colors`, so
-ERM is the same blue, input mixup the same orange and manifold mixup the same green in
-Figure 1, the spectra, the heat map's rows, the embeddings and every experiment's report.
+Every figure builder draws inside `figure_style()`, a local rc context (seaborn's
+whitegrid and paper context, the palette, the report's dpi): nothing is set globally, so
+a notebook's backend and rcParams are as the user left them after drawing, and importing
+this module selects no backend (the CLI picks Agg for itself). Arm colours come from
+`arm_colors`, so ERM is the same blue, input mixup the same orange and manifold mixup the
+same green in Figure 1, the spectra, the heat map's rows, the embeddings and every
+experiment's report.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
-import matplotlib
-
-matplotlib.use("Agg")  # figures are files; never ask for a display
-
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import seaborn as sns
+from matplotlib import cycler
 
 PALETTE = sns.color_palette("colorblind")  # Wong's palette as seaborn orders it (10 colours)
 # The paper's strategies and the regularizers of its Figure 2 keep their colours in every
@@ -22,10 +25,27 @@ FIXED = {"erm": 0, "none": 0, "baseline": 0, "input_mixup": 1, "manifold_mixup":
 CLASS_PALETTE = sns.color_palette("colorblind")
 
 
-def theme() -> None:
-    sns.set_theme(context="paper", style="whitegrid", palette=PALETTE, font_scale=1.15,
-                  rc={"figure.dpi": 110, "savefig.dpi": 150, "savefig.bbox": "tight",
-                      "axes.titlesize": "medium", "legend.frameon": False})
+def style_rc() -> dict:
+    """The rcParams of repflat's figures: what seaborn's `set_theme` (context "paper",
+    style "whitegrid", font_scale 1.15) would set globally, plus the palette and dpi."""
+    return {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=1.15),
+            "font.family": ["sans-serif"], "axes.prop_cycle": cycler(color=PALETTE),
+            "figure.dpi": 110, "savefig.dpi": 150, "savefig.bbox": "tight",
+            "axes.titlesize": "medium", "legend.frameon": False}
+
+
+def figure_style():
+    """A context in which figures take repflat's look; rcParams are restored on exit."""
+    return plt.rc_context(style_rc())
+
+
+def styled(builder):
+    """Decorator: run a figure builder inside `figure_style()`."""
+    @functools.wraps(builder)
+    def draw(*args, **kwargs):
+        with figure_style():
+            return builder(*args, **kwargs)
+    return draw
 
 
 def arm_colors(arms: Iterable[str]) -> dict[str, tuple]:
