@@ -9,7 +9,8 @@ Layout (format 1; the README documents it for people writing from other tools)::
       checkpoint.pt           final weights (torch; loaded with weights_only=True)
       features/
         manifest.json         {"format", "entries": [...], "labels": {split: path},
-                               "labels_sha256": {split: hex}, "splits": {split: info}}
+                               "labels_sha256": {split: hex}, "splits": {split: info},
+                               "class_names": [name of label 0, ...] (optional)}
         <split>/labels.npy    integer class of each row
         <split>/epoch<E>/<layer>.npy   float array, shape (n_samples, n_features)
 
