@@ -253,6 +253,13 @@ def test_wrong_data_is_one_line_naming_the_parameter(tmp_path, model, monkeypatc
     assert list(tmp_path.iterdir()) == []
 
 
+def test_features_too_large_for_memory_are_refused_before_allocation(model, monkeypatch):
+    monkeypatch.setenv("REPFLAT_MEMORY_BUDGET", "1K")
+    with pytest.raises(UserError, match=r"^out: holding the train features in memory .* pass "
+                       r"out=DIR to stream them to disk\) needs"):
+        repflat.extract(model, ["conv"], Named(), progress=False)  # 23 x 144 floats > 1 KiB
+
+
 def test_imagefolder_with_only_a_train_folder(tmp_path, model):
     root = square_imagefolder(tmp_path / "data", only_train=True)
     fs = repflat.extract(model, ["pool"], ImageData(name="imagefolder", root=str(root)), progress=False)

@@ -39,7 +39,7 @@ from repflat.training.distributed import Dist
 from repflat.progress import progress_bar
 from repflat.config.schema import REDUCTIONS
 from repflat.errors import UserError, choice, expected
-from repflat.rundir.files import read_json
+from repflat.rundir.files import check_budget, read_json
 from repflat.capture.hooks import evaluating, layer_names, node_recorder, recording
 from repflat.rundir.arrays import PARTIAL, ArrayStream
 from repflat.rundir.features import FeatureWriter
@@ -280,9 +280,12 @@ def capture_arrays(model: nn.Module, dataset: Dataset, layers: Sequence[str], *,
                                          show=progress, leave=False) as bar:
         for idx, rows in batch_rows(taker, dataset, batches, device=device, dtype=dtype,
                                     workers=workers):
+            if not arrays:  # the first batch fixes each layer's width
+                need = sum(n * r[0].nbytes for r in rows.values())
+                check_budget(need, "out", f"holding the {split} features in memory (out=None; "
+                             "pass out=DIR to stream them to disk)")
+                arrays = {key: np.empty((n, *r.shape[1:]), r.dtype) for key, r in rows.items()}
             for key, r in rows.items():
-                if key not in arrays:  # the first batch fixes each layer's width
-                    arrays[key] = np.empty((n, *r.shape[1:]), r.dtype)
                 arrays[key][idx.start:idx.stop] = r
             bar.update(len(idx))
     labels = arrays.pop(LABELS)

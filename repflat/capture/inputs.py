@@ -45,7 +45,8 @@ class Splits:
     """The batch size of the DataLoaders handed over, when they agree on one."""
 
 
-def _chosen(splits: Sequence[str] | None, available: Sequence[str], default: Sequence[str]) -> tuple[str, ...]:
+def _chosen(splits: Sequence[str] | None, available: Sequence[str],
+            default: Sequence[str]) -> tuple[str, ...]:
     if isinstance(splits, str):
         splits = (splits,)
     chosen = tuple(default if splits is None else splits)

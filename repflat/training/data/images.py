@@ -2,8 +2,9 @@
 
 MNIST, CIFAR-10/100 and SVHN download into `root` only when `download` is set;
 ImageFolder (Tiny-ImageNet, your own data) reads `root/train_dir` and `root/test_dir`,
-one subfolder per class (only the folders of the splits asked for need to exist). Inputs are normalised with the data set's channel mean and
-standard deviation (ImageNet's for ImageFolder).
+one subfolder per class (only the folders of the splits asked for need to exist).
+Inputs are normalised with the data set's channel mean and standard deviation
+(ImageNet's for ImageFolder).
 """
 from __future__ import annotations
 
