@@ -22,7 +22,7 @@ import warnings
 
 from repflat import __version__
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
-from repflat.errors import RepflatWarning, UserError
+from repflat.errors import RepflatWarning, UserError, expected
 
 
 class Parser(argparse.ArgumentParser):
@@ -78,6 +78,8 @@ def build_parser() -> Parser:
     src.add_argument("--model", metavar="NAME", help="a torchvision classifier, e.g. resnet18")
     e.add_argument("--weights", metavar="FILE", help="state dict or checkpoint for --model (never downloaded)")
     e.add_argument("--num-classes", type=int, help="classifier size for --model (default: from --weights, else 1000)")
+    e.add_argument("--seed", type=int, help="draw --model's random initialisation (no --weights) "
+                   "with this seed, the same model every time; recorded in extract.yaml")
     e.add_argument("--layers", type=_csv, required=True,
                    help="comma-separated module names (named_modules) or FX node names")
     e.add_argument("--data", help="digits (default; offline), spirals, mnist, cifar10, cifar100, "
@@ -172,20 +174,24 @@ def _analyze(paths, out, overrides: dict, quiet: bool, derived: bool = False) ->
 
 
 def _extract(args) -> None:
+    from repflat.capture.extract import extract_to
     from repflat.config import DataConfig
-    from repflat.capture.extract import extract
-    from repflat.training.models.sources import run_model, torchvision_model
     from repflat.config._strict import parse
+    from repflat.rundir.names import RunState
+    from repflat.training.models.sources import run_model, torchvision_model
 
     epoch = 0
+    if args.seed is not None and args.seed < 0:
+        raise expected("seed", "an integer >= 0", args.seed)
     if args.run_dir:
-        if args.weights or args.num_classes:
-            raise UserError("--weights, --num-classes: expected only with --model, got them with --run-dir")
+        given = [n for n in ("weights", "num_classes", "seed") if getattr(args, n) is not None]
+        if given:
+            raise UserError(f"{', '.join(given)}: expected only with --model, not with --run-dir")
         model, cfg, epoch = run_model(args.run_dir)
         source = {"source": "run", "path": str(args.run_dir)}
         data = cfg.data
     else:
-        model = torchvision_model(args.model, args.weights, args.num_classes)
+        model = torchvision_model(args.model, args.weights, args.num_classes, seed=args.seed)
         source = {"source": "torchvision", "name": args.model, "weights": args.weights,
                   "num_classes": args.num_classes}
         data = None
@@ -194,12 +200,15 @@ def _extract(args) -> None:
         fields |= {"root": args.root} if args.root else {}
         fields |= {"download": True} if args.download else {}
         data = parse(DataConfig, fields, "data")
-    extract(model, args.layers, data, args.out, splits=args.split, epoch=epoch,
-            batch_size=args.batch_size, reduce=args.reduce, dtype=args.dtype, device=args.device,
-            workers=args.workers, resume=args.resume, restart=args.restart,
-            progress=not args.quiet, source=source)
+    state = extract_to(model, args.layers, data, args.out, splits=args.split, seed=args.seed,
+                       epoch=epoch, batch_size=args.batch_size, reduce=args.reduce,
+                       dtype=args.dtype, device=args.device, workers=args.workers,
+                       resume=args.resume, restart=args.restart, progress=not args.quiet,
+                       source=source)
     if not args.quiet and os.environ.get("RANK", "0") == "0":
-        print(f"{args.out}: extracted {', '.join(args.layers)} for {', '.join(args.split)}")
+        done = ("already complete, nothing to do" if state is RunState.COMPLETE
+                else f"extracted {', '.join(args.layers)} for {', '.join(args.split)}")
+        print(f"{args.out}: {done}")
 
 
 def _report(args) -> None:

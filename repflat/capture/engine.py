@@ -1,7 +1,11 @@
-"""Streaming feature capture: one pass over a split, every requested layer to disk.
+"""Feature capture: one pass over a split, every requested layer, to disk or to memory.
 
-The one code path behind `repflat extract`, its Python API and the captures a training
-run makes at chosen epochs. For each split:
+`batch_rows` is the one capture loop: batches of rows in order, each through the model
+once, every layer reduced and cast the same way, labels checked. Two destinations take
+its rows: `capture_split` streams them into a run directory (behind `repflat extract`,
+its Python API with `out=`, and the captures a training run makes at chosen epochs) and
+`capture_arrays` fills arrays in memory (`repflat.extract(..., out=None)`), so both give
+the same arrays bit for bit. Streaming, for each split:
 
 1. The first batch fixes each layer's width; the arrays are preallocated on disk at
    their full size under `.partial` names (`repflat.rundir.features.ArrayStream`).
@@ -19,9 +23,10 @@ run makes at chosen epochs. For each split:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,7 +39,7 @@ from repflat.training.distributed import Dist
 from repflat.progress import progress_bar
 from repflat.config.schema import REDUCTIONS
 from repflat.errors import UserError, choice, expected
-from repflat.rundir.files import read_json
+from repflat.rundir.files import check_budget, read_json
 from repflat.capture.hooks import evaluating, layer_names, node_recorder, recording
 from repflat.rundir.arrays import PARTIAL, ArrayStream
 from repflat.rundir.features import FeatureWriter
@@ -99,12 +104,40 @@ def batch_indices(n: int, batch_size: int) -> list[range]:
 def iterate(dataset: Dataset, batches: Sequence[range], workers: int):
     """(x, y) for each batch of indices, in order; tensors are sliced, not collated."""
     if isinstance(dataset, TensorDataset):
+        if len(dataset.tensors) < 2:
+            raise expected("data", "items (input, label)", "a TensorDataset of inputs alone")
         x, y = dataset.tensors[:2]
         for idx in batches:
             yield x[idx.start:idx.stop], y[idx.start:idx.stop]
         return
     loader = DataLoader(dataset, batch_sampler=[list(b) for b in batches], num_workers=workers)
-    yield from loader
+    for batch in loader:
+        if not isinstance(batch, (list, tuple)) or len(batch) < 2:
+            raise expected("data", "items (input, label)", f"items collated to {type(batch).__name__}")
+        yield batch[0], batch[1]
+
+
+def checked_labels(y: object, n: int) -> np.ndarray:
+    """A batch's labels as int64: one integer class >= 0 per input, or a UserError."""
+    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if y.shape != (n,) or y.dtype.kind not in "iu":
+        raise expected("data", "one integer class label per input",
+                       f"labels of dtype {y.dtype} and shape {y.shape} for {n} inputs")
+    if n and y.min() < 0:
+        raise expected("data", "class labels >= 0", int(y.min()))
+    return y.astype(np.int64, copy=False)
+
+
+def batch_rows(taker: Taker, dataset: Dataset, batches: Sequence[range], *, device: torch.device,
+               dtype: str, workers: int = 0) -> Iterator[tuple[range, dict[str, np.ndarray]]]:
+    """The capture loop: for each batch of row indices, in order, its rows of every layer
+    (reduced by `taker`, cast to `dtype`) and, under `LABELS`, its labels."""
+    torch_dtype = getattr(torch, dtype)
+    for idx, (x, y) in zip(batches, iterate(dataset, batches, workers)):
+        out = _take(taker, x, device)
+        rows = {layer: out[layer].to(torch_dtype).cpu().numpy() for layer in taker.layers}
+        rows[LABELS] = checked_labels(y, len(x))
+        yield idx, rows
 
 
 def model_fingerprint(model: nn.Module) -> str:
@@ -163,27 +196,24 @@ def _take(taker: Taker, x: torch.Tensor, device: torch.device) -> dict[str, torc
 def _open_streams(taker: Taker, dataset: Dataset, job: Job, names: dict[str, str],
                   writer: FeatureWriter, mine: list[range], *, device: torch.device,
                   dist: Dist, resume: bool, workers: int):
-    """The streams to fill, how many of this rank's batches are already on disk, the
-    batches still to read, and (when starting afresh) the first batch already taken."""
+    """The streams to fill, how many of this rank's batches are already on disk, and the
+    rows of the batches still to write."""
     root = writer.root
     done = _read_done(job, root, dist.rank) if resume else None
     partials_exist = all((root / (p + PARTIAL)).is_file() for p in names.values())
     if dist.all_true(done is not None and done <= len(mine) and partials_exist):
-        batches = iterate(dataset, mine[done:], workers)
-        return {k: ArrayStream(root / p) for k, p in names.items()}, done, batches, None
+        rows = batch_rows(taker, dataset, mine[done:], device=device, dtype=job.dtype, workers=workers)
+        return {k: ArrayStream(root / p) for k, p in names.items()}, done, rows
     # Starting afresh: the first batch (batch 0 on rank 0) fixes each layer's width;
     # rank 0 preallocates every array before any rank writes a row.
-    batches = iterate(dataset, mine, workers)
-    first = None
-    if mine:
-        x, y = next(batches)
-        first = (x, y, _take(taker, x, device))
+    rows = batch_rows(taker, dataset, mine, device=device, dtype=job.dtype, workers=workers)
+    first = [next(rows)] if mine else []
     if dist.main:
         for key, path in names.items():
-            shape = (job.n_samples,) if key == LABELS else (job.n_samples, first[2][key].shape[1])
-            ArrayStream(root / path, shape, "int64" if key == LABELS else job.dtype).close()
+            width = first[0][1][key].shape[1:]
+            ArrayStream(root / path, (job.n_samples, *width), first[0][1][key].dtype).close()
     dist.barrier()
-    return {k: ArrayStream(root / p) for k, p in names.items()}, 0, batches, first
+    return {k: ArrayStream(root / p) for k, p in names.items()}, 0, itertools.chain(first, rows)
 
 
 def capture_split(model: nn.Module, dataset: Dataset, layers: Sequence[str],
@@ -205,30 +235,22 @@ def capture_split(model: nn.Module, dataset: Dataset, layers: Sequence[str],
         names[LABELS] = labels_path(split)
     mine = batch_indices(n, batch_size)[dist.rank::dist.world]
     state = job.state_path(root, dist.rank)
-    torch_dtype = getattr(torch, dtype)
     streams: dict[str, ArrayStream] = {}
     with evaluating(model):
         try:
-            streams, done, batches, first = _open_streams(
-                taker, dataset, job, names, writer, mine, device=device, dist=dist, resume=resume,
-                workers=workers)
+            streams, done, rows = _open_streams(taker, dataset, job, names, writer, mine,
+                                                device=device, dist=dist, resume=resume,
+                                                workers=workers)
             bar = progress_bar(total=sum(len(b) for b in mine), initial=sum(len(b) for b in mine[:done]),
                                desc=f"{split} epoch {epoch}", unit="sample", unit_scale=True,
                                show=progress and dist.main, leave=False)
-            for k in range(done, len(mine)):
-                if first is not None:
-                    (x, y, out), first = first, None
-                else:
-                    x, y = next(batches)
-                    out = _take(taker, x, device)
-                for layer in layers:
-                    streams[layer].write_rows(mine[k].start, out[layer].to(torch_dtype).cpu().numpy())
-                if LABELS in streams:
-                    streams[LABELS].write_rows(mine[k].start, np.asarray(y, dtype=np.int64))
+            for k, (idx, batch) in enumerate(rows, start=done):
+                for key, stream in streams.items():
+                    stream.write_rows(idx.start, batch[key])
                 # Rows reach the kernel's page cache before the state says so, which is what
                 # survives a killed process; an fsync per batch would cost far more.
                 write_text(state, json.dumps({"job": asdict(job), "done": k + 1}))
-                bar.update(len(x))
+                bar.update(len(idx))
             bar.close()
         finally:
             for stream in streams.values():
@@ -240,3 +262,31 @@ def capture_split(model: nn.Module, dataset: Dataset, layers: Sequence[str],
     state.unlink(missing_ok=True)
     if dist.main and (root / STATE_DIR).is_dir() and not any((root / STATE_DIR).iterdir()):
         os.rmdir(root / STATE_DIR)
+
+
+def capture_arrays(model: nn.Module, dataset: Dataset, layers: Sequence[str], *, split: str,
+                   device: torch.device, batch_size: int = 256, reduce: str = "flatten",
+                   dtype: str = "float32", workers: int = 0,
+                   progress: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every layer's features of `dataset` and its labels, in memory: ({layer: (n_samples,
+    n_features)}, labels). The rows `capture_split` writes to disk, held in arrays."""
+    n = len(dataset)
+    if n == 0:
+        raise expected("data", f"a non-empty {split} split", 0)
+    taker = Taker(model, layers, reduce)
+    batches = batch_indices(n, batch_size)
+    arrays: dict[str, np.ndarray] = {}
+    with evaluating(model), progress_bar(total=n, desc=split, unit="sample", unit_scale=True,
+                                         show=progress, leave=False) as bar:
+        for idx, rows in batch_rows(taker, dataset, batches, device=device, dtype=dtype,
+                                    workers=workers):
+            if not arrays:  # the first batch fixes each layer's width
+                need = sum(n * r[0].nbytes for r in rows.values())
+                check_budget(need, "out", f"holding the {split} features in memory (out=None; "
+                             "pass out=DIR to stream them to disk)")
+                arrays = {key: np.empty((n, *r.shape[1:]), r.dtype) for key, r in rows.items()}
+            for key, r in rows.items():
+                arrays[key][idx.start:idx.stop] = r
+            bar.update(len(idx))
+    labels = arrays.pop(LABELS)
+    return arrays, labels

@@ -1,39 +1,186 @@
-"""`repflat extract` and its Python API: the hidden features of any model, to a run directory.
+"""`repflat extract` and its Python API: the hidden features of any model, in memory or
+in a run directory.
 
-    from repflat.capture.extract import extract
-    extract(model, ["layer3", "layer4"], DigitsData(), "out/", splits=("test",), reduce="avg")
+    import repflat
+    fs = repflat.extract(model, ["layer3", "layer4"], loader, reduce="avg")   # in memory
+    fs.array("layer4"), fs.labels(), fs.class_names
+    repflat.extract(model, ["layer4"], {"train": train_set, "test": test_set}, "out/")
 
 `model` is any `nn.Module` (for the CLI: a repflat run, or a torchvision model by name
 with an optional weights file). Layers are named as `model.named_modules()` names them,
-or as torchvision's `get_graph_node_names` names functional nodes. The output directory
+or as torchvision's `get_graph_node_names` names functional nodes. An output directory
 gets `extract.yaml` (what was extracted, from which weights) and `features/` in the
-run-directory format, so `repflat analyze` reads it like any run.
+run-directory format, so `repflat analyze` reads it like any run. Both destinations take
+the rows of one capture loop (repflat.capture.engine), so they hold the same arrays.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
-from repflat.capture.engine import STATE_DIR, capture_split, model_fingerprint, pending_state
-from repflat.config import DataConfig
-from repflat.training.data import Data, load_data
-from repflat.training.distributed import from_env, local_device, resolve_device
+from repflat.capture.engine import (STATE_DIR, capture_arrays, capture_split, model_fingerprint,
+                                    pending_state)
+from repflat.capture.hooks import check_layers
+from repflat.capture.inputs import Splits, as_splits, check_names_fit
+from repflat.config.loading import dump_yaml
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
 from repflat.errors import UserError, choice, expected
-from repflat.capture.hooks import check_layers
-from repflat.rundir.lock import exclusive
-from repflat.rundir.run import NEW, claimed_by
 from repflat.rundir.arrays import PARTIAL
-from repflat.rundir.features import FeatureWriter, Features
+from repflat.rundir.features import FeatureSet, Features, FeatureWriter, MemoryFeatures
 from repflat.rundir.files import write_text
-from repflat.config._strict import to_plain
-from repflat.rundir.names import EXTRACT_FILE, FORMAT, SPLITS, RunState
-from repflat.config.loading import dump_yaml
+from repflat.rundir.lock import exclusive
+from repflat.rundir.names import EXTRACT_FILE, FORMAT, RunState
+from repflat.rundir.run import NEW, claimed_by, first_difference
+from repflat.training.distributed import from_env, local_device, resolve_device
 
+DEFAULT_BATCH = 256
+
+
+@dataclass
+class Extraction:
+    """One extraction, checked and described, before anything is computed or written."""
+
+    model: nn.Module
+    layers: tuple[str, ...]
+    data: Splits
+    epoch: int
+    batch_size: int
+    reduce: str
+    dtype: str
+    device: torch.device
+    description: dict
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _prepare(model, layers, data, *, splits, class_names, seed, epoch, batch_size, reduce, dtype,
+             device, source) -> Extraction:
+    if not isinstance(model, nn.Module):
+        raise expected("model", "a torch nn.Module", type(model).__name__)
+    choice("reduce", reduce, REDUCTIONS)
+    choice("dtype", dtype, FEATURE_DTYPES)
+    if batch_size is not None and not (_is_int(batch_size) and batch_size >= 1):
+        raise expected("batch_size", "an integer >= 1", batch_size)
+    if seed is not None and not (_is_int(seed) and seed >= 0):
+        raise expected("seed", "an integer >= 0", seed)
+    if isinstance(layers, str):
+        layers = [layers]
+    if not layers:
+        raise expected("layers", "at least one layer name", "")
+    layers = check_layers(model, layers, "layers", graph_nodes=True)
+    found = as_splits(data, splits, class_names)
+    batch_size = batch_size or found.batch_size or DEFAULT_BATCH
+    dev = local_device(resolve_device(device))
+    description = {
+        "format": FORMAT, "model": source or {"source": "python", "class": type(model).__name__},
+        "model_sha256": model_fingerprint(model), "layers": list(layers), "data": found.description,
+        "splits": list(found.datasets), "epoch": epoch, "batch_size": batch_size, "reduce": reduce,
+        "dtype": dtype}
+    if seed is not None:  # absent rather than null: directories written before it still match
+        description["seed"] = seed
+    return Extraction(model, layers, found, epoch, batch_size, reduce, dtype, dev, description)
+
+
+def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os.PathLike | None = None,
+            *, splits: Sequence[str] | None = None, class_names: Sequence[str] | None = None,
+            seed: int | None = None, epoch: int = 0, batch_size: int | None = None,
+            reduce: str = "flatten", dtype: str = "float32", device: str = "cpu", workers: int = 0,
+            resume: bool = False, restart: bool = False, progress: bool = True,
+            source: dict | None = None) -> FeatureSet:
+    """The features of `layers` of `model` for each split of `data`, in memory or in `out`.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any module; it runs in eval mode for the pass (its mode is restored after) and
+        is moved to `device`.
+    layers : sequence of str
+        Module names as `model.named_modules()` gives them (`"layer4"`, `"fc"`), `"input"`,
+        or torchvision FX node names of functional ops (`"layer1.0.add"`). An unknown name
+        is an error listing the close matches.
+    data : DataConfig, Data, Dataset, DataLoader, (X, y) or dict
+        - a DataConfig (`DigitsData()`, `ImageData(name="cifar10", root=...)`) or a
+          `repflat.training.data.Data`: its splits;
+        - a map-style torch `Dataset` yielding `(input, label)`: one split;
+        - a `DataLoader`: its `.dataset`, read in index order in batches of
+          `batch_size`. Its sampler, shuffling, `drop_last` and `collate_fn` are not
+          used: a loader made with `shuffle=True` would scramble the rows, and row i of
+          every array must be item i, beside label i;
+        - a pair `(X, y)` of arrays or tensors, `X` of shape (n_samples, ...) and `y`
+          of n_samples labels: one split (numpy floats become float32);
+        - a dict `{split: Dataset | DataLoader | (X, y)}`: several splits.
+        Labels must be integers >= 0.
+    out : path, optional
+        None (default): the features are returned in memory and nothing is written,
+        anywhere. A directory: they are streamed into it in the run-directory format
+        (memory stays flat however many rows; `repflat analyze` reads it); a directory
+        holding another extraction is refused, untouched, naming the field that differs.
+    splits : sequence of "train" and "test", optional
+        The splits to capture: by default every split of a dict, else train. A single
+        data set is one split, named `splits[0]`.
+    class_names : list of str, optional
+        The name of each class, index = label. Default: the data set's `classes`
+        (torchvision's ImageFolder, CIFAR, MNIST; also behind a Subset or a DataLoader),
+        else none.
+    seed : int, optional
+        The seed the model's random initialisation was drawn with, recorded in
+        extract.yaml (`repflat extract --model NAME --seed S` draws the model with it).
+    epoch : int
+        The epoch the features are filed under (a trained run's last; default 0).
+    batch_size : int, optional
+        Rows per forward pass: the DataLoader's batch size when one is given, else 256.
+    reduce : {"flatten", "avg", "max"}
+        A conv map (n, C, H, W) keeps every value, or is averaged or maxed over H, W.
+    dtype : {"float32", "float16"}
+        The stored features' type.
+    device : {"cpu", "cuda", "auto"}
+    workers : int
+        DataLoader worker processes reading the items.
+    resume, restart : bool
+        With `out`: continue an interrupted extraction, or discard it and start over.
+    progress : bool
+        A progress bar on a terminal.
+    source : dict, optional
+        What the model is, for extract.yaml (the CLI records the run or torchvision name).
+
+    Returns
+    -------
+    MemoryFeatures when `out` is None, else `Features(out)`: the same arrays either way,
+    `fs.array(layer, split=...)` of shape (n_samples, n_features), `fs.labels(split)`,
+    `fs.class_names`.
+
+    Under torchrun, `out` splits the batches between the processes; in memory, every
+    process computes every row.
+    """
+    if out is not None:
+        extract_to(model, layers, data, out, splits=splits, class_names=class_names, seed=seed,
+                   epoch=epoch, batch_size=batch_size, reduce=reduce, dtype=dtype, device=device,
+                   workers=workers, resume=resume, restart=restart, progress=progress, source=source)
+        return Features(out)
+    if resume or restart:
+        raise UserError("resume, restart: expected only with out (a directory to continue or "
+                        "start over); in memory every extraction starts afresh")
+    job = _prepare(model, layers, data, splits=splits, class_names=class_names, seed=seed,
+                   epoch=epoch, batch_size=batch_size, reduce=reduce, dtype=dtype, device=device,
+                   source=source)
+    model = job.model.to(job.device)
+    arrays, labels = {}, {}
+    for split, dataset in job.data.datasets.items():
+        taken, labels[split] = capture_arrays(
+            model, dataset, job.layers, split=split, device=job.device, batch_size=job.batch_size,
+            reduce=job.reduce, dtype=job.dtype, workers=workers, progress=progress)
+        arrays |= {(split, job.epoch, layer): a for layer, a in taken.items()}
+    check_names_fit(job.data.class_names, labels)
+    return MemoryFeatures(arrays, labels, job.data.class_names)
 
 
 def _check_out(out: Path, description: dict, resume: bool, restart: bool) -> str:
@@ -42,8 +189,13 @@ def _check_out(out: Path, description: dict, resume: bool, restart: bool) -> str
     if previous is NEW:
         return RunState.NEW
     if previous != description:
-        raise UserError(f"out: {out} holds a different extraction (its {EXTRACT_FILE} differs: "
-                        "other model, weights, layers, data or settings); choose another directory")
+        differs = (first_difference(previous, description) if isinstance(previous, dict)
+                   else f"its {EXTRACT_FILE} is unreadable")
+        if differs.startswith("model_sha256:"):  # two hashes say less than this
+            differs = ("model_sha256: other weights here than on disk; a model drawn at random "
+                       "is drawn again only with the same seed")
+        raise UserError(f"out: {out} holds a different extraction ({differs}); choose another "
+                        "directory")
     if pending_state(out) and not (resume or restart):
         raise UserError(f"out: {out} holds an interrupted extraction; resume it (--resume, resume=True) "
                         "or start it over (--restart, restart=True)")
@@ -56,57 +208,53 @@ def _clear_partials(out: Path) -> None:
         partial.unlink()
 
 
-def extract(model: nn.Module, layers: Sequence[str], data: DataConfig | Data, out: str | Path, *,
-            splits: Sequence[str] = ("train",), epoch: int = 0, batch_size: int = 256,
-            reduce: str = "flatten", dtype: str = "float32", device: str = "cpu", workers: int = 0,
-            resume: bool = False, restart: bool = False, progress: bool = True,
-            source: dict | None = None) -> Features:
-    """Capture `layers` of `model` for each split of `data` into the directory `out`.
+def _split_done(writer: FeatureWriter, job: Extraction, split: str) -> bool:
+    return all(writer.has(split, job.epoch, layer) for layer in job.layers) \
+        and split in writer.manifest["labels"]
 
-    An interrupted extraction is continued with `resume=True` or discarded with
-    `restart=True`; a directory holding another extraction is refused, untouched.
-    """
-    out = Path(out)
-    choice("reduce", reduce, REDUCTIONS)
-    choice("dtype", dtype, FEATURE_DTYPES)
-    if batch_size < 1:
-        raise expected("batch_size", "an integer >= 1", batch_size)
+
+def extract_to(model: nn.Module, layers: Sequence[str], data: object, out: str | os.PathLike, *,
+               splits: Sequence[str] | None = None, class_names: Sequence[str] | None = None,
+               seed: int | None = None, epoch: int = 0, batch_size: int | None = None,
+               reduce: str = "flatten", dtype: str = "float32", device: str = "cpu",
+               workers: int = 0, resume: bool = False, restart: bool = False,
+               progress: bool = True, source: dict | None = None) -> RunState:
+    """`extract(..., out=out)`, saying what it did: NEW (extracted), RESUME (continued or
+    completed an extraction in `out`) or COMPLETE (all there already: nothing written)."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise expected("out", "a directory path, or None for features in memory", type(out).__name__)
     if resume and restart:
         raise UserError("resume, restart: expected at most one of them")
-    for split in splits:
-        if split not in SPLITS:
-            raise expected("splits", "train or test", split)
-    if not layers:
-        raise expected("layers", "at least one layer name", "")
-    layers = check_layers(model, layers, "layers", graph_nodes=True)
-    dev = local_device(resolve_device(device))
-    loaded = data if isinstance(data, Data) else load_data(data)
-    description = {
-        "format": FORMAT, "model": source or {"source": "python", "class": type(model).__name__},
-        "model_sha256": model_fingerprint(model), "layers": list(layers),
-        "data": to_plain(data) if not isinstance(data, Data) else {"name": "python"},
-        "splits": list(splits), "epoch": epoch, "batch_size": batch_size, "reduce": reduce,
-        "dtype": dtype}
-    state = _check_out(out, description, resume, restart)
+    out = Path(out)
+    job = _prepare(model, layers, data, splits=splits, class_names=class_names, seed=seed,
+                   epoch=epoch, batch_size=batch_size, reduce=reduce, dtype=dtype, device=device,
+                   source=source)
+    state = _check_out(out, job.description, resume, restart)
+    names = job.data.class_names
     if state is RunState.RESUME:
-        FeatureWriter(out)  # a corrupt manifest is refused before anything is written
-    dist = from_env(dev)
+        writer = FeatureWriter(out)  # a corrupt manifest is refused before anything is written
+        if all(_split_done(writer, job, s) for s in job.data.datasets) \
+                and names in (None, writer.manifest.get("class_names")):
+            return RunState.COMPLETE
+    dist = from_env(job.device)
     with exclusive(out) if dist.main else contextlib.nullcontext():
         if dist.main:
             if restart:
                 _clear_partials(out)
-            write_text(out / EXTRACT_FILE, dump_yaml(description))
+            write_text(out / EXTRACT_FILE, dump_yaml(job.description))
         dist.barrier()
-        model = model.to(dev)
+        model = job.model.to(job.device)
         writer = FeatureWriter(out)
-        for split in splits:
-            if state is RunState.RESUME and all(writer.has(split, epoch, l) for l in layers) \
-                    and split in writer.manifest["labels"]:
+        for split, dataset in job.data.datasets.items():
+            if state is RunState.RESUME and _split_done(writer, job, split):
                 continue  # done in an earlier call
-            capture_split(model, loaded.datasets[split], layers, writer, split=split,
-                          epoch=epoch, device=dev, batch_size=batch_size, reduce=reduce,
-                          dtype=dtype, dist=dist, resume=resume,
-                          fingerprint=description["model_sha256"], workers=workers,
+            capture_split(model, dataset, job.layers, writer, split=split, epoch=job.epoch,
+                          device=job.device, batch_size=job.batch_size, reduce=job.reduce,
+                          dtype=job.dtype, dist=dist, resume=resume,
+                          fingerprint=job.description["model_sha256"], workers=workers,
                           progress=progress)
-    return Features(out)
-
+        if dist.main and names is not None:
+            features = Features(out)
+            check_names_fit(names, {s: features.labels(s) for s in job.data.datasets})
+            writer.set_class_names(names)
+    return state

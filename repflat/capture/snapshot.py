@@ -23,7 +23,7 @@ def capture(model: nn.Module, data: Data, cfg: CaptureConfig, layers: tuple[str,
             epoch: int, writer: FeatureWriter, *, device: torch.device, plane: str | None,
             uniform_seed: int, grids: bool = True, dist: Dist = Dist()) -> None:
     """Save `layers` for every configured split (and, for 2D inputs with `grids`, the
-    boundary grids) at `epoch`.
+    boundary grids) at `epoch`, and the data's class names.
 
     Collective under torchrun: every rank calls it; rank 0 alone writes the grids.
     """
@@ -31,6 +31,8 @@ def capture(model: nn.Module, data: Data, cfg: CaptureConfig, layers: tuple[str,
         capture_split(model, data.datasets[split], layers, writer, split=split, epoch=epoch,
                       device=device, batch_size=cfg.batch_size, reduce=cfg.reduce,
                       dtype=cfg.dtype, dist=dist)
+    if dist.main:
+        writer.set_class_names(data.class_names)
     if grids and data.input_shape == (2,) and data.arrays is not None and dist.main:
         save_grids(model, data, cfg, epoch, writer, device=device, plane=plane,
                    uniform_seed=uniform_seed)

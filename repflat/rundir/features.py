@@ -9,7 +9,8 @@ Layout (format 1; the README documents it for people writing from other tools)::
       checkpoint.pt           final weights (torch; loaded with weights_only=True)
       features/
         manifest.json         {"format", "entries": [...], "labels": {split: path},
-                               "labels_sha256": {split: hex}, "splits": {split: info}}
+                               "labels_sha256": {split: hex}, "splits": {split: info},
+                               "class_names": [name of label 0, ...] (optional)}
         <split>/labels.npy    integer class of each row
         <split>/epoch<E>/<layer>.npy   float array, shape (n_samples, n_features)
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -374,11 +376,13 @@ class FeatureWriter:
             m["labels_sha256"][split] = digest
         self._update(change)
 
-    def set_class_names(self, names: list[str] | None) -> None:
-        """Record the name of each class label (index = label); None records nothing."""
+    def set_class_names(self, names: Sequence[str] | None) -> None:
+        """Record the name of each class label (index = label); None records nothing, and
+        names the manifest already holds are not written again (a rerun changes no file)."""
         if names is not None:
             names = [str(n) for n in names]
-            self._update(lambda m: m.__setitem__("class_names", names))
+            if self.manifest.get("class_names") != names:
+                self._update(lambda m: m.__setitem__("class_names", names))
 
     def describe_split(self, split: str, **info: object) -> None:
         """Record what a split is (e.g. a grid's space and resolution) for the readers."""

@@ -29,12 +29,15 @@ from repflat.config.loading import dump_yaml
 
 
 
-def _first_difference(a: object, b: object, where: str = "") -> str:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b), key=str):
-            if a.get(key) != b.get(key):
-                return _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
-    return f"{where or 'config'}: {b!r} here, {a!r} on disk"
+def first_difference(on_disk: object, here: object, where: str = "") -> str:
+    """The first field (dotted, in sorted order) where two descriptions differ, as
+    `field: HERE here, ON_DISK on disk`: what a refusal to reuse a directory tells."""
+    if isinstance(on_disk, dict) and isinstance(here, dict):
+        for key in sorted(set(on_disk) | set(here), key=str):
+            if on_disk.get(key) != here.get(key):
+                return first_difference(on_disk.get(key), here.get(key),
+                                        f"{where}.{key}" if where else str(key))
+    return f"{where or 'config'}: {here!r} here, {on_disk!r} on disk"
 
 
 NEW = object()
@@ -75,7 +78,7 @@ def prepare_run_dir(path: str | Path, config: dict, argument: str = "out") -> Ru
         return RunState.NEW
     if on_disk != config:
         raise UserError(f"{argument}: {path} already holds a different run "
-                        f"({_first_difference(on_disk, config)}); choose another directory")
+                        f"({first_difference(on_disk, config)}); choose another directory")
     return RunState.COMPLETE if read_status(path) is Status.COMPLETE else RunState.RESTART
 
 

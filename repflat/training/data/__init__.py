@@ -1,6 +1,7 @@
 """Data sets by config: spirals and scikit-learn's digits in memory, image data sets
 through torchvision. Every data set has a `train` and a `test` split whose rows keep a
-fixed order, so features saved for a split line up with its labels row by row.
+fixed order, so features saved for a split line up with its labels row by row (an image
+data set opens only the splits asked for: an ImageFolder may have no test folder).
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
+
+from collections.abc import Sequence
 
 from repflat.config import DataConfig, DigitsData, SpiralsData
 from repflat.training.data.spirals import make_spirals
@@ -36,6 +39,9 @@ class Data:
     pixel_std: tuple[float, ...] | None = None
     """For image data: inputs are (pixel − mean) / std per channel, pixels in [0, 1]
     (FGSM's ε is in pixel units). None for non-image data (spirals)."""
+    class_names: tuple[str, ...] | None = None
+    """The name of each class (index = label), recorded in the features' manifest;
+    None where classes have only numbers (spirals)."""
 
 
 def stratified_split(y: np.ndarray, test_fraction: float, seed: int | tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -51,12 +57,12 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int | tuple[int,
 
 
 def in_memory(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, n_classes: int,
-              **pixels) -> Data:
+              **extra) -> Data:
     train, test = stratified_split(y, test_fraction, seed=(seed, 1))
     arrays = {"train": x[train], "test": x[test]}
     labels = {"train": y[train], "test": y[test]}
     datasets = {s: TensorDataset(torch.as_tensor(arrays[s]), torch.as_tensor(labels[s])) for s in SPLITS}
-    return Data(datasets, labels, n_classes, x.shape[1:], arrays, **pixels)
+    return Data(datasets, labels, n_classes, x.shape[1:], arrays, **extra)
 
 
 def load_digits_array() -> tuple[np.ndarray, np.ndarray]:
@@ -67,15 +73,18 @@ def load_digits_array() -> tuple[np.ndarray, np.ndarray]:
     return x, digits.target.astype(np.int64)
 
 
-def load_data(cfg: DataConfig) -> Data:
-    """The data set of a config; a missing or unreadable one is a UserError."""
+def load_data(cfg: DataConfig, splits: Sequence[str] = SPLITS) -> Data:
+    """The data set of a config; a missing or unreadable one is a UserError.
+
+    `splits`: those an image data set opens (the in-memory ones always have both)."""
     if isinstance(cfg, SpiralsData):
         x, y = make_spirals(cfg.n_classes, cfg.n_per_class, noise=cfg.noise, turns=cfg.turns,
                             seed=cfg.seed)
         return in_memory(x, y, cfg.test_fraction, cfg.seed, cfg.n_classes)
     if isinstance(cfg, DigitsData):
         x, y = load_digits_array()
-        return in_memory(x, y, cfg.test_fraction, cfg.seed, 10, pixel_mean=(0.0,), pixel_std=(1.0,))
+        return in_memory(x, y, cfg.test_fraction, cfg.seed, 10, pixel_mean=(0.0,), pixel_std=(1.0,),
+                         class_names=tuple(str(k) for k in range(10)))
     from repflat.training.data.images import load_images
 
-    return load_images(cfg)
+    return load_images(cfg, splits)

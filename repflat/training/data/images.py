@@ -2,11 +2,13 @@
 
 MNIST, CIFAR-10/100 and SVHN download into `root` only when `download` is set;
 ImageFolder (Tiny-ImageNet, your own data) reads `root/train_dir` and `root/test_dir`,
-one subfolder per class. Inputs are normalised with the data set's channel mean and
-standard deviation (ImageNet's for ImageFolder).
+one subfolder per class (only the folders of the splits asked for need to exist).
+Inputs are normalised with the data set's channel mean and standard deviation
+(ImageNet's for ImageFolder).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from torchvision import transforms as T
 
 from repflat.config import ImageData
 from repflat.errors import UserError, expected
+from repflat.rundir.names import SPLITS, TEST, TRAIN
 
 STATS = {  # channel mean and std of each training set
     "mnist": ((0.1307,), (0.3081,)),
@@ -42,14 +45,10 @@ def _transform(cfg: ImageData, side: int | None):
 
 
 def _open(cfg: ImageData, split: str, augment_side: int | None = None):
-    root, train = Path(cfg.root), split == "train"
+    root, train = Path(cfg.root), split == TRAIN
     tf = _transform(cfg, augment_side)
     if cfg.name == "imagefolder":
-        folder = root / (cfg.train_dir if train else cfg.test_dir)
-        if not folder.is_dir():
-            raise expected("data.root", f"a directory holding {cfg.train_dir}/ and {cfg.test_dir}/ "
-                           "with one subfolder of images per class", str(folder))
-        return tvd.ImageFolder(folder, transform=tf)
+        return tvd.ImageFolder(root / (cfg.train_dir if train else cfg.test_dir), transform=tf)
     if not cfg.download and not root.is_dir():
         raise expected("data.root", f"an existing directory with the {cfg.name} files "
                        "(or set data.download / --download)", str(root))
@@ -70,21 +69,35 @@ def dataset_labels(ds) -> np.ndarray:
     raise TypeError(f"{type(ds).__name__} exposes no targets")
 
 
-def load_images(cfg: ImageData):
-    from repflat.rundir.names import SPLITS
+def _check_folders(cfg: ImageData, splits: Sequence[str]) -> None:
+    folders = [cfg.train_dir if s == TRAIN else cfg.test_dir for s in splits]
+    missing = [f for f in folders if not (Path(cfg.root) / f).is_dir()]
+    if missing:
+        raise expected("data.root", f"a directory holding {' and '.join(f'{f}/' for f in folders)} "
+                       "with one subfolder of images per class", str(Path(cfg.root) / missing[0]))
+
+
+def load_images(cfg: ImageData, splits: Sequence[str] = SPLITS):
+    """The `splits` of an image data set (only those are opened), with the class names
+    torchvision gives (ImageFolder: the folder names; SVHN, which has none: the digits)."""
     from repflat.training.data import Data
 
-    sets = {s: _open(cfg, s) for s in SPLITS}
-    x0 = sets["train"][0][0]
-    augmented = _open(cfg, "train", augment_side=int(x0.shape[-1])) if cfg.augment else None
     if cfg.name == "imagefolder":
-        n_classes = len(sets["train"].classes)
-        if sets["test"].classes != sets["train"].classes:
+        _check_folders(cfg, splits)
+    sets = {s: _open(cfg, s) for s in splits}
+    first = sets[splits[0]]
+    x0 = first[0][0]
+    augmented = (_open(cfg, TRAIN, augment_side=int(x0.shape[-1]))
+                 if cfg.augment and TRAIN in sets else None)
+    if cfg.name == "imagefolder":
+        n_classes = len(first.classes)
+        if any(ds.classes != first.classes for ds in sets.values()):
             raise UserError(f"data.root: {cfg.test_dir}/ and {cfg.train_dir}/ hold different "
-                            f"classes ({len(sets['test'].classes)} and {n_classes})")
+                            f"classes ({len(sets[TEST].classes)} and {len(sets[TRAIN].classes)})")
     else:
         n_classes = CLASSES[cfg.name]
+    names = getattr(first, "classes", None) or [str(k) for k in range(n_classes)]
     labels = {s: dataset_labels(d) for s, d in sets.items()}
     mean, std = STATS[cfg.name]
     return Data(sets, labels, n_classes, tuple(x0.shape), augmented=augmented,
-                pixel_mean=mean, pixel_std=std)
+                pixel_mean=mean, pixel_std=std, class_names=tuple(str(n) for n in names))

@@ -63,17 +63,23 @@ def classification_models() -> list[str]:
 
 
 def torchvision_model(name: str, weights: str | Path | None = None,
-                      num_classes: int | None = None) -> nn.Module:
+                      num_classes: int | None = None, seed: int | None = None) -> nn.Module:
     """A torchvision classifier by name, with weights from a local file (never downloaded).
 
-    Without `num_classes`, a weights file decides it from its classifier's shape.
+    Without `num_classes`, a weights file decides it from its classifier's shape. Without
+    weights the model keeps its random initialisation, drawn after `torch.manual_seed(seed)`
+    when `seed` is given (the same model every time), without touching the caller's
+    random state.
     """
     names = classification_models()
     if name not in names:
         raise unknown("model", name, names)
     state = state_dict_of(load_weights(weights), weights) if weights else None
     kwargs = {} if num_classes is None else {"num_classes": num_classes}
-    model = torchvision.models.get_model(name, weights=None, **kwargs)
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = torchvision.models.get_model(name, weights=None, **kwargs)
     if state is None:
         return model
     if num_classes is None:  # a fine-tuned head: take its size from the file
