@@ -183,8 +183,8 @@ class FeatureSet:
         for split in dict.fromkeys(e.split for e in self.entries):
             epochs = self.epochs(split)
             shapes = {e.layer: e for e in self.select(split=split, epoch=epochs[-1])}
-            layers = ", ".join(f"{l} {tuple(e.shape[1:]) if len(e.shape) > 2 else e.shape[1] if len(e.shape) > 1 else ''}"
-                               f" {e.dtype}".replace("  ", " ") for l, e in list(shapes.items())[:8])
+            layers = ", ".join(f"{l!r} ({' × '.join(map(str, e.shape[1:])) or 1} {e.dtype})"
+                               for l, e in list(shapes.items())[:8])
             more = f", … ({len(shapes)} layers)" if len(shapes) > 8 else ""
             n = next(iter(shapes.values())).shape[0] if shapes else 0
             span = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}..{epochs[-1]} ({len(epochs)})"
