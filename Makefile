@@ -38,6 +38,7 @@ benchmark: install  ## the speed benchmarks (see benchmarks/)
 	$(BIN)/python benchmarks/mixing_step.py
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/spectra_speed.py
+	$(BIN)/python benchmarks/design_choices.py
 
 clean:
 	rm -rf $(VENV) $(NT) results

@@ -98,8 +98,8 @@ def embed(features: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.nda
     if problem is not None:
         raise expected("features", f"at least {MIN_SAMPLES} finite rows, not all identical "
                        "(something to embed)", problem)
-    # One thread: on a busy 2-core machine t-SNE's two OpenMP threads fight the load and
-    # ran 6-10x slower than one thread (8.0 s against 1.3 s for 500 samples of 64 features).
+    # One thread: on a loaded machine t-SNE's OpenMP threads fight the load (on an idle one
+    # they help a little); benchmarks/design_choices.py measures both on the machine at hand.
     with threadpool_limits(1):
         return _embed(x, method, seed)
 

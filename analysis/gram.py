@@ -71,8 +71,9 @@ class RowReader:
 
     A memory-mapped .npy is read with positional reads (`os.pread`) from its file, not
     through the mapping: a mapped page counts in the process's resident memory until
-    released, and the kernel maps file pages in large folios (measured here: 997
-    scattered 4 KiB rows of an 800 MB file mapped 678 MB). Other memory-mapped arrays
+    released, and the kernel may map file pages in large folios, so scattered rows can map
+    far more than they hold (benchmarks/spectra_memmap.py measures the resident memory of
+    the whole path). Other memory-mapped arrays
     (views) go through the mapping, read in batches of rows after each of which the
     mapping's pages are dropped (madvise MADV_DONTNEED; the file stays in the page
     cache). In-memory arrays are indexed directly.

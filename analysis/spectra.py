@@ -63,8 +63,9 @@ def svd_statistics(features: np.ndarray, labels: np.ndarray, *, center: bool = T
                    spectra: bool = True, pooled: bool = True, within: bool = True) -> LayerStats:
     """`LayerStats` by one float64 SVD per class, the array in memory (inputs checked).
 
-    BLAS runs single-threaded: these are small matrices, and a multi-threaded LAPACK
-    SVD on a busy machine was measured 7-30× slower than a single-threaded one.
+    BLAS runs single-threaded: these are small matrices, whose multi-threaded LAPACK SVD
+    gains little on an idle machine and loses much on a loaded one (see
+    benchmarks/design_choices.py).
     """
     x = np.asarray(as_features(features), dtype=np.float64)
     if not np.isfinite(x).all():

@@ -35,8 +35,8 @@ def _legend(fig, ax) -> None:
 
 def _grid_layout(fig) -> None:
     """Fixed margins in inches for a grid of small panels with a legend on top. tight_layout
-    measures every tick label of every panel, which cost ~2 s for the spirals' 20 log
-    axes; savefig's tight bounding box still trims what is left over."""
+    measures every tick label of every panel, slow for many log axes (benchmarks/
+    design_choices.py); savefig's tight bounding box still trims what is left over."""
     w, h = fig.get_size_inches()
     fig.subplots_adjust(left=0.8 / w, right=1 - 0.2 / w, bottom=0.55 / h, top=1 - 0.75 / h,
                         wspace=0.38, hspace=0.5)
