@@ -32,10 +32,29 @@ def choice(argument: str, got: object, valid: Iterable[object]) -> object:
     return got
 
 
-def unknown(argument: str, got: str, valid: Iterable[str]) -> UserError:
-    """An unknown name, with the close matches first and then every valid name."""
+SYNONYMS = {  # what people type for a config key, from other tools' vocabularies
+    "learning_rate": "lr", "lr_rate": "lr", "n_epochs": "epochs", "num_epochs": "epochs",
+    "max_epochs": "epochs", "bs": "batch_size", "wd": "weight_decay", "l2": "weight_decay",
+    "optimiser": "optimizer", "optim": "optimizer", "scheduler": "schedule",
+    "lr_schedule": "schedule", "mixup_alpha": "alpha", "mix_layers": "layers",
+    "eligible_layers": "layers", "arch": "name", "architecture": "name", "dataset": "data",
+    "num_classes": "n_classes", "noise_std": "input_noise", "regularizer": "strategy",
+}
+
+
+def suggestions(got: str, valid: Iterable[str], n: int = 3) -> list[str]:
+    """Close matches of `got` among `valid`: a known synonym first, then by similarity."""
     valid = list(valid)
-    close = difflib.get_close_matches(got, valid, n=3, cutoff=0.5)
+    out = [SYNONYMS[got]] if SYNONYMS.get(got) in valid else []
+    out += [c for c in difflib.get_close_matches(got, valid, n=n, cutoff=0.5) if c not in out]
+    return out[:n]
+
+
+def unknown(argument: str, got: str, valid: Iterable[str], *, what: str = "name") -> UserError:
+    """An unknown name (a key, a layer, a split), with the close matches first and then
+    every valid one: `argument: unknown WHAT 'got' (did you mean ...?); valid: ...`."""
+    valid = list(valid)
+    close = suggestions(got, valid)
     hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
     shown = ", ".join(valid[:40]) + (f", … ({len(valid)} in all)" if len(valid) > 40 else "")
-    return UserError(f"{argument}: unknown name {got!r}{hint}; valid: {shown}")
+    return UserError(f"{argument}: unknown {what} {got!r}{hint}; valid: {shown}")

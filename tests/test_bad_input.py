@@ -138,7 +138,7 @@ def read_only(directory: Path):
 CASES = [
     # ---- configs
     Case("unknown key", lambda r: ["run", yaml_file(r, "e.yaml", merged(GOOD_EXPERIMENT, base={"trian": {}})),
-                                   "--out", str(r / "o")], "base.key: unknown name 'trian'"),
+                                   "--out", str(r / "o")], "base: unknown key 'trian'"),
     Case("wrong type", lambda r: ["train", yaml_file(r, "c.yaml", merged(GOOD_RUN, train={"epochs": "ten"})),
                                   "--out", str(r / "o")], "train.epochs: expected an integer, got 'ten'"),
     Case("alpha zero", lambda r: ["run", yaml_file(r, "e.yaml", {**GOOD_EXPERIMENT, "arms": {

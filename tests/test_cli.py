@@ -104,7 +104,7 @@ def bad_cases(root):
     with_base = lambda name, **part: exp(name, base={**base, **part})
     out = str(root / "fresh")
     return [
-        ("unknown key", ["run", str(with_base("k", trian={})), "--out", out], "base.key: unknown name 'trian'"),
+        ("unknown key", ["run", str(with_base("k", trian={})), "--out", out], "base: unknown key 'trian'"),
         ("wrong type", ["run", str(with_base("t", train={"epochs": "2"})), "--out", out],
          "base.train.epochs: expected an integer, got '2'"),
         ("alpha <= 0", ["run", str(exp("a", arms={"m": {"mixing": {"strategy": "manifold_mixup", "alpha": 0}}})),

@@ -17,7 +17,7 @@ def test_defaults_round_trip_through_yaml(tmp_path, tiny):
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"trian": {}}, "key: unknown name 'trian' (did you mean 'train'?)"),
+    ({"trian": {}}, "config: unknown key 'trian' (did you mean 'train'?)"),
     ({"train": {"epochs": "ten"}}, "train.epochs: expected an integer, got 'ten'"),
     ({"train": {"epochs": True}}, "train.epochs: expected an integer, got True"),
     ({"train": {"epochs": 0}}, "train.epochs: expected an integer >= 1, got 0"),
@@ -54,7 +54,7 @@ def test_experiment_resolves_arms_and_seeds():
     ({"arms": {}}, "arms: expected a non-empty mapping"),
     ({"arms": {"a": {}}, "seeds": []}, "seeds: expected a non-empty list of integers"),
     ({"arms": {"a": {"mixing": {"alpha": -1}}}}, "arms.a.mixing.alpha: expected a number > 0"),
-    ({"arms": {"a": {}}, "base": {"train": {"epochz": 1}}}, "base.train.key: unknown name 'epochz'"),
+    ({"arms": {"a": {}}, "base": {"train": {"epochz": 1}}}, "base.train: unknown key 'epochz'"),
     ({"arms": {"a": {}}, "analysis": {"rtol": 2}}, "analysis.rtol: expected a number in (0, 1)"),
 ])
 def test_experiment_errors(data, message):
@@ -79,3 +79,28 @@ def test_shipped_experiments_parse():
     assert exp.arms == ("erm", "input_mixup", "manifold_mixup")
     assert len(exp.seeds) >= 3
     assert dataclasses.asdict(exp.runs[0])["model"]["bottleneck"] == 2
+
+
+def test_errors_say_file_line_and_column_with_the_likely_key(tmp_path):
+    from repflat.config import load_experiment, load_run_config
+
+    exp = tmp_path / "e.yaml"
+    exp.write_text("name: t\nseeds: [0]\nbase:\n  train: {epochs: 2}\narms:\n  erm: {}\n"
+                   "  mm:\n    mixing:\n      strategy: manifold_mixup\n      alpah: 2\n")
+    with pytest.raises(UserError, match=r"e\.yaml:10:7: arms\.mm\.mixing: unknown key 'alpah' "
+                                        r"\(did you mean 'alpha'\?\)"):
+        load_experiment(exp)
+    run = tmp_path / "c.yaml"
+    run.write_text("train:\n  learning_rate: 0.1\ncapture:\n  layers: [fc1, 2]\n")
+    with pytest.raises(UserError, match=r"c\.yaml:2:3: train: unknown key 'learning_rate' \(did you mean 'lr'\?\)"):
+        load_run_config(run)
+    run.write_text("capture:\n  layers: [fc1, 2]\n")
+    with pytest.raises(UserError, match=r"c\.yaml:2:17: capture\.layers\[1\]: expected a string, got 2"):
+        load_run_config(run)
+    run.write_text("train: [1, 2\n")
+    with pytest.raises(UserError, match=r"c\.yaml:2:1 is not valid YAML \(while parsing a flow sequence"):
+        load_run_config(run)
+    # an error in base is named and placed there, before any arm is parsed
+    exp.write_text("name: t\nbase:\n  train: {epochs: ten}\narms:\n  erm: {}\n")
+    with pytest.raises(UserError, match=r"e\.yaml:3:11: base\.train\.epochs: expected an integer"):
+        load_experiment(exp)

@@ -35,14 +35,19 @@ def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
 
-def _describe(tp: Any) -> str:
+PLURAL = {bool: "trues or falses", int: "integers", float: "finite numbers", str: "strings"}
+
+
+def _describe(tp: Any, plural: bool = False) -> str:
     origin = get_origin(tp)
+    if plural and tp in PLURAL:
+        return PLURAL[tp]
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(tp))
     if origin in (typing.Union, types.UnionType):
         return " or ".join("null" if a is type(None) else _describe(a) for a in get_args(tp))
     if origin is tuple:
-        return f"a list of {_describe(get_args(tp)[0])}"
+        return f"a list of {_describe(get_args(tp)[0], plural=True)}"
     if origin is dict:
         return f"a mapping of names to {_describe(get_args(tp)[1])}"
     if dataclasses.is_dataclass(tp):
@@ -130,7 +135,7 @@ def parse(cls: type[T], data: Any, where: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:
-            raise unknown(_join(where, "key"), str(key), fields)
+            raise unknown(where or "config", str(key), fields, what="key")
     kwargs = {}
     for name, f in fields.items():
         if name in data:

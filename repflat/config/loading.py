@@ -6,7 +6,10 @@ resolves it into one RunConfig per (arm, seed), each parsed strictly.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import yaml
 
 from repflat.config.schema import AnalysisConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
-from repflat.rundir.files import read_yaml_file, safe_name
+from repflat.rundir.files import YAML_LIMIT, load_yaml, read_text, safe_name
 from repflat.rundir.names import run_dirname
 from repflat.config._strict import merge, parse, to_plain
 
@@ -43,13 +46,83 @@ def read_yaml(path: str | Path, *, follow: bool = True) -> dict:
 
     `follow=False` for a file found inside a directory (an experiment's experiment.yaml,
     a run's config.yaml) rather than named by the user: a link there is refused."""
+    return _read(path, follow)[0]
+
+
+def _read(path: str | Path, follow: bool) -> tuple[dict, str]:
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         raise expected("config", "an existing YAML file", str(path))
-    data = read_yaml_file(path, "config", follow=follow)
+    text = read_text(path, "config", YAML_LIMIT, follow=follow)
+    data = load_yaml(text, f"config: {path}")
     if not isinstance(data, dict):
         raise expected(f"config {path}", "a YAML mapping", type(data).__name__)
-    return data
+    return data, text
+
+
+@contextlib.contextmanager
+def located(path: str | Path, text: str) -> Iterator[None]:
+    """Errors in the config parsed inside, prefixed with where they are: `FILE:LINE:COL:`."""
+    try:
+        yield
+    except UserError as err:
+        at = locate(text, str(err))
+        where = f"{path}:{at[0]}:{at[1]}" if at else str(path)
+        raise UserError(f"{where}: {err}") from None
+
+
+_KEY = re.compile(r"^([^\s:]+): ")
+_UNKNOWN_KEY = re.compile(r"unknown key '([^']*)'")
+
+
+def locate(text: str, message: str) -> tuple[int, int] | None:
+    """(line, column), 1-based, of the key an error names (`a.b[2].c: ...`, or `a.b:
+    unknown key 'x'`) in the YAML `text`; None when it cannot be found. An arm's key
+    missing from its override is looked up in `base` (arms are merged onto it)."""
+    lead = _KEY.match(message)
+    if not lead:
+        return None
+    tokens = [t for part in lead.group(1).split(".") for t in re.split(r"\[(\d+)\]", part) if t]
+    if tokens and tokens[0] in ("config", "experiment"):
+        tokens = tokens[1:]
+    extra = _UNKNOWN_KEY.search(message)
+    if extra:
+        tokens.append(extra.group(1))
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return None
+    node = _walk(root, tokens)
+    if node is None and len(tokens) > 2 and tokens[0] == "arms":
+        for cut in range(2, len(tokens)):  # the arm's name may hold dots
+            node = _walk(root, ["base", *tokens[cut:]])
+            if node is not None:
+                break
+    return (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else None
+
+
+def _walk(node, tokens: list[str]):
+    """The node `tokens` lead to (a mapping's key node for the last token), or None."""
+    for i, token in enumerate(tokens):
+        if isinstance(node, yaml.SequenceNode) and token.isdigit() and int(token) < len(node.value):
+            node = node.value[int(token)]
+            continue
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        found = None
+        for key, value in node.value:
+            if str(key.value) == token:
+                found = (key, value)
+        if found is None:  # a key with dots in it (an arm name): join tokens greedily
+            for j in range(len(tokens), i + 1, -1):
+                joined = ".".join(tokens[i:j])
+                match = next(((k, v) for k, v in node.value if str(k.value) == joined), None)
+                if match is not None:
+                    rest = _walk(match[1], tokens[j:]) if j < len(tokens) else match[0]
+                    return rest
+            return None
+        node = found[0] if i == len(tokens) - 1 else found[1]
+    return node
 
 
 def is_experiment(data: dict) -> bool:
@@ -61,7 +134,7 @@ def parse_experiment(data: dict) -> Experiment:
     allowed = {"name", "seeds", "base", "arms", "analysis", "description"}
     for key in data:
         if key not in allowed:
-            raise unknown("key", str(key), sorted(allowed))
+            raise unknown("experiment", str(key), sorted(allowed), what="key")
     name = data.get("name", "experiment")
     if not isinstance(name, str) or not name:
         raise expected("name", "a non-empty string", name)
@@ -100,19 +173,22 @@ def parse_experiment(data: dict) -> Experiment:
     return Experiment(name, tuple(seeds), tuple(runs), analysis, data)
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    data = read_yaml(path)
+def load_experiment(path: str | Path, *, follow: bool = True) -> Experiment:
+    """An experiment file, parsed strictly; an error says FILE:LINE:COL of the key."""
+    data, text = _read(path, follow)
     if not is_experiment(data):
         raise expected(f"config {path}", "an experiment file (with `arms`)", sorted(data))
-    return parse_experiment(data)
+    with located(path, text):
+        return parse_experiment(data)
 
 
 def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | None = None,
                     follow: bool = True) -> RunConfig:
     """A run config from a run-config file, or one arm and seed of an experiment file."""
-    data = read_yaml(path, follow=follow)
+    data, text = _read(path, follow)
     if is_experiment(data):
-        exp = parse_experiment(data)
+        with located(path, text):
+            exp = parse_experiment(data)
         if arm is None:
             if len(exp.arms) > 1:
                 raise expected("arm", "one of the experiment's arms " + ", ".join(exp.arms), None)
@@ -123,7 +199,8 @@ def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | Non
         return next((r for r in exp.runs if r.name == arm and r.seed == seed), None) or (
             dataclasses.replace(next(r for r in exp.runs if r.name == arm), seed=seed)
         )
-    cfg = parse(RunConfig, data)
+    with located(path, text):
+        cfg = parse(RunConfig, data)
     if arm is not None:
         raise UserError(f"arm: {path} is a run config, not an experiment; give no arm")
     return cfg if seed is None else dataclasses.replace(cfg, seed=seed)

@@ -150,6 +150,11 @@ def load_yaml(text: str, where: str, *, budget: int = YAML_NODES) -> object:
     followed only up to `budget` values in all, nesting only to Python's recursion limit."""
     try:
         data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:  # say where, as an editor's file:line:col
+        mark = err.problem_mark
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = " ".join(filter(None, (err.context, err.problem))) or type(err).__name__
+        raise UserError(f"{where}{at} is not valid YAML ({problem})") from None
     except yaml.YAMLError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"{where} is not valid YAML ({first})") from None
