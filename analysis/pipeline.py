@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import shutil
+import time
 import warnings
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from repflat.analysis.tidy import analyze_features, plan, summarize, typed_colum
 from repflat.analysis.runs import collect_runs, on_disk, sources, training_metrics
 from repflat.config import AnalysisConfig, read_yaml
 from repflat.rundir.lock import exclusive
-from repflat.progress import progress_bar
+from repflat.progress import progress_bar, say
 from repflat.errors import RepflatWarning, UserError, expected
 from repflat.rundir.files import is_regular, read_json
 from repflat.rundir.run import claimed_by, read_run
@@ -91,17 +92,37 @@ def compute(paths, *, overrides: dict | None = None, settings: AnalysisConfig | 
     with_overrides(AnalysisConfig(), overrides)  # a bad flag is named before runs are read
     runs, found, name = collect_runs(paths)
     settings = with_overrides(settings or found or AnalysisConfig(), overrides)
+    settings, split_note = only_split(runs, settings, asked="split" in overrides)
+    started = time.perf_counter()
     total = len(plan(runs, settings))  # checks every requested array before any output
-    with progress_bar(total=total, desc="analysis", unit="array", show=progress,
-                      leave=False) as bar:
+    with progress_bar(total=total, desc="analysis", unit="array", show=progress) as bar:
         spectra, flat = analyze_features(runs, settings, progress=bar.update)
+    say(f"analysis: {total} arrays of {len(runs)} run(s), {settings.split} split, "
+        f"{time.perf_counter() - started:.1f} s", show=progress)
     analysis = Analysis(name, settings, runs, spectra, flat, summarize(flat),
                         training_metrics(runs), _description(paths))
+    if split_note:
+        analysis.notes.append(split_note)
     for note in (small_classes_note(flat), unfinished_note(runs)):
         if note:
             warnings.warn(note, RepflatWarning, stacklevel=2)
             analysis.notes.append(note)
     return analysis
+
+
+def only_split(runs, settings: AnalysisConfig, *, asked: bool) -> tuple[AnalysisConfig, str | None]:
+    """`settings`, with the split every run has when the default split is not there and
+    exactly one split with labels is (a contract-only directory of test features, say);
+    and the sentence that says so. A split asked for is never replaced."""
+    if asked or not runs or all(settings.split in r.features.label_splits() for r in runs):
+        return settings, None
+    common = set.intersection(*(set(r.features.label_splits()) for r in runs))
+    if len(common) != 1:
+        return settings, None  # plan() refuses, listing the splits there are
+    split = common.pop()
+    return (dataclasses.replace(settings, split=split),
+            f"The {split} split is analysed: it is the only split with labels here "
+            f"(the default is {settings.split}).")
 
 
 def unfinished_note(runs) -> str | None:

@@ -49,7 +49,7 @@ from repflat.analysis import metrics as M
 from repflat.analysis.runs import run_columns
 from repflat.analysis.spectra import layer_statistics
 from repflat.config import AnalysisConfig
-from repflat.errors import UserError, expected
+from repflat.errors import UserError, expected, unknown
 from repflat.rundir.run import RunInfo
 from repflat.rundir.names import ALL, CLASS, MEAN, NOT_A_CLASS, POOLED, UNKNOWN
 
@@ -216,10 +216,14 @@ def plan(runs: Sequence[RunInfo], sel: AnalysisConfig) -> list[tuple[RunInfo, in
             raise UserError(f"run {run.path}: no features saved for split {sel.split!r}")
         if sel.epochs == "final":
             epochs = epochs[-1:]
-        layers = sel.layers or tuple(fs.layers(sel.split))
+        saved = fs.layers(sel.split)
+        for layer in sel.layers:
+            if layer not in saved:
+                raise unknown(f"layers (saved for the {sel.split} split of {fs.where})", layer, saved,
+                              what="layer")
         for epoch in epochs:
-            for layer in layers:
-                fs.get(sel.split, epoch, layer)  # raises, listing what is saved, if absent
+            for layer in sel.layers or saved:
+                fs.get(sel.split, epoch, layer)  # a layer missing at one epoch: named with what is
                 jobs.append((run, epoch, layer))
     return jobs
 

@@ -183,7 +183,7 @@ CASES = [
     Case("unknown split", lambda r: ["analyze", good_features(r), "--split", "val", "--out", str(r / "a")],
          "--split: expected a split with labels"),
     Case("unknown layer to analyse", lambda r: ["analyze", good_features(r), "--layers", "hh", "--out", str(r / "a")],
-         "no array for split 'train', epoch 1, layer 'hh'"),
+         "unknown layer 'hh' (did you mean 'h'?)"),
     # ---- files
     Case("missing run directory", lambda r: ["analyze", str(r / "nope"), "--out", str(r / "a")],
          "RUN: expected an existing run or experiment directory"),

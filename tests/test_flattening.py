@@ -141,8 +141,9 @@ def test_bad_features_are_refused_naming_the_array_and_nothing_is_written(tmp_pa
 
 
 def test_cli_scaled_flag_reaches_the_settings():
-    from repflat.cli import _analysis_overrides, build_parser
+    from repflat.cli.commands import analysis_overrides
+    from repflat.cli.parser import build_parser
 
     args = build_parser().parse_args(["analyze", "r", "--out", "o", "--scaled"])
-    assert _analysis_overrides(args) == {"scale": True}
+    assert analysis_overrides(args) == {"scale": True}
     assert AnalysisConfig().scale is False

@@ -45,7 +45,9 @@ def layer(name: str) -> str:
                           ("core", CORE)):
         if any(name == p or name.startswith(p + ".") for p in prefixes):
             return tag
-    return {"repflat.cli": "cli", "repflat.__main__": "cli", "repflat": "facade"}.get(name, "core")
+    if name == "repflat.cli" or name.startswith("repflat.cli.") or name == "repflat.__main__":
+        return "cli"
+    return {"repflat": "facade"}.get(name, "core")
 
 
 ALLOWED = {  # layer -> the layers of repflat it may import

@@ -32,8 +32,8 @@ from repflat.rundir.run import RunInfo
 from repflat.config._strict import to_plain
 
 DEFAULT_METRIC = "sum_other_singular_values"
-FIGURES = ("figure1.png", "planes.png", "boundaries.png", "spectra.png", "heatmap.png",
-           "epochs.png", "embeddings.png")
+FIGURE_NAMES = ("figure1", "planes", "boundaries", "spectra", "heatmap", "epochs", "embeddings")
+FIGURES = tuple(f"{name}.png" for name in FIGURE_NAMES)
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,12 @@ class ReportOptions:
     """Carry the images inside report.html (they are written beside it in any case)."""
     seed: int = 0
     """Seed of the embeddings and their subsampling."""
+    figures: tuple[str, ...] | None = None
+    """Figures to draw, by name (FIGURE_NAMES); None for all, () for none (the tables and
+    the report alone, in a fraction of the time)."""
+
+    def draws(self, name: str) -> bool:
+        return self.figures is None or name in self.figures
 
 
 def embedding_layer(analysis: Analysis, options: ReportOptions) -> str | None:
@@ -83,6 +89,9 @@ def check_options(analysis: Analysis, options: ReportOptions) -> None:
     for m in options.embeddings:
         if m not in METHODS:
             raise unknown("embeddings", m, METHODS)
+    for name in options.figures or ():
+        if name not in FIGURE_NAMES:
+            raise unknown("figures", name, ("none", "all", *FIGURE_NAMES))
     if options.max_samples < 10:
         raise expected("max_samples", "an integer >= 10", options.max_samples)
     metrics = sorted(set(analysis.summary["metric"]))
@@ -164,36 +173,47 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
         written.append(_save(fig, out, name))
         blocks.extend([Heading(heading), *(before or []), Image(name, caption)])
 
-    add(figure1(runs, analysis.spectra, layers=s.spectra_layers, cls=s.spectra_class) if runs else None,
+    def draw(name: str, make):
+        """The figure `make()` draws, if this report draws `name` (else nothing is computed)."""
+        return make() if options.draws(name) else None
+
+    skipped = [n for n in FIGURE_NAMES if not options.draws(n)]
+    if skipped:
+        blocks.append(Paragraph(f"Figures left out, as asked (--figures): {', '.join(skipped)}."))
+    add(draw("figure1", lambda: figure1(runs, analysis.spectra, layers=s.spectra_layers,
+                                        cls=s.spectra_class)) if runs else None,
         "figure1.png", "Figure 1",
         "Figure 1 reproduced: (a, b) input-space confidence, ERM vs manifold mixup; (d, e) the "
         "2D bottleneck with its confidence map, training states by class and hidden states of "
         "uniform inputs (black); (c, f) one class's singular values, mean ± std over seeds.")
-    add(planes(runs) if runs else None, "planes.png", "Hidden planes",
+    add(draw("planes", lambda: planes(runs)) if runs else None, "planes.png", "Hidden planes",
         "The 2D plane layer of every arm (lowest seed): confidence map, training states by "
         "class, hidden states of uniform inputs in black (the paper's Figure 2 view).")
-    add(boundaries(runs) if runs else None, "boundaries.png", "Decision boundaries",
+    add(draw("boundaries", lambda: boundaries(runs)) if runs else None, "boundaries.png", "Decision boundaries",
         "Every arm's classifier over the input plane (lowest seed), from the saved grid: the "
         "predicted class, the confidence (faded to white at chance) with the training points, "
         "and the entropy of the predicted distribution in nats.")
-    add(spectra_figure(analysis.spectra, cls=s.spectra_class), "spectra.png", "Spectra",
+    add(draw("spectra", lambda: spectra_figure(analysis.spectra, cls=s.spectra_class)),
+        "spectra.png", "Spectra",
         f"Singular values of each layer's {'centred' if s.center else 'raw'} class matrices "
         "(log scale) at each run's last analysed epoch: line = mean over seeds, band = ±1 "
         "std over seeds. The class average is taken per run before the seeds; the pooled "
         "column (all classes together) is the control.")
     metric = heatmap_metric(analysis, options)
-    add(heatmap_figure(summary, metric) if metric else None, "heatmap.png", "Strategy × layer",
+    add(draw("heatmap", lambda: heatmap_figure(summary, metric)) if metric else None,
+        "heatmap.png", "Strategy × layer",
         f"{metric} (class-averaged, mean over seeds, final epoch) per arm and layer; "
         "numbers = values, colour = ratio to the first arm at the same layer (log scale). "
         "The pooled-class control is beside it when the tables have it.")
-    epochs = epochs_figure(summary)
-    if epochs is None:
+    epochs = draw("epochs", lambda: epochs_figure(summary))
+    if epochs is None and options.draws("epochs"):
         blocks += [Heading("Over training"), Paragraph(
             "One epoch per run was analysed. To see when flattening sets in, capture several "
             "epochs (capture.epochs in the config) and analyse them all (--epochs all).")]
     add(epochs, "epochs.png", "Over training",
         "Class-averaged flattening metrics at every analysed epoch: mean over seeds, band = ±1 std.")
-    layer = embedding_layer(analysis, options) if runs and options.embeddings else None
+    layer = (embedding_layer(analysis, options)
+             if runs and options.embeddings and options.draws("embeddings") else None)
     if layer is not None:
         found = embed_runs(runs, layer=layer, split=s.split, methods=options.embeddings,
                            max_samples=options.max_samples, seed=options.seed)

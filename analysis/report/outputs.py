@@ -118,10 +118,11 @@ def report_targets(paths: Iterable[str | Path], out: str | Path | None) -> list[
             raise expected("paths", f"an experiment directory (with {EXPERIMENT_FILE}), an "
                            f"analysis directory (with {ANALYSIS_FILE}) or a run directory", str(path))
     if loose:
-        if out is None:
+        if out is None and len(loose) > 1:
             raise expected("out", "a directory for the report of the run directories given",
                            None)
-        targets.append(("runs", loose, Path(out) / "runs"))
+        # one run alone: its report goes into RUN/analysis, as `repflat analyze RUN` puts it
+        targets.append(("runs", loose, Path(out) / "runs" if out else loose[0] / "analysis"))
     outs = [t[2].resolve() for t in targets]
     dupes = sorted({str(o) for o in outs if outs.count(o) > 1})
     if dupes:

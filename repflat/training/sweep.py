@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,7 +26,7 @@ from repflat.rundir.lock import exclusive
 from repflat.progress import progress_bar
 from repflat.rundir.run import NEW, claimed_by, prepare_run_dir
 from repflat.rundir.files import write_text
-from repflat.training.loop import setup, train
+from repflat.training.loop import Setup, setup, train
 from repflat.config._strict import to_plain
 from repflat.rundir.names import EXPERIMENT_FILE, RUNS_DIR, RunState
 from repflat.config.loading import dump_yaml
@@ -80,20 +81,54 @@ def job_count(jobs: int | str, runs: list[RunConfig]) -> int:
     return max(1, min(jobs, len(runs)))
 
 
-def run_experiment(path: str | Path, out: str | Path, *, progress: bool = True,
-                   jobs: int | str = 1) -> Experiment:
-    """Train every (arm, seed) of the experiment file `path` into `out`, `jobs` at a time."""
-    exp = load_experiment(path)
-    out = Path(out)
-    check_experiment_dir(out, exp)
+@dataclass
+class Plan:
+    """An experiment checked against its output directory: every arm built once (layer
+    names, analysis settings), every run directory's state known, nothing written."""
+
+    exp: Experiment
+    out: Path | None
+    built: dict[str, Setup]   # run directory name -> its setup (each arm's first run)
+    states: dict[str, RunState]
+
+    @property
+    def todo(self) -> list[RunConfig]:
+        return [r for r in self.exp.runs if self.states.get(self.exp.run_dirname(r)) is not RunState.COMPLETE]
+
+    def summary(self) -> str:
+        """One line: arms, seeds, runs, and how many are done already."""
+        done = len(self.exp.runs) - len(self.todo)
+        where = f" into {self.out}" if self.out is not None else ""
+        return (f"{self.exp.name}: {len(self.exp.arms)} arms × {len(self.exp.seeds)} seeds = "
+                f"{len(self.exp.runs)} runs{where}, {done} complete already; checked: "
+                f"{', '.join(self.exp.arms)}")
+
+
+def plan_experiment(exp: Experiment | str | Path, out: str | Path | None = None) -> Plan:
+    """Check everything `run_experiment` would need, writing nothing: each arm built once
+    (data, model, layer names, mixing), the analysis settings against what every arm
+    captures, and, with `out`, the directory and each run directory in it."""
+    exp = exp if isinstance(exp, Experiment) else load_experiment(exp)
+    out = Path(out) if out is not None else None
+    if out is not None:
+        check_experiment_dir(out, exp)
     built = {}  # each arm's first run, built (and so checked) once, before any training
     for arm in exp.arms:
         first = next(r for r in exp.runs if r.name == arm)
         built[exp.run_dirname(first)] = setup(first)
     check_analysis(exp, {s.cfg.name: (s.capture_layers, s.cfg.capture.splits) for s in built.values()})
-    states = {exp.run_dirname(r): prepare_run_dir(out / RUNS_DIR / exp.run_dirname(r), to_plain(r))
-              for r in exp.runs}
-    todo = [r for r in exp.runs if states[exp.run_dirname(r)] is not RunState.COMPLETE]
+    states = {} if out is None else {
+        exp.run_dirname(r): prepare_run_dir(out / RUNS_DIR / exp.run_dirname(r), to_plain(r))
+        for r in exp.runs}
+    return Plan(exp, out, built, states)
+
+
+def run_experiment(exp: Experiment | str | Path, out: str | Path, *, progress: bool = True,
+                   jobs: int | str = 1) -> Experiment:
+    """Train every (arm, seed) of the experiment (a file, or one already loaded) into
+    `out`, `jobs` at a time."""
+    plan = plan_experiment(exp, out)
+    exp, out, built, todo = plan.exp, plan.out, plan.built, plan.todo
     n_jobs = job_count(jobs, todo) if todo else 1
     with exclusive(out):
         write_text(out / EXPERIMENT_FILE, dump_yaml(exp.source))

@@ -1,0 +1,103 @@
+"""The `repflat` command.
+
+    repflat train CONFIG --out RUN          train one run (a run config, or one arm of an experiment)
+    repflat analyze RUN... --out DIR        spectra, flattening tables, figures, report
+    repflat run EXPERIMENT --out DIR        every arm × seed, then the analysis into DIR/analysis
+    repflat extract --model M --layers L --out DIR   features of any model, streamed to disk
+    repflat report PATH... [--out DIR]      one HTML (and Markdown) report per experiment
+
+A user's mistake is one line on stderr and exit status 2; nothing on disk is changed by
+a command that refuses. The CLI is the composition root: it is the one place that
+calls both the torch side (train) and the analysis side, each imported only by the
+subcommand that needs it (repflat.cli.commands); its flags, defaults and examples are
+in repflat.cli.parser; the library's parameter names become flags here (FLAGS).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import re
+import sys
+import warnings
+
+from repflat.cli import commands
+from repflat.cli.parser import build_parser
+from repflat.errors import RepflatWarning, UserError
+
+
+FLAGS = {  # library parameter -> the command's flag or argument, per command
+    "train": {"out": "--out", "arm": "--arm", "seed": "--seed"},
+    "analyze": {"paths": "RUN", "out": "--out", "split": "--split", "layers": "--layers",
+                "epochs": "--epochs", "center": "--uncentered", "scale": "--scaled",
+                "rtol": "--rtol", "figures": "--figures"},
+    "extract": {"out": "--out", "run_dir": "--run-dir", "model": "--model", "weights": "--weights",
+                "num_classes": "--num-classes", "layers": "--layers", "splits": "--split",
+                "batch_size": "--batch-size", "reduce": "--reduce", "dtype": "--dtype",
+                "device": "--device", "workers": "--workers", "seed": "--seed",
+                "resume": "--resume", "restart": "--restart"},
+    "run": {"out": "--out", "jobs": "--jobs", "paths": "DIR", "figures": "--figures"},
+    "report": {"paths": "PATH", "out": "--out", "embeddings": "--embeddings",
+               "embedding_layer": "--embedding-layer", "max_samples": "--max-samples",
+               "metric": "--metric", "figures": "--figures"},
+}
+_LEAD = re.compile(r"^([a-z_]+(?:, [a-z_]+)*)(?=[: ])")
+
+
+def as_flags(message: str, command: str) -> str:
+    """A library error, which names parameters (`batch_size: expected ...`), as the command
+    line says it (`--batch-size: expected ...`); config keys and the rest pass as they are."""
+    names = FLAGS.get(command, {})
+    match = _LEAD.match(message)
+    if not match or not all(n in names for n in match.group(1).split(", ")):
+        return message
+    flags = ", ".join(names[n] for n in match.group(1).split(", "))
+    return flags + message[match.end():]
+
+
+def environment_error(err: OSError) -> str:
+    """One line for an operating-system refusal, saying what could not be done."""
+    where = f" {err.filename}" if err.filename else ""
+    reason = err.strerror or str(err)
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write{where}: {reason} (choose a writable --out)"
+    if err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return f"no space to write{where}: {reason}; free some space and rerun (finished runs are kept)"
+    return f"{reason}:{where}" if where else reason
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `repflat`: what it can do
+        parser.print_help()
+        return 0
+    with warnings.catch_warnings(record=True) as heard:
+        warnings.simplefilter("always", RepflatWarning)
+        code = _dispatch(args)
+    for w in heard:
+        if issubclass(w.category, RepflatWarning):
+            print("repflat: warning: " + " ".join(str(w.message).split()), file=sys.stderr)
+        else:  # other libraries' warnings pass through as they would have
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return code
+
+
+COMMANDS = {"train": commands.train, "extract": commands.extract, "report": commands.report,
+            "run": commands.run,
+            "analyze": lambda a: commands.analyze(a.runs, a.out, commands.analysis_overrides(a),
+                                                  a.quiet, figures=a.figures)}
+
+
+def _dispatch(args) -> int:
+    try:
+        COMMANDS[args.command](args)
+    except UserError as err:
+        print("repflat: error: " + as_flags(" ".join(str(err).split()), args.command), file=sys.stderr)
+        return 2
+    except OSError as err:  # the environment refused: a full disk, a read-only directory
+        print("repflat: error: " + environment_error(err), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("repflat: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,161 @@
+"""What each `repflat` subcommand does, from parsed arguments to the library's calls.
+
+Every command reads and checks its config (torch-free) before it imports the torch
+side, so a typo answers at once. The library names parameters; the CLI's FLAGS table
+(repflat.cli) says them as flags. Progress goes to stdout as one plain line per run and
+per phase (a log, a notebook cell, CI see them), and under a terminal a bar too.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from repflat.errors import UserError, expected
+from repflat.progress import say
+
+
+def headless_figures() -> None:
+    """Reports are files: draw them with Agg whatever display the machine has. Chosen
+    here, by the command, before pyplot is imported; the library never selects a backend
+    (a notebook keeps its own)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+def _main_rank() -> bool:
+    return os.environ.get("RANK", "0") == "0"  # under torchrun, say things once
+
+
+def train(args) -> None:
+    from repflat.config import load_run_config
+
+    cfg = load_run_config(args.config, arm=args.arm, seed=args.seed)  # before torch loads
+    if args.check:
+        from repflat.training.loop import setup
+
+        built = setup(cfg)
+        say(f"{args.config}: ok: {cfg.name} seed {cfg.seed}, {type(built.model).__name__} with "
+            f"{sum(p.numel() for p in built.model.parameters()):,} parameters, captures "
+            f"{', '.join(built.capture_layers)}; nothing trained", show=True)
+        return
+    if args.out is None:
+        raise expected("out", "a run directory to train into (or --check)", None)
+    from repflat.rundir.names import RunState
+    from repflat.training.loop import train as train_run
+
+    state = train_run(cfg, args.out, progress=not args.quiet, restart=args.restart)
+    if _main_rank():
+        said = {RunState.COMPLETE: "already complete", RunState.RESUME: "resumed from its "
+                "checkpoint", RunState.NEW: "trained", RunState.RESTART: "trained"}
+        print(f"{args.out}: {said[state]}")
+
+
+def analysis_overrides(args) -> dict:
+    """The analysis settings the command line sets (AnalysisConfig's field names)."""
+    out = {}
+    if args.split is not None:
+        out["split"] = args.split
+    if args.layers:
+        out["layers"] = args.layers
+    if args.epochs is not None:
+        out["epochs"] = args.epochs
+    if args.uncentered:
+        out["center"] = False
+    if args.scaled:
+        out["scale"] = True
+    if args.rtol is not None:  # checked with the other settings by AnalysisConfig
+        out["rtol"] = args.rtol
+    return out
+
+
+def default_out(paths: list[str]) -> Path:
+    """`--out` left out: one input's own analysis/ directory (an experiment's, a run's)."""
+    if len(paths) != 1:
+        raise expected("out", "a directory for the analysis of several inputs", None)
+    return Path(paths[0]) / "analysis"
+
+
+def analyze(paths, out, overrides: dict, quiet: bool, figures=None, derived: bool = False) -> None:
+    headless_figures()
+    from repflat.analysis.report.build import ReportOptions
+    from repflat.analysis.report.outputs import analyze as analyze_runs
+
+    if out is None:
+        out, derived = default_out(list(paths)), True
+    written = analyze_runs(paths, out, overrides=overrides, progress=not quiet, derived=derived,
+                           options=ReportOptions(figures=figures))
+    report = next((p for p in written if p.name == "report.html"), None)
+    if not quiet:
+        print(f"wrote {len(written)} files to {out}" + (f"; open {report}" if report else ""))
+
+
+def extract(args) -> None:
+    from repflat.capture.extract import extract_to
+    from repflat.config import DataConfig
+    from repflat.config._strict import parse
+    from repflat.rundir.names import RunState
+    from repflat.training.models.sources import run_model, torchvision_model
+
+    epoch = 0
+    if args.seed is not None and args.seed < 0:
+        raise expected("seed", "an integer >= 0", args.seed)
+    if args.run_dir:
+        given = [n for n in ("weights", "num_classes", "seed") if getattr(args, n) is not None]
+        if given:
+            raise UserError(f"{', '.join(given)}: expected only with --model, not with --run-dir")
+        model, cfg, epoch = run_model(args.run_dir)
+        source = {"source": "run", "path": str(args.run_dir)}
+        data = cfg.data
+    else:
+        model = torchvision_model(args.model, args.weights, args.num_classes, seed=args.seed)
+        source = {"source": "torchvision", "name": args.model, "weights": args.weights,
+                  "num_classes": args.num_classes}
+        data = None
+    if args.data or data is None or args.root or args.download:
+        fields = {"name": args.data or (data.name if data is not None else "digits")}
+        fields |= {"root": args.root} if args.root else {}
+        fields |= {"download": True} if args.download else {}
+        data = parse(DataConfig, fields, "data")
+    state = extract_to(model, args.layers, data, args.out, splits=args.split, seed=args.seed,
+                       epoch=epoch, batch_size=args.batch_size, reduce=args.reduce,
+                       dtype=args.dtype, device=args.device, workers=args.workers,
+                       resume=args.resume, restart=args.restart, progress=not args.quiet,
+                       source=source)
+    if not args.quiet and _main_rank():
+        done = ("already complete, nothing to do" if state is RunState.COMPLETE
+                else f"extracted {', '.join(args.layers)} for {', '.join(args.split)}")
+        print(f"{args.out}: {done}")
+
+
+def report(args) -> None:
+    headless_figures()
+    from repflat.analysis.report.build import ReportOptions, replace
+    from repflat.analysis.report.outputs import report as write_reports
+
+    embeddings = None if args.embeddings is None else tuple(
+        m for m in args.embeddings if m != "none")
+    options = replace(ReportOptions(), embeddings=embeddings, embedding_layer=args.embedding_layer,
+                      max_samples=args.max_samples, metric=args.metric,
+                      embed_images=False if args.link_images else None, figures=args.figures)
+    written = write_reports(args.paths, args.out, options=options, progress=not args.quiet)
+    if not args.quiet:
+        for page in (p for p in written if p.name == "report.html"):
+            print(f"wrote {page}")
+
+
+def run(args) -> None:
+    from repflat.config import load_experiment
+
+    exp = load_experiment(args.experiment)  # a typo answers before torch loads
+    from repflat.training.sweep import plan_experiment, run_experiment
+
+    if args.check:
+        say(plan_experiment(exp, args.out).summary() + "; nothing trained", show=True)
+        return
+    if args.out is None:
+        raise expected("out", "an experiment directory to train into (or --check)", None)
+    run_experiment(exp, args.out, progress=not args.quiet, jobs=args.jobs)
+    if not args.no_analysis:
+        analyze([args.out], Path(args.out) / "analysis", {}, args.quiet, figures=args.figures,
+                derived=True)
