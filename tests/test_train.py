@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import yaml
 import pytest
 import torch
 from torch import nn
@@ -45,9 +46,20 @@ def test_run_directory_contents(trained_runs):
     run = read_run(trained_runs["manifold_mixup", 0])
     assert (run.name, run.strategy, run.seed, run.status) == ("manifold_mixup", "manifold_mixup", 0, "complete")
     metrics = pd.read_csv(run.path / "metrics.csv")
-    assert list(metrics.columns) == ["epoch", "lr", "train_loss", "test_accuracy", "test_error",
-                                     "test_nll", "fgsm_accuracy", "seconds"]
+    assert list(metrics.columns) == ["epoch", "lr", "train_loss", "mixes_input", "mixes_fc1",
+                                     "mixes_bottleneck", "mean_lambda", "test_accuracy",
+                                     "test_error", "test_nll", "fgsm_accuracy", "seconds"]
     assert metrics["epoch"].tolist() == [1, 2, 3]
+    # each batch is mixed at one eligible layer: 40 training points in batches of 17, 3 an epoch
+    mixes = metrics[["mixes_input", "mixes_fc1", "mixes_bottleneck"]]
+    assert (mixes.sum(axis=1) == 3).all() and (mixes.sum() > 0).sum() >= 2
+    assert ((metrics["mean_lambda"] > 0) & (metrics["mean_lambda"] < 1)).all()
+    totals = json.loads((run.path / "run.json").read_text())["mixing"]
+    assert totals["batches_mixed"] == {k.removeprefix("mixes_"): int(v) for k, v in mixes.sum().items()}
+    assert 0 < totals["mean_lambda"] < 1
+    erm = pd.read_csv(read_run(trained_runs["none", 0]).path / "metrics.csv")
+    assert not [c for c in erm.columns if c.startswith("mixes_") or c == "mean_lambda"]
+    assert "mixing" not in json.loads((trained_runs["none", 0] / "run.json").read_text())
     assert metrics["fgsm_accuracy"].isna().tolist() == [True, True, False]  # final epoch only
     np.testing.assert_allclose(metrics["test_error"], 1 - metrics["test_accuracy"])
     info = json.loads((run.path / "run.json").read_text())
@@ -154,3 +166,13 @@ def test_batch_norm_model_trains(tmp_path, tiny):
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, batch_norm=True, dropout=0.5))
     train(cfg, tmp_path, progress=False)
     assert np.isfinite(pd.read_csv(tmp_path / "metrics.csv")["train_loss"]).all()
+
+
+def test_resolved_configs_show_only_what_applies(trained_runs):
+    erm = yaml.safe_load((trained_runs["none", 0] / "config.yaml").read_text())
+    assert erm["mixing"] == {"strategy": "none"}
+    mixup = yaml.safe_load((trained_runs["input_mixup", 0] / "config.yaml").read_text())
+    assert set(mixup["mixing"]) == {"strategy", "alpha"}
+    # a run written with the fields that do not apply (an earlier version) is the same run
+    from repflat.rundir.run import normalized
+    assert normalized({**erm, "mixing": {"strategy": "none", "alpha": 2.0, "layers": []}}) == normalized(erm)

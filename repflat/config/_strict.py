@@ -149,9 +149,14 @@ def parse(cls: type[T], data: Any, where: str = "") -> T:
 
 
 def to_plain(obj: Any) -> Any:
-    """A dataclass (or nested containers of them) as YAML-ready lists, dicts and scalars."""
+    """A dataclass (or nested containers of them) as YAML-ready lists, dicts and scalars.
+
+    A dataclass may name fields that do not apply to it as it is set (`inapplicable()`,
+    e.g. α of ERM): they are left out, so a resolved config shows what the run used."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        skip = obj.inapplicable() if hasattr(obj, "inapplicable") else set()
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if f.name not in skip}
     if isinstance(obj, (list, tuple)):
         return [to_plain(v) for v in obj]
     if isinstance(obj, dict):

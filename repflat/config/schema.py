@@ -181,6 +181,11 @@ class MixingConfig:
         if len(set(self.layers)) != len(self.layers):
             raise FieldError("layers", "distinct layer names", list(self.layers))
 
+    def inapplicable(self) -> set[str]:
+        """Fields the strategy does not use: ERM draws no λ and mixes nowhere; input mixup
+        mixes at the input only."""
+        return {"none": {"alpha", "layers"}, "input_mixup": {"layers"}}.get(self.strategy, set())
+
 
 @dataclass(frozen=True)
 class TrainConfig:

@@ -66,6 +66,18 @@ def claimed_by(path: Path, marker: str, written_by: str, argument: str = "out"):
         return None  # repflat's, but unreadable: the caller says what it expected
 
 
+def normalized(config: object) -> object:
+    """A run config as repflat writes it now (fields that do not apply left out), so a run
+    written by an earlier version (ERM with an α, say) is still recognised as the same."""
+    from repflat.config import RunConfig
+    from repflat.config._strict import parse, to_plain
+
+    try:
+        return to_plain(parse(RunConfig, config))
+    except (UserError, TypeError, AttributeError):
+        return config
+
+
 def prepare_run_dir(path: str | Path, config: dict, argument: str = "out") -> RunState:
     """Check `path` can take a run of `config`: RunState NEW, RESTART (unfinished) or COMPLETE.
 
@@ -76,7 +88,7 @@ def prepare_run_dir(path: str | Path, config: dict, argument: str = "out") -> Ru
     on_disk = claimed_by(path, CONFIG_FILE, "`repflat train`", argument)
     if on_disk is NEW:
         return RunState.NEW
-    if on_disk != config:
+    if normalized(on_disk) != normalized(config):
         raise UserError(f"{argument}: {path} already holds a different run "
                         f"({first_difference(on_disk, config)}); choose another directory")
     return RunState.COMPLETE if read_status(path) is Status.COMPLETE else RunState.RESTART

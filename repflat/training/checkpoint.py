@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 import torch.distributed
 
+from repflat.rundir.run import normalized
 from repflat.training.distributed import Dist
 from repflat.errors import UserError
 from repflat.rundir.files import open_regular, write_bytes
@@ -69,6 +70,7 @@ def load_resumable(path: str | Path, config: dict, world: int) -> dict | None:
         raise
     except Exception:  # noqa: BLE001 - an unreadable checkpoint means starting over
         return None
-    ok = (isinstance(state, dict) and state.get("format") == FORMAT and state.get("config") == config
+    ok = (isinstance(state, dict) and state.get("format") == FORMAT
+          and normalized(state.get("config")) == normalized(config)
           and not state.get("complete") and len(state.get("rng") or []) == world)
     return state if ok else None

@@ -39,7 +39,7 @@ from repflat.training.distributed import Dist, from_env, local_device, resolve_d
 from repflat.training.evaluate import accuracy_and_nll, autocast, expected_calibration_error, fgsm_accuracy, predict
 from repflat.capture.hooks import check_layers, default_layers, layer_names
 from repflat.rundir.lock import exclusive
-from repflat.training.mixing import build_mixer
+from repflat.training.mixing import MEAN_LAMBDA, MIXES, build_mixer
 from repflat.progress import progress_bar
 from repflat.training.models import build_model
 from repflat.rundir.run import RunWriter, prepare_run_dir
@@ -154,6 +154,12 @@ def summary(rows: list[dict]) -> dict:
            "best_test_nll": min(r["test_nll"] for r in rows)}
     if rows[-1].get("fgsm_accuracy", "") != "":
         out["final_fgsm_accuracy"] = rows[-1]["fgsm_accuracy"]
+    mixes = {k.removeprefix(MIXES): sum(int(r[k]) for r in rows) for k in rows[-1] if k.startswith(MIXES)}
+    if mixes:  # totals over the run; mean λ weighted by the batches mixed each epoch
+        weights = [sum(int(r[f"{MIXES}{l}"]) for l in mixes) for r in rows]
+        drawn = [(w, r[MEAN_LAMBDA]) for w, r in zip(weights, rows) if w and r[MEAN_LAMBDA] != ""]
+        out["mixing"] = {"batches_mixed": mixes, "mean_lambda":
+                         sum(w * l for w, l in drawn) / sum(w for w, _ in drawn) if drawn else None}
     return out
 
 
@@ -260,7 +266,8 @@ def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | 
             torch.distributed.all_reduce(total)
         if dist.main:
             row = {"epoch": epoch, "lr": lr, "train_loss": (total[0] / total[1]).item(),
-                   **test_metrics(s, epoch), "seconds": round(time.perf_counter() - t0, 4)}
+                   **s.mixer.take_tally(), **test_metrics(s, epoch),
+                   "seconds": round(time.perf_counter() - t0, 4)}
             rows.append(row)
             run.log_epoch(row)
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['test_accuracy']:.3f}",

@@ -33,11 +33,20 @@ class MixPlan:
         return torch.add(t.mul(self.lam), t.index_select(0, self.index), alpha=1.0 - self.lam)
 
 
+MIXES = "mixes_"
+"""metrics.csv column prefix: batches mixed at each eligible layer in the epoch."""
+MEAN_LAMBDA = "mean_lambda"
+
+
 class NoMixing:
     """ERM: the batch and its one-hot targets as they are."""
 
     def __call__(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor):
         return model(x), targets
+
+    def take_tally(self) -> dict:
+        """Nothing is mixed: no columns."""
+        return {}
 
 
 class Mixup:
@@ -54,6 +63,19 @@ class Mixup:
         if not layers:
             raise ValueError("Mixup needs at least one eligible layer")
         self.layers, self.alpha, self.generator = tuple(layers), float(alpha), generator
+        self._counts = dict.fromkeys(self.layers, 0)
+        self._lambda_sum = 0.0
+
+    def take_tally(self) -> dict:
+        """What was mixed since the last call, as metrics.csv columns, and start again:
+        batches mixed at each eligible layer (`mixes_<layer>`) and the mean λ drawn, so a
+        run shows that mixing happened where and as the config says."""
+        n = sum(self._counts.values())
+        row = {f"{MIXES}{layer}": count for layer, count in self._counts.items()}
+        row[MEAN_LAMBDA] = self._lambda_sum / n if n else ""
+        self._counts = dict.fromkeys(self.layers, 0)
+        self._lambda_sum = 0.0
+        return row
 
     def draw(self, batch_size: int, device: torch.device | str = "cpu") -> MixPlan:
         # One uniform pair gives the layer and λ: u₀ picks the layer, λ = F⁻¹(u₁) with F
@@ -66,6 +88,8 @@ class Mixup:
 
     def __call__(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor):
         plan = self.draw(len(x), x.device)
+        self._counts[plan.layer] += 1
+        self._lambda_sum += plan.lam
         with replacing(model, plan.layer, plan):
             logits = model(x)
         return logits, plan(targets)
