@@ -20,23 +20,80 @@ from repflat.analysis.moments import Factor, LayerStats, as_spectrum, scatter_qu
 
 
 def largest_singular_value(s: np.ndarray) -> float:
-    """σ₁, the spread along the class's main direction (§3.2's first statistic)."""
+    """σ₁, the spread along the class's main direction (§3.2's first statistic).
+
+    Verma et al. 2019, "Manifold Mixup: Better representations by interpolating hidden
+    states", ICML 2019, §3.2.
+
+    Parameters
+    ----------
+    s : array-like of float, shape (r,)
+        Singular values σ₁ ≥ σ₂ ≥ … ≥ σ_r ≥ 0, descending (e.g. one class's from
+        `repflat.analysis.class_spectra`); the order and the signs are not checked.
+
+    Returns
+    -------
+    float
+        σ₁, the first value of `s`; 0 for an empty spectrum.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        If `s` is not a 1-D array-like of numbers.
+    """
     s = as_spectrum(s)
     return float(s[0]) if len(s) else 0.0
 
 
 def sum_other_singular_values(s: np.ndarray) -> float:
-    """Σ_{i≥2} σ_i, the spread outside the main direction (§3.2's second statistic)."""
+    """Σ_{i≥2} σ_i, the spread outside the main direction (§3.2's second statistic).
+
+    Verma et al. 2019, "Manifold Mixup: Better representations by interpolating hidden
+    states", ICML 2019, §3.2.
+
+    Parameters
+    ----------
+    s : array-like of float, shape (r,)
+        Singular values σ₁ ≥ σ₂ ≥ … ≥ σ_r ≥ 0, descending (e.g. one class's from
+        `repflat.analysis.class_spectra`); the order and the signs are not checked.
+
+    Returns
+    -------
+    float
+        The sum of every value of `s` but the first; 0 for fewer than two values.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        If `s` is not a 1-D array-like of numbers.
+    """
     s = as_spectrum(s)
     return float(np.sum(s[1:]))
 
 
 def effective_rank(s: np.ndarray) -> float:
-    """exp(H(p)) with p_i = σ_i / Σ_j σ_j and H the Shannon entropy (0·log 0 = 0).
+    """Effective rank exp(H(p)), p_i = σ_i / Σ_j σ_j, H the Shannon entropy (0·log 0 = 0).
 
     Roy & Vetterli, "The effective rank: a measure of effective dimensionality",
     EUSIPCO 2007. Equals m for m equal non-zero singular values; 0 for an all-zero
     spectrum (a collapsed class).
+
+    Parameters
+    ----------
+    s : array-like of float, shape (r,)
+        Singular values σ_i ≥ 0 (e.g. one class's from `repflat.analysis.class_spectra`);
+        any order, the signs are not checked.
+
+    Returns
+    -------
+    float
+        exp(−Σ_i p_i log p_i): from 1 (one non-zero value) to the number of non-zero
+        values (all equal); 0 for an all-zero or empty spectrum.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        If `s` is not a 1-D array-like of numbers.
     """
     s = as_spectrum(s)
     total = float(np.sum(s))
@@ -48,14 +105,34 @@ def effective_rank(s: np.ndarray) -> float:
 
 
 def rankme(s: np.ndarray, eps: float = 1e-7) -> float:
-    """RankMe: exp(−Σ_i p_i log p_i) with p_i = σ_i / Σ_j σ_j + ε, ε = 1e-7, over all r values.
+    """RankMe: exp(−Σ_i p_i log p_i) with p_i = σ_i / Σ_j σ_j + ε, over all r values.
 
     Garrido, Balestriero, Najman & LeCun, "RankMe: Assessing the downstream performance
     of pretrained self-supervised representations by their rank", ICML 2023, Eq. 1.
-    The effective rank with the paper's ε, which makes zero singular values count a
-    little (each adds ≈ −ε log ε ≈ 1.6e-6 to the entropy). The paper applies it to
-    uncentred embeddings; here it takes whichever spectrum it is given. 0 for an
-    all-zero spectrum.
+    The effective rank with the paper's ε (1e-7 by default), which makes zero singular
+    values count a little (each adds ≈ −ε log ε ≈ 1.6e-6 to the entropy). The paper
+    applies it to uncentred embeddings; here it takes whichever spectrum it is given.
+    0 for an all-zero spectrum.
+
+    Parameters
+    ----------
+    s : array-like of float, shape (r,)
+        Singular values σ_i ≥ 0 (e.g. one class's from `repflat.analysis.class_spectra`);
+        any order, the signs are not checked.
+    eps : float, default 1e-7
+        ε, added to every p_i (the paper's value by default).
+
+    Returns
+    -------
+    float
+        RankMe of `s`: `effective_rank(s)` shifted by ε (up by zero values, slightly
+        down by a dominant one, e.g. 1 − 1e-7 for a single value); 0 for an all-zero or
+        empty spectrum.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        If `s` is not a 1-D array-like of numbers.
     """
     s = as_spectrum(s)
     s = np.asarray(s, dtype=np.float64)
@@ -68,11 +145,28 @@ def rankme(s: np.ndarray, eps: float = 1e-7) -> float:
 
 
 def participation_ratio(s: np.ndarray) -> float:
-    """(Σ_i λ_i)² / Σ_i λ_i² with λ_i = σ_i²: the number of directions sharing the variance.
+    """Participation ratio (Σ_i λ_i)² / Σ_i λ_i², λ_i = σ_i²: directions sharing the variance.
 
     Gao, Trautmann, Yu, Santhanam, Ryu, Shenoy & Ganguli, "A theory of multineuronal
     dimensionality, dynamics and measurement", bioRxiv 2017 (Eq. 1, on covariance
     eigenvalues). Equals m for m equal non-zero σ; 0 for an all-zero spectrum.
+
+    Parameters
+    ----------
+    s : array-like of float, shape (r,)
+        Singular values σ_i ≥ 0 (e.g. one class's from `repflat.analysis.class_spectra`);
+        any order, the signs are not checked.
+
+    Returns
+    -------
+    float
+        (Σ_i σ_i²)² / Σ_i σ_i⁴: from 1 to the number of non-zero values; 0 for an
+        all-zero or empty spectrum.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        If `s` is not a 1-D array-like of numbers.
     """
     s = as_spectrum(s)
     lam = np.asarray(s, dtype=np.float64) ** 2
@@ -81,10 +175,28 @@ def participation_ratio(s: np.ndarray) -> float:
 
 
 def stable_rank(s: np.ndarray) -> float:
-    """‖X‖²_F / ‖X‖²₂ = Σ_i σ_i² / σ₁²: 1 for rank one, m for m equal σ, never above the rank.
+    """Stable rank ‖X‖²_F / ‖X‖²₂ = Σ_i σ_i² / σ₁²: 1 for rank one, m for m equal σ.
 
     Rudelson & Vershynin, "Sampling from large matrices: an approach through geometric
-    functional analysis", J. ACM 54(4), 2007. 0 for an all-zero spectrum.
+    functional analysis", J. ACM 54(4), 2007. Never above the rank; 0 for an all-zero
+    spectrum.
+
+    Parameters
+    ----------
+    s : array-like of float, shape (r,)
+        Singular values σ₁ ≥ σ₂ ≥ … ≥ σ_r ≥ 0, descending (e.g. one class's from
+        `repflat.analysis.class_spectra`); the order and the signs are not checked.
+        σ₁ is taken to be the first value.
+
+    Returns
+    -------
+    float
+        Σ_i σ_i² / σ₁²; 0 for an empty spectrum or σ₁ = 0.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        If `s` is not a 1-D array-like of numbers.
     """
     s = as_spectrum(s)
     s = np.asarray(s, dtype=np.float64)
@@ -98,6 +210,25 @@ def variance_share(s: np.ndarray, k: int) -> float:
 
     scikit-learn's `PCA.explained_variance_ratio_[:k].sum()` for a centred spectrum.
     0 for an all-zero spectrum.
+
+    Parameters
+    ----------
+    s : array-like of float, shape (r,)
+        Singular values σ₁ ≥ σ₂ ≥ … ≥ σ_r ≥ 0, descending (e.g. one class's from
+        `repflat.analysis.class_spectra`); the order and the signs are not checked.
+    k : int
+        The number of leading directions, k ≥ 0 (k ≥ r gives 1). A negative k is not
+        refused: it is a Python slice bound, all but the last |k| values.
+
+    Returns
+    -------
+    float
+        The share, in [0, 1]; 0 for an all-zero or empty spectrum.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        If `s` is not a 1-D array-like of numbers.
     """
     s = as_spectrum(s)
     power = np.asarray(s, dtype=np.float64) ** 2
@@ -106,7 +237,27 @@ def variance_share(s: np.ndarray, k: int) -> float:
 
 
 def numerical_rank(s: np.ndarray, rtol: float) -> int:
-    """#{i : σ_i > rtol · σ₁}: the directions holding more than a fraction rtol of σ₁."""
+    """Numerical rank #{i : σ_i > rtol · σ₁}: directions above a fraction rtol of σ₁.
+
+    Parameters
+    ----------
+    s : array-like of float, shape (r,)
+        Singular values σ₁ ≥ σ₂ ≥ … ≥ σ_r ≥ 0, descending (e.g. one class's from
+        `repflat.analysis.class_spectra`); the order and the signs are not checked.
+        σ₁ is taken to be the first value.
+    rtol : float
+        The relative threshold, e.g. 0.01 (`repflat analyze`'s default, AnalysisConfig.rtol).
+
+    Returns
+    -------
+    int
+        The number of σ_i strictly above rtol · σ₁; 0 for an empty spectrum or σ₁ = 0.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        If `s` is not a 1-D array-like of numbers.
+    """
     s = as_spectrum(s)
     if not len(s) or s[0] <= 0:
         return 0
@@ -118,7 +269,20 @@ def theory_dimension(n_features: int, n_classes: int) -> int:
 
     When dim(H) > K − 1, a minimiser of the manifold mixup objective puts each class's
     training representations on a (dim(H) − K + 1)-dimensional affine subspace (Verma
-    et al. 2019, §3.1; the proof assumes loss(u, u) = 0). Clipped at 0.
+    et al. 2019, "Manifold Mixup: Better representations by interpolating hidden
+    states", ICML 2019, §3.1; the proof assumes loss(u, u) = 0). Clipped at 0.
+
+    Parameters
+    ----------
+    n_features : int
+        dim(H), the width of the layer.
+    n_classes : int
+        K, the number of classes.
+
+    Returns
+    -------
+    int
+        max(n_features − n_classes + 1, 0).
     """
     return max(n_features - n_classes + 1, 0)
 
@@ -128,6 +292,27 @@ def residual_variance_share(s: np.ndarray, k: int) -> float:
 
     With a centred spectrum and k = theory_dimension, this is 0 exactly when the class
     lies on a k-dimensional affine subspace, as Corollary 1 predicts (Eckart–Young).
+    It is 1 − `variance_share(s, k)` for a non-zero spectrum.
+
+    Parameters
+    ----------
+    s : array-like of float, shape (r,)
+        Singular values σ₁ ≥ σ₂ ≥ … ≥ σ_r ≥ 0, descending (e.g. one class's from
+        `repflat.analysis.class_spectra`); the order and the signs are not checked.
+    k : int
+        The dimension of the subspace, k ≥ 0, e.g. `theory_dimension(n_features,
+        n_classes)`. A negative k is not refused: it is a Python slice bound, the last
+        |k| values.
+
+    Returns
+    -------
+    float
+        The share, in [0, 1]; 0 for an all-zero or empty spectrum.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        If `s` is not a 1-D array-like of numbers.
     """
     s = as_spectrum(s)
     power = np.asarray(s, dtype=np.float64) ** 2
@@ -194,6 +379,26 @@ def nc1(features: np.ndarray | LayerStats, labels: np.ndarray | None = None) -> 
     tolerance count as 0). 0 when every class sits on its mean; scale-invariant.
     NaN with fewer than two classes or when all class means coincide. Also takes a
     precomputed `repflat.analysis.moments.LayerStats`.
+
+    Parameters
+    ----------
+    features : array-like, shape (n_samples, n_features), or LayerStats
+        Float or integer features (numpy array, memmap, list, CPU torch tensor), or the
+        `repflat.analysis.LayerStats` of a layer already computed (then `labels` is
+        not used).
+    labels : array-like of int, shape (n_samples,), optional
+        The class of each row; required unless `features` is a LayerStats.
+
+    Returns
+    -------
+    float
+        Tr(Σ_W Σ_B⁺) / K, ≥ 0; NaN with fewer than two classes or coinciding class means.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        As `layer_statistics`: labels missing or of the wrong length or type, features
+        not 2-D or not numeric, NaN or Inf, more memory than the budget.
     """
     st = _layer(features, labels)
     return nc1_from_moments(st.within, st.means, st.counts)
@@ -205,6 +410,26 @@ def within_between_ratio(features: np.ndarray | LayerStats, labels: np.ndarray |
     Σ_W and Σ_B as in `nc1` (Papyan et al. 2020). Unlike NC1 it weighs every direction
     alike, so it stays defined when Σ_B is rank-deficient; 0 when classes collapse to
     their means. NaN with fewer than two classes or when all class means coincide.
+
+    Parameters
+    ----------
+    features : array-like, shape (n_samples, n_features), or LayerStats
+        Float or integer features (numpy array, memmap, list, CPU torch tensor), or the
+        `repflat.analysis.LayerStats` of a layer already computed (then `labels` is
+        not used).
+    labels : array-like of int, shape (n_samples,), optional
+        The class of each row; required unless `features` is a LayerStats.
+
+    Returns
+    -------
+    float
+        Tr(Σ_W) / Tr(Σ_B), ≥ 0; NaN with fewer than two classes or coinciding class means.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        As `layer_statistics`: labels missing or of the wrong length or type, features
+        not 2-D or not numeric, NaN or Inf, more memory than the budget.
     """
     st = _layer(features, labels)
     return within_between_ratio_from_moments(st.within, st.means, st.counts)

@@ -150,6 +150,26 @@ class LayerStats:
     `within` is Σ_k Σ_{i∈k} (x_i − μ_k)(x_i − μ_k)ᵀ, a sum (not an average), so layers
     of different sizes merge by adding. `spectra` holds the classes with at least two
     rows (a single row has no spread); every class present counts in `classes`.
+    Made by `repflat.analysis.layer_statistics`; `nc1` and `within_between_ratio` take
+    one in place of features and labels.
+
+    Parameters
+    ----------
+    classes : ndarray of int, shape (K,)
+        The labels present, ascending.
+    counts : ndarray of int, shape (K,)
+        The rows of each class.
+    means : ndarray of float64, shape (K, n_features)
+        The mean row μ_k of each class.
+    center : bool
+        Whether `spectra` and `pooled` are of centred rows.
+    spectra : dict {int: ndarray of float64, shape (min(n_k, n_features),)}
+        σ of each class of at least two rows, descending; empty if not asked for.
+    pooled : ndarray of float64, shape (min(n_samples, n_features),), or None
+        σ of all rows together (the control); None if not asked for.
+    within : ndarray of float64, shape (n_features, n_features), or Factor, or None
+        The within-class scatter (a sum), or its factor F (S = Fᵀ F) for layers wider
+        than they have rows (see `factored`); None if not asked for.
     """
 
     classes: np.ndarray              # (K,) labels present, ascending
@@ -199,13 +219,58 @@ def as_array(value, argument: str = "features") -> np.ndarray:
 
 
 def as_features(features, argument: str = "features") -> np.ndarray:
-    """`as_array` of features (n_samples, n_features); shape and dtype are checked by the
-    function that uses them."""
+    """Features (n_samples, n_features) as a numpy array, converted once (`as_array`).
+
+    Shape and dtype are checked by the function that uses them. Takes numpy arrays
+    (returned as they are: a `np.memmap` stays memory-mapped, nothing is read or copied),
+    lists and other array-likes, and CPU tensors of any framework offering `.detach()`
+    and `__array__` (detached first; torch itself is never imported).
+
+    Parameters
+    ----------
+    features : array-like, shape (n_samples, n_features)
+        numpy array, memmap, list or CPU tensor.
+    argument : str, default "features"
+        The name used for it in error messages.
+
+    Returns
+    -------
+    ndarray
+        `features` itself if it is a numpy array, else `np.asarray` of it; neither shape
+        nor dtype is checked here.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        For a tensor on an accelerator (asking for `.cpu()`), or a value `np.asarray`
+        refuses (ragged lists, bfloat16 tensors).
+    """
     return as_array(features, argument)
 
 
 def as_labels(labels, argument: str = "labels") -> np.ndarray:
-    """`as_array` of class labels (n_samples,)."""
+    """Class labels (n_samples,) as a numpy array, converted once (`as_array`).
+
+    Converted as `as_features` converts features; shape and dtype are checked by the
+    function that uses them (integer labels, one per row).
+
+    Parameters
+    ----------
+    labels : array-like of int, shape (n_samples,)
+        numpy array, list or CPU tensor.
+    argument : str, default "labels"
+        The name used for it in error messages.
+
+    Returns
+    -------
+    ndarray
+        `labels` itself if it is a numpy array, else `np.asarray` of it.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        As `as_features`.
+    """
     return as_array(labels, argument)
 
 

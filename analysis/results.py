@@ -17,7 +17,36 @@ from repflat.rundir.run import RunInfo
 
 @dataclass
 class Analysis:
-    """Everything a report is built from."""
+    """Everything a report is built from.
+
+    What `repflat.analysis.compute` returns (and `repflat report` reads back from an
+    analysis directory): the tidy tables, the runs they came from and the settings they
+    were computed with. The frames' columns are described in `repflat.analysis.tidy`.
+
+    Parameters
+    ----------
+    name : str or None
+        The experiment's name, if the analysis is of one.
+    settings : AnalysisConfig
+        The analysis settings (split, layers, epochs, center, scale, rtol, ...).
+    runs : list of RunInfo
+        The runs analysed: run directories, or feature sets held in memory.
+    spectra : DataFrame
+        spectra.csv: one row per singular value (run, layer, epoch, group, class, index).
+    flat : DataFrame
+        flattening.csv: one row per (run, layer, epoch, group, class, metric).
+    summary : DataFrame
+        summary.csv: class-averaged metrics, mean, std and n_runs over each arm's seeds
+        (`repflat.analysis.summarize`).
+    training : DataFrame
+        training.csv: every run's metrics.csv, stacked; empty when no run has one.
+    description : str, optional
+        The experiment's description.
+    notes : list of str, optional
+        Sentences for the reader of the report (unfinished runs, small classes, ...).
+    source : Path, optional
+        The analysis directory the tables were read from; None when computed from runs.
+    """
 
     name: str | None
     settings: AnalysisConfig

@@ -47,6 +47,28 @@ def singular_values(x: np.ndarray, *, center: bool = True, scale: bool = False) 
     Centred, n ≤ n_features rows span at most n − 1 dimensions: σ_n is reported as 0.
     `x` may be any array-like: a numpy array, a list, a CPU torch tensor (see
     `repflat.analysis.moments.as_array`).
+
+    Parameters
+    ----------
+    x : array-like, shape (n_samples, n_features)
+        Float or integer rows (numpy array, list, CPU torch tensor); read whole into
+        memory as float64.
+    center : bool, default True
+        Subtract the mean row first (the spread around the mean), else the singular
+        values of `x` itself.
+    scale : bool, default False
+        Divide by √n_samples.
+
+    Returns
+    -------
+    ndarray of float64, shape (min(n_samples, n_features),)
+        σ₁ ≥ σ₂ ≥ … ≥ 0.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        If `x` is not 2-D, holds NaN or Inf, is not an array-like of numbers, or is a
+        tensor on an accelerator.
     """
     x = np.asarray(as_features(x), dtype=np.float64)
     if x.ndim != 2:
@@ -108,6 +130,45 @@ def layer_statistics(features: np.ndarray, labels: np.ndarray, *, center: bool =
     `gram_options` (`chunk_rows`, `workers`) go to `repflat.analysis.gram.gram_statistics`.
     Refused with a `UserError`: a non-2-D or non-numeric array, no rows or columns,
     labels of the wrong length or type, NaN or Inf anywhere, no class with two rows.
+
+    Parameters
+    ----------
+    features : array-like, shape (n_samples, n_features)
+        Float or integer features: numpy array (in memory or memory-mapped), list or CPU
+        torch tensor.
+    labels : array-like of int, shape (n_samples,)
+        The class of each row.
+    center : bool, default True
+        Spectra of each class's rows minus their mean (X_k − 1 μ_kᵀ), else of X_k.
+    method : {"auto", "svd", "gram"}, default "auto"
+        "svd": one float64 SVD per class, the array in memory; "gram": float64 Gram
+        matrices accumulated in chunks; "auto": "svd" up to `SVD_MAX_VALUES` values,
+        "gram" above (see the module docstring).
+    spectra : bool, default True
+        Compute each class's spectrum.
+    pooled : bool, default True
+        Compute the spectrum of all rows together (the control).
+    within : bool, default True
+        Compute the within-class scatter (what `nc1` and `within_between_ratio` need).
+    **gram_options
+        `chunk_rows` (rows read at a time; default 64 MiB of float64 rows) and `workers`
+        (threads; default the CPUs available), for the "gram" method; ignored by "svd".
+
+    Returns
+    -------
+    LayerStats
+        `classes` (K,) ascending, `counts` (K,), `means` (K, n_features), `center`,
+        `spectra` {class: σ descending, shape (min(n_k, n_features),)} for the classes
+        of at least two rows (empty if `spectra=False`), `pooled` (σ of all rows, or
+        None) and `within` (the summed within-class scatter, (n_features, n_features) or
+        its factor for wide layers, or None).
+
+    Raises
+    ------
+    repflat.errors.UserError
+        For the inputs listed above, an unknown `method`, or when the computation would
+        need more memory than the budget ($REPFLAT_MEMORY_BUDGET, else half the memory
+        available), checked from the shapes before anything is read.
     """
     features = as_features(features)
     labels = check_inputs(features, labels)
@@ -164,6 +225,11 @@ def class_spectra(features: np.ndarray, labels: np.ndarray, *, center: bool = Tr
     -------
     dict {label: ndarray of shape (min(n_k, n_features),)}, float64. Classes with fewer
     than two rows are left out.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        As `layer_statistics`.
     """
     stats = layer_statistics(features, labels, center=center, method=method, pooled=False,
                              within=False, **gram_options)

@@ -101,6 +101,38 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
     (index = label) fill the `class_name` column. `options` go to
     `repflat.analysis.spectra.layer_statistics` (`method`, `chunk_rows`, `workers`).
     `scale=True` divides each spectrum by √n. Columns: see the module docstring.
+
+    Parameters
+    ----------
+    features : array-like, shape (n_samples, n_features)
+        numpy array, memmap, list or CPU torch tensor.
+    labels : array-like of int, shape (n_samples,)
+        The class of each row.
+    center : bool
+        Spectra of centred class matrices (X_k − 1 μ_kᵀ), else of X_k.
+    rtol : float
+        The numerical rank counts σ_i > rtol · σ₁.
+    scale : bool, default False
+        Divide each class's spectrum by √n_k and the pooled one by √n_samples.
+    class_names : sequence of str, optional
+        The name of each class label (index = label); default: the label as text.
+    **options
+        `method`, `chunk_rows`, `workers` (see `layer_statistics`).
+
+    Returns
+    -------
+    spectra : DataFrame
+        Columns group ("class" or "pooled"), class (Int64), class_name, index,
+        singular_value: one row per singular value.
+    metrics : DataFrame
+        Columns group, class (Int64), class_name, metric, value: one row per metric of
+        each class, of the pooled rows, of the mean over classes and of the layer
+        (group "all"; nc1 and within_between_ratio, left out where undefined).
+
+    Raises
+    ------
+    repflat.errors.UserError
+        As `layer_statistics`.
     """
     st = layer_statistics(features, labels, center=center, **options)
     dim, n_classes = st.n_features, len(st.classes)
@@ -265,9 +297,24 @@ def analyze_features(runs: Sequence[RunInfo], sel: AnalysisConfig = AnalysisConf
 def summarize(flat: pd.DataFrame) -> pd.DataFrame:
     """Class-averaged metrics, then mean ± std over the seeds of each arm.
 
-    Per-class metrics are averaged over classes first (giving `mean_first_singular_value`
-    for σ₁); pooled-class metrics are kept apart with a `pooled_` prefix. Layer metrics
-    (group "all") pass through: one value per run, so the class average is that value.
+    Per-class metrics are averaged over classes first (σ₁ averaged over classes keeps
+    the name `largest_singular_value`: the same number as the flat frame's
+    `mean_first_singular_value`, whose group "mean" rows are not carried over);
+    pooled-class metrics are kept apart with a `pooled_` prefix. Layer metrics (group
+    "all") pass through: one value per run, so the class average is that value.
+
+    Parameters
+    ----------
+    flat : DataFrame
+        A tidy flattening frame (`Analysis.flat`, flattening.csv) with columns run, arm,
+        strategy, seed, layer, epoch, group, metric and value, one row per (run, layer,
+        epoch, group, class, metric).
+
+    Returns
+    -------
+    DataFrame
+        Columns arm, strategy, layer, epoch, metric, mean, std (ddof 1; 0 for a single
+        run) and n_runs: one row per (arm, strategy, layer, epoch, metric).
     """
     per_class = flat[~flat["group"].isin([POOLED, MEAN])]
     pooled = flat[flat["group"] == POOLED].assign(metric=lambda d: "pooled_" + d["metric"])

@@ -77,7 +77,44 @@ def analyze(paths: Iterable[str | Path], out: str | Path, *, overrides: dict | N
             derived: bool = False) -> list[Path]:
     """Analyse the runs under `paths` into `out`; return the files written.
 
-    `derived`: `out` was not named by the user (an experiment's `analysis/`)."""
+    What `repflat analyze` does: `repflat.analysis.compute`, then the tables
+    (spectra.csv, flattening.csv, summary.csv, training.csv, analysis.json), the figures
+    and report.md / report.html written into `out`. Every input is read and every option
+    checked before the first file is written; the new files replace the old ones only
+    once all are built (`write_outputs`).
+
+    Parameters
+    ----------
+    paths : path, FeatureSet, or a list of them, or a mapping {name: FeatureSet}
+        What `repflat.analysis.compute` takes: run directories, experiment directories
+        (all their runs), `Features` or `MemoryFeatures` objects.
+    out : str or Path
+        The output directory: new, empty, or an analysis directory written before (its
+        files are replaced). A run directory or a folder of other files is refused.
+    overrides : dict, optional
+        AnalysisConfig fields (split, layers, epochs, center, scale, rtol, ...) that win
+        over the experiment's `analysis` section and the defaults.
+    progress : bool, default False
+        A progress bar over the analysed arrays.
+    options : ReportOptions, default ReportOptions()
+        What the report shows (embeddings, their layer and sample count, heat map
+        metric, images inline, seed); see `repflat.analysis.report.build.ReportOptions`.
+    derived : bool, default False
+        `out` was not named by the user (an experiment's `analysis/`): it may then not be
+        a symbolic link.
+
+    Returns
+    -------
+    list of Path
+        The files written into `out`, figures first and the pages last.
+
+    Raises
+    ------
+    repflat.errors.UserError
+        For an output directory that is a file, a run directory, a folder of the user's
+        own or in use by another repflat process; a bad override or option; or inputs
+        `compute` refuses (no features for the split, bad arrays, ...).
+    """
     out = Path(out)
     check_output_dir(out)
     analysis = compute(paths, overrides=overrides, progress=progress)

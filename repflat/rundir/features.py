@@ -36,8 +36,8 @@ from repflat.rundir.names import (FORMAT, GRID, LABELS, MANIFEST, SPLIT_KINDS, T
                                   labels_path)
 
 FINAL = "final"
-MAX_GRID = 4096
 """`epoch="final"`: the last epoch saved for the split and layer."""
+MAX_GRID = 4096
 
 
 # ---------------------------------------------------------------- entries
@@ -108,11 +108,49 @@ class FeatureSet:
 
     def select(self, *, split: str | None = None, epoch: int | None = None,
                layer: str | None = None) -> list[Entry]:
+        """The saved arrays matching every filter given (None: any).
+
+        Parameters
+        ----------
+        split : str, optional
+            e.g. "train", "test", or a probe split such as "input_grid".
+        epoch : int, optional
+            The epoch the features were captured after.
+        layer : str, optional
+            The layer's name.
+
+        Returns
+        -------
+        list of Entry
+            In the manifest's order; empty if none matches.
+        """
         return [e for e in self.entries
                 if (split is None or e.split == split) and (epoch is None or e.epoch == epoch)
                 and (layer is None or e.layer == layer)]
 
     def get(self, split: str, epoch: int, layer: str) -> Entry:
+        """The saved array of `layer` for `split` at `epoch`.
+
+        Parameters
+        ----------
+        split : str
+            The split, e.g. "train".
+        epoch : int
+            The epoch (an integer: "final" is `array`'s).
+        layer : str
+            The layer's name.
+
+        Returns
+        -------
+        Entry
+            Its split, epoch, layer, path, shape, dtype and sha256 (the last listed if
+            the manifest lists it twice).
+
+        Raises
+        ------
+        repflat.errors.UserError
+            If there is none, listing what is saved.
+        """
         found = self.select(split=split, epoch=epoch, layer=layer)
         if not found:
             have = sorted({f"{e.split}/{e.epoch}/{e.layer}" for e in self.entries})
@@ -121,20 +159,69 @@ class FeatureSet:
         return found[-1]
 
     def epochs(self, split: str | None = None) -> list[int]:
+        """The epochs with saved features.
+
+        Parameters
+        ----------
+        split : str, optional
+            Only this split's epochs (default: every split's).
+
+        Returns
+        -------
+        list of int
+            Ascending, each once; empty if nothing is saved.
+        """
         return sorted({e.epoch for e in self.select(split=split)})
 
     def final_epoch(self, split: str = TRAIN, layer: str | None = None) -> int:
-        """The last epoch saved for `split` (and `layer`)."""
+        """The last epoch saved for `split` (and `layer`).
+
+        Parameters
+        ----------
+        split : str, default "train"
+            The split.
+        layer : str, optional
+            Only the epochs saved for this layer (default: any layer).
+
+        Returns
+        -------
+        int
+            The largest epoch with features of `split` (and `layer`).
+
+        Raises
+        ------
+        repflat.errors.UserError
+            If the split is unknown, or nothing is saved for the layer in it, listing the
+            valid names.
+        """
         epochs = sorted({e.epoch for e in self.select(split=split, layer=layer)})
         if not epochs:
             self._unknown(split, layer)
         return epochs[-1]
 
     def layers(self, split: str | None = None) -> list[str]:
+        """The layers with saved features.
+
+        Parameters
+        ----------
+        split : str, optional
+            Only this split's layers (default: every split's).
+
+        Returns
+        -------
+        list of str
+            In the order they were first saved, each once.
+        """
         return list(dict.fromkeys(e.layer for e in self.select(split=split)))
 
     def label_splits(self) -> list[str]:
-        """The splits with labels (data splits; probe splits have none)."""
+        """The splits with labels (data splits; probe splits have none).
+
+        Returns
+        -------
+        list of str
+            Sorted, e.g. ["test", "train"].
+        """
         raise NotImplementedError
 
     def _unknown(self, split: str, layer: str | None) -> None:
@@ -145,8 +232,35 @@ class FeatureSet:
 
     def array(self, layer: str, *, split: str = TRAIN, epoch: int | str = FINAL,
               mmap: bool = False) -> np.ndarray:
-        """The features of `layer`, shape (n_samples, n_features), at `epoch` ("final": the
-        last saved) of `split`; rows line up with `labels(split)`."""
+        """The features of `layer`, shape (n_samples, n_features), at `epoch` of `split`.
+
+        `epoch="final"` is the last saved; rows line up with `labels(split)`.
+
+        Parameters
+        ----------
+        layer : str
+            The layer's name, as `layers()` lists it.
+        split : str, default "train"
+            The split.
+        epoch : int or "final", default "final"
+            The epoch the features were captured after; "final" is the last one saved
+            for this split and layer. Any other string is read as an integer.
+        mmap : bool, default False
+            Map the file read-only instead of reading it into memory (`Features`; a
+            `MemoryFeatures` array is in memory already).
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_features)
+            The features as saved (float32 or float16 when captured by repflat), checked
+            against the manifest's checksum, shape and dtype when read from disk.
+
+        Raises
+        ------
+        repflat.errors.UserError
+            If the split, layer or epoch has no saved array (listing what is saved), or
+            the file fails its checks.
+        """
         if not self.select(split=split, layer=layer):
             self._unknown(split, layer)
         if epoch == FINAL:
@@ -154,18 +268,72 @@ class FeatureSet:
         return self.load(self.get(split, int(epoch), layer), mmap=mmap)
 
     def load(self, entry: Entry, *, verify: bool = True, mmap: bool = False) -> np.ndarray:
+        """The array of one entry (from `select` or `get`).
+
+        Parameters
+        ----------
+        entry : Entry
+            A saved array of this feature set.
+        verify : bool, default True
+            Check the file's sha256 against the manifest (on disk).
+        mmap : bool, default False
+            Map the file read-only instead of reading it into memory (on disk).
+
+        Returns
+        -------
+        ndarray
+            The array, shape `entry.shape`.
+        """
         raise NotImplementedError
 
     def labels(self, split: str = TRAIN, *, verify: bool = True) -> np.ndarray:
+        """The class of each row of `split`.
+
+        Parameters
+        ----------
+        split : str, default "train"
+            A split with labels (see `label_splits`).
+        verify : bool, default True
+            Check the labels file's sha256 against the manifest (on disk).
+
+        Returns
+        -------
+        ndarray of int, shape (n_samples,)
+            One label per row of the split's features.
+
+        Raises
+        ------
+        repflat.errors.UserError
+            If the split has no labels.
+        """
         raise NotImplementedError
 
     def class_name(self, label: int) -> str:
-        """The name of class `label` (its number as text when no names are known)."""
+        """The name of class `label` (its number as text when no names are known).
+
+        Parameters
+        ----------
+        label : int
+            A class label (index into `class_names`).
+
+        Returns
+        -------
+        str
+            `class_names[label]`, or `str(label)` when there are no names or the label
+            is outside them.
+        """
         names = self.class_names
         return names[label] if names is not None and 0 <= label < len(names) else str(label)
 
     def to_frame(self):
-        """One row per saved array: split, epoch, layer, n_samples, n_features, dtype."""
+        """One row per saved array: split, epoch, layer, n_samples, n_features, dtype.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns split, epoch, layer, n_samples, n_features (the product of the
+            dimensions after the first) and dtype, in the manifest's order.
+        """
         import pandas as pd
 
         return pd.DataFrame([{"split": e.split, "epoch": e.epoch, "layer": e.layer,
@@ -204,7 +372,23 @@ def _class_names(value: object, where: str) -> list[str] | None:
 
 
 class Features(FeatureSet):
-    """Read side of a run directory's `features/`: the manifest's entries and their arrays."""
+    """Read side of a run directory's `features/`: the manifest's entries and their arrays.
+
+    Needs numpy alone: arrays are loaded with `allow_pickle=False`, paths are confined to
+    the run directory and checksums verified (see the module docstring).
+
+    Parameters
+    ----------
+    root : str or Path
+        A run directory, or any directory with `features/manifest.json` (what
+        `repflat train` and `repflat extract --out` write).
+
+    Raises
+    ------
+    repflat.errors.UserError
+        If there is no manifest, or it is not valid JSON of format 1, lists a path
+        outside the directory, or lacks the labels' checksums.
+    """
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -248,7 +432,30 @@ class Features(FeatureSet):
         return sorted(self.label_paths)
 
     def load(self, entry: Entry, *, verify: bool = True, mmap: bool = False) -> np.ndarray:
-        """The array of `entry`, checked against its manifest checksum, shape and dtype."""
+        """The array of `entry`, checked against its manifest checksum, shape and dtype.
+
+        Parameters
+        ----------
+        entry : Entry
+            A saved array of this run (from `select` or `get`).
+        verify : bool, default True
+            Check the file's sha256 against the manifest.
+        mmap : bool, default False
+            Map the file read-only (`np.memmap`) instead of reading it whole; a file read
+            whole is checked against the memory budget first.
+
+        Returns
+        -------
+        ndarray
+            Shape `entry.shape`, dtype `entry.dtype`.
+
+        Raises
+        ------
+        repflat.errors.UserError
+            If the file is missing, not a regular .npy file, outside the run directory,
+            changed since written (checksum), of another shape or dtype than the
+            manifest says, or larger than the memory budget.
+        """
         where = f"features {entry.split}/{entry.epoch}/{entry.layer}"
         path = _inside(self.root, entry.path, f"{where}: path")
         array = load_npy(path, entry.sha256 if verify else None, where, mmap)
@@ -258,7 +465,26 @@ class Features(FeatureSet):
         return array
 
     def labels(self, split: str = TRAIN, *, verify: bool = True) -> np.ndarray:
-        """The class of each row of `split`: integers >= 0, one per row of its features."""
+        """The class of each row of `split`: integers >= 0, one per row of its features.
+
+        Parameters
+        ----------
+        split : str, default "train"
+            A split with labels (see `label_splits`).
+        verify : bool, default True
+            Check the labels file's sha256 against the manifest.
+
+        Returns
+        -------
+        ndarray of int, shape (n_samples,)
+            One label per row of the split's features.
+
+        Raises
+        ------
+        repflat.errors.UserError
+            If the split has no labels, or the file is not one label per row, fails its
+            checksum, or holds a negative label.
+        """
         if split not in self.label_paths:
             raise expected("labels", f"one of {sorted(self.label_paths)}", split)
         where, path = f"labels {split}", self.label_paths[split]
@@ -275,9 +501,28 @@ class Features(FeatureSet):
 
 
 class MemoryFeatures(FeatureSet):
-    """Features held in memory, as `repflat.extract(..., out=None)` returns them: the same
-    API as `Features` without a run directory. `arrays` maps (split, epoch, layer) to an
-    array (n_samples, n_features); `labels` maps each split to its class labels."""
+    """Features held in memory, as `repflat.extract(..., out=None)` returns them.
+
+    The same API as `Features` without a run directory. `arrays` maps (split, epoch,
+    layer) to an array (n_samples, n_features); `labels` maps each split to its class
+    labels.
+
+    Nothing is checked here: rows are expected to line up with the labels of their split.
+
+    Parameters
+    ----------
+    arrays : dict {(str, int, str): array-like}
+        (split, epoch, layer) to that layer's features, shape (n_samples, n_features);
+        each is kept as `np.asarray` of it.
+    labels : dict {str: array-like of int}
+        Each split's class labels, shape (n_samples,).
+    class_names : list of str, optional
+        The name of each class, index = label.
+    splits : dict {str: dict}, optional
+        What probe splits are (kind, space, resolution), as a manifest's `splits`.
+    name : str, default "in memory"
+        What the feature set is called in its repr and in error messages.
+    """
 
     def __init__(self, arrays: dict[tuple[str, int, str], np.ndarray],
                  labels: dict[str, np.ndarray], class_names: list[str] | None = None,
@@ -295,18 +540,77 @@ class MemoryFeatures(FeatureSet):
         return self.name
 
     def label_splits(self) -> list[str]:
+        """The splits with labels.
+
+        Returns
+        -------
+        list of str
+            The keys of `labels`, sorted.
+        """
         return sorted(self._labels)
 
     def load(self, entry: Entry, *, verify: bool = True, mmap: bool = False) -> np.ndarray:
+        """The array of `entry`, as held (not copied).
+
+        Parameters
+        ----------
+        entry : Entry
+            One of `entries` (from `select` or `get`).
+        verify, mmap : bool
+            Accepted for `Features`' signature; nothing to verify or map in memory.
+
+        Returns
+        -------
+        ndarray
+            The array given for (split, epoch, layer).
+        """
         return self.arrays[entry.split, entry.epoch, entry.layer]
 
     def labels(self, split: str = TRAIN, *, verify: bool = True) -> np.ndarray:
+        """The class of each row of `split`, as given.
+
+        Parameters
+        ----------
+        split : str, default "train"
+            A split with labels (see `label_splits`).
+        verify : bool, default True
+            Accepted for `Features`' signature; nothing to verify in memory.
+
+        Returns
+        -------
+        ndarray, shape (n_samples,)
+            The labels given for the split.
+
+        Raises
+        ------
+        repflat.errors.UserError
+            If the split has no labels.
+        """
         if split not in self._labels:
             raise expected("labels", f"one of {sorted(self._labels)}", split)
         return self._labels[split]
 
     def to_dict(self, split: str = TRAIN, epoch: int | str = FINAL) -> dict[str, np.ndarray]:
-        """{layer: array} of `split` at `epoch`, as torchvision's feature extractor returns."""
+        """{layer: array} of `split` at `epoch`, as torchvision's feature extractor returns.
+
+        Parameters
+        ----------
+        split : str, default "train"
+            The split.
+        epoch : int or "final", default "final"
+            As `array`'s.
+
+        Returns
+        -------
+        dict {str: ndarray of shape (n_samples, n_features)}
+            Every layer of the split, in the order they were first saved; empty for a
+            split with nothing saved.
+
+        Raises
+        ------
+        repflat.errors.UserError
+            As `array`: a layer with no array at that epoch.
+        """
         return {layer: self.array(layer, split=split, epoch=epoch) for layer in self.layers(split)}
 
 

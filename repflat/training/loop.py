@@ -165,12 +165,51 @@ def summary(rows: list[dict]) -> dict:
 
 def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bool = False,
           built: Setup | None = None) -> RunState:
-    """Train `cfg` into run directory `out`; return NEW (trained from the start), RESUME
-    (continued from a checkpoint) or COMPLETE (already done, nothing trained).
+    """Train `cfg` into run directory `out`; return what was done (NEW, RESUME, COMPLETE).
+
+    Returns NEW (trained from the start), RESUME (continued from a checkpoint) or
+    COMPLETE (already done, nothing trained).
 
     An unfinished run of the same config continues from its latest checkpoint unless
     `restart` is set. `built`: `setup(cfg)` already made (and so checked) by the caller,
     used instead of building everything again; it must not have trained yet.
+
+    Everything (data, model, layer names, mixer, optimiser) is built and checked before
+    the first file is written. Under `torchrun` every rank calls it; rank 0 writes the
+    run directory.
+
+    Parameters
+    ----------
+    cfg : repflat.config.RunConfig
+        The run: data, model, mixing (the regularizer), training, evaluation, capture
+        (which layers' features are saved at which epochs) and seed.
+    out : str or Path
+        The run directory: new, empty, or holding a run of this same config (continued,
+        or left as it is if complete). Afterwards it holds config.yaml, run.json,
+        metrics.csv, checkpoint.pt and features/ (see `repflat.rundir.features`).
+    progress : bool, default True
+        A progress bar on a terminal.
+    restart : bool, default False
+        Start an unfinished run over instead of continuing it from its checkpoint (a
+        complete run is not trained again either way).
+    built : Setup, optional
+        `repflat.training.loop.setup(cfg)`, already made by the caller, for this `cfg`.
+
+    Returns
+    -------
+    repflat.rundir.names.RunState
+        NEW (trained from the start, also when an unfinished run was started over),
+        RESUME (continued from its checkpoint) or COMPLETE (already done, nothing
+        trained).
+
+    Raises
+    ------
+    repflat.errors.UserError
+        If `out` is a file, a folder of other files, holds a different run (naming the
+        first field that differs) or is in use by another repflat process, or the
+        config cannot be built (data, model, layer names).
+    ValueError
+        If `built` was set up for another config.
     """
     plain = to_plain(cfg)
     state = prepare_run_dir(out, plain)

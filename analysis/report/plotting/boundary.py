@@ -31,6 +31,22 @@ ENTROPY_CMAP = sns.color_palette("mako_r", as_cmap=True)
 
 @dataclass(frozen=True)
 class BoundaryDisplay:
+    """A classifier's class probabilities over a 2D grid, drawn as often as needed.
+
+    Made by `from_features` (a grid split saved by training), `from_function` (any
+    probability function over any 2D data set) or `from_grid` (points and probabilities
+    at hand); `plot` draws the predicted class, the confidence or the entropy.
+
+    Parameters
+    ----------
+    probabilities : ndarray, shape (G, G, n_classes)
+        Class probabilities on the grid; [i, j] is at (x_j, y_i).
+    extent : tuple of 4 floats
+        (x_min, x_max, y_min, y_max) of the grid.
+    space : str, default "input"
+        The layer the grid lives in (`input` or a 2D hidden layer).
+    """
+
     probabilities: np.ndarray
     """Class probabilities on the grid, shape (G, G, n_classes); [i, j] is at (x_j, y_i)."""
     extent: tuple[float, float, float, float]
@@ -41,7 +57,30 @@ class BoundaryDisplay:
     @classmethod
     def from_grid(cls, points: np.ndarray, probabilities: np.ndarray, resolution: int,
                   space: str = "input") -> BoundaryDisplay:
-        """From y-major grid points (G², 2) and their probabilities (G², K)."""
+        """From y-major grid points (G², 2) and their probabilities (G², K).
+
+        Parameters
+        ----------
+        points : ndarray, shape (G², 2)
+            The grid's points, y-major (x varies fastest), as
+            `repflat.rundir.grids.grid_points` makes them.
+        probabilities : array-like, shape (G², n_classes)
+            The class probabilities at each point.
+        resolution : int
+            G, the points per side.
+        space : str, default "input"
+            The layer the grid lives in.
+
+        Returns
+        -------
+        BoundaryDisplay
+            Probabilities reshaped to (G, G, n_classes), extent from the points' range.
+
+        Raises
+        ------
+        repflat.errors.UserError
+            If there are not G² points of 2 coordinates and as many probability rows.
+        """
         G = resolution
         if points.shape != (G * G, 2) or len(probabilities) != G * G:
             raise expected("grid", f"{G * G} points of 2 coordinates and as many probability rows",
@@ -53,10 +92,39 @@ class BoundaryDisplay:
     @classmethod
     def from_function(cls, predict_proba: Callable[[np.ndarray], np.ndarray], data: np.ndarray, *,
                       resolution: int = 200, pad: float = PAD, space: str = "input") -> BoundaryDisplay:
-        """Evaluate `predict_proba` once over a grid covering `data` (n_samples, 2), its
-        bounding box padded by `pad` of its span on each side (as training's `input_grid`).
+        """Evaluate `predict_proba` once over a grid covering `data` (n_samples, 2).
+
+        The grid covers its bounding box padded by `pad` of its span on each side (as
+        training's `input_grid`).
 
         `predict_proba` maps (n_points, 2) to class probabilities (n_points, n_classes).
+
+        Parameters
+        ----------
+        predict_proba : callable
+            (n_points, 2) float64 array to class probabilities (n_points, n_classes),
+            e.g. a scikit-learn classifier's `predict_proba`; called once.
+        data : array-like, shape (n_samples, 2)
+            The points the grid must cover.
+        resolution : int, default 200
+            G, the grid's points per side (G² evaluations).
+        pad : float, default 0.1 (`repflat.rundir.grids.PAD`)
+            The margin on each side, as a fraction of the data's span (a side of zero
+            span is widened by `pad` itself).
+        space : str, default "input"
+            The layer the grid lives in.
+
+        Returns
+        -------
+        BoundaryDisplay
+            Over the padded bounding box of `data`.
+
+        Raises
+        ------
+        repflat.errors.UserError
+            If `data` is empty or not of shape (n_samples, 2), `resolution` < 2, or
+            `predict_proba` does not return one row of at least two class probabilities
+            (≥ 0, summing to 1) per point.
         """
         data = np.asarray(as_features(data, "data"), dtype=np.float64)
         if data.ndim != 2 or data.shape[1] != 2 or len(data) == 0:
@@ -74,6 +142,29 @@ class BoundaryDisplay:
 
     @classmethod
     def from_features(cls, features: Features, epoch: int, split: str = INPUT_GRID) -> BoundaryDisplay:
+        """From a grid split training saved: no model and no torch needed.
+
+        Parameters
+        ----------
+        features : Features or MemoryFeatures
+            A run's features (`repflat.Features(run_dir)`), with its grid splits.
+        epoch : int
+            The epoch of the saved grid (training saves grids at its last epoch).
+        split : str, default "input_grid"
+            The grid split: "input_grid" (the input plane) or "plane_grid" (a 2D hidden
+            layer).
+
+        Returns
+        -------
+        BoundaryDisplay
+            The saved probabilities on the saved grid, `space` the layer it lives in.
+
+        Raises
+        ------
+        repflat.errors.UserError
+            If `split` is not a grid split of the run, or its points or probabilities
+            are not saved at `epoch`.
+        """
         info = features.splits.get(split)
         if not info or info.get("kind") != "grid":
             raise expected("split", "a grid split saved by training (input_grid, plane_grid)", split)
@@ -87,7 +178,23 @@ class BoundaryDisplay:
         return self.probabilities.shape[-1]
 
     def response(self, kind: str = "confidence") -> np.ndarray:
-        """(G, G) map: max probability, predicted class, or entropy in nats."""
+        """(G, G) map: max probability, predicted class, or entropy in nats.
+
+        Parameters
+        ----------
+        kind : {"confidence", "class", "entropy"}, default "confidence"
+            max_k p_k, argmax_k p_k, or −Σ_k p_k log p_k (0·log 0 = 0).
+
+        Returns
+        -------
+        ndarray, shape (G, G)
+            Float for confidence and entropy, int for class.
+
+        Raises
+        ------
+        repflat.errors.UserError
+            For an unknown `kind`.
+        """
         p = self.probabilities
         if kind == "confidence":
             return p.max(axis=-1)
@@ -99,9 +206,23 @@ class BoundaryDisplay:
         raise expected("response", "one of " + ", ".join(RESPONSES), kind)
 
     def image(self, kind: str = "confidence") -> np.ndarray:
-        """RGB (G, G, 3): the predicted class's colour, faded to white as confidence falls
+        """RGB (G, G, 3) image of a response: the predicted class's colour, or the entropy.
+
+        `confidence`: the predicted class's colour, faded to white as confidence falls
         to chance (1/K); `class` shows full colour; `entropy` runs from light (certain) to
-        dark (log K nats, chance) through a colour-blind-safe sequential map."""
+        dark (log K nats, chance) through a colour-blind-safe sequential map.
+
+        Parameters
+        ----------
+        kind : {"confidence", "class", "entropy"}, default "confidence"
+            What the colours show; any other value is not refused here and draws the
+            confidence map.
+
+        Returns
+        -------
+        ndarray of float, shape (G, G, 3)
+            RGB in [0, 1].
+        """
         if kind == "entropy":
             e = self.response("entropy") / np.log(self.n_classes)
             return ENTROPY_CMAP(np.clip(e, 0, 1))[..., :3]
@@ -114,7 +235,24 @@ class BoundaryDisplay:
 
     def plot(self, ax=None, *, response: str = "confidence", alpha: float = 0.9,
              colorbar: bool = False):
-        """Draw the `response` map on `ax`; `colorbar` adds the entropy scale (nats)."""
+        """Draw the `response` map on `ax`; `colorbar` adds the entropy scale (nats).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; default: a new 4 × 4 inch figure's axes.
+        response : {"confidence", "class", "entropy"}, default "confidence"
+            The map drawn (see `image`: any other value draws the confidence map).
+        alpha : float, default 0.9
+            The image's opacity.
+        colorbar : bool, default False
+            Add a colour bar of the entropy in nats (only with `response="entropy"`).
+
+        Returns
+        -------
+        matplotlib Axes
+            `ax` (or the new axes), limited to the grid's extent.
+        """
         ax = ax or plt.subplots(figsize=(4, 4))[1]
         ax.imshow(self.image(response), origin="lower", extent=self.extent, aspect="auto",
                   alpha=alpha, interpolation="bilinear")

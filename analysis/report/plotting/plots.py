@@ -62,12 +62,40 @@ def _draw_bands(ax, band: pd.DataFrame, *, x: str, hue: str, marker: str | None 
 def plot_spectrum(data: pd.DataFrame, *, x: str = "index", y: str = "singular_value",
                   hue: str = "arm", ax=None, log: bool = False, max_index: int | None = None,
                   floor: float = 1e-5):
-    """Singular value against its index, one line per `hue` (the mean), band = ±1 std over
-    the rows sharing (hue, x): over seeds when `data` holds one class of one layer and
-    epoch per run. `log` draws the values on a log scale whose bottom is `floor` times the
-    largest value: float32 features put round-off singular values far below it, which
-    would otherwise take up most of the axis. With no positive value (a dead layer) the
-    scale stays linear."""
+    """Singular value against its index, one line per `hue`, with a ±1 std band.
+
+    One line per `hue` (the mean), band = ±1 std over the rows sharing (hue, x): over
+    seeds when `data` holds one class of one layer and epoch per run. `log` draws the
+    values on a log scale whose bottom is `floor` times the largest value: float32
+    features put round-off singular values far below it, which would otherwise take up
+    most of the axis. With no positive value (a dead layer) the scale stays linear.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Tidy spectra rows (`Analysis.spectra`, spectra.csv, or `class_mean_spectra` of
+        them) with columns `x`, `y` and `hue`, already selected to what one panel shows
+        (e.g. one class, or the class mean, of one layer at one epoch).
+    x : str, default "index"
+        The column of the singular value's index (0-based).
+    y : str, default "singular_value"
+        The column of the values.
+    hue : str, default "arm"
+        One line per value of this column; arms in the fixed arm order and colours.
+    ax : matplotlib Axes, optional
+        Where to draw; default: a new figure's axes.
+    log : bool, default False
+        A log scale from `floor` times the largest value (mean + std) upwards.
+    max_index : int, optional
+        Draw only the rows with `x` below it.
+    floor : float, default 1e-5
+        The bottom of the log scale, relative to the largest value.
+
+    Returns
+    -------
+    matplotlib Axes
+        `ax` (or the new axes), with the lines, bands and a legend titled `hue`.
+    """
     ax = ax or plt.subplots(figsize=(4.5, 3.2))[1]
     if max_index is not None:
         data = data[data[x] < max_index]
@@ -86,8 +114,32 @@ def plot_spectrum(data: pd.DataFrame, *, x: str = "index", y: str = "singular_va
 
 def plot_metric_over_epochs(data: pd.DataFrame, *, x: str = "epoch", y: str = "mean",
                             err: str = "std", hue: str = "arm", ax=None, log: bool = False):
-    """A summary metric (rows of one metric and layer of summary.csv) over epochs: the
-    mean over seeds as a line, ±`err` as a band."""
+    """A summary metric over epochs: the mean over seeds as a line, ±`err` as a band.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Rows of one metric and one layer of a summary frame (`Analysis.summary`,
+        summary.csv), one row per (hue, x), with columns `x`, `y`, `err` and `hue`.
+    x : str, default "epoch"
+        The column on the horizontal axis.
+    y : str, default "mean"
+        The column of the line (the mean over seeds).
+    err : str, default "std"
+        The column of the band's half-width (the standard deviation over seeds).
+    hue : str, default "arm"
+        One line per value of this column; arms in the fixed arm order and colours.
+    ax : matplotlib Axes, optional
+        Where to draw; default: a new figure's axes.
+    log : bool, default False
+        A log scale on the vertical axis (non-positive values clipped).
+
+    Returns
+    -------
+    matplotlib Axes
+        `ax` (or the new axes), with the lines, bands and a legend titled `hue`; the
+        vertical axis is left unlabelled (the caller names the metric).
+    """
     ax = ax or plt.subplots(figsize=(4.5, 3.2))[1]
     band = data[[hue, x, y, err]].rename(columns={y: "mean", err: "std"}).sort_values([hue, x])
     band = band.assign(lower=band["mean"] - band["std"], upper=band["mean"] + band["std"])
@@ -112,10 +164,36 @@ def metric_matrix(summary: pd.DataFrame, metric: str, layers: list[str] | None =
 
 def plot_metric_heatmap(summary: pd.DataFrame, *, metric: str, relative_to: str | None = None,
                         layers: list[str] | None = None, ax=None):
-    """Strategy × layer heat map of `metric` (mean over seeds, final epoch). Each cell is
-    annotated with its value and coloured by log₂ of its ratio to the `relative_to` arm
-    (default: the first arm, ERM when present) at the same layer, so layers of different
-    scale share one colour scale: blue below the reference, red above, white equal."""
+    """Strategy × layer heat map of `metric` (mean over seeds, final epoch).
+
+    Each cell is annotated with its value and coloured by log₂ of its ratio to the
+    `relative_to` arm (default: the first arm, ERM when present) at the same layer, so
+    layers of different scale share one colour scale: blue below the reference, red
+    above, white equal. Cells whose log-ratio is undefined (a reference of 0, a value of
+    0, a negative ratio) are left uncoloured. The numbers shown are
+    `metric_matrix(summary, metric, layers)`.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        A summary frame (`Analysis.summary`, summary.csv): columns arm, layer, epoch,
+        metric and mean.
+    metric : str
+        The metric to show; it must have rows in `summary`.
+    relative_to : str, optional
+        The reference arm (a row of the matrix); default: the first arm in the fixed
+        arm order.
+    layers : list of str, optional
+        The columns, in this order (layers without the metric are left out); default:
+        every layer with the metric, as they appear.
+    ax : matplotlib Axes, optional
+        Where to draw; default: a new figure's axes, sized to the matrix.
+
+    Returns
+    -------
+    matplotlib Axes
+        `ax` (or the new axes), titled `metric`, with a colour bar of the ratio.
+    """
     matrix = metric_matrix(summary, metric, layers)
     ref = relative_to or matrix.index[0]
     base = matrix.loc[ref].where(matrix.loc[ref] != 0)
