@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from repflat.errors import expected
 from repflat.analysis.moments import Factor, LayerStats, as_spectrum, scatter_quadratic, scatter_trace
 
 
@@ -29,7 +30,7 @@ def largest_singular_value(s: np.ndarray) -> float:
     ----------
     s : array-like of float, shape (r,)
         Singular values σ₁ ≥ σ₂ ≥ … ≥ σ_r ≥ 0, descending (e.g. one class's from
-        `repflat.analysis.class_spectra`); the order and the signs are not checked.
+        `repflat.analysis.class_spectra`); checked (finite, non-negative, descending).
 
     Returns
     -------
@@ -39,7 +40,8 @@ def largest_singular_value(s: np.ndarray) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of numbers.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
+        (for a share of the top or trailing directions) `k` is negative.
     """
     s = as_spectrum(s)
     return float(s[0]) if len(s) else 0.0
@@ -55,7 +57,7 @@ def sum_other_singular_values(s: np.ndarray) -> float:
     ----------
     s : array-like of float, shape (r,)
         Singular values σ₁ ≥ σ₂ ≥ … ≥ σ_r ≥ 0, descending (e.g. one class's from
-        `repflat.analysis.class_spectra`); the order and the signs are not checked.
+        `repflat.analysis.class_spectra`); checked (finite, non-negative, descending).
 
     Returns
     -------
@@ -65,7 +67,8 @@ def sum_other_singular_values(s: np.ndarray) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of numbers.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
+        (for a share of the top or trailing directions) `k` is negative.
     """
     s = as_spectrum(s)
     return float(np.sum(s[1:]))
@@ -82,7 +85,7 @@ def effective_rank(s: np.ndarray) -> float:
     ----------
     s : array-like of float, shape (r,)
         Singular values σ_i ≥ 0 (e.g. one class's from `repflat.analysis.class_spectra`);
-        any order, the signs are not checked.
+        any order; finite and >= 0 (checked).
 
     Returns
     -------
@@ -93,9 +96,10 @@ def effective_rank(s: np.ndarray) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of numbers.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
+        (for a share of the top or trailing directions) `k` is negative.
     """
-    s = as_spectrum(s)
+    s = as_spectrum(s, ordered=False)
     total = float(np.sum(s))
     if total <= 0:
         return 0.0
@@ -118,7 +122,7 @@ def rankme(s: np.ndarray, eps: float = 1e-7) -> float:
     ----------
     s : array-like of float, shape (r,)
         Singular values σ_i ≥ 0 (e.g. one class's from `repflat.analysis.class_spectra`);
-        any order, the signs are not checked.
+        any order; finite and >= 0 (checked).
     eps : float, default 1e-7
         ε, added to every p_i (the paper's value by default).
 
@@ -132,9 +136,10 @@ def rankme(s: np.ndarray, eps: float = 1e-7) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of numbers.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
+        (for a share of the top or trailing directions) `k` is negative.
     """
-    s = as_spectrum(s)
+    s = as_spectrum(s, ordered=False)
     s = np.asarray(s, dtype=np.float64)
     total = float(np.sum(s))
     if total <= 0:
@@ -155,7 +160,7 @@ def participation_ratio(s: np.ndarray) -> float:
     ----------
     s : array-like of float, shape (r,)
         Singular values σ_i ≥ 0 (e.g. one class's from `repflat.analysis.class_spectra`);
-        any order, the signs are not checked.
+        any order; finite and >= 0 (checked).
 
     Returns
     -------
@@ -166,9 +171,10 @@ def participation_ratio(s: np.ndarray) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of numbers.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
+        (for a share of the top or trailing directions) `k` is negative.
     """
-    s = as_spectrum(s)
+    s = as_spectrum(s, ordered=False)
     lam = np.asarray(s, dtype=np.float64) ** 2
     sq = float(np.sum(lam ** 2))
     return float(np.sum(lam)) ** 2 / sq if sq > 0 else 0.0
@@ -185,7 +191,7 @@ def stable_rank(s: np.ndarray) -> float:
     ----------
     s : array-like of float, shape (r,)
         Singular values σ₁ ≥ σ₂ ≥ … ≥ σ_r ≥ 0, descending (e.g. one class's from
-        `repflat.analysis.class_spectra`); the order and the signs are not checked.
+        `repflat.analysis.class_spectra`); checked (finite, non-negative, descending).
         σ₁ is taken to be the first value.
 
     Returns
@@ -196,7 +202,8 @@ def stable_rank(s: np.ndarray) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of numbers.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
+        (for a share of the top or trailing directions) `k` is negative.
     """
     s = as_spectrum(s)
     s = np.asarray(s, dtype=np.float64)
@@ -215,10 +222,9 @@ def variance_share(s: np.ndarray, k: int) -> float:
     ----------
     s : array-like of float, shape (r,)
         Singular values σ₁ ≥ σ₂ ≥ … ≥ σ_r ≥ 0, descending (e.g. one class's from
-        `repflat.analysis.class_spectra`); the order and the signs are not checked.
+        `repflat.analysis.class_spectra`); checked (finite, non-negative, descending).
     k : int
-        The number of leading directions, k ≥ 0 (k ≥ r gives 1). A negative k is not
-        refused: it is a Python slice bound, all but the last |k| values.
+        The number of leading directions, k ≥ 0 (k ≥ r gives 1).
 
     Returns
     -------
@@ -228,10 +234,13 @@ def variance_share(s: np.ndarray, k: int) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of numbers.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
+        (for a share of the top or trailing directions) `k` is negative.
     """
     s = as_spectrum(s)
-    power = np.asarray(s, dtype=np.float64) ** 2
+    if k < 0:
+        raise expected("k", "a number of directions >= 0", k)
+    power = s ** 2
     total = float(power.sum())
     return float(power[:k].sum() / total) if total > 0 else 0.0
 
@@ -243,7 +252,7 @@ def numerical_rank(s: np.ndarray, rtol: float) -> int:
     ----------
     s : array-like of float, shape (r,)
         Singular values σ₁ ≥ σ₂ ≥ … ≥ σ_r ≥ 0, descending (e.g. one class's from
-        `repflat.analysis.class_spectra`); the order and the signs are not checked.
+        `repflat.analysis.class_spectra`); checked (finite, non-negative, descending).
         σ₁ is taken to be the first value.
     rtol : float
         The relative threshold, e.g. 0.01 (`repflat analyze`'s default, AnalysisConfig.rtol).
@@ -256,7 +265,8 @@ def numerical_rank(s: np.ndarray, rtol: float) -> int:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of numbers.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
+        (for a share of the top or trailing directions) `k` is negative.
     """
     s = as_spectrum(s)
     if not len(s) or s[0] <= 0:
@@ -298,11 +308,10 @@ def residual_variance_share(s: np.ndarray, k: int) -> float:
     ----------
     s : array-like of float, shape (r,)
         Singular values σ₁ ≥ σ₂ ≥ … ≥ σ_r ≥ 0, descending (e.g. one class's from
-        `repflat.analysis.class_spectra`); the order and the signs are not checked.
+        `repflat.analysis.class_spectra`); checked (finite, non-negative, descending).
     k : int
         The dimension of the subspace, k ≥ 0, e.g. `theory_dimension(n_features,
-        n_classes)`. A negative k is not refused: it is a Python slice bound, the last
-        |k| values.
+        n_classes)`.
 
     Returns
     -------
@@ -312,10 +321,13 @@ def residual_variance_share(s: np.ndarray, k: int) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of numbers.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
+        (for a share of the top or trailing directions) `k` is negative.
     """
     s = as_spectrum(s)
-    power = np.asarray(s, dtype=np.float64) ** 2
+    if k < 0:
+        raise expected("k", "a subspace dimension >= 0", k)
+    power = s ** 2
     total = float(power.sum())
     return float(power[k:].sum() / total) if total > 0 else 0.0
 

@@ -274,11 +274,16 @@ def as_labels(labels, argument: str = "labels") -> np.ndarray:
     return as_array(labels, argument)
 
 
-def as_spectrum(s, argument: str = "s") -> np.ndarray:
-    """A spectrum σ (any array-like) as a 1-D float64 array."""
+def as_spectrum(s, argument: str = "s", *, ordered: bool = True) -> np.ndarray:
+    """A spectrum σ (any array-like) as a 1-D float64 array of finite values >= 0, in
+    descending order when `ordered` (the formulas that read σ₁ as the largest assume it:
+    `stable_rank([1, 2])` would be 5); order-free metrics pass `ordered=False`."""
     s = np.asarray(as_array(s, argument), dtype=np.float64)
     if s.ndim != 1:
         raise expected(argument, "a 1-D spectrum of singular values", f"shape {s.shape}")
+    if len(s) and (not np.isfinite(s).all() or s.min() < 0 or (ordered and np.any(np.diff(s) > 0))):
+        raise expected(argument, "singular values: finite, >= 0" + (" and in descending order"
+                       if ordered else ""), np.array2string(s[:6], precision=3) + ("…" if len(s) > 6 else ""))
     return s
 
 

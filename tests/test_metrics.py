@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from repflat.errors import UserError
 from repflat.analysis import metrics as M
 from repflat.analysis.spectra import layer_statistics, singular_values
 
@@ -51,9 +52,21 @@ def test_theory_dimension_is_corollary_1():
 
 
 def test_residual_variance_share():
-    s = np.array([3.0, 4.0])  # σ² = 9, 16
-    assert M.residual_variance_share(s, 1) == pytest.approx(16 / 25)
+    s = np.array([4.0, 3.0])  # σ² = 16, 9
+    assert M.residual_variance_share(s, 1) == pytest.approx(9 / 25)
     assert M.residual_variance_share(s, 2) == 0.0
+
+
+def test_spectra_must_be_spectra():
+    with pytest.raises(UserError, match="in descending order"):
+        M.residual_variance_share([3.0, 4.0], 1)  # read as σ₁ = 3, it would say 16/25
+    with pytest.raises(UserError, match="in descending order"):
+        M.stable_rank([1.0, 2.0])  # would be 5, above the rank
+    with pytest.raises(UserError, match=r"finite, >= 0"):
+        M.effective_rank([1.0, -1.0])
+    assert M.effective_rank([1.0, 2.0]) == pytest.approx(M.effective_rank([2.0, 1.0]))  # order-free
+    with pytest.raises(UserError, match="k: expected a subspace dimension >= 0"):
+        M.residual_variance_share([2.0, 1.0], -1)
 
 
 # ---------------------------------------------------------------- more spectrum metrics

@@ -265,6 +265,8 @@ class FeatureSet:
             self._unknown(split, layer)
         if epoch == FINAL:
             epoch = self.final_epoch(split, layer)
+        elif isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)):
+            raise expected("epoch", f'an epoch number or "{FINAL}"', epoch)
         return self.load(self.get(split, int(epoch), layer), mmap=mmap)
 
     def load(self, entry: Entry, *, verify: bool = True, mmap: bool = False) -> np.ndarray:
@@ -603,14 +605,15 @@ class MemoryFeatures(FeatureSet):
         Returns
         -------
         dict {str: ndarray of shape (n_samples, n_features)}
-            Every layer of the split, in the order they were first saved; empty for a
-            split with nothing saved.
+            Every layer of the split, in the order they were first saved.
 
         Raises
         ------
         repflat.errors.UserError
             As `array`: a layer with no array at that epoch.
         """
+        if not self.layers(split):
+            self._unknown(split, None)
         return {layer: self.array(layer, split=split, epoch=epoch) for layer in self.layers(split)}
 
 

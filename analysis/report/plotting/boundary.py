@@ -20,7 +20,7 @@ from matplotlib.colors import Normalize
 
 from repflat.analysis.moments import as_array, as_features, as_labels
 from repflat.analysis.report.plotting.style import class_colors
-from repflat.errors import expected
+from repflat.errors import choice, expected
 from repflat.rundir.features import Features
 from repflat.rundir.grids import PAD, grid_points, padded_box
 from repflat.rundir.names import INPUT_GRID, PROBABILITIES
@@ -215,14 +215,14 @@ class BoundaryDisplay:
         Parameters
         ----------
         kind : {"confidence", "class", "entropy"}, default "confidence"
-            What the colours show; any other value is not refused here and draws the
-            confidence map.
+            What the colours show; anything else is a UserError.
 
         Returns
         -------
         ndarray of float, shape (G, G, 3)
             RGB in [0, 1].
         """
+        choice("kind", kind, RESPONSES)
         if kind == "entropy":
             e = self.response("entropy") / np.log(self.n_classes)
             return ENTROPY_CMAP(np.clip(e, 0, 1))[..., :3]

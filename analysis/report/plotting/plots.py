@@ -15,6 +15,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
+from repflat.errors import expected, unknown
 from repflat.analysis.report.plotting.style import arm_colors, literal
 from repflat.analysis.tidy import arm_order, final_epoch
 from repflat.rundir.names import CLASS, MEAN
@@ -195,7 +196,11 @@ def plot_metric_heatmap(summary: pd.DataFrame, *, metric: str, relative_to: str 
         `ax` (or the new axes), titled `metric`, with a colour bar of the ratio.
     """
     matrix = metric_matrix(summary, metric, layers)
+    if matrix.empty:
+        raise expected("metric", f"a metric of the summary ({', '.join(sorted(set(summary['metric'])))})", metric)
     ref = relative_to or matrix.index[0]
+    if ref not in matrix.index:
+        raise unknown("relative_to", ref, list(matrix.index), what="arm")
     base = matrix.loc[ref].where(matrix.loc[ref] != 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         color = np.log2((matrix / base).astype(float))
