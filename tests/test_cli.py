@@ -73,7 +73,7 @@ def test_rerun_skips_complete_runs(experiment_dir, capsys):
     out = experiment_dir / "out"
     before = digest(out / "runs")
     assert main(["run", str(experiment_dir / "tiny.yaml"), "--out", str(out), "--no-analysis"]) == 0
-    assert "6 of 6 runs already complete" in capsys.readouterr().err
+    assert "6 runs (3 arms × 2 seeds), 6 complete already, 0 to train" in capsys.readouterr().out
     assert digest(out / "runs") == before
 
 

@@ -9,6 +9,7 @@ when the runs are not available those figures are left out and the report says s
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from repflat.analysis.report.tables import (accuracy_table, all_metrics_table, a
 from repflat.analysis.theory import NARROW, theory_check
 from repflat.analysis.report.toy import boundaries, figure1, planes
 from repflat.config import AnalysisConfig
+from repflat.progress import say
 from repflat.errors import expected, unknown
 from repflat.rundir.run import RunInfo
 from repflat.config._strict import to_plain
@@ -232,15 +234,15 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
 
 
 def build_report(analysis: Analysis, out: Path, options: ReportOptions = ReportOptions(), *,
-                 checked: bool = False) -> list[Path]:
+                 checked: bool = False, progress: bool = False) -> list[Path]:
     """Draw the figures into `out` and write report.md and report.html there."""
     if not checked:  # `repflat analyze` and `report` check before their outputs are claimed
         check_options(analysis, options)
     with figure_style():  # local: savefig's dpi and tight box too, nothing set globally
-        return _build_report(analysis, out, options)
+        return _build_report(analysis, out, options, progress)
 
 
-def _build_report(analysis: Analysis, out: Path, options: ReportOptions) -> list[Path]:
+def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progress: bool) -> list[Path]:
     s = analysis.settings
     arms = pd.Series([r.name for r in analysis.runs]).value_counts(sort=False)
     intro = (f"{len(analysis.runs)} runs: " + ", ".join(f"{a} ({n} seeds)" for a, n in arms.items())
@@ -264,7 +266,11 @@ def _build_report(analysis: Analysis, out: Path, options: ReportOptions) -> list
     blocks += _theory_blocks(analysis)
     if {"epoch", "test_accuracy", "test_nll"} <= set(analysis.training.columns):
         blocks += [Heading("Training"), Table(accuracy_table(analysis.training), name="training")]
+    started = time.perf_counter()
     figures, written = _figure_blocks(analysis, out, options)
+    drawn = [p.stem + (f" ({', '.join(options.embeddings)})" if p.stem == "embeddings" else "")
+             for p in written]
+    say(f"figures: {', '.join(drawn) or 'none'}, {time.perf_counter() - started:.1f} s", show=progress)
     blocks += figures + _config_blocks(analysis)
     blocks += [Heading("All metrics"),
                Paragraph("Every metric of summary.csv at every analysed epoch"

@@ -44,7 +44,7 @@ refers only to files that exist."""
 
 
 def write_outputs(analysis: Analysis, out: Path, options: ReportOptions, *,
-                  tables: bool) -> list[Path]:
+                  tables: bool, progress: bool = False) -> list[Path]:
     """Write the tables (if `tables`) and the report into `out`, which the caller holds
     locked: everything is built in a staging directory first, then moved over the
     previous files one by one, figures before the pages that show them, and only then
@@ -57,7 +57,7 @@ def write_outputs(analysis: Analysis, out: Path, options: ReportOptions, *,
     stage.mkdir()
     try:
         built = (write_tables(analysis, stage, home=out) if tables else []) \
-            + build_report(analysis, stage, options, checked=True)
+            + build_report(analysis, stage, options, checked=True, progress=progress)
         order = {suffix: i for i, suffix in enumerate(PUBLISH_ORDER)}
         published = []
         for path in sorted(built, key=lambda p: order.get(p.suffix, -1)):
@@ -120,7 +120,7 @@ def analyze(paths: Iterable[str | Path], out: str | Path, *, overrides: dict | N
     analysis = compute(paths, overrides=overrides, progress=progress)
     check_options(analysis, options)
     with exclusive(out, derived=derived):
-        return write_outputs(analysis, out, options, tables=True)
+        return write_outputs(analysis, out, options, tables=True, progress=progress)
 
 
 # ---------------------------------------------------------------- repflat report
@@ -194,5 +194,6 @@ def report(paths: Iterable[str | Path], out: str | Path | None = None, *,
         with exclusive(target, derived=derived):
             source = analysis.source.resolve() if analysis.source else None
             # tables computed now, or read from elsewhere, are written beside the report
-            written += write_outputs(analysis, target, options, tables=source != target.resolve())
+            written += write_outputs(analysis, target, options, tables=source != target.resolve(),
+                                     progress=progress)
     return written

@@ -18,6 +18,7 @@ write their rows of the captured features.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repflat.training import checkpoint
-from repflat.rundir.names import CHECKPOINT_FILE, RunState
+from repflat.rundir.names import CHECKPOINT_FILE, METRICS_FILE, RUN_FILE, RunState
 from repflat.capture.probes2d import forward_features
 from repflat.capture.snapshot import capture
 from repflat.config import RunConfig, TrainConfig
@@ -40,7 +41,7 @@ from repflat.training.evaluate import accuracy_and_nll, autocast, expected_calib
 from repflat.capture.hooks import check_layers, default_layers, layer_names
 from repflat.rundir.lock import exclusive
 from repflat.training.mixing import MEAN_LAMBDA, MIXES, build_mixer
-from repflat.progress import progress_bar
+from repflat.progress import progress_bar, say
 from repflat.training.models import build_model
 from repflat.rundir.run import RunWriter, prepare_run_dir
 from repflat.rundir.features import FeatureWriter
@@ -228,7 +229,29 @@ def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bo
         dist.barrier()
         fit(s, out, run, dist, resumed, progress=progress)
     dist.barrier()
+    say(run_line(cfg, out), show=progress and dist.main)
     return RunState.RESUME if resumed else RunState.NEW
+
+
+def run_line(cfg: RunConfig, out: str | Path) -> str:
+    """What a finished run did, in one line: 'erm seed 0: 300 epochs, test accuracy 0.996,
+    train loss 0.012, 4.1 s' (from its run.json and metrics.csv)."""
+    info = json.loads((Path(out) / RUN_FILE).read_text())
+    error, seconds = info.get("final_test_error"), info.get("seconds")
+    rows = (Path(out) / METRICS_FILE).read_text().splitlines()
+    header, last = rows[0].split(","), rows[-1].split(",")
+    loss = float(last[header.index("train_loss")]) if "train_loss" in header else None
+    parts = [f"{cfg.train.epochs} epochs"]
+    if error is not None:
+        parts.append(f"test accuracy {1 - error:.3f}")
+    if loss is not None:
+        parts.append(f"train loss {loss:.3g}")
+    mixing = info.get("mixing")
+    if mixing and mixing.get("mean_lambda") is not None:
+        parts.append(f"mean λ {mixing['mean_lambda']:.2f}")
+    if seconds is not None:
+        parts.append(f"{seconds:.1f} s" if seconds >= 1 else f"{seconds:.2f} s")
+    return f"{cfg.name} seed {cfg.seed}: {', '.join(parts)}"
 
 
 def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | None, *,

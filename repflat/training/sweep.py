@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from repflat.config import Experiment, RunConfig, load_experiment, parse_experiment
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.lock import exclusive
-from repflat.progress import progress_bar
+from repflat.progress import progress_bar, say
 from repflat.rundir.run import NEW, claimed_by, prepare_run_dir
 from repflat.rundir.files import write_text
-from repflat.training.loop import Setup, setup, train
+from repflat.training.loop import Setup, run_line, setup, train
 from repflat.config._strict import to_plain
 from repflat.rundir.names import EXPERIMENT_FILE, RUNS_DIR, RunState
 from repflat.config.loading import dump_yaml
@@ -60,9 +58,10 @@ def check_analysis(exp: Experiment, captured: dict[str, tuple[tuple[str, ...], t
                     raise unknown(f"{key} (captured by arm {arm!r})", layer, layers)
 
 
-def _train_in_worker(cfg: RunConfig, out: Path, threads: int) -> str:
+def _train_in_worker(cfg: RunConfig, out: Path, threads: int) -> RunConfig:
     torch.set_num_threads(threads)
-    return train(cfg, out, progress=False)
+    train(cfg, out, progress=False)
+    return cfg
 
 
 def job_count(jobs: int | str, runs: list[RunConfig]) -> int:
@@ -132,9 +131,9 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path, *, progress: b
     n_jobs = job_count(jobs, todo) if todo else 1
     with exclusive(out):
         write_text(out / EXPERIMENT_FILE, dump_yaml(exp.source))
-        if progress and len(todo) < len(exp.runs):
-            tqdm.write(f"{len(exp.runs) - len(todo)} of {len(exp.runs)} runs already complete",
-                       file=sys.stderr)
+        say(f"{exp.name}: {len(exp.runs)} runs ({len(exp.arms)} arms × {len(exp.seeds)} seeds), "
+            f"{len(exp.runs) - len(todo)} complete already, {len(todo)} to train"
+            + (f", {n_jobs} at a time" if n_jobs > 1 else ""), show=progress)
         bar = progress_bar(total=len(todo), desc=f"{exp.name}: runs", unit="run", show=progress)
         if n_jobs == 1:
             for run in todo:
@@ -151,7 +150,8 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path, *, progress: b
                                        threads) for r in todo]
                 try:
                     for future in as_completed(futures):
-                        future.result()
+                        run = future.result()
+                        say(run_line(run, out / RUNS_DIR / exp.run_dirname(run)), show=progress)
                         bar.update()
                 except BaseException:
                     for f in futures:
