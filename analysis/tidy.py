@@ -316,12 +316,29 @@ def summarize(flat: pd.DataFrame) -> pd.DataFrame:
         Columns arm, strategy, layer, epoch, metric, mean, std (ddof 1; 0 for a single
         run) and n_runs: one row per (arm, strategy, layer, epoch, metric).
     """
+    return over_seeds(per_run(flat), ["arm", "strategy", "layer", "epoch", "metric"])
+
+
+def per_run(flat: pd.DataFrame) -> pd.DataFrame:
+    """One value per (run, layer, epoch, metric): per-class metrics averaged over the
+    classes, pooled ones as `pooled_<metric>`, layer metrics as they are; what
+    `summarize` takes mean ± std of, and what paired comparisons pair (by seed).
+
+    Parameters
+    ----------
+    flat : DataFrame
+        A tidy flattening frame, as for `summarize`.
+
+    Returns
+    -------
+    DataFrame
+        Columns run, arm, strategy, seed, layer, epoch, metric, value.
+    """
     per_class = flat[~flat["group"].isin([POOLED, MEAN])]
     pooled = flat[flat["group"] == POOLED].assign(metric=lambda d: "pooled_" + d["metric"])
     keys = ["run", "arm", "strategy", "seed", "layer", "epoch", "metric"]
-    per_run = pd.concat([per_class.groupby(keys, sort=False, dropna=False)["value"].mean().reset_index(),
-                         pooled[keys + ["value"]]], ignore_index=True)
-    return over_seeds(per_run, ["arm", "strategy", "layer", "epoch", "metric"])
+    return pd.concat([per_class.groupby(keys, sort=False, dropna=False)["value"].mean().reset_index(),
+                      pooled[keys + ["value"]]], ignore_index=True)
 
 
 # ---------------------------------------------------------------- ordering and selection

@@ -148,8 +148,8 @@ def test_the_paper_numbers_sit_beside_the_measured_ones():
         for layer in ("fc1", "bottleneck")])
     table = paper_table(entry, summary, pd.DataFrame(), ["fc1", "bottleneck"])
     assert table[["arm", "paper", "repflat", "seeds"]].values.tolist() == [
-        ["erm", "50.08", "48 ± 1", 3], ["input_mixup", "37.17", "—", 0],
-        ["manifold_mixup", "43.44", "40 ± 1", 3]]
+        ["erm", "50.08", "48.0 ± 1.0", 3], ["input_mixup", "37.17", "—", 0],
+        ["manifold_mixup", "43.44", "40.0 ± 1.0", 3]]
     training = pd.DataFrame({"run": ["a", "a", "b", "b"], "arm": ["baseline"] * 4,
                              "epoch": [1, 2, 1, 2], "test_accuracy": [0.9, 0.95, 0.93, 0.92],
                              "test_nll": [0.3, 0.2, 0.25, 0.22]})
@@ -157,7 +157,7 @@ def test_the_paper_numbers_sit_beside_the_measured_ones():
                                     PaperValue("erm", "test_nll", 0.19)))
     table = paper_table(entry, summary.iloc[:0], training, [])
     assert table["arm"].tolist() == ["baseline", "baseline"]
-    assert table["repflat"].tolist() == ["6 ± 1.4", "0.21 ± 0.014"]
+    assert table["repflat"].tolist() == ["6.0 ± 1.4", "0.210 ± 0.014"]
 
 
 def test_report_help():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pandas as pd
 
 from repflat.analysis.paper import FIRST_HIDDEN, TRAINING, PaperEntry, arm_for
@@ -19,16 +21,46 @@ MISSING = "—"
 
 # ---------------------------------------------------------------- the main tables
 
-def _num(x: float, digits: int) -> str:
-    # Below 1e-10 a float64 SVD of float32 features is round-off; say 0 rather than 3e-49.
-    return "0" if abs(x) < 1e-10 else f"{x:.{digits}g}"
+ROUND_OFF = 1e-10
+"""Below this a value from a float64 SVD of float32 features is round-off: it reads 0
+(a residual share of 3e-49 where the subspace holds everything is exactly 0)."""
+
+
+def _sci(x: float) -> bool:
+    return abs(x) >= 1e6 or 0 < abs(x) < 1e-4
+
+
+def _decimals(x: float, digits: int) -> int:
+    """Decimal places that show `digits` significant digits of x (none past the point)."""
+    return max(0, digits - 1 - int(np.floor(np.log10(abs(x)))))
+
+
+def number(x: float, digits: int = 4) -> str:
+    """x with `digits` significant digits, in plain notation from 1e-4 to 1e6 (else
+    scientific), round-off as 0, whole numbers without decimals: 0.0552, 6.20, 308, 0."""
+    if x is None or not np.isfinite(x):
+        return "—"
+    if abs(x) < ROUND_OFF:
+        return "0"
+    if float(x).is_integer() and abs(x) < 1e6:
+        return str(int(x))
+    if _sci(x):
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{_decimals(x, digits)}f}"
 
 
 def mean_std(mean: float, std: float, n: int) -> str:
-    """'m ± s' (4 and 2 significant digits); just 'm' for one run or no spread."""
-    if n < 2 or _num(std, 2) == "0":
-        return _num(mean, 4)
-    return f"{_num(mean, 4)} ± {_num(std, 2)}"
+    """'m ± s', the std to 2 significant digits and the mean to the same decimal place
+    (6.20 ± 0.23, 16.0 ± 1.3, 310 ± 120); just the mean (4 significant digits) for one
+    run or no spread."""
+    if n < 2 or not np.isfinite(std) or abs(std) < ROUND_OFF:
+        return number(mean)
+    if _sci(std) or _sci(mean):
+        return f"{mean:.2e} ± {std:.1e}"
+    place = 1 - int(np.floor(np.log10(abs(std))))  # decimal place of std's 2nd digit
+    if place < 0:  # above the point: round both to tens, hundreds, ...
+        return f"{round(mean, place):.0f} ± {round(std, place):.0f}"
+    return f"{mean:.{place}f} ± {std:.{place}f}"
 
 
 TABLE_METRICS = {  # summary metric -> column title
