@@ -19,11 +19,12 @@ import pandas as pd
 from repflat.analysis.results import Analysis
 from repflat.analysis.embeddings import METHODS, NAMES, embed_runs, sampling_note
 from repflat.analysis.report.plotting.embeddings import plot_embeddings
+from repflat.analysis.report.interpret import interpretation
 from repflat.analysis.report.figures import epochs_figure, heatmap_figure, spectra_figure
-from repflat.analysis.paper import PICTURES, paper_entry
+from repflat.analysis.paper import PAPER, PICTURES, paper_entry
 from repflat.analysis.report.markup import Code, Details, Heading, Image, Paragraph, Table, write_report
 from repflat.analysis.report.plotting.style import figure_style
-from repflat.analysis.report.tables import (accuracy_table, all_metrics_table, arm_configs, config_difference_table, flattening_table, theory_table,
+from repflat.analysis.report.tables import (accuracy_table, extraction_configs, mixing_table, all_metrics_table, arm_configs, config_difference_table, flattening_table, theory_table,
                              config_yaml, paper_table, unknown_metrics)
 from repflat.analysis.theory import NARROW, theory_check
 from repflat.analysis.report.toy import boundaries, figure1, planes
@@ -125,7 +126,8 @@ def _paper_blocks(analysis: Analysis) -> list:
         return [Heading("The paper's numbers"), Paragraph(PICTURES[analysis.name])]
     if analysis.name:
         return [Paragraph(f"The paper reports no numbers for an experiment named "
-                          f"{analysis.name!r} (analysis/paper.py lists those it does).")]
+                          f"{analysis.name!r}; repflat sets its numbers beside the experiments "
+                          f"named {', '.join(sorted(PAPER))}.")]
     return []
 
 
@@ -152,16 +154,27 @@ def _config_blocks(analysis: Analysis) -> list:
     blocks = [Heading("Configuration")]
     if configs:
         diff = config_difference_table(configs)
+        seeds = sorted({r.seed for r in analysis.runs if isinstance(r.seed, int)})
         blocks.append(Paragraph("The settings on which the arms differ (each arm's full "
                                 "resolved config is below; seeds: "
-                                + ", ".join(sorted({str(r.seed) for r in analysis.runs})) + ")."
+                                + (", ".join(map(str, seeds)) or "unknown") + ")."
                                 if len(diff) else "The arms share every setting."))
         if len(diff):
             blocks.append(Table(diff, name="config-differences"))
+        mixing = mixing_table(analysis.runs)
+        if len(mixing):
+            blocks += [Paragraph("What mixing did, from each run's record (run.json): the "
+                                 "batches mixed at each eligible layer over training, summed "
+                                 "over seeds, and the mean λ drawn."),
+                       Table(mixing, name="mixing")]
         blocks += [Details(f"config of arm {arm}", [Code(config_yaml(cfg), "yaml")])
                    for arm, cfg in configs.items()]
     else:
-        blocks.append(Paragraph("The runs' configs are not available here."))
+        extractions = extraction_configs(analysis.runs)
+        blocks += ([Details(f"extraction {name}", [Code(config_yaml(cfg), "yaml")])
+                    for name, cfg in extractions.items()] if extractions else
+                   [Paragraph("These features came with no config (written by another tool, or "
+                              "the runs are not available here).")])
     return blocks + [Details("analysis settings", [Code(settings, "yaml")])]
 
 
@@ -245,12 +258,17 @@ def build_report(analysis: Analysis, out: Path, options: ReportOptions = ReportO
 def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progress: bool) -> list[Path]:
     s = analysis.settings
     arms = pd.Series([r.name for r in analysis.runs]).value_counts(sort=False)
-    intro = (f"{len(analysis.runs)} runs: " + ", ".join(f"{a} ({n} seeds)" for a, n in arms.items())
+    intro = (f"{len(analysis.runs)} run{'s' * (len(analysis.runs) != 1)}: "
+             + ", ".join(f"{a} ({n} seed{'s' * (n != 1)})" for a, n in arms.items())
              + ". " if len(arms) else "")
     blocks = [Paragraph((analysis.description + " " if analysis.description else "") + intro
                         + f"Features of the {s.split} split, "
                         + ("centred" if s.center else "uncentred (raw)")
                         + f" class-conditional spectra, numerical rank at rtol = {s.rtol:g} · σ₁.")]
+    findings, cautions = interpretation(analysis)
+    if findings or cautions:
+        blocks += [Heading("What this shows"), *map(Paragraph, findings)]
+        blocks += [Heading("Caveats", 3), *map(Paragraph, cautions)] if cautions else []
     blocks += [Paragraph(n) for n in analysis.notes]
     blocks += _paper_blocks(analysis)
     extra = unknown_metrics(analysis.summary)

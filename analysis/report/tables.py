@@ -13,6 +13,9 @@ from repflat.analysis.paper import FIRST_HIDDEN, TRAINING, PaperEntry, arm_for
 from repflat.analysis.runs import lowest_seed
 from repflat.analysis.tidy import arm_order, class_names_in, final_epoch, order_rows, over_seeds
 from repflat.rundir.names import CLASS, MEAN
+from repflat.errors import UserError
+from repflat.rundir.files import is_regular, read_json, read_yaml_file
+from repflat.rundir.names import EXTRACT_FILE, RUN_FILE
 from repflat.rundir.run import RunInfo
 from repflat.config.loading import dump_yaml
 
@@ -147,6 +150,51 @@ def arm_configs(runs: list[RunInfo]) -> dict[str, dict]:
             cfg = lowest_seed(own).config
             out[arm] = {k: v for k, v in cfg.items() if k != "seed"}
     return out
+
+
+def extraction_configs(runs: list[RunInfo]) -> dict[str, dict]:
+    """What `repflat extract` recorded (extract.yaml) for each run that has it."""
+    out = {}
+    for run in runs:
+        path = run.path / EXTRACT_FILE
+        if is_regular(path):
+            try:
+                data = read_yaml_file(path, "extraction")
+            except UserError:
+                continue
+            if isinstance(data, dict):
+                out[run.run_id] = data
+    return out
+
+
+def mixing_table(runs: list[RunInfo]) -> pd.DataFrame:
+    """Per arm and eligible layer: batches mixed there (summed over seeds) and the mean λ,
+    from each run's run.json; empty when no run recorded mixing."""
+    rows = []
+    for run in runs:
+        path = run.path / RUN_FILE
+        try:
+            info = read_json(path, "run.json", limit=1 << 20) if is_regular(path) else None
+        except UserError:
+            info = None
+        mixing = info.get("mixing") if isinstance(info, dict) else None
+        if not isinstance(mixing, dict) or not isinstance(mixing.get("batches_mixed"), dict):
+            continue
+        lam = mixing.get("mean_lambda")
+        for layer, count in mixing["batches_mixed"].items():
+            if isinstance(count, int):
+                rows.append({"arm": run.name, "layer": str(layer), "batches": count,
+                             "lambda": lam if isinstance(lam, (int, float)) else np.nan})
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows)
+    out = (frame.groupby(["arm", "layer"], sort=False)
+           .agg(batches=("batches", "sum"), runs=("batches", "size"), mean_lambda=("lambda", "mean"))
+           .reset_index())
+    totals = out.groupby("arm")["batches"].transform("sum")
+    out["share of batches"] = [f"{b / t:.1%}" if t else "—" for b, t in zip(out["batches"], totals)]
+    out["mean λ"] = [number(v, 3) for v in out["mean_lambda"]]
+    return order_rows(out.drop(columns=["mean_lambda"]))[["arm", "layer", "batches", "share of batches", "runs", "mean λ"]]
 
 
 def _show(value: object) -> str:

@@ -1,0 +1,184 @@
+"""The report's "What this shows": the numbers of an analysis said in sentences.
+
+Per analysed layer: which arm keeps the least class spread (Σ σ₂…, the paper's second
+statistic), its difference from the baseline arm with an interval (repflat.analysis.
+stats: paired t over shared seeds, Welch otherwise, none below three seeds), whether
+the pooled control changes as much (then the change is overall scale, not per-class
+flattening), and whether a scale-free measure (effective rank) agrees; at narrow layers,
+the share of variance beyond dim(H) − K + 1 that Corollary 1 puts at 0. Then caveats:
+too few seeds, where Corollary 1 applies (layers at or after where mixing happened), and
+that the numerical rank depends on rtol.
+
+Every sentence is built from the tables alone, so a report read back from its CSVs says
+the same thing; a researcher can paste it with its numbers.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from repflat.analysis.results import Analysis
+from repflat.analysis.stats import MIN_SEEDS, baseline_arm, compare, count_note
+from repflat.analysis.theory import NARROW
+from repflat.analysis.tidy import arm_order, final_epoch, per_run
+from repflat.analysis.report.tables import mean_std, number
+from repflat.rundir.names import INPUT
+
+SPREAD = "sum_other_singular_values"
+POOLED_SPREAD = "pooled_" + SPREAD
+SHAPE = "effective_rank"
+RESIDUAL = "residual_variance_share"
+METRICS = (SPREAD, POOLED_SPREAD, SHAPE, RESIDUAL, "theory_dimension")
+SIMILAR = 0.5
+"""The pooled control 'explains' a per-class change when it changes by at least this
+share of the per-class relative change, in the same direction."""
+
+
+def _pct(x: float) -> str:
+    return f"{x:+.0%}" if np.isfinite(x) else "—"
+
+
+def _ci(row: pd.Series) -> str:
+    """'(−2.8, 95% CI −4.1 to −1.5, paired t over 3 seeds)', or why there is no interval."""
+    diff = number(row["difference"], 3)
+    seeds = f"{int(row['n'])} seed{'s' if int(row['n']) != 1 else ''}"
+    if not np.isfinite(row["ci_low"]):
+        return f"({diff}; no interval with {seeds})"
+    return (f"({diff}, {row['level']:.0%} CI {number(row['ci_low'], 3)} to "
+            f"{number(row['ci_high'], 3)}, {row['method']} over {seeds})")
+
+
+def _clear(row: pd.Series) -> bool | None:
+    """Whether the interval excludes 0 (None: there is no interval)."""
+    if not np.isfinite(row["ci_low"]):
+        return None
+    return bool(row["ci_low"] > 0 or row["ci_high"] < 0)
+
+
+def _arm_means(summary: pd.DataFrame, layer: str, metric: str) -> pd.Series:
+    rows = final_epoch(summary[(summary["layer"] == layer) & (summary["metric"] == metric)], by="arm")
+    return rows.set_index("arm")["mean"]
+
+
+def layer_sentences(layer: str, summary: pd.DataFrame, effects: pd.DataFrame, base: str) -> list[str]:
+    """What the numbers say at one layer (empty when the spread metric is not there)."""
+    spread = _arm_means(summary, layer, SPREAD)
+    if spread.empty:
+        return []
+    least = spread.idxmin()
+    eff = effects[(effects["layer"] == layer)].set_index(["metric", "arm"])
+    out = []
+    if len(spread) == 1:
+        return [f"At {layer}, Σ σ₂… (the spread of each class beyond its main direction, "
+                f"class-averaged) is {number(spread.iloc[0])} for {least}; there is no other "
+                "arm to compare with."]
+    if least == base:
+        others = ", ".join(f"{a} {number(v)}" for a, v in spread.drop(base).items())
+        return [f"At {layer}, {base} keeps the least class spread: Σ σ₂… {number(spread[base])} "
+                f"against {others}; no arm flattens this layer's classes further."]
+    row = eff.loc[(SPREAD, least)] if (SPREAD, least) in eff.index else None
+    clear = _clear(row) if row is not None else None
+    verdict = {True: "", False: " The interval includes 0: this may be noise.", None: ""}[clear]
+    out.append(f"At {layer}, Σ σ₂… is smallest under {least}: {number(spread[least])} against "
+               f"{number(spread[base])} for {base} {_ci(row) if row is not None else ''}.{verdict}")
+    if row is not None and (POOLED_SPREAD, least) in eff.index:
+        pooled = eff.loc[(POOLED_SPREAD, least)]
+        per_class, control = row["relative"], pooled["relative"]
+        if np.isfinite(per_class) and np.isfinite(control):
+            if np.sign(control) == np.sign(per_class) and abs(control) >= SIMILAR * abs(per_class):
+                out.append(f"All classes pooled, the same statistic changes by {_pct(control)} "
+                           f"(per class: {_pct(per_class)}): the control moves as much, so most of "
+                           "the change is overall scale, not flatter classes.")
+            else:
+                out.append(f"All classes pooled, it changes by {_pct(control)} only (per class: "
+                           f"{_pct(per_class)}): the change is in how each class spreads, not "
+                           "in overall scale.")
+    if (SHAPE, least) in eff.index:
+        shape = eff.loc[(SHAPE, least)]
+        clear = _clear(shape)
+        if clear is None:
+            how = "with no interval to tell"
+        elif not clear:
+            how = "no clear change in shape"
+        else:
+            how = "flatter in shape" if shape["difference"] < 0 else "less flat in shape, not more"
+        out.append(f"The effective rank, which ignores scale, goes from "
+                   f"{number(shape['baseline_mean'])} to {number(shape['arm_mean'])} "
+                   f"{_ci(shape)}: {how}.")
+    return out
+
+
+def theory_sentence(layer: str, summary: pd.DataFrame) -> str | None:
+    """At a narrow layer, the share of variance Corollary 1 puts at 0, arm by arm."""
+    dim = _arm_means(summary, layer, "theory_dimension")
+    share = _arm_means(summary, layer, RESIDUAL)
+    if dim.empty or share.empty or dim.iloc[0] > NARROW:
+        return None
+    if (share.abs() < 1e-10).all():  # every class fits in that many dimensions: no test
+        return None
+    d = int(dim.iloc[0])
+    shares = ", ".join(f"{a} {number(share[a], 3)}" for a in arm_order(share.index))
+    return (f"Corollary 1 predicts no variance beyond dim(H) − K + 1 = {d} dimension"
+            f"{'s' * (d != 1)} per class at {layer} (at a minimiser of the mixup loss); the "
+            f"share of variance beyond is {shares}.")
+
+
+def mixed_layers(analysis: Analysis) -> dict[str, list[str]]:
+    """Each arm's eligible layers, from its runs' configs ([] for arms that do not mix)."""
+    out = {}
+    for run in analysis.runs:
+        mixing = (run.config or {}).get("mixing") if isinstance(run.config, dict) else None
+        if not isinstance(mixing, dict):
+            continue
+        strategy = mixing.get("strategy")
+        layers = [INPUT] if strategy == "input_mixup" else list(mixing.get("layers") or [])
+        if strategy == "manifold_mixup" and not layers:
+            layers = ["every hidden layer"]
+        out.setdefault(run.name, layers if strategy != "none" else [])
+    return out
+
+
+def caveats(analysis: Analysis, effects: pd.DataFrame) -> list[str]:
+    out = []
+    seeds = analysis.summary.groupby("arm")["n_runs"].max() if len(analysis.summary) else pd.Series()
+    few = [a for a, n in seeds.items() if n < MIN_SEEDS]
+    if few:
+        out.append(f"Fewer than {MIN_SEEDS} seeds ({', '.join(f'{a}: {int(seeds[a])}' for a in few)}): "
+                   "there are no intervals for these arms, and their differences may be noise.")
+    mixed = mixed_layers(analysis)
+    if mixed:
+        where = "; ".join(f"{a}: mixed at {', '.join(l)}" for a, l in mixed.items() if l)
+        none = [a for a, l in mixed.items() if not l]
+        out.append("Corollary 1 describes minimisers of the mixup loss, and only layers at or "
+                   "after where mixing happened" + (f" ({where})" if where else "") +
+                   (f"; for {', '.join(none)}, which {'does' if len(none) == 1 else 'do'} not "
+                    "mix, it does not apply" if none else "")
+                   + ".")
+    else:
+        out.append("Whether these networks were trained with mixing is not known here (no run "
+                   "configs): Corollary 1's check is moot unless they were (an ERM or a randomly "
+                   "initialised network is no minimiser of the mixup loss).")
+    out.append(f"The numerical rank counts singular values above {analysis.settings.rtol:g} · σ₁ "
+               "(rtol): another rtol gives another count; the effective rank and the variance "
+               "shares do not depend on it.")
+    if len(effects):
+        out.append(count_note(effects))
+    return out
+
+
+def interpretation(analysis: Analysis) -> tuple[list[str], list[str]]:
+    """(findings, caveats): sentences built from the analysis' tables."""
+    if analysis.flat.empty or analysis.summary.empty:
+        return [], []
+    values = per_run(analysis.flat)
+    base = baseline_arm(values)
+    effects = compare(values, baseline=base, metrics=METRICS)
+    findings = []
+    for layer in analysis.layer_order:
+        if layer == INPUT:
+            continue
+        findings += layer_sentences(layer, analysis.summary, effects, base)
+        theory = theory_sentence(layer, analysis.summary)
+        if theory:
+            findings.append(theory)
+    return findings, caveats(analysis, effects)

@@ -1,0 +1,84 @@
+"""The report's "What this shows", on constructed tables: a clear effect, no effect, one
+seed, and an effect the pooled control explains."""
+import numpy as np
+import pandas as pd
+
+from repflat.analysis.report.interpret import interpretation
+from repflat.analysis.results import Analysis
+from repflat.analysis.tidy import summarize
+from repflat.config import AnalysisConfig
+
+
+def analysis(values: dict, seeds=(0, 1, 2, 3, 4), layer: str = "fc1") -> Analysis:
+    """values: {arm: {metric: callable(seed) -> value}}; pooled_ metrics become pooled rows."""
+    rows = []
+    for arm, metrics in values.items():
+        for seed in seeds:
+            for metric, f in metrics.items():
+                pooled = metric.startswith("pooled_")
+                rows.append({"run": f"{arm}-seed{seed}", "arm": arm,
+                             "strategy": "none" if arm == "erm" else "manifold_mixup", "seed": seed,
+                             "split": "train", "layer": layer, "epoch": 10,
+                             "group": "pooled" if pooled else "class", "class": pd.NA if pooled else 0,
+                             "class_name": pd.NA if pooled else "0",
+                             "metric": metric.removeprefix("pooled_"), "value": float(f(seed))})
+    flat = pd.DataFrame(rows).astype({"class": "Int64", "seed": "Int64"})
+    spectra = pd.DataFrame({"layer": [layer]})
+    return Analysis("t", AnalysisConfig(), [], spectra, flat, summarize(flat), pd.DataFrame())
+
+
+noise = np.random.default_rng(0).normal(size=(10,)) * 0.05
+
+
+def test_a_clear_effect_with_the_control_unmoved_and_flatter_shape():
+    findings, cautions = interpretation(analysis({
+        "erm": {"sum_other_singular_values": lambda s: 10 + noise[s], "effective_rank": lambda s: 6 + noise[s],
+                "pooled_sum_other_singular_values": lambda s: 100 + noise[s]},
+        "mm": {"sum_other_singular_values": lambda s: 8 + noise[s + 5], "effective_rank": lambda s: 5 + noise[s + 5],
+               "pooled_sum_other_singular_values": lambda s: 100 + noise[s + 5]}}))
+    text = " ".join(findings)
+    assert "At fc1, Σ σ₂… is smallest under mm: 8" in text and "against 10" in text
+    assert "95% CI" in text and "paired t over 5 seeds" in text and "may be noise" not in text
+    assert "the change is in how each class spreads, not in overall scale" in text
+    assert "flatter in shape" in text
+    assert not any("Fewer than 3 seeds" in c for c in cautions)
+    assert any("intervals were drawn at 95% each" in c for c in cautions)
+
+
+def test_no_effect_says_the_interval_includes_zero():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(10, 1, 5), rng.normal(10, 1, 5)
+    findings, _ = interpretation(analysis({
+        "erm": {"sum_other_singular_values": lambda s: a[s] + 0.3},
+        "mm": {"sum_other_singular_values": lambda s: b[s]}}))
+    text = " ".join(findings)
+    assert "smallest under mm" in text and "The interval includes 0: this may be noise." in text
+
+
+def test_one_seed_gives_no_interval_and_says_so():
+    findings, cautions = interpretation(analysis({
+        "erm": {"sum_other_singular_values": lambda s: 10.0},
+        "mm": {"sum_other_singular_values": lambda s: 8.0}}, seeds=(0,)))
+    assert findings == ["At fc1, Σ σ₂… is smallest under mm: 8 against 10 for erm (-2; no interval "
+                        "with 1 seed)."]
+    assert any(c.startswith("Fewer than 3 seeds (erm: 1, mm: 1)") for c in cautions)
+    assert any("No intervals were drawn" in c for c in cautions)
+
+
+def test_an_effect_the_pooled_control_explains_is_called_scale():
+    findings, _ = interpretation(analysis({
+        "erm": {"sum_other_singular_values": lambda s: 10 + noise[s],
+                "pooled_sum_other_singular_values": lambda s: 100 + noise[s]},
+        "mm": {"sum_other_singular_values": lambda s: 8 + noise[s + 5],
+               "pooled_sum_other_singular_values": lambda s: 78 + noise[s + 5]}}))
+    text = " ".join(findings)
+    assert "the same statistic changes by -22%" in text and "(per class: -20%)" in text
+    assert "most of the change is overall scale, not flatter classes" in text
+
+
+def test_the_baseline_keeping_the_least_spread_is_said_plainly():
+    findings, _ = interpretation(analysis({
+        "erm": {"sum_other_singular_values": lambda s: 5.0},
+        "mm": {"sum_other_singular_values": lambda s: 8.0}}))
+    assert findings == ["At fc1, erm keeps the least class spread: Σ σ₂… 5 against mm 8; no arm "
+                        "flattens this layer's classes further."]
