@@ -34,7 +34,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from repflat.analysis.moments import (DENSE_MAX_FEATURES, Factor, LayerStats, Moments, factored,
-                             not_finite, psd_singular_values, rank_limited)
+                             clean_spectrum, not_finite, psd_singular_values)
 
 CHUNK_BYTES = 64 << 20     # float64 bytes of one chunk of rows (per worker)
 RELEASE_BYTES = 64 << 20   # bytes read through a mapping between two releases of it
@@ -198,7 +198,7 @@ def _class_moments(read, idx, *, center, chunk_rows, spectrum, scatter):
                 m = _finite(x @ x.T if center else raw, read, idx)
             else:
                 m = s_mat if center else s_mat + n * np.outer(mean, mean)
-            sigma = rank_limited(psd_singular_values(m, min(n, d)), n, center)
+            sigma = clean_spectrum(psd_singular_values(m, min(n, d)), n, center, mean)
         return mean, s_mat, sigma
     m = None
     for start in range(0, n, chunk_rows):
@@ -213,7 +213,8 @@ def _class_moments(read, idx, *, center, chunk_rows, spectrum, scatter):
     _finite(m.gram, read, idx)
     sigma = None
     if spectrum:
-        sigma = rank_limited(psd_singular_values(m.scatter(center), min(n, len(m.shift))), n, center)
+        sigma = clean_spectrum(psd_singular_values(m.scatter(center), min(n, len(m.shift))), n,
+                               center, m.mean)
     return m.mean, (m.scatter() if scatter else None), sigma
 
 
@@ -276,7 +277,7 @@ def gram_statistics(features: np.ndarray, labels: np.ndarray, *, center: bool = 
             pooled_sigma = np.linalg.svd(np.vstack([w.rows, between]), compute_uv=False)[:min(n, n_features)]
         else:
             pooled_sigma = psd_singular_values(w + between.T @ between, min(n, n_features))
-        pooled_sigma = rank_limited(pooled_sigma, n, center)
+        pooled_sigma = clean_spectrum(pooled_sigma, n, center, grand)
     return LayerStats(classes, counts, means, center, per_class, pooled_sigma,
                       w if within else None)
 

@@ -324,8 +324,28 @@ def not_finite(rows: np.ndarray, row_ids: np.ndarray | None = None) -> UserError
     return UserError(f"features: expected finite values, got NaN or Inf in row {row}")
 
 
-def rank_limited(sigma: np.ndarray, n: int, center: bool) -> np.ndarray:
-    """Zero what round-off left past the reachable rank: n centred rows span ≤ n − 1 dimensions."""
+RELATIVE_ACCURACY = 1e-7
+"""Singular values below this fraction of σ₁ are round-off on one of the two paths: a
+float64 Gram matrix's eigenvalues carry an error of about eps·σ₁², i.e. up to ~1e-8·σ₁ on
+each singular value (more once summed over chunks), and float32 features are themselves
+rounded at ~6e-8. Both paths read them as exact zeros, so every metric (effective rank,
+RankMe, participation ratio, numerical rank, shares) is the same whichever path ran."""
+CENTRING_ACCURACY = 64 * np.finfo(np.float64).eps
+"""Centring n rows of norm ‖μ‖ leaves round-off of about eps·√n·‖μ‖: below this times
+√n·‖μ‖ a centred class is its mean, whatever its σ₁ says (identical rows: rank 0)."""
+
+
+def clean_spectrum(sigma: np.ndarray, n: int, center: bool,
+                   mean: np.ndarray | None = None) -> np.ndarray:
+    """σ (descending) with round-off set to exact zeros: past the reachable rank (n
+    centred rows span at most n − 1 dimensions), below RELATIVE_ACCURACY · σ₁, and, for a
+    centred class, below CENTRING_ACCURACY · √n · ‖mean‖ (what centring subtracted)."""
     if center and n <= len(sigma):
         sigma[n - 1:] = 0.0
+    if not len(sigma):
+        return sigma
+    floor = RELATIVE_ACCURACY * sigma[0]
+    if center and mean is not None:
+        floor = max(floor, CENTRING_ACCURACY * np.sqrt(n) * float(np.linalg.norm(mean)))
+    sigma[sigma < floor] = 0.0
     return sigma

@@ -30,7 +30,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from repflat.analysis.moments import (Factor, LayerStats, as_features, check_inputs, factored, not_finite,
-                                     rank_limited)
+                                     clean_spectrum)
 from repflat.analysis.gram import CHUNK_BYTES, default_workers, gram_statistics
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.files import check_budget
@@ -75,9 +75,10 @@ def singular_values(x: np.ndarray, *, center: bool = True, scale: bool = False) 
         raise expected("features", "a 2-D array (n_samples, n_features)", f"shape {x.shape}")
     if not np.isfinite(x).all():
         raise not_finite(x)
+    mean = x.mean(axis=0) if len(x) else None
     if center:
-        x = x - x.mean(axis=0, keepdims=True)
-    s = rank_limited(np.linalg.svd(x, compute_uv=False), len(x), center)
+        x = x - mean
+    s = clean_spectrum(np.linalg.svd(x, compute_uv=False), len(x), center, mean)
     return s / np.sqrt(len(x)) if scale and len(x) else s
 
 

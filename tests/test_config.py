@@ -55,7 +55,7 @@ def test_experiment_resolves_arms_and_seeds():
     ({"arms": {"a": {}}, "seeds": []}, "seeds: expected a non-empty list of integers"),
     ({"arms": {"a": {"mixing": {"alpha": -1}}}}, "arms.a.mixing.alpha: expected a number > 0"),
     ({"arms": {"a": {}}, "base": {"train": {"epochz": 1}}}, "base.train: unknown key 'epochz'"),
-    ({"arms": {"a": {}}, "analysis": {"rtol": 2}}, "analysis.rtol: expected a number in (0, 1)"),
+    ({"arms": {"a": {}}, "analysis": {"rtol": 2}}, "analysis.rtol: expected a number in [1e-07, 1)"),
 ])
 def test_experiment_errors(data, message):
     with pytest.raises(UserError) as err:

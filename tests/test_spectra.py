@@ -211,3 +211,51 @@ def test_integer_features_are_accepted():
     x = np.random.default_rng(0).integers(-5, 5, size=(30, 4))
     y = np.arange(30) % 2
     np.testing.assert_allclose(class_spectra(x, y)[0], singular_values(x[y == 0].astype(float)))
+
+
+# ---------------------------------------------------------------- one answer whatever the path
+
+def rank3_class(n: int = 1000, d: int = 200, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, 3)) * [5.0, 2.0, 0.5]) @ rng.normal(size=(3, d)) + 3.0
+
+
+@pytest.mark.parametrize("rtol", [1e-2, 1e-7])
+def test_the_svd_and_gram_paths_give_the_same_metrics(rtol):
+    from repflat.analysis.tidy import layer_tables
+
+    x, y = rank3_class(), np.zeros(1000, dtype=int)
+    tables = {m: layer_tables(x, y, center=True, rtol=rtol, method=m)[1] for m in ("svd", "gram")}
+    a, b = (t.set_index(["group", "metric"])["value"] for t in tables.values())
+    assert a.index.equals(b.index)
+    np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-6, atol=0)
+    assert a[("class", "numerical_rank")] == b[("class", "numerical_rank")] == 3
+
+
+def test_round_off_is_zero_on_both_paths_and_identical_rows_have_rank_zero():
+    from repflat.analysis.metrics import numerical_rank
+    from repflat.analysis.spectra import singular_values
+
+    x = rank3_class()
+    for method in ("svd", "gram"):
+        s = class_spectra(x, np.zeros(len(x), dtype=int), method=method)[0]
+        assert np.count_nonzero(s) == 3, method  # nothing but the three real directions
+    same = np.tile(np.array([[1e3, -2.5, 0.1, 7.0]]), (50, 1))
+    assert numerical_rank(singular_values(same), 0.01) == 0
+    assert not singular_values(same).any()
+
+
+def test_an_rtol_below_the_accuracy_is_refused():
+    from repflat.analysis.moments import RELATIVE_ACCURACY
+    from repflat.config.schema import MIN_RTOL
+
+    assert MIN_RTOL == RELATIVE_ACCURACY
+    with pytest.raises(UserError, match=r"analysis\.rtol: expected a number in \[1e-07, 1\)"):
+        parse_analysis(rtol=1e-9)
+
+
+def parse_analysis(**fields):
+    from repflat.config import AnalysisConfig
+    from repflat.config._strict import parse
+
+    return parse(AnalysisConfig, fields, "analysis")

@@ -15,6 +15,9 @@ Strategy = Literal["none", "input_mixup", "manifold_mixup"]
 Reduction = Literal["flatten", "avg", "max"]
 FeatureDtype = Literal["float32", "float16"]
 REDUCTIONS, FEATURE_DTYPES = get_args(Reduction), get_args(FeatureDtype)
+MIN_RTOL = 1e-7
+"""The smallest numerical-rank tolerance that means something: the spectra's relative
+accuracy (repflat.analysis.moments.RELATIVE_ACCURACY, which a test keeps equal)."""
 
 
 @dataclass(frozen=True)
@@ -345,5 +348,6 @@ class AnalysisConfig:
     """The class whose spectrum panels c and f draw."""
 
     def __post_init__(self):
-        if not 0 < self.rtol < 1:
-            raise FieldError("rtol", "a number in (0, 1)", self.rtol)
+        if not MIN_RTOL <= self.rtol < 1:
+            raise FieldError("rtol", f"a number in [{MIN_RTOL:g}, 1) (below {MIN_RTOL:g} · σ₁ "
+                             "singular values are round-off and read as 0)", self.rtol)
