@@ -117,7 +117,7 @@ def bad_cases(root):
         ("missing run", ["analyze", str(root / "no-such-run"), "--out", out],
          "RUN: expected an existing run or experiment directory"),
         ("not a run", ["analyze", str(root), "--out", out], "RUN: expected a run directory"),
-        ("bad rtol", ["analyze", str(root), "--out", out, "--rtol", "3"], "--rtol: expected a number in (0, 1)"),
+        ("bad rtol", ["analyze", str(root), "--out", out, "--rtol", "3"], "--rtol: expected a number in [1e-07, 1)"),
         ("usage", ["train"], "the following arguments are required"),
     ]
 
