@@ -194,14 +194,24 @@ def test_the_spirals_report_opens_in_headless_chromium(request, tmp_path):
     assert main(["report", str(spirals), "--out", str(linked), "--link-images", "--quiet"]) == 0
     pages = [embedded / "spirals/report.html", linked / "spirals/report.html"]
     browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    browser.set_window_size(1280, 900)  # a laptop screen
     try:
         for page in pages:
             browser.get(page.as_uri())
+            # Every image loaded and laid out at a non-zero size on the page.
             images = browser.execute_script(
-                "return Array.from(document.images).map(i => [i.getAttribute('src').slice(0, 40),"
-                " i.complete, i.naturalWidth])")
+                "return Array.from(document.images).map(i => { const r = i.getBoundingClientRect();"
+                " return [i.getAttribute('src').slice(0, 40), i.complete, i.naturalWidth,"
+                " r.width, r.height]; })")
             assert len(images) == len(FIGURES), images
-            assert all(done and width > 0 for _, done, width in images), images
+            assert all(done and natural > 0 and w > 0 and h > 0
+                       for _, done, natural, w, h in images), images
+            # The interpretation is what a reader sees first: above the fold, not scrolled to.
+            shows = browser.find_element("id", "what-this-shows")
+            first = shows.find_element("xpath", "following-sibling::p[1]")
+            fold = browser.execute_script("return window.innerHeight")
+            assert shows.is_displayed() and first.is_displayed() and first.text
+            assert first.rect["y"] < fold, (first.rect, fold)
             table = browser.find_element("id", "table-flattening")
             assert table.is_displayed()
             header = [c.text for c in table.find_elements("css selector", "thead th")]
