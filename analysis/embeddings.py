@@ -24,8 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
 from repflat.analysis.moments import as_features
@@ -105,6 +103,11 @@ def embed(features: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.nda
 
 
 def _embed(x: np.ndarray, method: str, seed: int) -> np.ndarray:
+    # Imported here, not at the top: scikit-learn takes ~1.3 s to import, which an
+    # analysis without embeddings (`--figures none`) should not pay.
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
     n = len(x)
     if method == "pca":
         k = min(2, x.shape[1])

@@ -45,7 +45,9 @@ SYNONYMS = {  # what people type for a config key, from other tools' vocabularie
 def suggestions(got: str, valid: Iterable[str], n: int = 3) -> list[str]:
     """Close matches of `got` among `valid`: a known synonym first, then by similarity."""
     valid = list(valid)
-    out = [SYNONYMS[got]] if SYNONYMS.get(got) in valid else []
+    # A synonym, also when misspelt itself ('learning_rat' → learning_rate → lr).
+    known = [SYNONYMS[s] for s in difflib.get_close_matches(got, SYNONYMS, n=1, cutoff=0.85)]
+    out = [k for k in dict.fromkeys(known) if k in valid]
     out += [c for c in difflib.get_close_matches(got, valid, n=n, cutoff=0.5) if c not in out]
     return out[:n]
 

@@ -94,6 +94,9 @@ def test_errors_say_file_line_and_column_with_the_likely_key(tmp_path):
     run.write_text("train:\n  learning_rate: 0.1\ncapture:\n  layers: [fc1, 2]\n")
     with pytest.raises(UserError, match=r"c\.yaml:2:3: train: unknown key 'learning_rate' \(did you mean 'lr'\?\)"):
         load_run_config(run)
+    run.write_text("train:\n  learning_rat: 0.1\n")  # a misspelt synonym still finds its key
+    with pytest.raises(UserError, match=r"unknown key 'learning_rat' \(did you mean 'lr'\?\)"):
+        load_run_config(run)
     run.write_text("capture:\n  layers: [fc1, 2]\n")
     with pytest.raises(UserError, match=r"c\.yaml:2:17: capture\.layers\[1\]: expected a string, got 2"):
         load_run_config(run)

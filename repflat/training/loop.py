@@ -22,6 +22,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -74,12 +75,21 @@ class Setup:
     data: Data
     model: nn.Module
     mixer: object
-    optimizer: torch.optim.Optimizer
     seeds: Seeds
     device: torch.device
     capture_layers: tuple[str, ...]
     capture_epochs: frozenset[int]
     plane: str | None
+
+    @cached_property
+    def optimizer(self) -> torch.optim.Optimizer:
+        # Built on first use, not in setup(): torch's first optimizer imports torch._dynamo
+        # (~1.3 s), which `run --check` and `train --check` have no need to pay.
+        tc, params = self.cfg.train, self.model.parameters()
+        if tc.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum,
+                                   nesterov=tc.nesterov, weight_decay=tc.weight_decay)
+        return torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay)
 
 
 def setup(cfg: RunConfig) -> Setup:
@@ -99,14 +109,8 @@ def setup(cfg: RunConfig) -> Setup:
         plane = plane if probe[plane].shape[1] == 2 else None
     else:
         plane = None
-    tc = cfg.train
-    if tc.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=tc.lr, momentum=tc.momentum,
-                                    nesterov=tc.nesterov, weight_decay=tc.weight_decay)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    epochs = frozenset(cfg.capture.epochs) | {tc.epochs}
-    return Setup(cfg, data, model, mixer, optimizer, seeds, device, layers, epochs, plane)
+    epochs = frozenset(cfg.capture.epochs) | {cfg.train.epochs}
+    return Setup(cfg, data, model, mixer, seeds, device, layers, epochs, plane)
 
 
 def learning_rate(tc: TrainConfig, epoch: int) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torchvision
 from torch import nn
 
 from repflat.config import MLPModel, ModelConfig, ResNetModel, TorchvisionModel
@@ -25,6 +24,8 @@ def _make(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) -> nn.
         blocks = {"preactresnet18": (2, 2, 2, 2), "preactresnet34": (3, 4, 6, 3)}[cfg.name]
         return PreActResNet(blocks, n_classes, channels, cfg.stem_stride)
     if isinstance(cfg, TorchvisionModel):
+        import torchvision  # here, not at the top: importing it costs ~1.5 s on every command
+
         names = sorted(torchvision.models.list_models(module=torchvision.models))
         if cfg.arch not in names:
             raise unknown("model.arch", cfg.arch, names)

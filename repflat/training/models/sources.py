@@ -10,7 +10,6 @@ import pickle
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from repflat.config import RunConfig, load_run_config
@@ -59,6 +58,8 @@ def load_into(model: nn.Module, state: dict, path: str | Path, argument: str) ->
 
 
 def classification_models() -> list[str]:
+    import torchvision  # only where a torchvision model is asked for: it costs ~1.5 s to import
+
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
@@ -79,6 +80,8 @@ def torchvision_model(name: str, weights: str | Path | None = None,
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
+        import torchvision
+
         model = torchvision.models.get_model(name, weights=None, **kwargs)
     if state is None:
         return model
@@ -87,6 +90,8 @@ def torchvision_model(name: str, weights: str | Path | None = None,
         heads = {k: v.shape[0] for k, v in state.items()
                  if k in fresh and v.shape != fresh[k].shape and fresh[k].shape[:1] == (1000,)}
         if heads and len(set(heads.values())) == 1:
+            import torchvision
+
             model = torchvision.models.get_model(name, weights=None, num_classes=next(iter(heads.values())))
     return load_into(model, state, weights, "weights")
 
