@@ -335,7 +335,8 @@ def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | 
                    **s.mixer.take_tally(), **test_metrics(s, epoch),
                    "seconds": round(time.perf_counter() - t0, 4)}
             rows.append(row)
-            run.log_epoch(row)
+            run.log_epoch(row, flush=epoch in s.capture_epochs or epoch % tc.checkpoint_every == 0
+                          or epoch == tc.epochs)
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['test_accuracy']:.3f}",
                             refresh=False)
         if epoch in s.capture_epochs:
