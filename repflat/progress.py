@@ -14,6 +14,11 @@ import sys
 from tqdm.auto import tqdm
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 seed', '3 seeds': a count with its noun in the right number."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def progress_bar(iterable=None, *, show: bool, **kwargs) -> tqdm:
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("leave", False)  # the line `say` prints after it is what remains

@@ -29,7 +29,7 @@ from repflat.analysis.report.tables import (accuracy_table, extraction_configs, 
 from repflat.analysis.theory import NARROW, theory_check
 from repflat.analysis.report.toy import boundaries, figure1, planes
 from repflat.config import AnalysisConfig
-from repflat.progress import say
+from repflat.progress import counted, say
 from repflat.errors import expected, unknown
 from repflat.rundir.run import RunInfo
 from repflat.config._strict import to_plain
@@ -259,7 +259,7 @@ def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progres
     s = analysis.settings
     arms = pd.Series([r.name for r in analysis.runs]).value_counts(sort=False)
     intro = (f"{len(analysis.runs)} run{'s' * (len(analysis.runs) != 1)}: "
-             + ", ".join(f"{a} ({n} seed{'s' * (n != 1)})" for a, n in arms.items())
+             + ", ".join(f"{a} ({counted(n, 'seed')})" for a, n in arms.items())
              + ". " if len(arms) else "")
     blocks = [Paragraph((analysis.description + " " if analysis.description else "") + intro
                         + f"Features of the {s.split} split, "

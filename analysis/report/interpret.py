@@ -23,6 +23,7 @@ from repflat.analysis.theory import NARROW
 from repflat.analysis.tidy import arm_order, final_epoch, per_run
 from repflat.analysis.report.tables import mean_std, number
 from repflat.rundir.names import INPUT
+from repflat.progress import counted
 
 SPREAD = "sum_other_singular_values"
 POOLED_SPREAD = "pooled_" + SPREAD
@@ -41,7 +42,7 @@ def _pct(x: float) -> str:
 def _ci(row: pd.Series) -> str:
     """'(−2.8, 95% CI −4.1 to −1.5, paired t over 3 seeds)', or why there is no interval."""
     diff = number(row["difference"], 3)
-    seeds = f"{int(row['n'])} seed{'s' if int(row['n']) != 1 else ''}"
+    seeds = counted(int(row['n']), "seed")
     if not np.isfinite(row["ci_low"]):
         return f"({diff}; no interval with {seeds})"
     return (f"({diff}, {row['level']:.0%} CI {number(row['ci_low'], 3)} to "

@@ -21,7 +21,7 @@ import torch
 from repflat.config import Experiment, RunConfig, load_experiment, parse_experiment
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.lock import exclusive
-from repflat.progress import progress_bar, say
+from repflat.progress import counted, progress_bar, say
 from repflat.rundir.run import NEW, claimed_by, prepare_run_dir
 from repflat.rundir.files import write_text
 from repflat.training.loop import Setup, run_line, setup, train
@@ -98,8 +98,9 @@ class Plan:
         """One line: arms, seeds, runs, and how many are done already."""
         done = len(self.exp.runs) - len(self.todo)
         where = f" into {self.out}" if self.out is not None else ""
-        return (f"{self.exp.name}: {len(self.exp.arms)} arms × {len(self.exp.seeds)} seeds = "
-                f"{len(self.exp.runs)} runs{where}, {done} complete already; checked: "
+        return (f"{self.exp.name}: {counted(len(self.exp.arms), 'arm')} × "
+                f"{counted(len(self.exp.seeds), 'seed')} = {counted(len(self.exp.runs), 'run')}"
+                f"{where}, {done} complete already; checked: "
                 f"{', '.join(self.exp.arms)}")
 
 
@@ -131,7 +132,8 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path, *, progress: b
     n_jobs = job_count(jobs, todo) if todo else 1
     with exclusive(out):
         write_text(out / EXPERIMENT_FILE, dump_yaml(exp.source))
-        say(f"{exp.name}: {len(exp.runs)} runs ({len(exp.arms)} arms × {len(exp.seeds)} seeds), "
+        say(f"{exp.name}: {counted(len(exp.runs), 'run')} ({counted(len(exp.arms), 'arm')} × "
+            f"{counted(len(exp.seeds), 'seed')}), "
             f"{len(exp.runs) - len(todo)} complete already, {len(todo)} to train"
             + (f", {n_jobs} at a time" if n_jobs > 1 else ""), show=progress)
         bar = progress_bar(total=len(todo), desc=f"{exp.name}: runs", unit="run", show=progress)
