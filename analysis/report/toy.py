@@ -20,9 +20,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from repflat.analysis.report.plotting.boundary import RESPONSES, BoundaryDisplay, scatter_classes
+from repflat.analysis.report.plotting.boundary import (RESPONSES, BoundaryDisplay, class_legend,
+                                                       scatter_classes)
 from repflat.analysis.report.plotting.plots import plot_spectrum
-from repflat.analysis.report.plotting.style import literal, styled
+from repflat.analysis.report.plotting.style import literal, styled, with_seed
 from repflat.analysis.runs import lowest_seed
 from repflat.analysis.tidy import arm_order, class_names_in, final_epoch
 from repflat.errors import expected
@@ -114,7 +115,7 @@ def planes(runs: list[RunInfo]):
     fig, ax = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
     for a, arm in zip(ax.flat, arms):
         run = pick_run(runs, arm=arm, split=PLANE_GRID)
-        _plane_panel(a, run, f"{arm} (seed {run.seed})")
+        _plane_panel(a, run, with_seed(arm, run.seed))
     for a in ax.flat[len(arms):]:
         a.set_visible(False)
     fig.tight_layout()
@@ -151,7 +152,11 @@ def boundaries(runs: list[RunInfo], responses: tuple[str, ...] = ("class", "conf
             a.set_xticks([]), a.set_yticks([])
             if i == 0:
                 a.set_title(literal(RESPONSE_TITLES.get(response, response)))
+                if response == "class" and display.n_classes <= 10:  # beyond, a legend hides the map
+                    class_legend(a, [fs.class_name(k) for k in range(display.n_classes)],
+                                 loc="upper right", fontsize="x-small", framealpha=0.8,
+                                 frameon=True)
             if j == 0:
-                a.set_ylabel(literal(f"{arm} (seed {run.seed})"))
+                a.set_ylabel(literal(with_seed(arm, run.seed)))
     fig.tight_layout()
     return fig
