@@ -116,6 +116,14 @@ def test_an_over_training_figure_with_nothing_but_constants_is_left_out_and_said
     assert fig is None
     fig = epochs_figure(summary)
     assert [ax.get_ylabel() for ax in fig.axes] == ["largest singular value"]
+    # beside a 5-D layer the 1-D one keeps its column, its constant panels saying their value
+    runs = [run("erm", 0, {"fc1": 5, "unit": 1}, epochs=(0, 1))]
+    summary = tables(runs)[2]
+    fig = epochs_figure(summary, metrics=("largest_singular_value", "effective_rank"))
+    unit_rank = fig.axes[3]  # row: effective rank, column: unit
+    assert not unit_rank.get_lines()
+    assert [t.get_text() for t in unit_rank.texts] == ["1 at every epoch"]
+    assert len(fig.axes[2].get_lines()) == 1  # effective rank at fc1 is drawn
     # features that did not change between the epochs: every panel constant
     x, y = affine_classes()
     still = MemoryFeatures({("train", e, "fc1"): x for e in (0, 1)}, {"train": y})
@@ -215,11 +223,11 @@ def test_log_spectra_mask_exact_zeros_instead_of_falling_off_a_cliff():
     assert (y[np.isfinite(y)] > 0).all()
 
 
-def test_pooled_spectra_have_few_integer_ticks():
+def test_spectra_have_few_integer_ticks_pooled_or_one_dimensional():
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(4), 40)
     x = rng.normal(size=(160, 64)).astype(np.float32)
-    fs = MemoryFeatures({("train", 0, "wide"): x}, {"train": y})
+    fs = MemoryFeatures({("train", 0, "wide"): x, ("train", 0, "unit"): x[:, :1]}, {"train": y})
     r = RunInfo(Path("erm-seed0"), "erm", "none", 0, Status.UNKNOWN, None, fs)
     spectra, _, _ = tables([r])
     fig = spectra_figure(spectra)
@@ -227,8 +235,8 @@ def test_pooled_spectra_have_few_integer_ticks():
     for ax in fig.axes:
         lo, hi = ax.get_xlim()
         ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
-        assert len(ticks) <= 7, ax.get_title()
-        assert all(float(t).is_integer() for t in ticks)
+        assert 1 <= len(ticks) <= 7, ax.get_title()
+        assert all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
 
 
 # ---------------------------------------------------------------- 5, 7: embeddings

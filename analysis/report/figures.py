@@ -38,11 +38,16 @@ def class_labels(spectra: pd.DataFrame) -> list[int]:
 
 
 def _legend(fig, colors: dict) -> None:
-    """One legend for the figure, of every arm in `colors` (in its order)."""
+    """One legend for the figure, of every arm in `colors`, read row by row in their order
+    (matplotlib fills a legend's columns first), as many per row as the width holds."""
     handles = [Line2D([], [], color=c, marker="o", markersize=3, linewidth=1.4, label=literal(a))
                for a, c in colors.items()]
-    fig.legend(handles=handles, loc="upper center", ncol=max(1, min(len(handles), 7)),
-               frameon=False, bbox_to_anchor=(0.5, 1.0))
+    ncol = max(1, min(len(handles), int(fig.get_size_inches()[0] // 1.1)))
+    rows = -(-len(handles) // ncol)
+    column_major = [handles[r * ncol + c] for c in range(ncol) for r in range(rows)
+                    if r * ncol + c < len(handles)]
+    fig.legend(handles=column_major, loc="upper center", ncol=ncol, frameon=False,
+               bbox_to_anchor=(0.5, 1.0))
 
 
 def _grid_layout(fig) -> None:

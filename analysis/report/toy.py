@@ -22,7 +22,7 @@ import pandas as pd
 
 from repflat.analysis.report.plotting.boundary import (RESPONSES, BoundaryDisplay, class_legend,
                                                        scatter_classes)
-from repflat.analysis.report.plotting.plots import plot_spectrum
+from repflat.analysis.report.plotting.plots import hue_colors, plot_spectrum
 from repflat.analysis.report.plotting.style import literal, styled, with_seed
 from repflat.analysis.runs import lowest_seed
 from repflat.analysis.tidy import arm_order, class_names_in, final_epoch
@@ -75,7 +75,8 @@ def _spectrum_panel(ax, spectra: pd.DataFrame, layer: str, cls: int, title: str)
     data = spectra[(spectra["layer"] == layer) & (spectra["group"] == CLASS)
                    & (spectra["class"] == int(cls))]
     data = final_epoch(data)
-    plot_spectrum(data, ax=ax, max_index=30)  # the paper's panels show indices 0..29
+    # the paper's panels show indices 0..29; colours of all arms, so (c) and (f) agree
+    plot_spectrum(data, ax=ax, max_index=30, palette=hue_colors(spectra["arm"]))
     ax.set_title(literal(title))
 
 

@@ -136,6 +136,10 @@ def plot_spectrum(data: pd.DataFrame, *, x: str = "index", y: str = "singular_va
         ax.set_ylim(top * floor, top * 1.5)
     # a pooled layer of 64 directions got ticks every 5, colliding in a small panel
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    if band[x].nunique() == 1:  # one direction (a 1-D layer): ticks at ±0.025 otherwise
+        only = float(band[x].iloc[0])
+        ax.set_xlim(only - 0.5, only + 0.5)
+        ax.set_xticks([only])
     ax.set_xlabel("singular value index")
     ax.set_ylabel("singular value")
     return ax
@@ -270,7 +274,7 @@ def plot_metric_heatmap(summary: pd.DataFrame, *, metric: str, relative_to: str 
     ax = ax or plt.subplots(figsize=(1.2 + 1.1 * matrix.shape[1], 0.8 + 0.5 * matrix.shape[0]))[1]
     named = set(refs.dropna())
     label = (f"relative to {next(iter(named))}" if len(named) == 1
-             else "relative to the first arm at each layer")
+             else "× first arm at the layer")
     # seaborn takes the tick labels from the index (arms) and columns (layers)
     with warnings.catch_warnings():  # seaborn 0.13 calls a colormap method matplotlib deprecates
         warnings.simplefilter("ignore", PendingDeprecationWarning)

@@ -27,6 +27,7 @@ FIXED = {"erm": 0, "none": 0, "baseline": 0, "input_mixup": 1, "manifold_mixup":
 # Classes take light, soft colours and arms saturated ones, so a class is never read as an
 # arm (class 0 was ERM's blue) and no colour is in both palettes (tests/test_figure_cases).
 CLASS_PALETTE = sns.color_palette("Set2")
+GREY = 7  # the palette's grey reads as "absent" or "disabled": no arm gets it
 GOLDEN_ANGLE = 137.50776  # successive hues as far from all earlier ones as can be, for any count
 
 
@@ -62,10 +63,11 @@ def extra_arm_color(i: int) -> tuple:
 
 def arm_colors(arms: Iterable[str]) -> dict[str, tuple]:
     """Colour of each arm: fixed for the strategies and Figure 2's regularizers; the other
-    arms, in the order given, take the palette's remaining colours, then `extra_arm_color`:
+    arms, in the order given, take the palette's remaining colours (sky blue, yellow; not
+    its grey), then `extra_arm_color`:
     every arm its own colour, however many there are (user-named arms were all grey)."""
     arms = list(dict.fromkeys(arms))
-    free = [c for i, c in enumerate(PALETTE) if i not in set(FIXED.values())]
+    free = [c for i, c in enumerate(PALETTE) if i not in set(FIXED.values()) | {GREY}][::-1]
     others = [a for a in arms if a not in FIXED]
     colors = {a: free[i] if i < len(free) else extra_arm_color(i - len(free))
               for i, a in enumerate(others)}
