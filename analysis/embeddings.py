@@ -141,9 +141,7 @@ class Skipped:
     """Words that follow "has", from `embedding_problem`."""
 
     def sentence(self) -> str:
-        known = isinstance(self.seed, (int, np.integer)) and not isinstance(self.seed, bool)
-        seed = f" (seed {self.seed})" if known else ""
-        return f"{self.layer} of {self.arm}{seed} has {self.reason}: nothing to embed."
+        return f"{self.layer} of {self.arm} (seed {self.seed}) has {self.reason}: nothing to embed."
 
 
 @dataclass(frozen=True)
