@@ -2,6 +2,7 @@
 plotting functions receive, the values on the Figure's artists) for runs built here:
 one arm, two models with different layers, a random-init model (epoch 0 only), a single
 seed, eight user-named arms, 1-D and 3-D layers, a class of two samples."""
+import io
 from pathlib import Path
 
 import matplotlib.colors as mcolors
@@ -184,6 +185,17 @@ def test_heat_map_writes_values_and_ratios_without_exponent_noise():
     bar = fig.axes[1]
     ticks = [t.get_text() for t in bar.get_yticklabels() if t.get_text()]
     assert len(set(ticks)) == len(ticks)  # no ×1 ×1 from too few digits
+
+
+def test_heat_map_with_mathtext_names_draws_them_as_text():
+    arm, layer = "a$x", "l$\\frac$"
+    runs = [run(arm, 0, {layer: 5}), run("erm", 0, {layer: 5})]
+    _, _, summary = tables(runs)
+    fig = heatmap_figure(summary, "effective_rank")
+    fig.savefig(io.BytesIO(), format="png")  # mathtext would fail here
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["erm", "a\\$x"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["l\\$\\frac\\$"]
 
 
 # ---------------------------------------------------------------- 3, 4: spectra

@@ -221,7 +221,7 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
     if metric and options.draws("heatmap") and len(arms) == 1:
         blocks += [Heading("Strategy × layer"), Paragraph(
             f"There is one arm ({arms[0]}), so there is no heat map: its colours are ratios "
-            "between arms. Its numbers are in the flattening table above.")]
+            "between arms. Its values are in the flattening and all-metrics tables.")]
     add(draw("heatmap", lambda: heatmap_figure(summary, metric)) if metric else None,
         "heatmap.png", "Strategy × layer",
         f"{metric} (class-averaged, mean over seeds, final epoch) per arm and layer; "
@@ -236,7 +236,8 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
             "One epoch per run was analysed. To see when flattening sets in, capture several "
             "epochs (capture.epochs in the config) and analyse them all (--epochs all)."
             if not several else "Every metric the figure would show is constant over "
-            "training, so there is no figure.")]
+            "training, so there is no figure." if constant else "No layer but the input "
+            "has the metrics this figure shows.")]
         blocks += [Paragraph(constant)] if several and constant else []
     add(epochs, "epochs.png", "Over training",
         "Class-averaged flattening metrics at every analysed epoch: mean over seeds, band = ±1 std.",

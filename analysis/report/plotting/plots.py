@@ -211,8 +211,7 @@ def ratio_references(matrix: pd.DataFrame, relative_to: str | None = None) -> pd
     for layer in matrix.columns:
         column = matrix[layer]
         usable = [a for a in matrix.index if np.isfinite(column[a]) and column[a] != 0]
-        first = relative_to if relative_to in usable else matrix.index[0]
-        refs[layer] = first if first in usable else (usable[0] if usable else pd.NA)
+        refs[layer] = relative_to if relative_to in usable else (usable[0] if usable else pd.NA)
     return pd.Series(refs, dtype=object)
 
 
