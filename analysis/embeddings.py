@@ -153,10 +153,14 @@ class Embedded:
 
     data: pd.DataFrame
     skipped: tuple[Skipped, ...] = ()
+    without: tuple[str, ...] = ()
+    """Arms none of whose runs saved the layer (another model's layers, say)."""
+    layer: str = ""
+    split: str = ""
 
     def __repr__(self) -> str:
         return (f"Embedded(arms={self.arms}, methods={list(dict.fromkeys(self.data['method']))}, "
-                f"skipped={[s.arm for s in self.skipped]})")
+                f"skipped={[s.arm for s in self.skipped]}, without={list(self.without)})")
 
     @property
     def arms(self) -> list[str]:
@@ -164,8 +168,14 @@ class Embedded:
 
     @property
     def notes(self) -> list[str]:
-        """One sentence per arm left out, naming the arm, its seed, the layer and why."""
-        return [s.sentence() for s in self.skipped]
+        """One sentence per arm left out, naming the arm, its seed, the layer and why; and
+        one naming the arms without the layer (they were dropped without a word)."""
+        notes = [s.sentence() for s in self.skipped]
+        if self.without:
+            arms = ", ".join(self.without)
+            notes.append(f"Not in the embeddings: {arms}, whose runs saved no layer "
+                         f"{self.layer} for the {self.split} split.")
+        return notes
 
 
 def embed_runs(runs: list[RunInfo], *, layer: str, split: str = "train",
@@ -176,10 +186,11 @@ def embed_runs(runs: list[RunInfo], *, layer: str, split: str = "train",
     for m in methods:
         if m not in METHODS:
             raise unknown("embeddings", m, METHODS)
-    frames, skipped, found = [], [], False
+    frames, skipped, without, found = [], [], [], False
     for arm in arm_order(r.name for r in runs):
         run = _pick(runs, arm, split, layer)
         if run is None:
+            without.append(arm)
             continue
         found = True
         fs = run.features
@@ -206,7 +217,8 @@ def embed_runs(runs: list[RunInfo], *, layer: str, split: str = "train",
     if not found:
         raise UserError(f"embedding_layer: no run saved layer {layer!r} for split {split!r}")
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
-    return Embedded(data.astype({"seed": "Int64", "class": "Int64"}), tuple(skipped))
+    return Embedded(data.astype({"seed": "Int64", "class": "Int64"}), tuple(skipped),
+                    tuple(without), layer, split)
 
 
 def embedding_frame(runs: list[RunInfo], *, layer: str, split: str = "train",

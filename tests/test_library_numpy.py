@@ -229,7 +229,7 @@ def test_figure_titles_and_legends_name_the_classes():
     assert str(data["class"].dtype) == "Int64" and set(data["class_name"]) == set(NAMES)
     fig2 = plot_embeddings(data)
     assert [t.get_text() for t in fig2.legends[0].get_texts()] == NAMES
-    assert fig2.axes[0].get_title() == "erm (seed unknown)"
+    assert fig2.axes[0].get_title() == "erm"  # no seed known: none in the title (issue 12)
     plt.close("all")
 
 

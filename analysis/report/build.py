@@ -20,7 +20,8 @@ from repflat.analysis.results import Analysis
 from repflat.analysis.embeddings import METHODS, NAMES, embed_runs, sampling_note
 from repflat.analysis.report.plotting.embeddings import plot_embeddings
 from repflat.analysis.report.interpret import interpretation
-from repflat.analysis.report.figures import epochs_figure, heatmap_figure, spectra_figure
+from repflat.analysis.report.figures import (constant_note, constant_panels, epochs_figure,
+                                             heatmap_figure, spectra_figure)
 from repflat.analysis.paper import PAPER, PICTURES, paper_entry
 from repflat.analysis.report.markup import Code, Details, Heading, Image, Paragraph, Table, write_report
 from repflat.analysis.report.plotting.style import figure_style
@@ -182,11 +183,12 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
     runs, s, summary = analysis.runs, analysis.settings, analysis.summary
     blocks, written = [], []
 
-    def add(fig, name: str, heading: str, caption: str, before: list | None = None) -> None:
+    def add(fig, name: str, heading: str, caption: str, before: list | None = None,
+            after: list | None = None) -> None:
         if fig is None:
             return
         written.append(_save(fig, out, name))
-        blocks.extend([Heading(heading), *(before or []), Image(name, caption)])
+        blocks.extend([Heading(heading), *(before or []), Image(name, caption), *(after or [])])
 
     def draw(name: str, make):
         """The figure `make()` draws, if this report draws `name` (else nothing is computed)."""
@@ -215,18 +217,31 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
         "std over seeds. The class average is taken per run before the seeds; the pooled "
         "column (all classes together) is the control.")
     metric = heatmap_metric(analysis, options)
+    arms = list(dict.fromkeys(summary["arm"]))
+    if metric and options.draws("heatmap") and len(arms) == 1:
+        blocks += [Heading("Strategy × layer"), Paragraph(
+            f"There is one arm ({arms[0]}), so there is no heat map: its colours are ratios "
+            "between arms. Its values are in the flattening and all-metrics tables.")]
     add(draw("heatmap", lambda: heatmap_figure(summary, metric)) if metric else None,
         "heatmap.png", "Strategy × layer",
         f"{metric} (class-averaged, mean over seeds, final epoch) per arm and layer; "
-        "numbers = values, colour = ratio to the first arm at the same layer (log scale). "
+        "numbers = values, colour = ratio to the first arm at the same layer (log scale; at a "
+        "layer the first arm lacks, to the first arm that has it). "
         "The pooled-class control is beside it when the tables have it.")
     epochs = draw("epochs", lambda: epochs_figure(summary))
+    several = len(summary) and summary.groupby("arm")["epoch"].nunique().max() > 1
+    constant = constant_note(constant_panels(summary)) if several else None
     if epochs is None and options.draws("epochs"):
         blocks += [Heading("Over training"), Paragraph(
             "One epoch per run was analysed. To see when flattening sets in, capture several "
-            "epochs (capture.epochs in the config) and analyse them all (--epochs all).")]
+            "epochs (capture.epochs in the config) and analyse them all (--epochs all)."
+            if not several else "Every metric the figure would show is constant over "
+            "training, so there is no figure." if constant else "No layer but the input "
+            "has the metrics this figure shows.")]
+        blocks += [Paragraph(constant)] if several and constant else []
     add(epochs, "epochs.png", "Over training",
-        "Class-averaged flattening metrics at every analysed epoch: mean over seeds, band = ±1 std.")
+        "Class-averaged flattening metrics at every analysed epoch: mean over seeds, band = ±1 std.",
+        after=[Paragraph(constant)] if constant else [])
     layer = (embedding_layer(analysis, options)
              if runs and options.embeddings and options.draws("embeddings") else None)
     if layer is not None:

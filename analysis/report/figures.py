@@ -3,17 +3,27 @@
 - `spectra_figure`: class spectra, mean ± std over seeds, one row per layer; columns
   for each class (or the chosen one when there are many), the class average, and all
   classes pooled (the control) beside them.
-- `epochs_figure`: class-averaged flattening metrics over the captured epochs.
-- `heatmap_figure`: arm × layer heat map of one metric, its pooled control beside it.
+- `epochs_figure`: class-averaged flattening metrics over the captured epochs; panels
+  constant at every epoch for every arm are left out (`constant_panels` names them, and
+  the report says so under the figure).
+- `heatmap_figure`: arm × layer heat map of one metric, its pooled control beside it;
+  none for a single arm (there is nothing to compare).
 
-Each returns a matplotlib Figure, or None when the tables lack what it needs.
+Each returns a matplotlib Figure, or None when the tables lack what it needs. Every
+figure with several arms takes their colours once (`hue_colors` of all arms) and builds
+its legend from all of them: a panel shows only the arms that have its layer.
 """
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
-from repflat.analysis.report.plotting.plots import (class_mean_spectra, plot_metric_heatmap, plot_metric_over_epochs, plot_spectrum)
+from repflat.analysis.report.plotting.plots import (class_mean_spectra, hue_colors, plot_metric_heatmap,
+                                                    plot_metric_over_epochs, plot_spectrum,
+                                                    round_off_to_zero)
+from repflat.analysis.report.tables import number
 from repflat.analysis.tidy import class_names_in, class_order, final_epoch
 from repflat.analysis.report.plotting.style import literal, styled
 from repflat.rundir.names import CLASS, POOLED
@@ -27,9 +37,16 @@ def class_labels(spectra: pd.DataFrame) -> list[int]:
     return class_order(spectra.loc[spectra["group"] == CLASS, "class"])
 
 
-def _legend(fig, ax) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 7), frameon=False,
+def _legend(fig, colors: dict) -> None:
+    """One legend for the figure, of every arm in `colors`, read row by row in their order
+    (matplotlib fills a legend's columns first), as many per row as the width holds."""
+    handles = [Line2D([], [], color=c, marker="o", markersize=3, linewidth=1.4, label=literal(a))
+               for a, c in colors.items()]
+    ncol = max(1, min(len(handles), int(fig.get_size_inches()[0] // 1.1)))
+    rows = -(-len(handles) // ncol)
+    column_major = [handles[r * ncol + c] for c in range(ncol) for r in range(rows)
+                    if r * ncol + c < len(handles)]
+    fig.legend(handles=column_major, loc="upper center", ncol=ncol, frameon=False,
                bbox_to_anchor=(0.5, 1.0))
 
 
@@ -60,12 +77,13 @@ def spectra_figure(spectra: pd.DataFrame, *, layers: list[str] | None = None,
     columns = [(f"class {names.get(c, c)}", data[data["class"] == c]) for c in shown]
     columns += [("mean over classes", means), ("all classes pooled (control)",
                                                 data[data["group"] == POOLED])]
+    colors = hue_colors(data["arm"])
     fig, axes = plt.subplots(len(layers), len(columns), squeeze=False,
                              figsize=(3.3 * len(columns), 2.6 * len(layers) + 0.5))
     for i, layer in enumerate(layers):
         for j, (title, frame) in enumerate(columns):
             ax = axes[i, j]
-            plot_spectrum(frame[frame["layer"] == layer], ax=ax, log=log)
+            plot_spectrum(frame[frame["layer"] == layer], ax=ax, log=log, palette=colors)
             ax.set_title(literal(f"{layer}: {title}"))
             if i < len(layers) - 1:
                 ax.set_xlabel("")
@@ -73,37 +91,86 @@ def spectra_figure(spectra: pd.DataFrame, *, layers: list[str] | None = None,
                 ax.set_ylabel("")
             if ax.get_legend():
                 ax.get_legend().remove()
-    _legend(fig, axes[0, 0])
+    _legend(fig, colors)
     _grid_layout(fig)
     return fig
+
+
+def _epoch_layers(summary: pd.DataFrame, layers: list[str] | None) -> list[str]:
+    return layers or [l for l in dict.fromkeys(summary["layer"]) if l != "input"]
+
+
+def constant_panels(summary: pd.DataFrame, *, metrics: tuple[str, ...] = EPOCH_METRICS,
+                    layers: list[str] | None = None) -> pd.DataFrame:
+    """The (metric, layer) panels of `epochs_figure` that carry no information: every
+    arm's mean the same value at every epoch, with no spread over seeds, once round-off
+    (below tables.ROUND_OFF) reads 0. Columns metric, layer, value (the constant).
+
+    A residual variance share where dim(H) − K + 1 reaches every class's rank is 0 at
+    every epoch; drawn, its round-off (1e-15 … 1e-136) looked like a trend."""
+    rows = []
+    for metric in [m for m in metrics if m in set(summary["metric"])]:
+        for layer in _epoch_layers(summary, layers):
+            panel = summary[(summary["metric"] == metric) & (summary["layer"] == layer)]
+            if panel.empty:
+                continue
+            mean, std = round_off_to_zero(panel["mean"]), round_off_to_zero(panel["std"].fillna(0))
+            if (std == 0).all() and np.allclose(mean, mean[0], rtol=1e-9, atol=0):
+                rows.append({"metric": metric, "layer": layer, "value": float(mean[0])})
+    return pd.DataFrame(rows, columns=["metric", "layer", "value"])
+
+
+def constant_note(constant: pd.DataFrame) -> str | None:
+    """The sentence the report puts under the over-training figure for the panels it leaves
+    out, e.g. 'residual variance share at fc1, fc2 (0)'."""
+    if constant.empty:
+        return None
+    parts = []
+    for (metric, value), rows in constant.groupby(["metric", "value"], sort=False):
+        parts.append(f"{metric.replace('_', ' ')} at {', '.join(rows['layer'])} ({number(value)})")
+    return ("Left out of the figure, constant at every analysed epoch for every arm (nothing "
+            "changes over training): " + "; ".join(parts) + ".")
 
 
 @styled
 def epochs_figure(summary: pd.DataFrame, *, metrics: tuple[str, ...] = EPOCH_METRICS,
                   layers: list[str] | None = None):
     """Rows: metrics (class-averaged, those present); columns: layers; x: epoch. None
-    unless some arm was analysed at two epochs or more."""
+    unless some arm was analysed at two epochs or more. A metric constant at every layer
+    (and a layer at which every metric is constant) has no row (column); a constant panel
+    among others says its value instead of drawing it; `constant_panels` lists them all.
+    None when nothing is left."""
     per_arm = summary.groupby("arm")["epoch"].nunique()
     if per_arm.empty or per_arm.max() < 2:
         return None
     metrics = [m for m in metrics if m in set(summary["metric"])]
-    layers = layers or [l for l in dict.fromkeys(summary["layer"]) if l != "input"]
+    layers = _epoch_layers(summary, layers)
+    constant = constant_panels(summary, metrics=tuple(metrics), layers=layers)
+    flat = {(m, l): v for m, l, v in constant.itertuples(index=False)}
+    metrics = [m for m in metrics if any((m, l) not in flat for l in layers)]
+    layers = [l for l in layers if any((m, l) not in flat for m in metrics)]
     if not metrics or not layers:
         return None
+    colors = hue_colors(summary["arm"])
     fig, axes = plt.subplots(len(metrics), len(layers), squeeze=False,
                              figsize=(3.3 * len(layers), 2.5 * len(metrics) + 0.5))
     for i, metric in enumerate(metrics):
         for j, layer in enumerate(layers):
             ax = axes[i, j]
-            rows = summary[(summary["metric"] == metric) & (summary["layer"] == layer)]
-            plot_metric_over_epochs(rows, ax=ax)
-            if ax.get_legend():
-                ax.get_legend().remove()
+            if (metric, layer) in flat:
+                ax.text(0.5, 0.5, f"{number(flat[metric, layer])} at every epoch",
+                        transform=ax.transAxes, ha="center", va="center", color="0.35")
+                ax.set_xticks([]), ax.set_yticks([])
+            else:
+                rows = summary[(summary["metric"] == metric) & (summary["layer"] == layer)]
+                plot_metric_over_epochs(rows, ax=ax, palette=colors)
+                if ax.get_legend():
+                    ax.get_legend().remove()
             ax.set_title(literal(layer) if i == 0 else "")
             ax.set_ylabel(literal(metric.replace("_", " ")) if j == 0 else "")
             if i < len(metrics) - 1:
                 ax.set_xlabel("")
-    _legend(fig, axes[0, 0])
+    _legend(fig, colors)
     _grid_layout(fig)
     return fig
 
@@ -111,9 +178,10 @@ def epochs_figure(summary: pd.DataFrame, *, metrics: tuple[str, ...] = EPOCH_MET
 @styled
 def heatmap_figure(summary: pd.DataFrame, metric: str, *, layers: list[str] | None = None):
     """The arm × layer heat map of `metric` and, when the tables have it, of the same
-    metric for all classes pooled (the control) beside it."""
+    metric for all classes pooled (the control) beside it. None for one arm: its colours
+    are ratios between arms, and one arm against itself is ×1 everywhere."""
     present = set(summary["metric"])
-    if metric not in present:
+    if metric not in present or summary["arm"].nunique() < 2:
         return None
     panels = [metric] + ([f"pooled_{metric}"] if f"pooled_{metric}" in present else [])
     layers = layers or [l for l in dict.fromkeys(summary["layer"]) if l != "input"]

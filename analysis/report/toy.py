@@ -20,9 +20,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from repflat.analysis.report.plotting.boundary import RESPONSES, BoundaryDisplay, scatter_classes
-from repflat.analysis.report.plotting.plots import plot_spectrum
-from repflat.analysis.report.plotting.style import literal, styled
+from repflat.analysis.report.plotting.boundary import (RESPONSES, BoundaryDisplay, class_legend,
+                                                       scatter_classes)
+from repflat.analysis.report.plotting.plots import hue_colors, plot_spectrum
+from repflat.analysis.report.plotting.style import literal, styled, with_seed
 from repflat.analysis.runs import lowest_seed
 from repflat.analysis.tidy import arm_order, class_names_in, final_epoch
 from repflat.errors import expected
@@ -74,7 +75,8 @@ def _spectrum_panel(ax, spectra: pd.DataFrame, layer: str, cls: int, title: str)
     data = spectra[(spectra["layer"] == layer) & (spectra["group"] == CLASS)
                    & (spectra["class"] == int(cls))]
     data = final_epoch(data)
-    plot_spectrum(data, ax=ax, max_index=30)  # the paper's panels show indices 0..29
+    # the paper's panels show indices 0..29; colours of all arms, so (c) and (f) agree
+    plot_spectrum(data, ax=ax, max_index=30, palette=hue_colors(spectra["arm"]))
     ax.set_title(literal(title))
 
 
@@ -114,7 +116,7 @@ def planes(runs: list[RunInfo]):
     fig, ax = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
     for a, arm in zip(ax.flat, arms):
         run = pick_run(runs, arm=arm, split=PLANE_GRID)
-        _plane_panel(a, run, f"{arm} (seed {run.seed})")
+        _plane_panel(a, run, with_seed(arm, run.seed))
     for a in ax.flat[len(arms):]:
         a.set_visible(False)
     fig.tight_layout()
@@ -151,7 +153,11 @@ def boundaries(runs: list[RunInfo], responses: tuple[str, ...] = ("class", "conf
             a.set_xticks([]), a.set_yticks([])
             if i == 0:
                 a.set_title(literal(RESPONSE_TITLES.get(response, response)))
+                if response == "class" and display.n_classes <= 10:  # beyond, a legend hides the map
+                    class_legend(a, [fs.class_name(k) for k in range(display.n_classes)],
+                                 loc="upper right", fontsize="x-small", framealpha=0.8,
+                                 frameon=True)
             if j == 0:
-                a.set_ylabel(literal(f"{arm} (seed {run.seed})"))
+                a.set_ylabel(literal(with_seed(arm, run.seed)))
     fig.tight_layout()
     return fig

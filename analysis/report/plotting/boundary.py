@@ -17,15 +17,19 @@ import numpy as np
 import seaborn as sns
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
+from matplotlib.patches import Patch
 
 from repflat.analysis.moments import as_array, as_features, as_labels
-from repflat.analysis.report.plotting.style import class_colors
+from repflat.analysis.report.plotting.style import class_colors, lighten, literal
 from repflat.errors import choice, expected
 from repflat.rundir.features import Features
 from repflat.rundir.grids import PAD, grid_points, padded_box
 from repflat.rundir.names import INPUT_GRID, PROBABILITIES
 
 RESPONSES = ("confidence", "class", "entropy")
+REGION_LIGHTNESS = 0.55
+"""How far class regions are moved towards white: in the class's own full colour, its
+points vanished into the region they were drawn on."""
 ENTROPY_CMAP = sns.color_palette("mako_r", as_cmap=True)
 
 
@@ -208,8 +212,10 @@ class BoundaryDisplay:
     def image(self, kind: str = "confidence") -> np.ndarray:
         """RGB (G, G, 3) image of a response: the predicted class's colour, or the entropy.
 
-        `confidence`: the predicted class's colour, faded to white as confidence falls
-        to chance (1/K); `class` shows full colour; `entropy` runs from light (certain) to
+        `class`: the predicted class's colour, lightened (`REGION_LIGHTNESS` of the way to
+        white) so that points of that class, drawn in its full colour with dark edges
+        (`scatter_classes`), stay visible on it; `confidence`: that colour faded further to
+        white as confidence falls to chance (1/K); `entropy` runs from light (certain) to
         dark (log K nats, chance) through a colour-blind-safe sequential map.
 
         Parameters
@@ -226,7 +232,7 @@ class BoundaryDisplay:
         if kind == "entropy":
             e = self.response("entropy") / np.log(self.n_classes)
             return ENTROPY_CMAP(np.clip(e, 0, 1))[..., :3]
-        colors = np.array(class_colors(self.n_classes))[self.response("class")]
+        colors = lighten(np.array(class_colors(self.n_classes)), REGION_LIGHTNESS)[self.response("class")]
         if kind == "class":
             return colors
         chance = 1.0 / self.n_classes
@@ -267,6 +273,14 @@ class BoundaryDisplay:
 MAX_INDEXED_CLASSES = 4096
 
 
+def class_legend(ax, names: list[str], **kw):
+    """A legend of the class colours (index = label), e.g. on a predicted-class map."""
+    colors = class_colors(len(names))
+    handles = [Patch(facecolor=lighten(c, REGION_LIGHTNESS), edgecolor=c, label=literal(n))
+               for c, n in zip(colors, names)]
+    return ax.legend(handles=handles, **kw)
+
+
 def scatter_classes(ax, points: np.ndarray, labels: np.ndarray, *, size: float = 6, **kw):
     """Points coloured by class with a thin dark edge, so they stand out on any map.
 
@@ -280,5 +294,5 @@ def scatter_classes(ax, points: np.ndarray, labels: np.ndarray, *, size: float =
         ranks = np.unique(labels, return_inverse=True)[1]
         colors = np.array(class_colors(int(ranks.max()) + 1 if len(ranks) else 0))[ranks]
     ax.scatter(points[:, 0], points[:, 1], c=colors, s=size, edgecolors="0.15",
-               linewidths=0.3, **kw)
+               linewidths=0.5, **kw)
     return ax

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from repflat.analysis.embeddings import NAMES, sampling_note
-from repflat.analysis.report.plotting.style import class_colors, literal, styled
+from repflat.analysis.report.plotting.style import class_colors, literal, styled, with_seed
 from repflat.analysis.tidy import arm_order, class_names_in, class_order
 
 
@@ -35,8 +35,8 @@ def plot_embeddings(data: pd.DataFrame, *, x: str = "x", y: str = "y", hue: str 
                        alpha=0.8)
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
-                seed_txt = f" (seed {seed_text(d['seed'].iloc[0])})" if "seed" in d and len(d) else ""
-                ax.set_title(literal(f"{arm}{seed_txt}"))
+                run_seed = d["seed"].iloc[0] if "seed" in d and len(d) else None
+                ax.set_title(literal(with_seed(arm, run_seed)))
             if j == 0:
                 ax.set_ylabel(literal(NAMES.get(method, method)))
     if len(classes) <= 10:
@@ -49,7 +49,3 @@ def plot_embeddings(data: pd.DataFrame, *, x: str = "x", y: str = "y", hue: str 
              color="0.3")
     return fig
 
-
-def seed_text(seed: object) -> str:
-    """A seed as the figures say it: the number, or "unknown" (NA in the tables)."""
-    return "unknown" if pd.isna(seed) else str(seed)

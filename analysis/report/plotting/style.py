@@ -6,7 +6,7 @@ a notebook's backend and rcParams are as the user left them after drawing, and i
 this module selects no backend (the CLI picks Agg for itself). Arm colours come from
 `arm_colors`, so ERM is the same blue, input mixup the same orange and manifold mixup the
 same green in Figure 1, the spectra, the heat map's rows, the embeddings and every
-experiment's report.
+experiment's report. Classes take colours of their own (`class_colors`), none an arm's.
 """
 from __future__ import annotations
 
@@ -14,15 +14,21 @@ import functools
 from collections.abc import Iterable
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 from matplotlib import cycler
+from seaborn.external import husl
 
 PALETTE = sns.color_palette("colorblind")  # Wong's palette as seaborn orders it (10 colours)
 # The paper's strategies and the regularizers of its Figure 2 keep their colours in every
 # figure, whatever else is plotted; other arms take the remaining colours in turn.
 FIXED = {"erm": 0, "none": 0, "baseline": 0, "input_mixup": 1, "manifold_mixup": 2,
          "dropout": 3, "weight_decay": 4, "input_noise": 5, "batch_norm": 6}
-CLASS_PALETTE = sns.color_palette("colorblind")
+# Classes take light, soft colours and arms saturated ones, so a class is never read as an
+# arm (class 0 was ERM's blue) and no colour is in both palettes (tests/test_figure_cases).
+CLASS_PALETTE = sns.color_palette("Set2")
+GREY = 7  # the palette's grey reads as "absent" or "disabled": no arm gets it
+GOLDEN_ANGLE = 137.50776  # successive hues as far from all earlier ones as can be, for any count
 
 
 def style_rc() -> dict:
@@ -48,11 +54,24 @@ def styled(builder):
     return draw
 
 
+def extra_arm_color(i: int) -> tuple:
+    """The colour of the i-th arm past the palette: hues a golden angle apart at the
+    palette's saturation and a darker lightness than any class colour, so an arm added
+    later never changes the colours of the arms before it."""
+    return tuple(husl.husl_to_rgb((20 + GOLDEN_ANGLE * i) % 360, 90, 45))
+
+
 def arm_colors(arms: Iterable[str]) -> dict[str, tuple]:
-    """Colour of each arm: fixed for the strategies and Figure 2's regularizers; then in turn."""
+    """Colour of each arm: fixed for the strategies and Figure 2's regularizers; the other
+    arms, in the order given, take the palette's remaining colours (sky blue, yellow; not
+    its grey), then `extra_arm_color`:
+    every arm its own colour, however many there are (user-named arms were all grey)."""
     arms = list(dict.fromkeys(arms))
-    free = iter(c for i, c in enumerate(PALETTE) if i not in set(FIXED.values()))
-    return {a: PALETTE[FIXED[a]] if a in FIXED else next(free, (0.3, 0.3, 0.3)) for a in arms}
+    free = [c for i, c in enumerate(PALETTE) if i not in set(FIXED.values()) | {GREY}][::-1]
+    others = [a for a in arms if a not in FIXED]
+    colors = {a: free[i] if i < len(free) else extra_arm_color(i - len(free))
+              for i, a in enumerate(others)}
+    return {a: PALETTE[FIXED[a]] if a in FIXED else colors[a] for a in arms}
 
 
 def literal(text: object) -> str:
@@ -65,8 +84,23 @@ def literal(text: object) -> str:
 
 
 def class_colors(n_classes: int) -> list[tuple]:
-    """One colour per class: the colour-blind-safe palette up to 10 classes, then evenly
-    spaced hues (no palette keeps 100 classes apart for every reader)."""
+    """One colour per class: ColorBrewer's Set2 up to 8 classes, then evenly spaced hues
+    lighter than any arm's (no palette keeps 100 classes apart for every reader); never a
+    colour of `arm_colors`."""
     if n_classes <= len(CLASS_PALETTE):
         return list(CLASS_PALETTE[:n_classes])
-    return sns.color_palette("husl", n_classes)
+    return sns.husl_palette(n_classes, l=0.7)
+
+
+def lighten(colors, amount: float = 0.5):
+    """`colors` (RGB in [0, 1], any leading shape) moved `amount` of the way to white:
+    class regions behind points of the full class colour, so the points stay visible."""
+    colors = np.asarray(colors, dtype=float)
+    return colors + amount * (1.0 - colors)
+
+
+def with_seed(name: object, seed: object) -> str:
+    """A panel's title: `name (seed 3)`, or the name alone when the seed is unknown (NA,
+    None or "unknown": features from another tool) rather than "seed unknown"."""
+    known = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
+    return f"{name} (seed {int(seed)})" if known else str(name)
