@@ -144,18 +144,55 @@ def report(args) -> None:
             print(f"wrote {page}")
 
 
+LAUNCHER_FLAGS = {"partition": "partition", "time": "time", "gpus": "gpus", "cpus": "cpus",
+                  "mem": "mem_gb"}  # run's flag (argparse dest) -> LauncherConfig field
+
+
+def launcher_config(args, exp):
+    """The experiment's `launcher:` section with the command line's options over it; None
+    without --launcher (then no launcher option may be given)."""
+    from repflat.config import LauncherConfig
+    from repflat.config._strict import parse, to_plain
+
+    given = {field: getattr(args, dest) for dest, field in LAUNCHER_FLAGS.items()
+             if getattr(args, dest) is not None}
+    if args.launcher is None:
+        stray = list(given) + (["wait"] if args.no_wait else [])
+        if stray:
+            raise UserError(f"{', '.join(stray)}: expected only with --launcher")
+        return None
+    if args.jobs != 1:
+        raise expected("jobs", "1 with --launcher (each run is a job of its own)", args.jobs)
+    return parse(LauncherConfig, to_plain(exp.launcher) | given)
+
+
 def run(args) -> None:
     from repflat.config import load_experiment
 
     exp = load_experiment(args.experiment)  # a typo answers before torch loads
+    launcher = launcher_config(args, exp)
+    cluster = "slurm" if args.launcher == "submitit" else "local"
     from repflat.training.sweep import plan_experiment, run_experiment
 
     if args.check:
-        say(plan_experiment(exp, args.out).summary() + "; nothing trained", show=True)
+        if launcher is not None:  # the jobs' options too; built on the CPU like a submission
+            from repflat.training.launch import check_launcher
+
+            check_launcher(exp, launcher, cluster)
+        plan = plan_experiment(exp, args.out, check_device="cpu" if launcher else None)
+        say(plan.summary() + "; nothing trained", show=True)
         return
     if args.out is None:
         raise expected("out", "an experiment directory to train into (or --check)", None)
-    run_experiment(exp, args.out, progress=not args.quiet, jobs=args.jobs)
+    if launcher is not None:
+        from repflat.training.launch import launch_experiment
+
+        launch_experiment(exp, args.out, launcher, cluster=cluster, wait=not args.no_wait,
+                          progress=not args.quiet)
+        if args.no_wait:
+            return
+    else:
+        run_experiment(exp, args.out, progress=not args.quiet, jobs=args.jobs)
     if not args.no_analysis:
         analyze([args.out], Path(args.out) / "analysis", {}, args.quiet, figures=args.figures,
                 derived=True)
