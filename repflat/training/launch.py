@@ -122,8 +122,8 @@ def failure_reason(error: BaseException) -> str:
     lines = [l.strip() for l in text.splitlines() if l.strip()]
     raised = [l for l in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b", l)
               and not l.startswith(("submitit.", "Traceback"))]
-    if raised:
-        return " ".join(raised[-1].split())
+    if raised:  # a user error is its message; anything else keeps its type
+        return " ".join(re.sub(r"^repflat\.errors\.\w+: ", "", raised[-1]).split())
     state = re.search(r"\(state: ([^)]*)\)", text)
     if state:
         return f"the job ended without a result (state {state.group(1)})"

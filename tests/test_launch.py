@@ -1,0 +1,176 @@
+"""`repflat run --launcher`: a sweep as submitit jobs, through submitit's local executor
+(processes on this machine, no SLURM), end to end; resubmission; refusals."""
+import json
+import shutil
+
+import pytest
+import torch
+import yaml
+
+from repflat.cli import main
+from repflat.rundir.lock import exclusive
+from repflat.rundir.names import LOCK_FILE
+from tests.trees import digest
+
+pytest.importorskip("submitit")
+
+SWEEP = {
+    "name": "tiny",
+    "seeds": [0, 1],
+    "base": {
+        "data": {"n_per_class": 20},
+        "model": {"widths": [8], "bottleneck": 2, "widths_after": [8]},
+        "train": {"epochs": 2, "batch_size": 16},
+        "capture": {"layers": ["input", "fc1", "bottleneck", "fc2"], "grid_resolution": 6,
+                    "uniform_samples": 10},
+    },
+    "arms": {
+        "erm": {"mixing": {"strategy": "none"}},
+        "manifold_mixup": {"mixing": {"strategy": "manifold_mixup", "layers": ["fc1", "bottleneck"]}},
+    },
+    "analysis": {"spectra_layers": ["fc1", "fc2"]},
+    "launcher": {"time": 10},
+}
+RUNS = [f"{a}-seed{s}" for a in ("erm", "manifold_mixup") for s in (0, 1)]
+
+
+def write(path, data):
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def submitted(out) -> int:
+    """Jobs submitted into `out` so far: submitit leaves one pickle per job."""
+    return len(list((out / "slurm").glob("*_submitted.pkl")))
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    root = tmp_path_factory.mktemp("launch")
+    exp = write(root / "tiny.yaml", SWEEP)
+    assert main(["run", str(exp), "--out", str(root / "out"), "--launcher", "local",
+                 "--figures", "none", "--quiet"]) == 0
+    return root
+
+
+@pytest.mark.slow
+def test_local_jobs_train_every_run_then_analyse_as_run_does(launched, tmp_path):
+    out = launched / "out"
+    assert sorted(p.name for p in (out / "runs").iterdir()) == RUNS
+    for run in RUNS:
+        assert json.loads((out / "runs" / run / "run.json").read_text())["status"] == "complete"
+    assert submitted(out) == 4 and len(list((out / "slurm").glob("*_log.err"))) == 4
+    assert (out / "analysis/report.html").is_file() and (out / "analysis/flattening.csv").is_file()
+    # The jobs train exactly what `repflat run` trains in this process: the same features.
+    assert main(["run", str(launched / "tiny.yaml"), "--out", str(tmp_path / "here"),
+                 "--no-analysis", "--quiet"]) == 0
+    for run in RUNS:
+        a, b = (json.loads((d / "runs" / run / "features/manifest.json").read_text())
+                for d in (out, tmp_path / "here"))
+        assert a["entries"] == b["entries"] and a["labels_sha256"] == b["labels_sha256"]
+
+
+@pytest.mark.slow
+def test_rerun_resubmits_only_the_runs_not_complete(launched, capsys):
+    out = launched / "out"
+    kept = {r: digest(out / "runs" / r, skip=(LOCK_FILE,)) for r in RUNS[:3]}
+    shutil.rmtree(out / "runs" / RUNS[3])
+    before = submitted(out)
+    capsys.readouterr()
+    assert main(["run", str(launched / "tiny.yaml"), "--out", str(out), "--launcher", "local",
+                 "--figures", "none"]) == 0
+    said = capsys.readouterr().out
+    assert "3 complete already, 1 to train as local jobs" in said and "submitted 1 job " in said
+    assert submitted(out) == before + 1
+    assert {r: digest(out / "runs" / r, skip=(LOCK_FILE,)) for r in RUNS[:3]} == kept
+    assert json.loads((out / "runs" / RUNS[3] / "run.json").read_text())["status"] == "complete"
+    # Nothing left to do: no job, straight to the analysis.
+    assert main(["run", str(launched / "tiny.yaml"), "--out", str(out), "--launcher", "local",
+                 "--figures", "none"]) == 0
+    said = capsys.readouterr().out
+    assert "4 complete already, 0 to train" in said and "submitted" not in said
+    assert "wrote" in said and submitted(out) == before + 1
+
+
+def test_a_run_held_by_another_process_is_not_submitted_again(launched, capsys):
+    out = launched / "out"
+    info = out / "runs" / RUNS[0] / "run.json"
+    text = info.read_text()
+    before = digest(out, skip=(LOCK_FILE,))
+    info.write_text(text.replace('"complete"', '"running"'))  # as a job still training it
+    try:
+        with exclusive(out / "runs" / RUNS[0]):
+            assert main(["run", str(launched / "tiny.yaml"), "--out", str(out), "--launcher",
+                         "local", "--quiet"]) == 2
+    finally:
+        info.write_text(text)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is being trained by another repflat process" in err[0]
+    assert digest(out, skip=(LOCK_FILE,)) == before  # nothing submitted, nothing written
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the failure is a missing GPU")
+def test_a_failed_job_is_one_line_with_its_log_and_status_2(tmp_path, capsys):
+    exp = dict(SWEEP, seeds=[0], arms={"erm": {}, "on_gpu": {"train": {"device": "cuda"}}})
+    out = tmp_path / "out"
+    # Checked on this CPU, the arm is fine; its job then finds no GPU where it runs.
+    assert main(["run", str(write(tmp_path / "gpu.yaml", exp)), "--out", str(out),
+                 "--launcher", "local", "--gpus", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"repflat: error: {out / 'runs/on_gpu-seed0'}: failed: device: "
+                             "expected a machine with CUDA")
+    log = err[0].rsplit("; log: ", 1)[1]
+    assert log.endswith("_log.err") and "expected a machine with CUDA" in open(log).read()
+    assert json.loads((out / "runs/erm-seed0/run.json").read_text())["status"] == "complete"
+    assert not (out / "analysis").exists()
+
+
+BAD = [
+    (["--time", "0"], "--time: expected a number of minutes >= 1, got 0"),
+    (["--cpus", "0"], "--cpus: expected an integer >= 1, got 0"),
+    (["--gpus", "-1"], "--gpus: expected an integer >= 0, got -1"),
+    (["--mem", "0"], "--mem: expected a number of GB > 0 or null, got 0.0"),
+    (["--partition", "gpu\n#SBATCH --x"], "--partition: expected a SLURM name"),
+    (["--jobs", "2"], "--jobs: expected 1 with --launcher"),
+]
+
+
+@pytest.mark.parametrize("flags, message", BAD, ids=[b[1].split(":")[0] for b in BAD])
+def test_bad_launcher_options_are_one_line_and_write_nothing(tmp_path, capsys, flags, message):
+    exp = write(tmp_path / "tiny.yaml", SWEEP)
+    args = ["run", str(exp), "--out", str(tmp_path / "out"), "--launcher", "local", *flags]
+    assert main(args) == 2
+    _one_line(capsys, message)
+    with pytest.raises(SystemExit) as exit_:  # argparse's own refusal, one line too
+        main([*args[:-len(flags)], "--time", "x"])
+    assert exit_.value.code == 2
+    _one_line(capsys, "argument --time: invalid int value: 'x'")
+    assert not (tmp_path / "out").exists()
+
+
+def _one_line(capsys, message):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.parametrize("case", ["flags without --launcher", "a key in the file", "cuda without gpus",
+                                  "no slurm"])
+def test_bad_launcher_settings_are_one_line_and_write_nothing(tmp_path, capsys, case):
+    out = tmp_path / "out"
+    args, exp, message = ["--launcher", "local"], SWEEP, None
+    if case == "flags without --launcher":
+        args, message = ["--partition", "gpu", "--no-wait"], "--partition, --no-wait: expected only with --launcher"
+    elif case == "a key in the file":
+        exp, message = dict(SWEEP, launcher={"gpu": 1}), "e.yaml:36:3: launcher: unknown key 'gpu' (did you mean 'gpus'"
+    elif case == "cuda without gpus":
+        exp = dict(SWEEP, arms={"erm": {"train": {"device": "cuda"}}})
+        message = "--gpus: expected at least 1 for arms training on cuda (erm), got 0"
+    else:
+        if shutil.which("sbatch"):
+            pytest.skip("this machine has SLURM")
+        args, message = ["--launcher", "submitit"], "--launcher: expected a machine with SLURM"
+    assert main(["run", str(write(tmp_path / "e.yaml", exp)), "--out", str(out), *args]) == 2
+    _one_line(capsys, message)
+    assert not out.exists()
