@@ -174,3 +174,58 @@ def test_bad_launcher_settings_are_one_line_and_write_nothing(tmp_path, capsys, 
     assert main(["run", str(write(tmp_path / "e.yaml", exp)), "--out", str(out), *args]) == 2
     _one_line(capsys, message)
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_job_stopped_at_its_time_limit_is_requeued_and_resumes_its_run(tmp_path):
+    """SLURM signals a job shortly before its limit; submitit's local executor does too
+    (sent here at once, to the job's process, rather than after a minute)."""
+    import os
+    import signal
+    import time
+
+    from repflat.config import parse_experiment
+    from repflat.training.launch import launch_experiment
+
+    long = {"train": {"epochs": 400, "checkpoint_every": 5}, "evaluation": {"fgsm_epsilon": None}}
+    exp = parse_experiment(dict(SWEEP, seeds=[0], arms={"erm": long}))
+    run = tmp_path / "out/runs/erm-seed0"
+    (job,) = launch_experiment(exp, tmp_path / "out", cluster="local", wait=False, progress=False)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    controller = job._process.pid
+    children = f"/proc/{controller}/task/{controller}/children"
+    if not os.path.exists(children):
+        job.result()
+        pytest.skip("no /proc children list to find the job's process by")
+    (task,) = open(children).read().split()
+    os.kill(int(task), signal.SIGUSR2)
+    assert job.result() == "resume"  # the requeued call continued from the checkpoint
+    assert "timed-out" in open(job.paths.stderr).read()
+    epochs = [int(line.split(",", 1)[0]) for line in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert epochs == list(range(1, 401))
+    assert json.loads((run / "run.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.slow
+def test_readmes_torchrun_rendezvous_trains_a_run_with_ddp(tmp_path):
+    """README's multi-node command, on one node: two gloo processes meeting through c10d."""
+    import os
+    import subprocess
+    import sys
+
+    from repflat.rundir.run import read_run
+
+    exp = write(tmp_path / "tiny.yaml", SWEEP)
+    port = 29600 + os.getpid() % 1000
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc-per-node=2",
+         "--rdzv-backend=c10d", f"--rdzv-endpoint=localhost:{port}", "-m", "repflat", "train",
+         str(exp), "--arm", "manifold_mixup", "--seed", "0", "--out", str(tmp_path / "run"),
+         "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = read_run(tmp_path / "run")
+    assert run.status == "complete"
+    assert len(run.features.labels("train")) == 20  # every training row, written by the two ranks
