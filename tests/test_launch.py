@@ -1,6 +1,7 @@
 """`repflat run --launcher`: a sweep as submitit jobs, through submitit's local executor
 (processes on this machine, no SLURM), end to end; resubmission; refusals."""
 import json
+import os
 import shutil
 
 import pytest
@@ -168,7 +169,7 @@ def test_bad_launcher_settings_are_one_line_and_write_nothing(tmp_path, capsys, 
         exp = dict(SWEEP, arms={"erm": {"train": {"device": "cuda"}}})
         message = "--gpus: expected at least 1 for arms training on cuda (erm), got 0"
     else:
-        if shutil.which("sbatch"):
+        if shutil.which("srun"):
             pytest.skip("this machine has SLURM")
         args, message = ["--launcher", "submitit"], "--launcher: expected a machine with SLURM"
     assert main(["run", str(write(tmp_path / "e.yaml", exp)), "--out", str(out), *args]) == 2
@@ -180,7 +181,6 @@ def test_bad_launcher_settings_are_one_line_and_write_nothing(tmp_path, capsys, 
 def test_a_job_stopped_at_its_time_limit_is_requeued_and_resumes_its_run(tmp_path):
     """SLURM signals a job shortly before its limit; submitit's local executor does too
     (sent here at once, to the job's process, rather than after a minute)."""
-    import os
     import signal
     import time
 
@@ -211,7 +211,6 @@ def test_a_job_stopped_at_its_time_limit_is_requeued_and_resumes_its_run(tmp_pat
 @pytest.mark.slow
 def test_readmes_torchrun_rendezvous_trains_a_run_with_ddp(tmp_path):
     """README's multi-node command, on one node: two gloo processes meeting through c10d."""
-    import os
     import subprocess
     import sys
 
@@ -229,3 +228,29 @@ def test_readmes_torchrun_rendezvous_trains_a_run_with_ddp(tmp_path):
     run = read_run(tmp_path / "run")
     assert run.status == "complete"
     assert len(run.features.labels("train")) == 20  # every training row, written by the two ranks
+
+
+def test_submitit_sends_one_slurm_array_asking_for_the_options(tmp_path, monkeypatch, capsys):
+    """Without a cluster: stand-ins for srun and sbatch (which keeps the script it is
+    given and answers as SLURM does) show what a real submission would send."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "srun").write_text("#!/bin/sh\nexit 1\n")
+    (bin_ / "sbatch").write_text(f'#!/bin/sh\ncp "$1" {tmp_path}/script.sh\n'
+                                 'echo "Submitted batch job 4242"\n')
+    for tool in ("srun", "sbatch"):
+        (bin_ / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}:{os.environ['PATH']}")
+    exp = write(tmp_path / "tiny.yaml", dict(SWEEP, launcher={"account": "lab", "parallel": 2}))
+    out = tmp_path / "out"
+    assert main(["run", str(exp), "--out", str(out), "--launcher", "submitit", "--partition",
+                 "gpu", "--cpus", "4", "--mem", "8", "--time", "30", "--no-wait"]) == 0
+    said = capsys.readouterr().out
+    assert "4 to train as SLURM jobs" in said and f"submitted 4 jobs (4242); logs in {out / 'slurm'}" in said
+    script = (tmp_path / "script.sh").read_text().splitlines()
+    for line in ("--array=0-3%2", "--partition=gpu", "--account=lab", "--time=30",
+                 "--cpus-per-task=4", "--mem=8GB", "--job-name=repflat-tiny",
+                 f"--error={out}/slurm/%A_%a_0_log.err"):
+        assert f"#SBATCH {line}" in script, line
+    assert not any("gpus" in line for line in script)  # 0 GPUs: no line (some clusters refuse 0)
+    assert (out / "experiment.yaml").is_file() and not (out / "analysis").exists()

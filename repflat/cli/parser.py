@@ -69,7 +69,7 @@ EXAMPLES = {
   repflat run experiments/spirals.yaml --out results/spirals --jobs auto
   repflat run experiments/spirals.yaml --check     # every arm built and checked, nothing trained
   repflat run experiments/digits_bottleneck.yaml --out results/digits --no-analysis
-  repflat run experiments/cifar10.yaml --out results/c10 --launcher submitit \\
+  repflat run experiments/cifar10_preactresnet18.yaml --out results/c10 --launcher submitit \\
       --partition gpu --gpus 1 --cpus 8 --time 720   # one SLURM job per run; rerun to resubmit""",
     "report": """examples:
   repflat report results/spirals                   # into results/spirals/analysis
@@ -179,8 +179,8 @@ def build_parser() -> Parser:
     c.add_argument("--launcher", choices=("submitit", "local"),
                    help="submitit: a SLURM job array; local: submitit's processes on this machine")
     c.add_argument("--partition", help="SLURM partition")
-    c.add_argument("--time", type=int, metavar="MIN", help="time limit of each job in minutes "
-                   "(default: 60); a job stopped at it is requeued and resumes")
+    c.add_argument("--time", type=int, metavar="MIN", help="time limit of each job in minutes, default: "
+                   "the file's launcher.time, else 60; a job stopped at it is requeued and resumes")
     c.add_argument("--gpus", type=int, help="GPUs per job (default: 0)")
     c.add_argument("--cpus", type=int, help="CPU cores per job, its training threads (default: 1)")
     c.add_argument("--mem", type=float, metavar="GB", help="memory per job in GB")

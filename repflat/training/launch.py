@@ -81,9 +81,9 @@ def check_launcher(exp: Experiment, launcher: LauncherConfig, cluster: Cluster) 
     if cuda and launcher.gpus < 1:
         raise expected("gpus", f"at least 1 for arms training on cuda ({', '.join(dict.fromkeys(cuda))})",
                        launcher.gpus)
-    if cluster == "slurm" and shutil.which("sbatch") is None:
-        raise expected("launcher", "a machine with SLURM (sbatch on the PATH); `--launcher local` "
-                       "runs the jobs as processes here", "no sbatch")
+    if cluster == "slurm" and shutil.which("srun") is None:
+        raise expected("launcher", "a machine with SLURM (srun on the PATH); `--launcher local` "
+                       "runs the jobs as processes here", "no srun")
 
 
 def check_not_running(plan: Plan) -> None:
@@ -108,7 +108,8 @@ def make_executor(folder: Path, launcher: LauncherConfig, cluster: Cluster, name
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
     executor.update_parameters(
         name=name, timeout_min=launcher.time, cpus_per_task=launcher.cpus,
-        gpus_per_node=launcher.gpus, mem_gb=launcher.mem_gb, nodes=1, tasks_per_node=1,
+        gpus_per_node=launcher.gpus or None,  # no GPU line at all: some clusters refuse 0
+        mem_gb=launcher.mem_gb, nodes=1, tasks_per_node=1,
         slurm_partition=launcher.partition, slurm_account=launcher.account,
         slurm_array_parallelism=launcher.parallel)
     return executor
