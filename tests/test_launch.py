@@ -254,3 +254,10 @@ def test_submitit_sends_one_slurm_array_asking_for_the_options(tmp_path, monkeyp
         assert f"#SBATCH {line}" in script, line
     assert not any("gpus" in line for line in script)  # 0 GPUs: no line (some clusters refuse 0)
     assert (out / "experiment.yaml").is_file() and not (out / "analysis").exists()
+    # submitit leaves a link beside the script, which the next run would refuse: gone.
+    assert not [p for p in out.rglob("*") if p.is_symlink()]
+    link = out / "slurm" / (".submission_file_" + "0" * 32 + ".sh")  # as a killed submission leaves it
+    link.symlink_to(out / "slurm/4242_submission.sh")
+    assert main(["run", str(exp), "--out", str(out), "--launcher", "submitit", "--no-wait",
+                 "--quiet"]) == 0
+    assert not link.is_symlink() and (tmp_path / "script.sh").is_file()

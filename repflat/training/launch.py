@@ -98,6 +98,19 @@ def check_not_running(plan: Plan) -> None:
                             "then rerun")
 
 
+SUBMISSION_LINK = re.compile(r"^\.submission_file_[0-9a-f]{32}\.sh$")
+
+
+def remove_submission_links(folder: Path) -> None:
+    """Delete the links submitit leaves beside a SLURM job's script (`.submission_file_<uid>.sh`
+    -> `<job>_submission.sh`): repflat refuses a directory holding any link, so the next
+    run of the command would refuse this one. Unlinking never touches what a link points at."""
+    if folder.is_dir() and not folder.is_symlink():
+        for path in folder.iterdir():
+            if SUBMISSION_LINK.match(path.name) and path.is_symlink():
+                path.unlink()
+
+
 def job_name(exp: Experiment) -> str:
     # The name goes into the job script; keep it to characters SLURM shows as they are.
     return "repflat-" + re.sub(r"[^A-Za-z0-9_.-]", "_", exp.name)[:48]
@@ -169,6 +182,7 @@ def launch_experiment(exp: Experiment, out: str | Path, launcher: LauncherConfig
     check_not_running(plan)
     todo = plan.todo
     folder = plan.out / JOBS_DIR
+    remove_submission_links(folder)  # left by a submission killed before it removed them
     with plan.claimed():
         where = "SLURM jobs" if cluster == "slurm" else "local jobs"
         say(plan.todo_line(f" as {where}" if todo else ""), show=progress)
@@ -176,8 +190,11 @@ def launch_experiment(exp: Experiment, out: str | Path, launcher: LauncherConfig
             return []
         executor = make_executor(folder, launcher, cluster, job_name(exp))
         dirs = [plan.out / RUNS_DIR / exp.run_dirname(r) for r in todo]
-        jobs = executor.map_array(TrainJob(), todo, [str(d) for d in dirs],
-                                  [launcher.cpus] * len(todo))
+        try:
+            jobs = executor.map_array(TrainJob(), todo, [str(d) for d in dirs],
+                                      [launcher.cpus] * len(todo))
+        finally:
+            remove_submission_links(folder)
         ids = jobs[0].job_id.split("_")[0] if cluster == "slurm" else ", ".join(j.job_id for j in jobs)
         say(f"submitted {len(jobs)} job{'s' if len(jobs) > 1 else ''} ({ids}); logs in {folder}",
             show=progress)
