@@ -261,3 +261,21 @@ def test_submitit_sends_one_slurm_array_asking_for_the_options(tmp_path, monkeyp
     assert main(["run", str(exp), "--out", str(out), "--launcher", "submitit", "--no-wait",
                  "--quiet"]) == 0
     assert not link.is_symlink() and (tmp_path / "script.sh").is_file()
+
+
+def test_a_failure_is_said_in_one_line_whatever_submitit_relays():
+    from submitit.core.utils import FailedJobError, UncompletedJobError
+
+    from repflat.training.launch import failure_reason
+
+    failed = FailedJobError("Job (task=0) failed during processing with trace:\n" + "-" * 22 +
+                            "\nTraceback (most recent call last):\n  File \"x.py\", line 1, in f\n"
+                            "    raise RuntimeError('boom')\ntorch.OutOfMemoryError: CUDA out of "
+                            "memory. Tried to allocate 2.00 GiB\n" + "-" * 22 + "\nYou can check "
+                            "full logs with 'job.stderr(0)'")
+    assert failure_reason(failed) == "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
+    killed = UncompletedJobError("Job 4242_1 (task: 0) with path /x/4242_1_0_result.pkl\nhas not "
+                                 "produced any output (state: TIMEOUT)\nError stream produced:\n"
+                                 + "-" * 40 + "\nValueError: something the log said earlier")
+    assert failure_reason(killed) == "the job ended without a result (state TIMEOUT)"
+    assert failure_reason(FailedJobError("nothing recognisable")) == "FailedJobError"

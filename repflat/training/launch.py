@@ -129,18 +129,18 @@ def make_executor(folder: Path, launcher: LauncherConfig, cluster: Cluster, name
 
 
 def failure_reason(error: BaseException) -> str:
-    """One line from what submitit says of a failed job: the exception the run raised
-    (the last line of the traceback it relays), or why the job gave no result (its
-    state: TIMEOUT, OUT_OF_MEMORY, CANCELLED...)."""
+    """One line from what submitit says of a failed job: why the job gave no result (its
+    SLURM state: TIMEOUT, OUT_OF_MEMORY, CANCELLED, NODE_FAIL...), or else the exception
+    the run raised (the last line of the traceback submitit relays)."""
     text = str(error)
+    state = re.search(r"has not produced any output \(state: ([^)]*)\)", text)
+    if state:  # the log that follows may hold anything; the state is what is known
+        return f"the job ended without a result (state {state.group(1)})"
     lines = [l.strip() for l in text.splitlines() if l.strip()]
     raised = [l for l in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b", l)
-              and not l.startswith(("submitit.", "Traceback"))]
+              and not l.startswith("submitit.")]
     if raised:  # a user error is its message; anything else keeps its type
         return " ".join(re.sub(r"^repflat\.errors\.\w+: ", "", raised[-1]).split())
-    state = re.search(r"\(state: ([^)]*)\)", text)
-    if state:
-        return f"the job ended without a result (state {state.group(1)})"
     return type(error).__name__
 
 
