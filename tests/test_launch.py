@@ -261,6 +261,14 @@ def test_submitit_sends_one_slurm_array_asking_for_the_options(tmp_path, monkeyp
     assert main(["run", str(exp), "--out", str(out), "--launcher", "submitit", "--no-wait",
                  "--quiet"]) == 0
     assert not link.is_symlink() and (tmp_path / "script.sh").is_file()
+    # sbatch's own refusal is one line too.
+    (bin_ / "sbatch").write_text("#!/bin/sh\necho 'sbatch: error: invalid partition specified: "
+                                 "nope' >&2\nexit 1\n")
+    capsys.readouterr()
+    assert main(["run", str(exp), "--out", str(out), "--launcher", "submitit", "--partition",
+                 "nope", "--quiet"]) == 2
+    _one_line(capsys, "--launcher: the cluster refused the jobs: sbatch: error: invalid "
+                      "partition specified: nope; nothing was submitted")
 
 
 def test_a_failure_is_said_in_one_line_whatever_submitit_relays():

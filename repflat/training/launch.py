@@ -12,6 +12,8 @@ submits only the runs that are still not complete.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import shutil
 import sys
@@ -190,11 +192,7 @@ def launch_experiment(exp: Experiment, out: str | Path, launcher: LauncherConfig
             return []
         executor = make_executor(folder, launcher, cluster, job_name(exp))
         dirs = [plan.out / RUNS_DIR / exp.run_dirname(r) for r in todo]
-        try:
-            jobs = executor.map_array(TrainJob(), todo, [str(d) for d in dirs],
-                                      [launcher.cpus] * len(todo))
-        finally:
-            remove_submission_links(folder)
+        jobs = _submit(executor, todo, dirs, launcher.cpus, folder)
         ids = jobs[0].job_id.split("_")[0] if cluster == "slurm" else ", ".join(j.job_id for j in jobs)
         say(f"submitted {len(jobs)} job{'s' if len(jobs) > 1 else ''} ({ids}); logs in {folder}",
             show=progress)
@@ -208,6 +206,22 @@ def launch_experiment(exp: Experiment, out: str | Path, launcher: LauncherConfig
             "them (the others are kept)", show=progress)
         raise RunsFailed([f.line() for f in failures])
     return jobs
+
+
+def _submit(executor, todo: list[RunConfig], dirs: list[Path], threads: int, folder: Path) -> list:
+    """map_array, with sbatch's refusal (an unknown partition, an account over its limit)
+    as one UserError: submitit would print sbatch's stderr and raise with a traceback."""
+    utils = _submitit().core.utils
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            return executor.map_array(TrainJob(), todo, [str(d) for d in dirs], [threads] * len(todo))
+    except (utils.FailedJobError, utils.FailedSubmissionError) as err:
+        why = [l for l in (str(err) or said.getvalue()).splitlines() if l.strip()]
+        raise UserError(f"launcher: the cluster refused the jobs: {why[-1] if why else type(err).__name__}; "
+                        "nothing was submitted") from None
+    finally:
+        remove_submission_links(folder)
 
 
 def _wait(jobs: list, todo: list[RunConfig], dirs: list[Path], cluster: Cluster,
