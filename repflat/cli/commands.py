@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from repflat.cli.launching import launcher_config
 from repflat.errors import UserError, expected
 from repflat.progress import say
 
@@ -144,33 +145,11 @@ def report(args) -> None:
             print(f"wrote {page}")
 
 
-LAUNCHER_FLAGS = {"partition": "partition", "time": "time", "gpus": "gpus", "cpus": "cpus",
-                  "mem": "mem_gb"}  # run's flag (argparse dest) -> LauncherConfig field
-
-
-def launcher_config(args, exp):
-    """The experiment's `launcher:` section with the command line's options over it; None
-    without --launcher (then no launcher option may be given)."""
-    from repflat.config import LauncherConfig
-    from repflat.config._strict import parse, to_plain
-
-    given = {field: getattr(args, dest) for dest, field in LAUNCHER_FLAGS.items()
-             if getattr(args, dest) is not None}
-    if args.launcher is None:
-        stray = list(given) + (["wait"] if args.no_wait else [])
-        if stray:
-            raise UserError(f"{', '.join(stray)}: expected only with --launcher")
-        return None
-    if args.jobs != 1:
-        raise expected("jobs", "1 with --launcher (each run is a job of its own)", args.jobs)
-    return parse(LauncherConfig, to_plain(exp.launcher) | given)
-
-
 def run(args) -> None:
     from repflat.config import load_experiment
 
     exp = load_experiment(args.experiment)  # a typo answers before torch loads
-    launcher = launcher_config(args, exp)
+    launcher = launcher_config(args, exp)  # and a wrong launcher option
     cluster = "slurm" if args.launcher == "submitit" else "local"
     from repflat.training.sweep import plan_experiment, run_experiment
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from repflat import __version__
+from repflat.cli.launching import add_launcher_flags
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
 
 FIGURE_NAMES = ("figure1", "planes", "boundaries", "spectra", "heatmap", "epochs", "embeddings")
@@ -174,18 +175,7 @@ def build_parser() -> Parser:
                    "names, analysis settings) and the output directory, train nothing")
     _figures_flag(r)
     r.add_argument("--quiet", action="store_true", help="no progress bars or lines")
-    c = r.add_argument_group("cluster jobs", "One job per unfinished run, through submitit; "
-                             "each option overrides the experiment file's `launcher:` section.")
-    c.add_argument("--launcher", choices=("submitit", "local"),
-                   help="submitit: a SLURM job array; local: submitit's processes on this machine")
-    c.add_argument("--partition", help="SLURM partition")
-    c.add_argument("--time", type=int, metavar="MIN", help="time limit of each job in minutes, default: "
-                   "the file's launcher.time, else 60; a job stopped at it is requeued and resumes")
-    c.add_argument("--gpus", type=int, help="GPUs per job (default: 0)")
-    c.add_argument("--cpus", type=int, help="CPU cores per job, its training threads (default: 1)")
-    c.add_argument("--mem", type=float, metavar="GB", help="memory per job in GB")
-    c.add_argument("--no-wait", action="store_true", help="submit and return; rerun the "
-                   "command once the jobs end to resubmit failures and analyse")
+    add_launcher_flags(r)
 
     rep = _sub(sub, "report", help="one HTML and Markdown report per experiment",
                description="Write report.html and report.md (figures beside them) for each "
