@@ -14,6 +14,14 @@ class UserError(Exception):
     """A mistake in what the user asked for, phrased so the user can fix it."""
 
 
+class RunsFailed(UserError):
+    """Runs of a sweep that failed, one line each (the CLI prints every line, exit status 2)."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
+
+
 class RepflatWarning(UserWarning):
     """Something handled as documented that the user should still hear about; the CLI
     prints it as one line on stderr (`repflat: warning: ...`)."""

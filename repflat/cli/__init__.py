@@ -35,7 +35,9 @@ FLAGS = {  # library parameter -> the command's flag or argument, per command
                 "batch_size": "--batch-size", "reduce": "--reduce", "dtype": "--dtype",
                 "device": "--device", "workers": "--workers", "seed": "--seed",
                 "resume": "--resume", "restart": "--restart"},
-    "run": {"out": "--out", "jobs": "--jobs", "paths": "DIR", "figures": "--figures"},
+    "run": {"out": "--out", "jobs": "--jobs", "paths": "DIR", "figures": "--figures",
+            "launcher": "--launcher", "partition": "--partition", "time": "--time",
+            "gpus": "--gpus", "cpus": "--cpus", "mem_gb": "--mem", "wait": "--no-wait"},
     "report": {"paths": "PATH", "out": "--out", "embeddings": "--embeddings",
                "embedding_layer": "--embedding-layer", "max_samples": "--max-samples",
                "metric": "--metric", "figures": "--figures"},
@@ -92,7 +94,8 @@ def _dispatch(args) -> int:
     try:
         COMMANDS[args.command](args)
     except UserError as err:
-        print("repflat: error: " + as_flags(" ".join(str(err).split()), args.command), file=sys.stderr)
+        for line in getattr(err, "lines", None) or [str(err)]:  # several: one per failed run
+            print("repflat: error: " + as_flags(" ".join(line.split()), args.command), file=sys.stderr)
         return 2
     except OSError as err:  # the environment refused: a full disk, a read-only directory
         print("repflat: error: " + environment_error(err), file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from repflat.cli.launching import launcher_config
 from repflat.errors import UserError, expected
 from repflat.progress import say
 
@@ -148,14 +149,29 @@ def run(args) -> None:
     from repflat.config import load_experiment
 
     exp = load_experiment(args.experiment)  # a typo answers before torch loads
+    launcher = launcher_config(args, exp)  # and a wrong launcher option
+    cluster = "slurm" if args.launcher == "submitit" else "local"
     from repflat.training.sweep import plan_experiment, run_experiment
 
     if args.check:
-        say(plan_experiment(exp, args.out).summary() + "; nothing trained", show=True)
+        if launcher is not None:  # the jobs' options too; built on the CPU like a submission
+            from repflat.training.launch import check_launcher
+
+            check_launcher(exp, launcher, cluster)
+        plan = plan_experiment(exp, args.out, check_device="cpu" if launcher else None)
+        say(plan.summary() + "; nothing trained", show=True)
         return
     if args.out is None:
         raise expected("out", "an experiment directory to train into (or --check)", None)
-    run_experiment(exp, args.out, progress=not args.quiet, jobs=args.jobs)
+    if launcher is not None:
+        from repflat.training.launch import launch_experiment
+
+        launch_experiment(exp, args.out, launcher, cluster=cluster, wait=not args.no_wait,
+                          progress=not args.quiet)
+        if args.no_wait:
+            return
+    else:
+        run_experiment(exp, args.out, progress=not args.quiet, jobs=args.jobs)
     if not args.no_analysis:
         analyze([args.out], Path(args.out) / "analysis", {}, args.quiet, figures=args.figures,
                 derived=True)

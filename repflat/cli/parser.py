@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from repflat import __version__
+from repflat.cli.launching import add_launcher_flags
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
 
 FIGURE_NAMES = ("figure1", "planes", "boundaries", "spectra", "heatmap", "epochs", "embeddings")
@@ -68,7 +69,9 @@ EXAMPLES = {
     "run": """examples:
   repflat run experiments/spirals.yaml --out results/spirals --jobs auto
   repflat run experiments/spirals.yaml --check     # every arm built and checked, nothing trained
-  repflat run experiments/digits_bottleneck.yaml --out results/digits --no-analysis""",
+  repflat run experiments/digits_bottleneck.yaml --out results/digits --no-analysis
+  repflat run experiments/cifar10_preactresnet18.yaml --out results/c10 --launcher submitit \\
+      --partition gpu --gpus 1 --cpus 8 --time 720   # one SLURM job per run; rerun to resubmit""",
     "report": """examples:
   repflat report results/spirals                   # into results/spirals/analysis
   repflat report runs/erm-seed0                    # one run: into runs/erm-seed0/analysis
@@ -172,6 +175,7 @@ def build_parser() -> Parser:
                    "names, analysis settings) and the output directory, train nothing")
     _figures_flag(r)
     r.add_argument("--quiet", action="store_true", help="no progress bars or lines")
+    add_launcher_flags(r)
 
     rep = _sub(sub, "report", help="one HTML and Markdown report per experiment",
                description="Write report.html and report.md (figures beside them) for each "

@@ -10,6 +10,7 @@ config.
 
 This module never imports torch, so the analysis side may read configs too.
 """
+from repflat.config.launcher import LauncherConfig
 from repflat.config.loading import (Experiment, dump_yaml, is_experiment, load_experiment,
                                   load_run_config, parse_experiment, read_yaml)
 from repflat.config.schema import (AnalysisConfig, CaptureConfig, DataConfig, DigitsData,
@@ -18,7 +19,7 @@ from repflat.config.schema import (AnalysisConfig, CaptureConfig, DataConfig, Di
                                      TorchvisionModel, TrainConfig)
 
 __all__ = ["AnalysisConfig", "CaptureConfig", "DataConfig", "DigitsData", "EvalConfig",
-           "Experiment", "ImageData", "MLPModel", "MixingConfig", "ModelConfig", "ResNetModel",
+           "Experiment", "ImageData", "LauncherConfig", "MLPModel", "MixingConfig", "ModelConfig", "ResNetModel",
            "RunConfig", "SpiralsData", "Strategy", "TorchvisionModel", "TrainConfig",
            "dump_yaml", "is_experiment", "load_experiment", "load_run_config",
            "parse_experiment", "read_yaml"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from repflat.config.launcher import LauncherConfig
 from repflat.config.schema import AnalysisConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.files import YAML_LIMIT, load_yaml, read_text, safe_name
@@ -31,6 +32,7 @@ class Experiment:
     runs: tuple[RunConfig, ...]
     analysis: AnalysisConfig
     source: dict  # the file as parsed, for writing back beside the results
+    launcher: LauncherConfig = LauncherConfig()  # read by `repflat run --launcher` only
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -131,7 +133,7 @@ def is_experiment(data: dict) -> bool:
 
 def parse_experiment(data: dict) -> Experiment:
     """Resolve an experiment mapping into one RunConfig per (arm, seed)."""
-    allowed = {"name", "seeds", "base", "arms", "analysis", "description"}
+    allowed = {"name", "seeds", "base", "arms", "analysis", "description", "launcher"}
     for key in data:
         if key not in allowed:
             raise unknown("experiment", str(key), sorted(allowed), what="key")
@@ -170,7 +172,8 @@ def parse_experiment(data: dict) -> Experiment:
             resolved = merge(base, override) | {"name": str(arm), "seed": seed}
             runs.append(parse(RunConfig, resolved, f"arms.{arm}"))
     analysis = parse(AnalysisConfig, data.get("analysis"), "analysis")
-    return Experiment(name, tuple(seeds), tuple(runs), analysis, data)
+    launcher = parse(LauncherConfig, data.get("launcher"), "launcher")
+    return Experiment(name, tuple(seeds), tuple(runs), analysis, data, launcher)
 
 
 def load_experiment(path: str | Path, *, follow: bool = True) -> Experiment:

@@ -73,6 +73,23 @@ def exclusive(directory: str | Path, argument: str = "out", *,
         os.close(fd)  # closing releases the flock
 
 
+def holder(directory: str | Path) -> str | None:
+    """The pid written by the process holding DIRECTORY's lock now, or None when nobody
+    holds it (or there is no lock file). Takes nothing: a lock found free is let go at once."""
+    path = Path(directory) / LOCK_FILE
+    if path.is_symlink() or not path.is_file():
+        return None
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        return None
+    finally:
+        os.close(fd)  # releases the shared lock if it was taken
+
+
 def check_tree(directory: Path, argument: str = "out") -> None:
     """Refuse a directory holding a link or a special file anywhere below it."""
     for parent, dirs, files in os.walk(directory, followlinks=False):

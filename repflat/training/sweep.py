@@ -3,6 +3,7 @@
     OUT/experiment.yaml        the experiment file as given
     OUT/runs/<arm>-seed<s>/    one run directory per arm and seed
     OUT/analysis/              written by the analysis step (see repflat.analysis.pipeline)
+    OUT/slurm/                 job scripts and logs of `--launcher` (repflat.training.launch)
 
 Every run is checked before the first one trains (layer names, directories), so a
 mistake in the last arm does not surface after an hour. Re-running the same experiment
@@ -10,8 +11,11 @@ skips runs already complete; a directory holding a different experiment is refus
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import multiprocessing as mp
 import os
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +98,22 @@ class Plan:
     def todo(self) -> list[RunConfig]:
         return [r for r in self.exp.runs if self.states.get(self.exp.run_dirname(r)) is not RunState.COMPLETE]
 
+    def todo_line(self, how: str = "") -> str:
+        """What is about to happen: 'tiny: 6 runs (3 arms × 2 seeds), 2 complete already,
+        4 to train' and `how` (', 2 at a time')."""
+        exp, todo = self.exp, self.todo
+        return (f"{exp.name}: {counted(len(exp.runs), 'run')} ({counted(len(exp.arms), 'arm')} × "
+                f"{counted(len(exp.seeds), 'seed')}), {len(exp.runs) - len(todo)} complete already, "
+                f"{len(todo)} to train{how}")
+
+    @contextlib.contextmanager
+    def claimed(self) -> Iterator[None]:
+        """Hold the experiment directory's lock, with its experiment.yaml written: what
+        every way of training the runs (here, or as cluster jobs) does first."""
+        with exclusive(self.out):
+            write_text(self.out / EXPERIMENT_FILE, dump_yaml(self.exp.source))
+            yield
+
     def summary(self) -> str:
         """One line: arms, seeds, runs, and how many are done already."""
         done = len(self.exp.runs) - len(self.todo)
@@ -104,10 +124,14 @@ class Plan:
                 f"{', '.join(self.exp.arms)}")
 
 
-def plan_experiment(exp: Experiment | str | Path, out: str | Path | None = None) -> Plan:
+def plan_experiment(exp: Experiment | str | Path, out: str | Path | None = None, *,
+                    check_device: str | None = None) -> Plan:
     """Check everything `run_experiment` would need, writing nothing: each arm built once
     (data, model, layer names, mixing), the analysis settings against what every arm
-    captures, and, with `out`, the directory and each run directory in it."""
+    captures, and, with `out`, the directory and each run directory in it.
+
+    `check_device`: build the arms on this device instead of their own (cluster jobs are
+    checked on the machine that submits them, which may have no GPU)."""
     exp = exp if isinstance(exp, Experiment) else load_experiment(exp)
     out = Path(out) if out is not None else None
     if out is not None:
@@ -115,6 +139,8 @@ def plan_experiment(exp: Experiment | str | Path, out: str | Path | None = None)
     built = {}  # each arm's first run, built (and so checked) once, before any training
     for arm in exp.arms:
         first = next(r for r in exp.runs if r.name == arm)
+        if check_device is not None:
+            first = dataclasses.replace(first, train=dataclasses.replace(first.train, device=check_device))
         built[exp.run_dirname(first)] = setup(first)
     check_analysis(exp, {s.cfg.name: (s.capture_layers, s.cfg.capture.splits) for s in built.values()})
     states = {} if out is None else {
@@ -130,12 +156,8 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path, *, progress: b
     plan = plan_experiment(exp, out)
     exp, out, built, todo = plan.exp, plan.out, plan.built, plan.todo
     n_jobs = job_count(jobs, todo) if todo else 1
-    with exclusive(out):
-        write_text(out / EXPERIMENT_FILE, dump_yaml(exp.source))
-        say(f"{exp.name}: {counted(len(exp.runs), 'run')} ({counted(len(exp.arms), 'arm')} × "
-            f"{counted(len(exp.seeds), 'seed')}), "
-            f"{len(exp.runs) - len(todo)} complete already, {len(todo)} to train"
-            + (f", {n_jobs} at a time" if n_jobs > 1 else ""), show=progress)
+    with plan.claimed():
+        say(plan.todo_line(f", {n_jobs} at a time" if n_jobs > 1 else ""), show=progress)
         bar = progress_bar(total=len(todo), desc=f"{exp.name}: runs", unit="run", show=progress)
         if n_jobs == 1:
             for run in todo:
