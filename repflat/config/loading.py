@@ -173,9 +173,9 @@ def parse_experiment(data: dict) -> Experiment:
             for key in ("name", "seed") + (("data",) if datasets else ()):
                 if key in override:
                     raise UserError(f"arms.{arm}.{key}: set by the experiment; remove it")
-            name = str(arm) if prefix is None else f"{prefix}.{arm}"
+            run_name = str(arm) if prefix is None else f"{prefix}.{arm}"
             for seed in seeds:
-                resolved = merge(base, override) | {"name": name, "seed": seed}
+                resolved = merge(base, override) | {"name": run_name, "seed": seed}
                 resolved |= {} if dataset is None else {"data": dataset}
                 runs.append(parse(RunConfig, resolved, f"arms.{arm}"))
     analysis = parse(AnalysisConfig, data.get("analysis"), "analysis")
