@@ -103,10 +103,14 @@ def test_datasets_mistakes_name_the_key(change, fragment):
     assert fragment in str(err.value) and "\n" not in str(err.value)
 
 
+SUBSET = ["moons", "moons_noisy", "spirals3", "xor_noisy"]  # two classes and three, noise and none
+
+
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("toy")
-    (root / "e.yaml").write_text(yaml.safe_dump(tiny(yaml.safe_load(TOY.read_text())), sort_keys=False))
+    spec = tiny(yaml.safe_load(TOY.read_text()), SUBSET)
+    (root / "e.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     assert main(["run", str(root / "e.yaml"), "--out", str(root / "out"), "--quiet",
                  "--figures", "datasets"]) == 0
     return root / "out"
@@ -127,19 +131,18 @@ def test_toy_report_shows_the_grid_with_nll_and_ece_per_cell(toy_run):
 def test_toy_grid_panels_hold_each_cells_saved_boundary(toy_run):
     runs = collect_runs([toy_run])[0]
     where = cells(runs)
-    assert sorted(set(where["dataset"])) == sorted(yaml.safe_load(TOY.read_text())["datasets"])
     fig = dataset_grid(runs, where)
-    axes = np.array(fig.axes).reshape(8, 3)
-    assert [a.get_ylabel() for a in axes[:, 0]][:2] == ["moons", "moons_noisy"]
+    axes = np.array(fig.axes).reshape(4, 3)
+    assert [a.get_ylabel() for a in axes[:, 0]] == SUBSET  # the file's order
     assert [a.get_title() for a in axes[0]] == ["erm", "input_mixup", "manifold_mixup"]
-    run = next(r for r in runs if r.name == "circles_noisy.manifold_mixup")
-    shown = axes[3, 2].get_images()[0].get_array()  # row 4: circles_noisy, as the file lists
+    run = next(r for r in runs if r.name == "xor_noisy.manifold_mixup")
+    shown = axes[3, 2].get_images()[0].get_array()
     expected = BoundaryDisplay.from_features(run.features, 2, INPUT_GRID).image("confidence")
     np.testing.assert_allclose(np.asarray(shown)[..., :3], expected, rtol=1e-6)
 
 
 def test_saved_grid_is_the_trained_models_forward(toy_run):
-    run_dir = toy_run / "runs/spirals3_noisy.erm-seed0"
+    run_dir = toy_run / "runs/spirals3.erm-seed0"
     model, cfg, epoch = run_model(run_dir)
     fs = Features(run_dir)
     points = fs.load(fs.get(INPUT_GRID, epoch, "input"))
