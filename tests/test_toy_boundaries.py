@@ -125,7 +125,17 @@ def test_toy_report_shows_the_grid_with_nll_and_ece_per_cell(toy_run):
     assert "test NLL" in header and "test ECE" in header
     rows = [l for l in table if l.split("|")[1].strip() in ("moons", "xor\\_noisy", "spirals3")]
     assert len(rows) == 9  # three data sets × three arms, one row each
-    assert "moons: ERM → manifold mixup: test NLL" in md
+    shows = md.split("## What this shows")[1].split("##")[0]
+    assert "moons: ERM → manifold mixup: test NLL" in shows
+    assert "analyse one data set's runs at a time" in shows  # no comparison across data sets
+    assert "figure1.png" not in md and "embeddings.png" not in md  # per-arm figures left out
+
+
+def test_no_figures_means_none_with_several_data_sets(toy_run, tmp_path):
+    assert main(["report", str(toy_run / "analysis"), "--out", str(tmp_path / "r"),
+                 "--figures", "none", "--quiet"]) == 0
+    assert not list((tmp_path / "r").rglob("*.png"))
+    assert list((tmp_path / "r").rglob("report.md"))
 
 
 def test_toy_grid_panels_hold_each_cells_saved_boundary(toy_run):

@@ -206,7 +206,8 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
     if not where.empty:
         _dataset_blocks(analysis, where, blocks, add, draw)
         options = dataclasses.replace(options, figures=tuple(
-            n for n in (options.figures or FIGURE_NAMES) if n not in PER_ARM))
+            n for n in (FIGURE_NAMES if options.figures is None else options.figures)
+            if n not in PER_ARM))
     add(draw("figure1", lambda: figure1(runs, analysis.spectra, layers=s.spectra_layers,
                                         cls=s.spectra_class)) if runs else None,
         "figure1.png", "Figure 1",
@@ -268,7 +269,6 @@ def _dataset_blocks(analysis: Analysis, where: pd.DataFrame, blocks: list, add, 
         "from one run per arm (Figure 1, planes, boundaries, embeddings) are left out: each "
         "would show one data set only; the grids below show them all.")]
     if not metrics.empty:
-        blocks += [Paragraph(s) for s in mixup_sentences(metrics)]
         blocks += [Paragraph("Test measures at the final epoch, mean ± std over seeds. ECE: "
                              "Σ_b (n_b/n)·|accuracy_b − confidence_b| over 15 equal-width bins "
                              "of the confidence (Guo et al. 2017); label noise, where a data set "
@@ -284,6 +284,17 @@ def _dataset_blocks(analysis: Analysis, where: pd.DataFrame, blocks: list, add, 
     add(draw("datasets", lambda: dataset_grid(analysis.runs, where, metrics, response="entropy")),
         "datasets_entropy.png", "Entropy by data set",
         caption.format("the entropy of the predicted distribution (light: certain, dark: log K nats)"))
+
+
+def dataset_findings(analysis: Analysis, where: pd.DataFrame) -> list[str]:
+    """'What this shows' for runs of several data sets: ERM against manifold mixup within
+    each data set (test NLL, ECE), and why the per-layer sentences are left out."""
+    metrics = cell_metrics(analysis.training, where)
+    said = mixup_sentences(metrics) if not metrics.empty else []
+    return said + [
+        "The per-layer flattening sentences compare every arm with one baseline arm, which "
+        "here belongs to one data set only, so they are left out; to read them, analyse one "
+        "data set's runs at a time (repflat analyze OUT/runs/<data set>.*-seed* --out DIR)."]
 
 
 def build_report(analysis: Analysis, out: Path, options: ReportOptions = ReportOptions(), *,
@@ -306,6 +317,9 @@ def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progres
                         + ("centred" if s.center else "uncentred (raw)")
                         + f" class-conditional spectra, numerical rank at rtol = {s.rtol:g} · σ₁.")]
     findings, cautions = interpretation(analysis)
+    where = cells(analysis.runs)
+    if not where.empty:  # the baseline arm is one data set's: compare within data sets only
+        findings = dataset_findings(analysis, where)
     if findings or cautions:
         blocks += [Heading("What this shows"), *map(Paragraph, findings)]
         blocks += [Heading("Caveats", 3), *map(Paragraph, cautions)] if cautions else []
