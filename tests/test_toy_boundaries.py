@@ -170,3 +170,10 @@ def test_every_toy_set_saves_a_boundary(tmp_path, data):
     assert main(["train", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
     display = BoundaryDisplay.from_features(Features(tmp_path / "run"), 1, INPUT_GRID)
     assert display.probabilities.shape == (6, 6, data.get("n_classes", 3 if data["name"] != "circles" else 2))
+
+
+def test_the_cli_knows_every_figure_the_report_draws():
+    from repflat.analysis.report.build import FIGURE_NAMES
+    from repflat.cli import parser
+
+    assert parser.FIGURE_NAMES == FIGURE_NAMES  # `--figures all` is all of them
