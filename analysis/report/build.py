@@ -199,10 +199,11 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
         """The figure `make()` draws, if this report draws `name` (else nothing is computed)."""
         return make() if options.draws(name) else None
 
-    skipped = [n for n in FIGURE_NAMES if not options.draws(n)]
+    where = cells(runs)
+    skipped = [n for n in FIGURE_NAMES if not options.draws(n)  # no grid to leave out of one data set
+               and (n != "datasets" or not where.empty)]
     if skipped:
         blocks.append(Paragraph(f"Figures left out, as asked (--figures): {', '.join(skipped)}."))
-    where = cells(runs)
     if not where.empty:
         _dataset_blocks(analysis, where, blocks, add, draw)
         options = dataclasses.replace(options, figures=tuple(
