@@ -150,3 +150,15 @@ def test_good_csv_trains_from_another_directory(tmp_path, monkeypatch, capsys):
     assert sorted(map(tuple, rows.tolist())) == sorted(map(tuple, X[:, ::-1].astype(np.float32).tolist()))
     assert main(argv + ["--no-analysis"]) == 0
     assert (tmp_path / "out/runs/erm-seed0/config.yaml").is_file()
+
+
+def test_csv_test_path_is_the_test_split(tmp_path):
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg/train.csv").write_text(GOOD_CSV)
+    test_csv = "a,b,label\n1.5,2.5,1\n-1,0,0\n"
+    (tmp_path / "cfg/test.csv").write_text(test_csv)
+    experiment(tmp_path, {"name": "csv", "path": "train.csv", "test_path": "test.csv", "features": ["a", "b"]})
+    data = load_data(load_experiment(tmp_path / "cfg/e.yaml").runs[0].data)
+    assert len(data.labels["train"]) == 40  # every row of the training file
+    np.testing.assert_array_equal(data.arrays["test"], np.array([[1.5, 2.5], [-1, 0]], np.float32))
+    np.testing.assert_array_equal(data.labels["test"], [1, 0])
