@@ -52,6 +52,7 @@ from repflat.rundir.features import Features, MemoryFeatures  # noqa: E402 - aft
 _LAZY = {  # top-level name -> the torch-side module defining it
     "extract": "repflat.capture.extract",
     "train": "repflat.training.loop",
+    "model_proba": "repflat.capture.boundary",
 }
 __all__ = ["Features", "MemoryFeatures", *_LAZY, "__version__"]
 

@@ -22,7 +22,7 @@ import repflat
 import repflat.analysis
 from repflat.analysis.report.plotting import boundary, plots
 
-TORCH_SIDE = ("extract", "train")  # repflat's lazy names that import torch
+TORCH_SIDE = ("extract", "train", "model_proba")  # repflat's lazy names that import torch
 PLOTTING = [plots.plot_spectrum, plots.plot_metric_over_epochs, plots.plot_metric_heatmap,
             boundary.BoundaryDisplay, boundary.BoundaryDisplay.from_grid,
             boundary.BoundaryDisplay.from_function, boundary.BoundaryDisplay.from_features,

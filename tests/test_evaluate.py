@@ -19,6 +19,17 @@ def test_ece_by_hand():
     assert np.isnan(expected_calibration_error(np.full((2, 2), np.nan), np.array([0, 1])))
 
 
+def test_ece_by_hand_three_classes_and_a_confidence_on_a_bin_edge():
+    # 4 equal-width bins; 0.5 lies on an edge and belongs to (0.25, 0.5], not (0.5, 0.75]
+    p = np.array([[0.5, 0.3, 0.2], [0.2, 0.55, 0.25], [0.1, 0.1, 0.8], [0.4, 0.35, 0.25]])
+    y = np.array([0, 0, 2, 1])  # right (0.5), wrong (0.55), right (0.8), wrong (0.4)
+    by_hand = (2 / 4 * abs(0.5 - (0.5 + 0.4) / 2)   # bin (0.25, 0.5]: 0.5 and 0.4, one right
+               + 1 / 4 * abs(0.0 - 0.55)             # bin (0.5, 0.75]: 0.55, wrong
+               + 1 / 4 * abs(1.0 - 0.8))             # bin (0.75, 1]: 0.8, right
+    assert by_hand == pytest.approx(0.2125)
+    assert expected_calibration_error(p, y, bins=4) == pytest.approx(by_hand)
+
+
 def test_accuracy_and_nll_against_a_reference():
     logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, -1.0]])
     y = np.array([0, 0, 0])

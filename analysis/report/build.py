@@ -29,6 +29,8 @@ from repflat.analysis.report.tables import (accuracy_table, extraction_configs, 
                              config_yaml, paper_table, unknown_metrics)
 from repflat.analysis.theory import NARROW, theory_check
 from repflat.analysis.report.toy import boundaries, figure1, planes
+from repflat.analysis.report.datasets import (calibration_table, cell_metrics, cells, dataset_grid,
+                                               mixup_sentences)
 from repflat.config import AnalysisConfig
 from repflat.progress import counted, say
 from repflat.errors import expected, unknown
@@ -36,7 +38,11 @@ from repflat.rundir.run import RunInfo
 from repflat.config._strict import to_plain
 
 DEFAULT_METRIC = "sum_other_singular_values"
-FIGURE_NAMES = ("figure1", "planes", "boundaries", "spectra", "heatmap", "epochs", "embeddings")
+FIGURE_NAMES = ("figure1", "planes", "boundaries", "datasets", "spectra", "heatmap", "epochs",
+                "embeddings")
+PER_ARM = ("figure1", "planes", "boundaries", "embeddings")
+"""Figures drawn from one run per arm: left out when the runs span several data sets (an
+arm's lowest seed would stand for one data set only); the data set grid replaces them."""
 FIGURES = tuple(f"{name}.png" for name in FIGURE_NAMES)
 
 
@@ -111,7 +117,8 @@ def check_options(analysis: Analysis, options: ReportOptions) -> None:
 def _save(fig, out: Path, name: str) -> Path:
     # Smooth boundary maps compress badly: at 100 dpi the PNG is about half its size at the
     # style's 150 (benchmarks/design_choices.py).
-    fig.savefig(out / name, **({"dpi": 100} if name == "boundaries.png" else {}))
+    smooth = name in ("boundaries.png", "datasets.png", "datasets_entropy.png")
+    fig.savefig(out / name, **({"dpi": 100} if smooth else {}))
     plt.close(fig)
     return out / name
 
@@ -194,9 +201,16 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
         """The figure `make()` draws, if this report draws `name` (else nothing is computed)."""
         return make() if options.draws(name) else None
 
-    skipped = [n for n in FIGURE_NAMES if not options.draws(n)]
+    where = cells(runs)
+    skipped = [n for n in FIGURE_NAMES if not options.draws(n)  # no grid to leave out of one data set
+               and (n != "datasets" or not where.empty)]
     if skipped:
         blocks.append(Paragraph(f"Figures left out, as asked (--figures): {', '.join(skipped)}."))
+    if not where.empty:
+        _dataset_blocks(analysis, where, blocks, add, draw)
+        options = dataclasses.replace(options, figures=tuple(
+            n for n in (FIGURE_NAMES if options.figures is None else options.figures)
+            if n not in PER_ARM))
     add(draw("figure1", lambda: figure1(runs, analysis.spectra, layers=s.spectra_layers,
                                         cls=s.spectra_class)) if runs else None,
         "figure1.png", "Figure 1",
@@ -261,6 +275,44 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
     return blocks, written
 
 
+def _dataset_blocks(analysis: Analysis, where: pd.DataFrame, blocks: list, add, draw) -> None:
+    """The data set × arm section, appended to `blocks`: sentences, the table, and the grids
+    (confidence, entropy) through `add`."""
+    metrics = cell_metrics(analysis.training, where)
+    blocks += [Heading("Data sets × arms")]
+    blocks += [Paragraph(
+        f"{where['dataset'].nunique()} data sets × {where['cell'].nunique()} arms. Figures drawn "
+        "from one run per arm (Figure 1, planes, boundaries, embeddings) are left out: each "
+        "would show one data set only; the grids below show them all.")]
+    if not metrics.empty:
+        blocks += [Paragraph("Test measures at the final epoch, mean ± std over seeds. ECE: "
+                             "Σ_b (n_b/n)·|accuracy_b − confidence_b| over 15 equal-width bins "
+                             "of the confidence (Guo et al. 2017); label noise, where a data set "
+                             "has it, is in the training labels only."),
+                   Table(calibration_table(metrics), name="datasets")]
+    caption = ("Rows: data sets; columns: arms (lowest seed). The classifier over the input "
+               "plane from the saved grid (the data's bounding box plus 10% each side), {}; "
+               "training points by class (noisy labels as trained). Corner: test NLL and ECE, "
+               "mean over seeds.")
+    add(draw("datasets", lambda: dataset_grid(analysis.runs, where, metrics)), "datasets.png",
+        "Decision boundaries by data set", caption.format("the predicted class faded to white "
+                                                          "at chance (confidence)"))
+    add(draw("datasets", lambda: dataset_grid(analysis.runs, where, metrics, response="entropy")),
+        "datasets_entropy.png", "Entropy by data set",
+        caption.format("the entropy of the predicted distribution (light: certain, dark: log K nats)"))
+
+
+def dataset_findings(analysis: Analysis, where: pd.DataFrame) -> list[str]:
+    """'What this shows' for runs of several data sets: ERM against manifold mixup within
+    each data set (test NLL, ECE), and why the per-layer sentences are left out."""
+    metrics = cell_metrics(analysis.training, where)
+    said = mixup_sentences(metrics) if not metrics.empty else []
+    return said + [
+        "The per-layer flattening sentences compare every arm with one baseline arm, which "
+        "here belongs to one data set only, so they are left out; to read them, analyse one "
+        "data set's runs at a time (repflat analyze OUT/runs/<data set>.*-seed* --out DIR)."]
+
+
 def build_report(analysis: Analysis, out: Path, options: ReportOptions = ReportOptions(), *,
                  checked: bool = False, progress: bool = False) -> list[Path]:
     """Draw the figures into `out` and write report.md and report.html there."""
@@ -281,6 +333,9 @@ def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progres
                         + ("centred" if s.center else "uncentred (raw)")
                         + f" class-conditional spectra, numerical rank at rtol = {s.rtol:g} · σ₁.")]
     findings, cautions = interpretation(analysis)
+    where = cells(analysis.runs)
+    if not where.empty:  # the baseline arm is one data set's: compare within data sets only
+        findings = dataset_findings(analysis, where)
     if findings or cautions:
         blocks += [Heading("What this shows"), *map(Paragraph, findings)]
         blocks += [Heading("Caveats", 3), *map(Paragraph, cautions)] if cautions else []

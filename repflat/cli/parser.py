@@ -11,7 +11,8 @@ from repflat import __version__
 from repflat.cli.launching import add_launcher_flags
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
 
-FIGURE_NAMES = ("figure1", "planes", "boundaries", "spectra", "heatmap", "epochs", "embeddings")
+FIGURE_NAMES = ("figure1", "planes", "boundaries", "datasets", "spectra", "heatmap", "epochs",
+                "embeddings")  # as repflat.analysis.report.build names them
 
 
 class Parser(argparse.ArgumentParser):

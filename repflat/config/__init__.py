@@ -17,8 +17,11 @@ from repflat.config.schema import (AnalysisConfig, CaptureConfig, DataConfig, Di
                                      EvalConfig, ImageData, MixingConfig, MLPModel,
                                      ModelConfig, ResNetModel, RunConfig, SpiralsData, Strategy,
                                      TorchvisionModel, TrainConfig)
+from repflat.config.toy import (ArraysData, BlobsData, CirclesData, CsvData,
+                                GaussianQuantilesData, MoonsData, XorData)
 
-__all__ = ["AnalysisConfig", "CaptureConfig", "DataConfig", "DigitsData", "EvalConfig",
+__all__ = ["ArraysData", "BlobsData", "CirclesData", "CsvData", "GaussianQuantilesData",
+           "MoonsData", "XorData", "AnalysisConfig", "CaptureConfig", "DataConfig", "DigitsData", "EvalConfig",
            "Experiment", "ImageData", "LauncherConfig", "MLPModel", "MixingConfig", "ModelConfig", "ResNetModel",
            "RunConfig", "SpiralsData", "Strategy", "TorchvisionModel", "TrainConfig",
            "dump_yaml", "is_experiment", "load_experiment", "load_run_config",

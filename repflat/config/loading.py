@@ -2,7 +2,12 @@
 
 An experiment file holds a `base` run config, named `arms` that override parts of it,
 the `seeds` every arm is trained with, and the `analysis` settings; `parse_experiment`
-resolves it into one RunConfig per (arm, seed), each parsed strictly.
+resolves it into one RunConfig per (arm, seed), each parsed strictly. An optional
+`datasets` mapping {key: data config} crosses data sets with arms: each run's `data` is
+the data set's (whole, not merged onto base), its name `<key>.<arm>`.
+
+Paths to a user's points (`data.path`, `data.test_path`) are relative to the directory
+of the file that names them; the resolved run configs hold them absolute.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from repflat.config.launcher import LauncherConfig
-from repflat.config.schema import AnalysisConfig, RunConfig
+from repflat.config.schema import AnalysisConfig, DataConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.files import YAML_LIMIT, load_yaml, read_text, safe_name
 from repflat.rundir.names import run_dirname
@@ -133,7 +138,7 @@ def is_experiment(data: dict) -> bool:
 
 def parse_experiment(data: dict) -> Experiment:
     """Resolve an experiment mapping into one RunConfig per (arm, seed)."""
-    allowed = {"name", "seeds", "base", "arms", "analysis", "description", "launcher"}
+    allowed = {"name", "seeds", "base", "arms", "analysis", "description", "launcher", "datasets"}
     for key in data:
         if key not in allowed:
             raise unknown("experiment", str(key), sorted(allowed), what="key")
@@ -159,21 +164,53 @@ def parse_experiment(data: dict) -> Experiment:
     arms = data.get("arms")
     if not isinstance(arms, dict) or not arms:
         raise expected("arms", "a non-empty mapping of arm names to overrides", arms)
+    datasets = parse_datasets(data, base, arms)
     runs = []
-    for arm, override in arms.items():
-        safe_name(str(arm), f"arms.{arm}")  # it names run directories: arms/<arm>-seed<s>
-        override = override or {}
-        if not isinstance(override, dict):
-            raise expected(f"arms.{arm}", "a mapping of overrides", override)
-        for key in ("name", "seed"):
-            if key in override:
-                raise UserError(f"arms.{arm}.{key}: set by the experiment; remove it")
-        for seed in seeds:
-            resolved = merge(base, override) | {"name": str(arm), "seed": seed}
-            runs.append(parse(RunConfig, resolved, f"arms.{arm}"))
+    for prefix, dataset in (datasets or {None: None}).items():
+        for arm, override in arms.items():
+            safe_name(str(arm), f"arms.{arm}")  # it names run directories: arms/<arm>-seed<s>
+            override = override or {}
+            if not isinstance(override, dict):
+                raise expected(f"arms.{arm}", "a mapping of overrides", override)
+            for key in ("name", "seed") + (("data",) if datasets else ()):
+                if key in override:
+                    raise UserError(f"arms.{arm}.{key}: set by the experiment; remove it")
+            run_name = str(arm) if prefix is None else f"{prefix}.{arm}"
+            for seed in seeds:
+                resolved = merge(base, override) | {"name": run_name, "seed": seed}
+                resolved |= {} if dataset is None else {"data": dataset}
+                runs.append(parse(RunConfig, resolved, f"arms.{arm}"))
     analysis = parse(AnalysisConfig, data.get("analysis"), "analysis")
     launcher = parse(LauncherConfig, data.get("launcher"), "launcher")
     return Experiment(name, tuple(seeds), tuple(runs), analysis, data, launcher)
+
+
+def parse_datasets(data: dict, base: dict, arms) -> dict[str, dict] | None:
+    """An experiment's `datasets` {key: data config}, each checked; None without one.
+
+    Keys name runs `<key>.<arm>`, so a key holds no dot (the report splits the name there)."""
+    if "datasets" not in data:
+        return None
+    datasets = data["datasets"]
+    if not isinstance(datasets, dict) or not datasets:
+        raise expected("datasets", "a non-empty mapping of data set names to data configs", datasets)
+    if "data" in base:
+        raise UserError("base.data: the experiment's `datasets` set each run's data; remove it")
+    for key, cfg in datasets.items():
+        safe_name(str(key), f"datasets.{key}")
+        if "." in str(key):
+            raise expected(f"datasets.{key}", "a name without '.' (runs are named <data set>.<arm>)", key)
+        if not isinstance(cfg, dict):
+            raise expected(f"datasets.{key}", "a data config (a mapping)", cfg)
+        parse(DataConfig, cfg, f"datasets.{key}")
+    return datasets
+
+
+def resolve_paths(run: RunConfig, root: Path) -> RunConfig:
+    """`run` with its data file paths made absolute from `root`, the config's directory."""
+    changes = {key: str((root / value).absolute()) for key in ("path", "test_path")
+               if isinstance(value := getattr(run.data, key, None), str) and not Path(value).is_absolute()}
+    return dataclasses.replace(run, data=dataclasses.replace(run.data, **changes)) if changes else run
 
 
 def load_experiment(path: str | Path, *, follow: bool = True) -> Experiment:
@@ -182,7 +219,9 @@ def load_experiment(path: str | Path, *, follow: bool = True) -> Experiment:
     if not is_experiment(data):
         raise expected(f"config {path}", "an experiment file (with `arms`)", sorted(data))
     with located(path, text):
-        return parse_experiment(data)
+        exp = parse_experiment(data)
+    root = Path(path).parent
+    return dataclasses.replace(exp, runs=tuple(resolve_paths(r, root) for r in exp.runs))
 
 
 def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | None = None,
@@ -192,6 +231,7 @@ def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | Non
     if is_experiment(data):
         with located(path, text):
             exp = parse_experiment(data)
+        exp = dataclasses.replace(exp, runs=tuple(resolve_paths(r, Path(path).parent) for r in exp.runs))
         if arm is None:
             if len(exp.arms) > 1:
                 raise expected("arm", "one of the experiment's arms " + ", ".join(exp.arms), None)
@@ -203,7 +243,7 @@ def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | Non
             dataclasses.replace(next(r for r in exp.runs if r.name == arm), seed=seed)
         )
     with located(path, text):
-        cfg = parse(RunConfig, data)
+        cfg = resolve_paths(parse(RunConfig, data), Path(path).parent)
     if arm is not None:
         raise UserError(f"arm: {path} is a run config, not an experiment; give no arm")
     return cfg if seed is None else dataclasses.replace(cfg, seed=seed)

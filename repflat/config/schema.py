@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from repflat.config._strict import FieldError
+from repflat.config.toy import (ArraysData, BlobsData, CirclesData, CsvData,
+                                GaussianQuantilesData, MoonsData, XorData, check_common)
 
 Strategy = Literal["none", "input_mixup", "manifold_mixup"]
 Reduction = Literal["flatten", "avg", "max"]
@@ -32,22 +34,17 @@ class SpiralsData:
     """Standard deviation of the Gaussian noise added to each 2D point."""
     turns: float = 1.25
     """How many full turns each arm makes."""
+    label_noise: float = 0.0
+    """Share of training labels replaced by another class, drawn uniformly (seeded)."""
     test_fraction: float = 0.5
     """Share of each class held out as the test split."""
     seed: int = 0
     """Seed of the data; separate from the run seed so all arms see the same points."""
 
     def __post_init__(self):
-        if self.n_classes < 2:
-            raise FieldError("n_classes", "an integer >= 2", self.n_classes)
-        if self.n_per_class < 4:
-            raise FieldError("n_per_class", "an integer >= 4", self.n_per_class)
-        if self.noise < 0:
-            raise FieldError("noise", "a number >= 0", self.noise)
+        check_common(self)  # classes, points, noise, label noise, split, seed
         if self.turns <= 0:
             raise FieldError("turns", "a number > 0", self.turns)
-        _check_fraction(self.test_fraction)
-        _check_seed(self.seed)
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,8 @@ class ImageData:
             raise FieldError("image_size", "a positive integer or null", self.image_size)
 
 
-DataConfig = SpiralsData | DigitsData | ImageData
+DataConfig = (SpiralsData | MoonsData | CirclesData | BlobsData | GaussianQuantilesData | XorData
+              | ArraysData | CsvData | DigitsData | ImageData)
 
 
 def _check_fraction(value: float) -> None:

@@ -1,5 +1,6 @@
-"""Data sets by config: spirals and scikit-learn's digits in memory, image data sets
-through torchvision. Every data set has a `train` and a `test` split whose rows keep a
+"""Data sets by config: the 2-D toy sets (spirals, moons, circles, blobs, Gaussian
+quantiles, xor), your own points (.npz or CSV) and scikit-learn's digits in memory,
+image data sets through torchvision. Every data set has a `train` and a `test` split whose rows keep a
 fixed order, so features saved for a split line up with its labels row by row (an image
 data set opens only the splits asked for: an ImageFolder may have no test folder).
 """
@@ -13,8 +14,10 @@ from torch.utils.data import Dataset, TensorDataset
 
 from collections.abc import Sequence
 
-from repflat.config import DataConfig, DigitsData, SpiralsData
-from repflat.training.data.spirals import make_spirals
+from repflat.config import DataConfig, DigitsData
+from repflat.config.toy import FILE_DATA, TOY_DATA
+from repflat.config.schema import SpiralsData
+from repflat.errors import expected
 from repflat.rundir.names import SPLITS
 
 
@@ -57,10 +60,24 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int | tuple[int,
 
 
 def in_memory(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, n_classes: int,
+              *, label_noise: float = 0.0, test: tuple[np.ndarray, np.ndarray] | None = None,
               **extra) -> Data:
-    train, test = stratified_split(y, test_fraction, seed=(seed, 1))
-    arrays = {"train": x[train], "test": x[test]}
-    labels = {"train": y[train], "test": y[test]}
+    """Both splits in memory: a stratified split of (x, y), or `test` as given; then
+    `label_noise` of the training labels flipped (seeded by `seed`, apart from the split)."""
+    if test is None:
+        train_rows, test_rows = stratified_split(y, test_fraction, seed=(seed, 1))
+        arrays = {"train": x[train_rows], "test": x[test_rows]}
+        labels = {"train": y[train_rows], "test": y[test_rows]}
+    else:
+        arrays, labels = {"train": x, "test": test[0]}, {"train": y, "test": test[1]}
+    empty = sorted(set(range(n_classes)) - set(np.unique(labels["train"]).tolist()))
+    if empty:  # a class every training row of which went to the test split
+        raise expected("data.test_fraction", f"a split leaving every class training rows "
+                       f"(class {empty[0]} has none)", test_fraction)
+    if label_noise:
+        from repflat.training.data.toy import flip_labels
+
+        labels["train"] = flip_labels(labels["train"], label_noise, n_classes, seed=(seed, 2))
     datasets = {s: TensorDataset(torch.as_tensor(arrays[s]), torch.as_tensor(labels[s])) for s in SPLITS}
     return Data(datasets, labels, n_classes, x.shape[1:], arrays, **extra)
 
@@ -77,10 +94,18 @@ def load_data(cfg: DataConfig, splits: Sequence[str] = SPLITS) -> Data:
     """The data set of a config; a missing or unreadable one is a UserError.
 
     `splits`: those an image data set opens (the in-memory ones always have both)."""
-    if isinstance(cfg, SpiralsData):
-        x, y = make_spirals(cfg.n_classes, cfg.n_per_class, noise=cfg.noise, turns=cfg.turns,
-                            seed=cfg.seed)
-        return in_memory(x, y, cfg.test_fraction, cfg.seed, cfg.n_classes)
+    if isinstance(cfg, (SpiralsData, *TOY_DATA)):
+        from repflat.training.data.toy import make_toy
+
+        x, y, k = make_toy(cfg)
+        return in_memory(x, y, cfg.test_fraction, cfg.seed, k, label_noise=cfg.label_noise)
+    if isinstance(cfg, FILE_DATA):
+        from repflat.training.data.points import read_points
+
+        p = read_points(cfg)
+        test = None if p.x_test is None else (p.x_test, p.y_test)
+        return in_memory(p.x, p.y, cfg.test_fraction, cfg.seed, p.n_classes, test=test,
+                         class_names=p.class_names)
     if isinstance(cfg, DigitsData):
         x, y = load_digits_array()
         return in_memory(x, y, cfg.test_fraction, cfg.seed, 10, pixel_mean=(0.0,), pixel_std=(1.0,),
