@@ -1,8 +1,10 @@
 """Experiment files and run-config files: reading, resolving arms × seeds, writing back.
 
 An experiment file holds a `base` run config, named `arms` that override parts of it,
-the `seeds` every arm is trained with, and the `analysis` settings; `parse_experiment`
-resolves it into one RunConfig per (arm, seed), each parsed strictly.
+an optional `grid` that expands chosen arms into one arm per combination of values
+(repflat.config.grid), the `seeds` every arm is trained with, and the `analysis`
+settings; `parse_experiment` resolves it into one RunConfig per (arm, seed), each parsed
+strictly.
 """
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ import contextlib
 import dataclasses
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from repflat.config.grid import GridPoint, expand
 from repflat.config.schema import AnalysisConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.files import YAML_LIMIT, load_yaml, read_text, safe_name
@@ -31,6 +34,8 @@ class Experiment:
     runs: tuple[RunConfig, ...]
     analysis: AnalysisConfig
     source: dict  # the file as parsed, for writing back beside the results
+    points: dict[str, GridPoint] = field(default_factory=dict)
+    """The arms a `grid` made: where each came from and its swept values."""
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -131,7 +136,7 @@ def is_experiment(data: dict) -> bool:
 
 def parse_experiment(data: dict) -> Experiment:
     """Resolve an experiment mapping into one RunConfig per (arm, seed)."""
-    allowed = {"name", "seeds", "base", "arms", "analysis", "description"}
+    allowed = {"name", "seeds", "base", "arms", "grid", "analysis", "description"}
     for key in data:
         if key not in allowed:
             raise unknown("experiment", str(key), sorted(allowed), what="key")
@@ -157,20 +162,28 @@ def parse_experiment(data: dict) -> Experiment:
     arms = data.get("arms")
     if not isinstance(arms, dict) or not arms:
         raise expected("arms", "a non-empty mapping of arm names to overrides", arms)
-    runs = []
     for arm, override in arms.items():
         safe_name(str(arm), f"arms.{arm}")  # it names run directories: arms/<arm>-seed<s>
-        override = override or {}
-        if not isinstance(override, dict):
+        if not isinstance(override or {}, dict):
             raise expected(f"arms.{arm}", "a mapping of overrides", override)
         for key in ("name", "seed"):
-            if key in override:
+            if key in (override or {}):
                 raise UserError(f"arms.{arm}.{key}: set by the experiment; remove it")
+    points = {}
+    if "grid" in data:  # an arm's own mistakes are named as the arm's, before its points
+        for arm, override in arms.items():
+            parse(RunConfig, merge(base, override or {}) | {"name": str(arm), "seed": seeds[0]},
+                  f"arms.{arm}")
+        arms, points = expand(data["grid"], arms, base, RunConfig)
+    runs = []
+    for arm, override in arms.items():
+        safe_name(str(arm), f"arms.{arm}")
+        override = override or {}
         for seed in seeds:
             resolved = merge(base, override) | {"name": str(arm), "seed": seed}
             runs.append(parse(RunConfig, resolved, f"arms.{arm}"))
     analysis = parse(AnalysisConfig, data.get("analysis"), "analysis")
-    return Experiment(name, tuple(seeds), tuple(runs), analysis, data)
+    return Experiment(name, tuple(seeds), tuple(runs), analysis, data, points)
 
 
 def load_experiment(path: str | Path, *, follow: bool = True) -> Experiment:
