@@ -144,10 +144,37 @@ def report(args) -> None:
             print(f"wrote {page}")
 
 
+def listing(exp, out=None) -> str:
+    """The arms of an experiment, one a line with their swept values, and the run count;
+    with `out`, each arm's complete runs (read from run.json; torch is not needed)."""
+    from repflat.rundir.names import RUNS_DIR, Status
+    from repflat.rundir.run import read_status
+
+    def complete(arm: str) -> str:
+        if out is None:
+            return ""
+        done = sum(read_status(Path(out) / RUNS_DIR / exp.run_dirname(r)) is Status.COMPLETE
+                   for r in exp.runs if r.name == arm)
+        return f"  [{done}/{len(exp.seeds)} complete]"
+
+    lines = []
+    for arm in exp.arms:
+        point = exp.points.get(arm)
+        values = ("  " + " ".join(f"{k}={v}" for k, v in point.values.items())) if point else ""
+        lines.append(f"{arm}{values}{complete(arm)}")
+    seeds = ", ".join(map(str, exp.seeds))
+    lines.append(f"{exp.name}: {len(exp.arms)} arms × {len(exp.seeds)} seeds ({seeds}) = "
+                 f"{len(exp.runs)} runs")
+    return "\n".join(lines)
+
+
 def run(args) -> None:
     from repflat.config import load_experiment
 
     exp = load_experiment(args.experiment)  # a typo answers before torch loads
+    if args.list:
+        print(listing(exp, args.out))
+        return
     from repflat.training.sweep import plan_experiment, run_experiment
 
     if args.check:

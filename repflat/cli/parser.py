@@ -68,6 +68,7 @@ EXAMPLES = {
     "run": """examples:
   repflat run experiments/spirals.yaml --out results/spirals --jobs auto
   repflat run experiments/spirals.yaml --check     # every arm built and checked, nothing trained
+  repflat run experiments/flattening_sweep_spirals.yaml --list   # a grid's arms and run count
   repflat run experiments/digits_bottleneck.yaml --out results/digits --no-analysis""",
     "report": """examples:
   repflat report results/spirals                   # into results/spirals/analysis
@@ -170,6 +171,8 @@ def build_parser() -> Parser:
                    "count can change the last bits of wide layers' arithmetic")
     r.add_argument("--check", action="store_true", help="build and check every arm (layer "
                    "names, analysis settings) and the output directory, train nothing")
+    r.add_argument("--list", action="store_true", help="print the arms (a grid expanded) and "
+                   "the number of runs, and with --out how many are complete; train nothing")
     _figures_flag(r)
     r.add_argument("--quiet", action="store_true", help="no progress bars or lines")
 

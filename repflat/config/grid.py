@@ -11,7 +11,8 @@
 
 `grid` is one such block or a list of them. Every arm named in a block becomes one arm
 per point of the product of its values, named `<arm>-<key><value>-...` in the order the
-keys are written: `manifold_mixup-loss_mse-alpha2-layers_bottleneck`. A key is its last
+keys are written: `manifold_mixup-loss_mse-alpha2-layers_bottleneck`. A key is a leaf
+(`mixing.alpha`) or a whole section (`model`, its values merged like an arm's override). A key is its last
 dotted part (the full key with `_` for `.` when two keys of a block share it); a number
 follows it directly (`alpha0.5`), any other value after `_` (`loss_mse`, `layers_fc1+fc2`
 for a list, `norm_true`). A value given as a mapping {label: value} is named by its
@@ -49,9 +50,11 @@ class GridPoint:
     values: dict[str, Any]
 
 
-def dotted_keys(cls: type, prefix: str = "") -> list[str]:
+def dotted_keys(cls: type, prefix: str = "", *, sections: bool = False) -> list[str]:
     """Every leaf key of a config dataclass in dotted form; for a union of dataclasses
-    (data, model), the keys of any member (the strict parse then checks the one chosen)."""
+    (data, model), the keys of any member (the strict parse then checks the one chosen).
+    With `sections`, the keys of whole sections too (`model`: a value merged like an
+    arm's override)."""
     out = []
     for name, hint in get_type_hints(cls).items():
         key = f"{prefix}{name}"
@@ -59,8 +62,9 @@ def dotted_keys(cls: type, prefix: str = "") -> list[str]:
             a for a in get_args(hint) if dataclasses.is_dataclass(a)] if get_origin(hint) in (
                 typing.Union, types.UnionType) else []
         if members:
+            out += [key] if sections else []
             for member in members:
-                out += [k for k in dotted_keys(member, f"{key}.") if k not in out]
+                out += [k for k in dotted_keys(member, f"{key}.", sections=sections) if k not in out]
         else:
             out.append(key)
     return out
@@ -123,7 +127,7 @@ def expand(grid: Any, arms: dict, base: dict, run_cls: type) -> tuple[dict, dict
     blocks = grid if isinstance(grid, list) else [grid]
     if not blocks or not all(isinstance(b, dict) for b in blocks):
         raise expected("grid", "a mapping {arms: [...], params: {...}} or a list of them", grid)
-    valid_keys = dotted_keys(run_cls)
+    valid_keys = dotted_keys(run_cls, sections=True)
     points: dict[str, GridPoint] = {}
     replaced: dict[str, list[str]] = {}
     overrides: dict[str, dict] = {}
