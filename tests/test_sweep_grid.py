@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -177,3 +178,31 @@ def test_a_half_finished_sweep_resumes(tmp_path, monkeypatch):
     from repflat.cli.commands import listing
 
     assert listing(load_experiment(path), out).splitlines()[2] == "mm-alpha0.5  mixing.alpha=0.5  [1/1 complete]"
+
+
+def test_a_sweep_analysis_writes_effects_and_the_figure(tmp_path):
+    pytest.importorskip("torch")
+    from repflat.analysis.report.build import ReportOptions
+    from repflat.analysis.report.outputs import analyze
+    from repflat.training.sweep import run_experiment
+
+    data = tiny(seeds=[0, 1, 2])
+    del data["arms"]["input_mixup"]
+    data["grid"][1]["params"] = {"train.loss": ["cross_entropy", "mse"], "mixing.alpha": [0.5, 2]}
+    data["analysis"] = {"layers": ["fc1", "bottleneck"]}
+    run_experiment(parse_experiment(data), tmp_path / "exp", progress=False)
+    written = analyze([tmp_path / "exp"], tmp_path / "exp" / "analysis",
+                      options=ReportOptions(embeddings=(), figures=("effects",)))
+    names = {p.name for p in written}
+    assert {"effects.csv", "effects.png", "report.md"} <= names
+
+    table = pd.read_csv(tmp_path / "exp" / "analysis" / "effects.csv")
+    pairs = set(zip(table["arm"], table["baseline"]))
+    assert pairs == {(f"mm-loss_{l}-alpha{a}", f"erm-loss_{l}")
+                     for l in ("cross_entropy", "mse") for a in ("0.5", "2")}
+    assert set(table["n_seeds"]) == {3} and set(table["method"]) == {"paired t"}
+    assert {"train.loss", "mixing.alpha", "diff", "low", "high"} <= set(table.columns)
+    report = (tmp_path / "exp" / "analysis" / "report.md").read_text()
+    assert "## Sweep: effects against the baseline" in report
+    n = int(table["low"].notna().sum())
+    assert f"effects.csv holds {n} intervals (the figure draws" in report

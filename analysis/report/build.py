@@ -27,6 +27,7 @@ from repflat.analysis.report.plotting.style import figure_style
 from repflat.analysis.report.tables import (accuracy_table, extraction_configs, mixing_table, all_metrics_table, arm_configs, config_difference_table, flattening_table, theory_table,
                              config_yaml, paper_table, unknown_metrics)
 from repflat.analysis.theory import NARROW, theory_check
+from repflat.analysis.report.sweep import sweep_blocks
 from repflat.analysis.report.toy import boundaries, figure1, planes
 from repflat.config import AnalysisConfig
 from repflat.progress import say
@@ -35,7 +36,8 @@ from repflat.rundir.run import RunInfo
 from repflat.config._strict import to_plain
 
 DEFAULT_METRIC = "sum_other_singular_values"
-FIGURE_NAMES = ("figure1", "planes", "boundaries", "spectra", "heatmap", "epochs", "embeddings")
+FIGURE_NAMES = ("figure1", "planes", "boundaries", "spectra", "heatmap", "epochs", "embeddings",
+                "effects")
 FIGURES = tuple(f"{name}.png" for name in FIGURE_NAMES)
 
 
@@ -243,6 +245,10 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
                 f"(lowest seed), points coloured by class; {sampling_note(data, options.seed)}. "
                 f"Seeded ({options.seed}); `repflat report --embeddings pca,tsne,umap` adds UMAP.",
                 before=notes)
+    if options.draws("effects") and len(analysis.effects):  # only a sweep has swept keys
+        found, files = sweep_blocks(analysis.effects, [l for l in analysis.layer_order if l != "input"],
+                                    lambda fig, name: _save(fig, out, name))
+        blocks, written = blocks + found, written + files
     return blocks, written
 
 

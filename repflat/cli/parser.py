@@ -10,7 +10,8 @@ import argparse
 from repflat import __version__
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
 
-FIGURE_NAMES = ("figure1", "planes", "boundaries", "spectra", "heatmap", "epochs", "embeddings")
+FIGURE_NAMES = ("figure1", "planes", "boundaries", "spectra", "heatmap", "epochs", "embeddings",
+                "effects")
 
 
 class Parser(argparse.ArgumentParser):
