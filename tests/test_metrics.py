@@ -201,3 +201,49 @@ def test_nc1_is_undefined_without_between_class_spread():
     same = np.r_[x, x]
     assert np.isnan(M.nc1(same, np.repeat([0, 1], 10)))              # identical means
     assert np.isnan(M.within_between_ratio(same, np.repeat([0, 1], 10)))
+
+
+def _two_conventions(counts, seed=0):
+    """Features of three classes in 4-D with `counts` rows each, and both NC1s."""
+    from repflat.analysis.metrics import nc1, within_between_ratio
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, (3, 4))
+    x = np.concatenate([c + rng.normal(0, 1, (n, 4)) for c, n in zip(centres, counts)])
+    y = np.repeat(np.arange(3), counts)
+    return {mean: (nc1(x, y, mean=mean), within_between_ratio(x, y, mean=mean))
+            for mean in ("global", "class_means")}, x, y
+
+
+def test_nc1_conventions_agree_on_balanced_classes():
+    both, _, _ = _two_conventions([50, 50, 50])
+    assert both["global"] == pytest.approx(both["class_means"], rel=1e-12)
+
+
+def test_nc1_conventions_on_imbalanced_classes_match_their_definitions():
+    both, x, y = _two_conventions([200, 20, 20])
+    # references built from the definitions, one per convention (numpy's pinv)
+    means = np.stack([x[y == k].mean(0) for k in range(3)])
+    sigma_w = sum((x[y == k] - means[k]).T @ (x[y == k] - means[k]) for k in range(3)) / len(x)
+    for mean, centre in (("global", x.mean(0)), ("class_means", means.mean(0))):
+        m = means - centre
+        sigma_b = m.T @ m / 3
+        assert both[mean][0] == pytest.approx(np.trace(sigma_w @ np.linalg.pinv(sigma_b)) / 3, rel=1e-9)
+        assert both[mean][1] == pytest.approx(np.trace(sigma_w) / np.trace(sigma_b), rel=1e-9)
+    # the global mean leans to the big class, which widens Σ_B: a smaller NC1 and ratio
+    assert both["global"][0] < both["class_means"][0]
+    assert both["global"][1] < both["class_means"][1]
+
+
+def test_nc1_mean_is_an_analysis_setting_and_a_flag():
+    from repflat.cli.commands import analysis_overrides
+    from repflat.cli.parser import build_parser
+    from repflat.config import AnalysisConfig
+    from repflat.config._strict import parse
+    from repflat.errors import UserError
+
+    args = build_parser().parse_args(["analyze", "runs/x", "--nc1-mean", "class_means"])
+    assert analysis_overrides(args) == {"nc1_mean": "class_means"}
+    assert AnalysisConfig().nc1_mean == "global"
+    with pytest.raises(UserError, match="analysis.nc1_mean: expected one of 'global', 'class_means'"):
+        parse(AnalysisConfig, {"nc1_mean": "grand"}, "analysis")

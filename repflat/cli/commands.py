@@ -66,6 +66,8 @@ def analysis_overrides(args) -> dict:
         out["scale"] = True
     if args.rtol is not None:  # checked with the other settings by AnalysisConfig
         out["rtol"] = args.rtol
+    if args.nc1_mean is not None:
+        out["nc1_mean"] = args.nc1_mean
     return out
 
 

@@ -124,6 +124,9 @@ def build_parser() -> Parser:
     a.add_argument("--scaled", action="store_true",
                    help="divide each spectrum by √n, n the class's rows (default: undivided)")
     a.add_argument("--rtol", type=float, help="numerical rank tolerance, relative to σ₁ (default: 0.01)")
+    a.add_argument("--nc1-mean", choices=("global", "class_means"), help="centre of the "
+                   "between-class covariance in NC1: the mean of all samples (Papyan et al.'s "
+                   "text; the default) or of the class means (their code); equal on balanced classes")
     _figures_flag(a)
     a.add_argument("--quiet", action="store_true", help="no progress lines")
 
