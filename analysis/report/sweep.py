@@ -61,8 +61,12 @@ def effects_figure(effects: pd.DataFrame, *, layers: list[str] | None = None,
     for i, metric in enumerate(metrics):
         for j, layer in enumerate(layers):
             ax = axes[i, j]
-            plot_effects(data[(data["metric"] == metric) & (data["layer"] == layer)],
-                         x=x, hue="line", ax=ax)
+            panel = data[(data["metric"] == metric) & (data["layer"] == layer)]
+            plot_effects(panel, x=x, hue="line", ax=ax)
+            if (panel[["arm_mean", "baseline_mean"]] == 0).all().all():
+                # e.g. no variance beyond dim(H) − K + 1 when that is the layer's width
+                ax.text(0.5, 0.6, "0 in every arm", transform=ax.transAxes, ha="center",
+                        color="0.3")
             ax.set_title(literal(layer) if i == 0 else "")
             ax.set_ylabel(literal(metric.replace("_", " ") + " Δ") if j == 0 else "")
             if i < len(metrics) - 1:
