@@ -94,3 +94,48 @@ def test_the_note_counts_the_intervals():
     assert table["low"].notna().sum() == 6
     assert effects_note(table, drawn=2).startswith(
         "effects.csv holds 6 intervals (the figure draws 2 of them), each at 95%")
+
+
+def effects_rows():
+    rows = []
+    for loss in ("ce", "mse"):
+        for alpha in (0.5, 1, 2, 4):
+            for layer in ("fc1", "neck"):
+                diff = alpha / 10 + (loss == "mse")
+                rows.append({"layer": layer, "metric": "effective_rank", "arm": f"mm-{loss}-{alpha}",
+                             "template": "mm", "train.loss": loss, "mixing.alpha": alpha,
+                             "baseline": f"erm-{loss}", "n_seeds": 3, "baseline_mean": 1.0,
+                             "arm_mean": 1.0 + diff, "diff": diff,
+                             "low": np.nan if alpha == 4 else diff - 0.1, "high": np.nan if alpha == 4 else diff + 0.2,
+                             "relative": diff, "method": "paired t", "level": 0.95})
+    return pd.DataFrame(rows)
+
+
+def test_the_effects_plot_draws_each_line_with_its_intervals():
+    import matplotlib.pyplot as plt
+
+    from repflat.analysis.report.plotting.effects import plot_effects
+    from repflat.analysis.report.sweep import drawn, effects_frame, effects_figure, x_key
+
+    table = effects_rows()
+    assert x_key(table) == "mixing.alpha"  # the number, not the loss
+    data = effects_frame(table, "mixing.alpha")
+    assert sorted(set(data["line"])) == ["mm loss=ce", "mm loss=mse"]
+    fig, ax = plt.subplots()
+    plot_effects(data[data["layer"] == "neck"], x="mixing.alpha", hue="line", ax=ax)
+    assert ax.get_xscale() == "log" and [t.get_text() for t in ax.get_xticklabels()] == ["0.5", "1", "2", "4"]
+    lines = [c for c in ax.containers]
+    assert len(lines) == 2
+    for container, loss in zip(lines, ("ce", "mse")):
+        ys = container.lines[0].get_ydata()
+        want = table[(table["layer"] == "neck") & (table["train.loss"] == loss)]
+        assert np.allclose(ys, want["diff"])
+        segments = container.lines[2][0].get_segments()  # one vertical bar per point
+        spans = [(s[0][1], s[1][1]) for s in segments]
+        assert np.allclose(spans, list(zip(want["low"].fillna(want["diff"]), want["high"].fillna(want["diff"]))))
+    plt.close(fig)
+    assert drawn(table) == 12  # 2 losses × 3 α with an interval × 2 layers
+    figure = effects_figure(table)
+    assert figure is not None and len(figure.axes) == 2
+    plt.close(figure)
+    assert effects_figure(table.drop(columns=["mixing.alpha", "train.loss"])) is None
