@@ -455,6 +455,8 @@ def within_between_ratio(features: np.ndarray | LayerStats, labels: np.ndarray |
         not used).
     labels : array-like of int, shape (n_samples,), optional
         The class of each row; required unless `features` is a LayerStats.
+    mean : {"global", "class_means"}, default "global"
+        The centre of Σ_B, as in `nc1`.
 
     Returns
     -------
