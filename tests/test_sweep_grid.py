@@ -62,6 +62,8 @@ def test_grid_names_lists_booleans_and_shared_key_ends():
     assert parse_experiment(data).arms[-2:] == (
         "mm-layers_bottleneck-batch_norm_true-input_noise0.1-fgsm_every0",
         "mm-layers_fc1+fc2-batch_norm_true-input_noise0.1-fgsm_every0")
+    numbers = tiny(grid={"arms": ["mm"], "params": {"train.lr": [2.0, 1e-5, 1234567.0, 0.1]}})
+    assert parse_experiment(numbers).arms[-4:] == ("mm-lr2", "mm-lr1e-05", "mm-lr1234567.0", "mm-lr0.1")
     twice = tiny(grid={"arms": ["erm"], "params": {"train.epochs": [1], "capture.epochs": [[0]]}})
     assert parse_experiment(twice).arms[0] == "erm-train_epochs1-capture_epochs_0"
 

@@ -86,8 +86,11 @@ def _label(value: Any) -> str | None:
     """A value's form in an arm name (None: it needs a label)."""
     if isinstance(value, bool) or value is None:
         return str(value).lower()
-    if isinstance(value, (int, float)):
-        return f"{value:g}"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):  # compact (2.0 -> 2, 1e-05), never rounded (1234567.0)
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
     if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
