@@ -2,6 +2,8 @@
 
 An analysis directory holds spectra.csv, flattening.csv, summary.csv (class-averaged
 metrics, mean ± std over seeds), training.csv (every run's metrics.csv, stacked),
+effects.csv (each arm against its baseline with a seed-paired interval, by swept value:
+repflat.analysis.effects),
 analysis.json (what was analysed: the settings, and each run's path relative to the
 directory with its manifest's sha256), the figures, report.md and report.html.
 
@@ -24,9 +26,10 @@ import pandas as pd
 
 from repflat.analysis.results import Analysis
 from repflat.analysis.io import numeric_columns, read_csv
-from repflat.analysis.tidy import analyze_features, plan, summarize, typed_columns
+from repflat.analysis.effects import effects, sweep_table
+from repflat.analysis.tidy import analyze_features, per_run, plan, summarize, typed_columns
 from repflat.analysis.runs import collect_runs, on_disk, sources, training_metrics
-from repflat.config import AnalysisConfig, read_yaml
+from repflat.config import AnalysisConfig, parse_experiment, read_yaml
 from repflat.rundir.lock import exclusive
 from repflat.progress import progress_bar, say
 from repflat.errors import RepflatWarning, UserError, expected
@@ -36,7 +39,8 @@ from repflat.rundir.files import sha256_file, write_text
 from repflat.config._strict import FieldError, parse, to_plain
 from repflat.rundir.names import ANALYSIS_FILE, CLASS, EXPERIMENT_FILE, MANIFEST, Status
 
-TABLES = ("spectra.csv", "flattening.csv", "summary.csv", "training.csv")
+TABLES = ("spectra.csv", "flattening.csv", "summary.csv", "training.csv", "effects.csv")
+OPTIONAL = ("training.csv", "effects.csv")  # older analyses lack them
 # `class` and `seed` are nullable integers, converted (older text forms included) by
 # tidy.typed_columns; class_name stays text even when a name looks like a number.
 TEXT_COLUMNS = {c: str for c in ("run", "arm", "strategy", "split", "layer", "group", "class_name",
@@ -53,6 +57,24 @@ def _description(paths: list) -> str | None:
             text = read_yaml(p / EXPERIMENT_FILE, follow=False).get("description")
             return str(text) if text else None
     return None
+
+
+def grid_points(paths: list) -> dict:
+    """{arm: GridPoint} of the experiment directories among `paths` (their `grid`)."""
+    points = {}
+    for p in (Path(p) for p in paths if isinstance(p, (str, Path))):
+        if (p / EXPERIMENT_FILE).is_file() and not (p / MANIFEST).is_file():
+            points |= parse_experiment(read_yaml(p / EXPERIMENT_FILE, follow=False)).points
+    return points
+
+
+def sweep_effects(runs, flat: pd.DataFrame, points: dict) -> pd.DataFrame:
+    """effects.csv: every arm against its baseline (repflat.analysis.effects)."""
+    arms = list(dict.fromkeys(r.name for r in runs))
+    first = {a: next(r for r in runs if r.name == a) for a in arms}
+    sweep = sweep_table(arms, {a: r.strategy for a, r in first.items()},
+                        {a: r.config for a, r in first.items()}, points)
+    return effects(per_run(flat), sweep) if len(flat) else effects(flat, sweep)
 
 
 def with_overrides(settings: AnalysisConfig, overrides: dict) -> AnalysisConfig:
@@ -100,7 +122,8 @@ def compute(paths, *, overrides: dict | None = None, settings: AnalysisConfig | 
     say(f"analysis: {total} arrays of {len(runs)} run(s), {settings.split} split, "
         f"{time.perf_counter() - started:.1f} s", show=progress)
     analysis = Analysis(name, settings, runs, spectra, flat, summarize(flat),
-                        training_metrics(runs), _description(paths))
+                        training_metrics(runs), _description(paths),
+                        effects=sweep_effects(runs, flat, grid_points(paths)))
     if split_note:
         analysis.notes.append(split_note)
     for note in (small_classes_note(flat), unfinished_note(runs)):
@@ -152,7 +175,7 @@ def write_tables(analysis: Analysis, out: Path, home: Path | None = None) -> lis
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for fname, frame in zip(TABLES, (analysis.spectra, analysis.flat, analysis.summary,
-                                     analysis.training)):
+                                     analysis.training, analysis.effects)):
         write_csv(out / fname, frame)
         written.append(out / fname)
     record = {"format": 1, "name": analysis.name, "description": analysis.description,
@@ -174,7 +197,7 @@ def _read_tables(directory: Path) -> dict[str, pd.DataFrame]:
     frames = {}
     for fname in TABLES:
         path = directory / fname
-        optional = fname == "training.csv"  # older analyses lack it; runs without metrics leave it empty
+        optional = fname in OPTIONAL  # runs without metrics leave training.csv empty
         if not path.exists() and not path.is_symlink():
             if not optional:
                 raise expected("paths", f"an analysis directory with {fname}", str(directory))
@@ -256,7 +279,7 @@ def load(directory: Path, *, progress: bool = False) -> Analysis:
                      "the tables are as written; figures that need features use the rest.")
     return Analysis(record.get("name"), settings, runs, t["spectra.csv"], t["flattening.csv"],
                     t["summary.csv"], t["training.csv"], record.get("description"), notes,
-                    source=directory)
+                    source=directory, effects=t["effects.csv"])
 
 
 def _manifest_sha256(run: Path) -> str | None:

@@ -46,6 +46,9 @@ class Analysis:
         Sentences for the reader of the report (unfinished runs, small classes, ...).
     source : Path, optional
         The analysis directory the tables were read from; None when computed from runs.
+    effects : DataFrame, optional
+        effects.csv: each arm against its baseline with a seed-paired interval, by swept
+        value (`repflat.analysis.effects.effects`).
     """
 
     name: str | None
@@ -59,6 +62,8 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     source: Path | None = None
     """The analysis directory the tables were read from; None when computed from runs."""
+    effects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """effects.csv: each arm against its baseline by swept value (repflat.analysis.effects)."""
 
     def __repr__(self) -> str:
         arms = list(dict.fromkeys(r.name for r in self.runs)) or list(

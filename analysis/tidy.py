@@ -34,7 +34,7 @@ Definitions: `repflat.analysis.metrics` and the README's table.
 | theory_dimension | each | dim(H) − K + 1 (Corollary 1) |
 | residual_variance_share | each | share of σ² beyond the first theory_dimension |
 | mean_first_singular_value | mean | σ₁ averaged over classes (Appendix G) |
-| nc1 | all | Papyan et al.: Tr(Σ_W Σ_B⁺) / K |
+| nc1 | all | Papyan et al.: Tr(Σ_W Σ_B⁺) / K (Σ_B about the mean of all rows; analysis.nc1_mean) |
 | within_between_ratio | all | Tr(Σ_W) / Tr(Σ_B) |
 
 Classes of fewer than two rows get only their n_samples row (they have no spread).
@@ -92,7 +92,7 @@ def _class_columns(groups: list[str], labels: list[int | None],
 
 
 def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = False,
-                 class_names: Sequence[str] | None = None,
+                 class_names: Sequence[str] | None = None, nc1_mean: str = "global",
                  **options) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Spectrum rows and metric rows of one layer's features (no run columns yet).
 
@@ -116,6 +116,8 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
         Divide each class's spectrum by √n_k and the pooled one by √n_samples.
     class_names : sequence of str, optional
         The name of each class label (index = label); default: the label as text.
+    nc1_mean : {"global", "class_means"}, default "global"
+        The centre of Σ_B in nc1 and within_between_ratio (see `repflat.analysis.nc1`).
     **options
         `method`, `chunk_rows`, `workers` (see `layer_statistics`).
 
@@ -160,7 +162,8 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
     put(POOLED, None, {"n_samples": n_total} | spectrum_metrics(pooled, rtol=rtol, n_features=dim))
     put(MEAN, None, {"mean_first_singular_value":
                      float(np.mean([M.largest_singular_value(s) for s in spectra.values()]))})
-    layer = {"nc1": M.nc1(st), "within_between_ratio": M.within_between_ratio(st)}
+    layer = {"nc1": M.nc1(st, mean=nc1_mean),
+             "within_between_ratio": M.within_between_ratio(st, mean=nc1_mean)}
     put(ALL, None, {m: v for m, v in layer.items() if np.isfinite(v)})  # NaN: undefined, left out
     mframe = pd.DataFrame({**_class_columns(groups, labels_, class_names),
                            "metric": names, "value": values})
@@ -279,7 +282,7 @@ def analyze_features(runs: Sequence[RunInfo], sel: AnalysisConfig = AnalysisConf
             raise expected(where, f"shape ({len(y)}, n_features) to match the labels", x.shape)
         try:
             sframe, mframe = layer_tables(x, y, center=sel.center, rtol=sel.rtol, scale=sel.scale,
-                                          class_names=fs.class_names)
+                                          class_names=fs.class_names, nc1_mean=sel.nc1_mean)
         except UserError as err:  # say which array: one run of many may be the bad one
             raise UserError(f"{where}: {str(err).removeprefix('features: ')}") from None
         key = run_columns(run) | {"split": sel.split, "layer": layer, "epoch": epoch}

@@ -28,6 +28,7 @@ from repflat.analysis.report.plotting.style import figure_style
 from repflat.analysis.report.tables import (accuracy_table, extraction_configs, mixing_table, all_metrics_table, arm_configs, config_difference_table, flattening_table, theory_table,
                              config_yaml, paper_table, unknown_metrics)
 from repflat.analysis.theory import NARROW, theory_check
+from repflat.analysis.report.sweep import sweep_blocks
 from repflat.analysis.report.toy import boundaries, figure1, planes
 from repflat.analysis.report.datasets import (calibration_table, cell_metrics, cells, dataset_grid,
                                                mixup_sentences)
@@ -39,7 +40,7 @@ from repflat.config._strict import to_plain
 
 DEFAULT_METRIC = "sum_other_singular_values"
 FIGURE_NAMES = ("figure1", "planes", "boundaries", "datasets", "spectra", "heatmap", "epochs",
-                "embeddings")
+                "embeddings", "effects")
 PER_ARM = ("figure1", "planes", "boundaries", "embeddings")
 """Figures drawn from one run per arm: left out when the runs span several data sets (an
 arm's lowest seed would stand for one data set only); the data set grid replaces them."""
@@ -272,6 +273,10 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
                 f"(lowest seed), points coloured by class; {sampling_note(data, options.seed)}. "
                 f"Seeded ({options.seed}); `repflat report --embeddings pca,tsne,umap` adds UMAP.",
                 before=notes)
+    if options.draws("effects") and len(analysis.effects):  # only a sweep has swept keys
+        found, files = sweep_blocks(analysis.effects, [l for l in analysis.layer_order if l != "input"],
+                                    lambda fig, name: _save(fig, out, name))
+        blocks, written = blocks + found, written + files
     return blocks, written
 
 

@@ -173,12 +173,20 @@ def interpretation(analysis: Analysis) -> tuple[list[str], list[str]]:
         return [], []
     values = per_run(analysis.flat)
     base = baseline_arm(values)
+    summary, sweep_note = analysis.summary, None
+    others = set(analysis.effects.get("baseline", pd.Series(dtype=object)).dropna()) - {base}
+    if others:  # a sweep whose baseline was swept too: compare like with like only
+        same = {base, *analysis.effects.loc[analysis.effects["baseline"] == base, "arm"]}
+        values, summary = values[values["arm"].isin(same)], summary[summary["arm"].isin(same)]
+        sweep_note = (f"This section compares the arms trained at {base}'s swept values with "
+                      f"{base}; the others have their own baseline ({', '.join(sorted(others))}) "
+                      "and are compared in the sweep section and effects.csv.")
     effects = compare(values, baseline=base, metrics=METRICS)
-    findings = []
+    findings = [sweep_note] if sweep_note else []
     for layer in analysis.layer_order:
         if layer == INPUT:
             continue
-        findings += layer_sentences(layer, analysis.summary, effects, base)
+        findings += layer_sentences(layer, summary, effects, base)
         theory = theory_sentence(layer, analysis.summary)
         if theory:
             findings.append(theory)

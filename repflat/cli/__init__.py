@@ -29,7 +29,7 @@ FLAGS = {  # library parameter -> the command's flag or argument, per command
     "train": {"out": "--out", "arm": "--arm", "seed": "--seed"},
     "analyze": {"paths": "RUN", "out": "--out", "split": "--split", "layers": "--layers",
                 "epochs": "--epochs", "center": "--uncentered", "scale": "--scaled",
-                "rtol": "--rtol", "figures": "--figures"},
+                "rtol": "--rtol", "figures": "--figures", "nc1_mean": "--nc1-mean"},
     "extract": {"out": "--out", "run_dir": "--run-dir", "model": "--model", "weights": "--weights",
                 "num_classes": "--num-classes", "layers": "--layers", "splits": "--split",
                 "batch_size": "--batch-size", "reduce": "--reduce", "dtype": "--dtype",

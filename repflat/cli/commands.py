@@ -67,6 +67,8 @@ def analysis_overrides(args) -> dict:
         out["scale"] = True
     if args.rtol is not None:  # checked with the other settings by AnalysisConfig
         out["rtol"] = args.rtol
+    if args.nc1_mean is not None:
+        out["nc1_mean"] = args.nc1_mean
     return out
 
 
@@ -145,10 +147,39 @@ def report(args) -> None:
             print(f"wrote {page}")
 
 
+def listing(exp, out=None) -> str:
+    """The arms of an experiment, one a line with their swept values, and the run count;
+    with `out`, each arm's complete runs (read from run.json; torch is not needed)."""
+    from repflat.rundir.names import RUNS_DIR, Status
+    from repflat.rundir.run import read_status
+
+    def complete(arm: str) -> str:
+        if out is None:
+            return ""
+        done = sum(read_status(Path(out) / RUNS_DIR / exp.run_dirname(r)) is Status.COMPLETE
+                   for r in exp.runs if r.name == arm)
+        return f"  [{done}/{len(exp.seeds)} complete]"
+
+    lines = []
+    for arm in exp.arms:
+        point = exp.points.get(arm)
+        values = ("  " + " ".join(f"{k}={v}" for k, v in point.values.items())) if point else ""
+        lines.append(f"{arm}{values}{complete(arm)}")
+    from repflat.progress import counted
+
+    seeds = ", ".join(map(str, exp.seeds))
+    lines.append(f"{exp.name}: {counted(len(exp.arms), 'arm')} × {counted(len(exp.seeds), 'seed')}"
+                 f" ({seeds}) = {counted(len(exp.runs), 'run')}")
+    return "\n".join(lines)
+
+
 def run(args) -> None:
     from repflat.config import load_experiment
 
     exp = load_experiment(args.experiment)  # a typo answers before torch loads
+    if args.list:
+        print(listing(exp, args.out))
+        return
     launcher = launcher_config(args, exp)  # and a wrong launcher option
     cluster = "slurm" if args.launcher == "submitit" else "local"
     from repflat.training.sweep import plan_experiment, run_experiment

@@ -12,7 +12,7 @@ from repflat.cli.launching import add_launcher_flags
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
 
 FIGURE_NAMES = ("figure1", "planes", "boundaries", "datasets", "spectra", "heatmap", "epochs",
-                "embeddings")  # as repflat.analysis.report.build names them
+                "embeddings", "effects")  # as repflat.analysis.report.build names them
 
 
 class Parser(argparse.ArgumentParser):
@@ -70,6 +70,7 @@ EXAMPLES = {
     "run": """examples:
   repflat run experiments/spirals.yaml --out results/spirals --jobs auto
   repflat run experiments/spirals.yaml --check     # every arm built and checked, nothing trained
+  repflat run experiments/flattening_sweep_spirals.yaml --list   # a grid's arms and run count
   repflat run experiments/digits_bottleneck.yaml --out results/digits --no-analysis
   repflat run experiments/cifar10_preactresnet18.yaml --out results/c10 --launcher submitit \\
       --partition gpu --gpus 1 --cpus 8 --time 720   # one SLURM job per run; rerun to resubmit""",
@@ -126,6 +127,9 @@ def build_parser() -> Parser:
     a.add_argument("--scaled", action="store_true",
                    help="divide each spectrum by √n, n the class's rows (default: undivided)")
     a.add_argument("--rtol", type=float, help="numerical rank tolerance, relative to σ₁ (default: 0.01)")
+    a.add_argument("--nc1-mean", choices=("global", "class_means"), help="centre of the "
+                   "between-class covariance in NC1: the mean of all samples (Papyan et al.'s "
+                   "text; the default) or of the class means (their code); equal on balanced classes")
     _figures_flag(a)
     a.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -174,6 +178,8 @@ def build_parser() -> Parser:
                    "count can change the last bits of wide layers' arithmetic")
     r.add_argument("--check", action="store_true", help="build and check every arm (layer "
                    "names, analysis settings) and the output directory, train nothing")
+    r.add_argument("--list", action="store_true", help="print the arms (a grid expanded) and "
+                   "the number of runs, and with --out how many are complete; train nothing")
     _figures_flag(r)
     r.add_argument("--quiet", action="store_true", help="no progress bars or lines")
     add_launcher_flags(r)

@@ -3,8 +3,10 @@
 An experiment file holds a `base` run config, named `arms` that override parts of it,
 the `seeds` every arm is trained with, and the `analysis` settings; `parse_experiment`
 resolves it into one RunConfig per (arm, seed), each parsed strictly. An optional
-`datasets` mapping {key: data config} crosses data sets with arms: each run's `data` is
-the data set's (whole, not merged onto base), its name `<key>.<arm>`.
+`grid` expands chosen arms into one arm per combination of values (repflat.config.grid),
+before anything runs. An optional `datasets` mapping {key: data config} crosses data
+sets with arms: each run's `data` is the data set's (whole, not merged onto base), its
+name `<key>.<arm>`.
 
 Paths to a user's points (`data.path`, `data.test_path`) are relative to the directory
 of the file that names them; the resolved run configs hold them absolute.
@@ -15,11 +17,12 @@ import contextlib
 import dataclasses
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from repflat.config.grid import GridPoint, expand
 from repflat.config.launcher import LauncherConfig
 from repflat.config.schema import AnalysisConfig, DataConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
@@ -38,6 +41,8 @@ class Experiment:
     analysis: AnalysisConfig
     source: dict  # the file as parsed, for writing back beside the results
     launcher: LauncherConfig = LauncherConfig()  # read by `repflat run --launcher` only
+    points: dict[str, GridPoint] = field(default_factory=dict)
+    """The arms a `grid` made: where each came from and its swept values."""
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -138,7 +143,8 @@ def is_experiment(data: dict) -> bool:
 
 def parse_experiment(data: dict) -> Experiment:
     """Resolve an experiment mapping into one RunConfig per (arm, seed)."""
-    allowed = {"name", "seeds", "base", "arms", "analysis", "description", "launcher", "datasets"}
+    allowed = {"name", "seeds", "base", "arms", "grid", "analysis", "description", "launcher",
+               "datasets"}
     for key in data:
         if key not in allowed:
             raise unknown("experiment", str(key), sorted(allowed), what="key")
@@ -165,25 +171,35 @@ def parse_experiment(data: dict) -> Experiment:
     if not isinstance(arms, dict) or not arms:
         raise expected("arms", "a non-empty mapping of arm names to overrides", arms)
     datasets = parse_datasets(data, base, arms)
+    for arm, override in arms.items():
+        safe_name(str(arm), f"arms.{arm}")  # it names run directories: arms/<arm>-seed<s>
+        if not isinstance(override or {}, dict):
+            raise expected(f"arms.{arm}", "a mapping of overrides", override)
+        for key in ("name", "seed") + (("data",) if datasets else ()):
+            if key in (override or {}):
+                raise UserError(f"arms.{arm}.{key}: set by the experiment; remove it")
+    points = {}
+    if "grid" in data:  # an arm's own mistakes are named as the arm's, before its points
+        first_data = {"data": next(iter(datasets.values()))} if datasets else {}
+        for arm, override in arms.items():
+            parse(RunConfig, merge(base, override or {}) | {"name": str(arm), "seed": seeds[0]}
+                  | first_data, f"arms.{arm}")
+        arms, points = expand(data["grid"], arms, base | first_data, RunConfig)
     runs = []
     for prefix, dataset in (datasets or {None: None}).items():
         for arm, override in arms.items():
-            safe_name(str(arm), f"arms.{arm}")  # it names run directories: arms/<arm>-seed<s>
-            override = override or {}
-            if not isinstance(override, dict):
-                raise expected(f"arms.{arm}", "a mapping of overrides", override)
-            for key in ("name", "seed") + (("data",) if datasets else ()):
-                if key in override:
-                    raise UserError(f"arms.{arm}.{key}: set by the experiment; remove it")
+            safe_name(str(arm), f"arms.{arm}")
             run_name = str(arm) if prefix is None else f"{prefix}.{arm}"
             for seed in seeds:
-                resolved = merge(base, override) | {"name": run_name, "seed": seed}
+                resolved = merge(base, override or {}) | {"name": run_name, "seed": seed}
                 resolved |= {} if dataset is None else {"data": dataset}
                 runs.append(parse(RunConfig, resolved, f"arms.{arm}"))
+    if points and datasets:  # runs are <data set>.<arm>; each keeps its arm's template
+        points = {f"{prefix}.{arm}": points.get(arm, GridPoint(str(arm), {}))
+                  for prefix in datasets for arm in arms}
     analysis = parse(AnalysisConfig, data.get("analysis"), "analysis")
     launcher = parse(LauncherConfig, data.get("launcher"), "launcher")
-    return Experiment(name, tuple(seeds), tuple(runs), analysis, data, launcher)
-
+    return Experiment(name, tuple(seeds), tuple(runs), analysis, data, launcher, points)
 
 def parse_datasets(data: dict, base: dict, arms) -> dict[str, dict] | None:
     """An experiment's `datasets` {key: data config}, each checked; None without one.

@@ -344,6 +344,10 @@ class AnalysisConfig:
     captured layer wider than the plane."""
     spectra_class: int = 0
     """The class whose spectrum panels c and f draw."""
+    nc1_mean: Literal["global", "class_means"] = "global"
+    """The centre of the between-class covariance in NC1 and the within/between ratio:
+    the mean of all samples (Papyan et al.'s text) or the mean of the class means (their
+    released code); the same on balanced classes."""
 
     def __post_init__(self):
         if not MIN_RTOL <= self.rtol < 1:
