@@ -79,6 +79,24 @@ def test_analyze_and_report_default_to_the_inputs_own_analysis_dir(tmp_path, cap
     assert "--figures: unknown name 'spectrum' (did you mean 'spectra'?)" in capsys.readouterr().err
 
 
+def test_analyze_without_figures_imports_no_plotting_library(tmp_path):
+    """`--figures none` is the quick answer: matplotlib's pyplot, seaborn and scikit-learn
+    (about 2 s of imports, most of its time) are left unimported, and torch too."""
+    run = _features(tmp_path / "feats")
+    code = ("import sys; from repflat.cli import main; code = main(sys.argv[1:]); "
+            "print(sorted(m for m in ('matplotlib.pyplot', 'seaborn', 'sklearn', 'scipy.stats', "
+            "'torch') if m in sys.modules)); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code, "analyze", str(run), "--figures", "none",
+                           "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert (run / "analysis/report.html").is_file()
+    # and with figures, they are there (the check above can tell)
+    done = subprocess.run([sys.executable, "-c", code, "report", str(run), "--figures", "spectra",
+                           "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0 and "matplotlib.pyplot" in done.stdout, done.stderr
+
+
 def test_the_only_split_there_is_analysed_by_default_and_said(tmp_path, capsys):
     run = _features(tmp_path / "feats", splits=("test",))
     assert main(["analyze", str(run), "--figures", "none", "--quiet"]) == 0

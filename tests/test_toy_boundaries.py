@@ -13,7 +13,8 @@ import torch
 import yaml
 
 import repflat
-from repflat.analysis.report.datasets import cells, dataset_grid
+from repflat.analysis.report.datasets import cells
+from repflat.analysis.report.toy import dataset_grid
 from repflat.analysis.report.plotting.boundary import BoundaryDisplay
 from repflat.analysis.runs import collect_runs
 from repflat.cli import main

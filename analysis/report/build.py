@@ -8,30 +8,23 @@ when the runs are not available those figures are left out and the report says s
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from repflat.analysis.results import Analysis
 from repflat.analysis.embeddings import METHODS, NAMES, embed_runs, sampling_note
-from repflat.analysis.report.plotting.embeddings import plot_embeddings
 from repflat.analysis.report.interpret import interpretation
-from repflat.analysis.report.figures import (constant_note, constant_panels, epochs_figure,
-                                             heatmap_figure, spectra_figure)
 from repflat.analysis.paper import PAPER, PICTURES, paper_entry
 from repflat.analysis.report.markup import Code, Details, Heading, Image, Paragraph, Table, write_report
-from repflat.analysis.report.plotting.style import figure_style
 from repflat.analysis.report.tables import (accuracy_table, extraction_configs, mixing_table, all_metrics_table, arm_configs, config_difference_table, flattening_table, theory_table,
                              config_yaml, paper_table, unknown_metrics)
 from repflat.analysis.theory import NARROW, theory_check
-from repflat.analysis.report.sweep import sweep_blocks
-from repflat.analysis.report.toy import boundaries, figure1, planes
-from repflat.analysis.report.datasets import (calibration_table, cell_metrics, cells, dataset_grid,
-                                               mixup_sentences)
+from repflat.analysis.report.datasets import calibration_table, cell_metrics, cells, mixup_sentences
 from repflat.config import AnalysisConfig
 from repflat.progress import counted, say
 from repflat.errors import expected, unknown
@@ -115,13 +108,11 @@ def check_options(analysis: Analysis, options: ReportOptions) -> None:
             raise unknown("embedding_layer", options.embedding_layer, saved)
 
 
-def _save(fig, out: Path, name: str) -> Path:
-    # Smooth boundary maps compress badly: at 100 dpi the PNG is about half its size at the
-    # style's 150 (benchmarks/design_choices.py).
-    smooth = name in ("boundaries.png", "datasets.png", "datasets_entropy.png")
-    fig.savefig(out / name, **({"dpi": 100} if smooth else {}))
-    plt.close(fig)
-    return out / name
+def _drawing():
+    """The figure builders (repflat.analysis.report.drawing), imported on first use."""
+    from repflat.analysis.report import drawing
+
+    return drawing
 
 
 def _paper_blocks(analysis: Analysis) -> list:
@@ -190,12 +181,13 @@ def _config_blocks(analysis: Analysis) -> list:
 def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tuple[list, list[Path]]:
     runs, s, summary = analysis.runs, analysis.settings, analysis.summary
     blocks, written = [], []
+    d = _drawing() if options.figures != () else None
 
     def add(fig, name: str, heading: str, caption: str, before: list | None = None,
             after: list | None = None) -> None:
         if fig is None:
             return
-        written.append(_save(fig, out, name))
+        written.append(d.save(fig, out, name))
         blocks.extend([Heading(heading), *(before or []), Image(name, caption), *(after or [])])
 
     def draw(name: str, make):
@@ -208,24 +200,24 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
     if skipped:
         blocks.append(Paragraph(f"Figures left out, as asked (--figures): {', '.join(skipped)}."))
     if not where.empty:
-        _dataset_blocks(analysis, where, blocks, add, draw)
+        _dataset_blocks(analysis, where, blocks, add, draw, d)
         options = dataclasses.replace(options, figures=tuple(
             n for n in (FIGURE_NAMES if options.figures is None else options.figures)
             if n not in PER_ARM))
-    add(draw("figure1", lambda: figure1(runs, analysis.spectra, layers=s.spectra_layers,
+    add(draw("figure1", lambda: d.figure1(runs, analysis.spectra, layers=s.spectra_layers,
                                         cls=s.spectra_class)) if runs else None,
         "figure1.png", "Figure 1",
         "Figure 1 reproduced: (a, b) input-space confidence, ERM vs manifold mixup; (d, e) the "
         "2D bottleneck with its confidence map, training states by class and hidden states of "
         "uniform inputs (black); (c, f) one class's singular values, mean ± std over seeds.")
-    add(draw("planes", lambda: planes(runs)) if runs else None, "planes.png", "Hidden planes",
+    add(draw("planes", lambda: d.planes(runs)) if runs else None, "planes.png", "Hidden planes",
         "The 2D plane layer of every arm (lowest seed): confidence map, training states by "
         "class, hidden states of uniform inputs in black (the paper's Figure 2 view).")
-    add(draw("boundaries", lambda: boundaries(runs)) if runs else None, "boundaries.png", "Decision boundaries",
+    add(draw("boundaries", lambda: d.boundaries(runs)) if runs else None, "boundaries.png", "Decision boundaries",
         "Every arm's classifier over the input plane (lowest seed), from the saved grid: the "
         "predicted class, the confidence (faded to white at chance) with the training points, "
         "and the entropy of the predicted distribution in nats.")
-    add(draw("spectra", lambda: spectra_figure(analysis.spectra, cls=s.spectra_class)),
+    add(draw("spectra", lambda: d.spectra_figure(analysis.spectra, cls=s.spectra_class)),
         "spectra.png", "Spectra",
         f"Singular values of each layer's {'centred' if s.center else 'raw'} class matrices "
         "(log scale) at each run's last analysed epoch: line = mean over seeds, band = ±1 "
@@ -237,15 +229,16 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
         blocks += [Heading("Strategy × layer"), Paragraph(
             f"There is one arm ({arms[0]}), so there is no heat map: its colours are ratios "
             "between arms. Its values are in the flattening and all-metrics tables.")]
-    add(draw("heatmap", lambda: heatmap_figure(summary, metric)) if metric else None,
+    add(draw("heatmap", lambda: d.heatmap_figure(summary, metric)) if metric else None,
         "heatmap.png", "Strategy × layer",
         f"{metric} (class-averaged, mean over seeds, final epoch) per arm and layer; "
         "numbers = values, colour = ratio to the first arm at the same layer (log scale; at a "
         "layer the first arm lacks, to the first arm that has it). "
         "The pooled-class control is beside it when the tables have it.")
-    epochs = draw("epochs", lambda: epochs_figure(summary))
+    epochs = draw("epochs", lambda: d.epochs_figure(summary))
     several = len(summary) and summary.groupby("arm")["epoch"].nunique().max() > 1
-    constant = constant_note(constant_panels(summary)) if several else None
+    constant = (d.constant_note(d.constant_panels(summary))
+                if several and options.draws("epochs") else None)
     if epochs is None and options.draws("epochs"):
         blocks += [Heading("Over training"), Paragraph(
             "One epoch per run was analysed. To see when flattening sets in, capture several "
@@ -268,19 +261,19 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
                 f"No arm's {layer} has anything to embed, so there is no embeddings figure.")]
         else:
             data = found.data
-            add(plot_embeddings(data, seed=options.seed), "embeddings.png", "Embeddings",
+            add(d.plot_embeddings(data, seed=options.seed), "embeddings.png", "Embeddings",
                 f"{', '.join(NAMES[m] for m in options.embeddings)} of {layer} for each arm "
                 f"(lowest seed), points coloured by class; {sampling_note(data, options.seed)}. "
                 f"Seeded ({options.seed}); `repflat report --embeddings pca,tsne,umap` adds UMAP.",
                 before=notes)
     if options.draws("effects") and len(analysis.effects):  # only a sweep has swept keys
-        found, files = sweep_blocks(analysis.effects, [l for l in analysis.layer_order if l != "input"],
-                                    lambda fig, name: _save(fig, out, name))
+        found, files = d.sweep_blocks(analysis.effects, [l for l in analysis.layer_order if l != "input"],
+                                      lambda fig, name: d.save(fig, out, name))
         blocks, written = blocks + found, written + files
     return blocks, written
 
 
-def _dataset_blocks(analysis: Analysis, where: pd.DataFrame, blocks: list, add, draw) -> None:
+def _dataset_blocks(analysis: Analysis, where: pd.DataFrame, blocks: list, add, draw, d) -> None:
     """The data set × arm section, appended to `blocks`: sentences, the table, and the grids
     (confidence, entropy) through `add`."""
     metrics = cell_metrics(analysis.training, where)
@@ -299,10 +292,10 @@ def _dataset_blocks(analysis: Analysis, where: pd.DataFrame, blocks: list, add, 
                "plane from the saved grid (the data's bounding box plus 10% each side), {}; "
                "training points by class (noisy labels as trained). Corner: test NLL and ECE, "
                "mean over seeds.")
-    add(draw("datasets", lambda: dataset_grid(analysis.runs, where, metrics)), "datasets.png",
+    add(draw("datasets", lambda: d.dataset_grid(analysis.runs, where, metrics)), "datasets.png",
         "Decision boundaries by data set", caption.format("the predicted class faded to white "
                                                           "at chance (confidence)"))
-    add(draw("datasets", lambda: dataset_grid(analysis.runs, where, metrics, response="entropy")),
+    add(draw("datasets", lambda: d.dataset_grid(analysis.runs, where, metrics, response="entropy")),
         "datasets_entropy.png", "Entropy by data set",
         caption.format("the entropy of the predicted distribution (light: certain, dark: log K nats)"))
 
@@ -323,7 +316,8 @@ def build_report(analysis: Analysis, out: Path, options: ReportOptions = ReportO
     """Draw the figures into `out` and write report.md and report.html there."""
     if not checked:  # `repflat analyze` and `report` check before their outputs are claimed
         check_options(analysis, options)
-    with figure_style():  # local: savefig's dpi and tight box too, nothing set globally
+    # The style is local (savefig's dpi and tight box too), nothing is set globally.
+    with _drawing().figure_style() if options.figures != () else contextlib.nullcontext():
         return _build_report(analysis, out, options, progress)
 
 

@@ -1,5 +1,5 @@
-"""Several data sets in one experiment: boundaries in a data set × arm grid, and test NLL
-and calibration per cell.
+"""Several data sets in one experiment: which runs share a data set, and test NLL and
+calibration per cell (the data set × arm grid of boundaries is `toy.dataset_grid`).
 
 Runs belong to the same data set when their configs' `data` sections are equal (an
 experiment's `datasets` names its runs `<data set>.<arm>`; arms that override `data`
@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import json
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from repflat.analysis.report.plotting.boundary import BoundaryDisplay, scatter_classes
-from repflat.analysis.report.plotting.style import literal, styled
 from repflat.analysis.report.tables import mean_std
-from repflat.analysis.runs import lowest_seed
 from repflat.analysis.stats import difference
 from repflat.analysis.tidy import arm_order, final_epoch
-from repflat.rundir.names import INPUT_GRID
 from repflat.rundir.run import RunInfo
 
 
@@ -98,54 +93,3 @@ def mixup_sentences(metrics: pd.DataFrame, baseline: str = "none",
         if said:
             out.append(f"{dataset}: ERM → {against.replace('_', ' ')}: " + "; ".join(said) + ".")
     return out
-
-
-@styled
-def dataset_grid(runs: list[RunInfo], where: pd.DataFrame, metrics: pd.DataFrame | None = None,
-                 *, response: str = "confidence"):
-    """Rows: data sets; columns: arms (fixed order); each panel the lowest seed's saved
-    input-space map (`response`) with its training points, titled with the cell's test
-    NLL and ECE (mean over seeds). None without two data sets with saved grids."""
-    if where.empty:
-        return None
-    by_run = {r.run_id: r for r in runs if INPUT_GRID in r.features.splits}
-    where = where[where["run"].isin(by_run)]
-    datasets = list(dict.fromkeys(where["dataset"]))
-    columns = arm_order(where["cell"])
-    if len(datasets) < 2:
-        return None
-    fig, ax = plt.subplots(len(datasets), len(columns), squeeze=False,
-                           figsize=(2.6 * len(columns) + 0.4, 2.5 * len(datasets)))
-    for i, dataset in enumerate(datasets):
-        for j, cell in enumerate(columns):
-            a = ax[i, j]
-            a.set_xticks([]), a.set_yticks([])
-            chosen = where[(where["dataset"] == dataset) & (where["cell"] == cell)]["run"]
-            run = lowest_seed(by_run[r] for r in chosen)
-            if i == 0:
-                a.set_title(literal(cell), fontsize=10)
-            if j == 0:
-                a.set_ylabel(literal(dataset), fontsize=10)
-            if run is None:
-                a.set_frame_on(False)
-                continue
-            fs = run.features
-            epoch = fs.epochs(INPUT_GRID)[-1]
-            BoundaryDisplay.from_features(fs, epoch, INPUT_GRID).plot(a, response=response)
-            if fs.select(split="train", epoch=epoch, layer="input"):
-                scatter_classes(a, fs.load(fs.get("train", epoch, "input")), fs.labels("train"), size=2)
-            note = _cell_note(metrics, dataset, cell)
-            if note:
-                a.text(0.02, 0.02, note, transform=a.transAxes, fontsize=6.5, va="bottom",
-                       bbox={"facecolor": "white", "alpha": 0.75, "pad": 1.5, "linewidth": 0})
-    fig.tight_layout()
-    return fig
-
-
-def _cell_note(metrics: pd.DataFrame | None, dataset: str, cell: str) -> str:
-    if metrics is None or metrics.empty:
-        return ""
-    c = metrics[(metrics["dataset"] == dataset) & (metrics["cell"] == cell)]
-    parts = [f"{title} {c[col].mean():.3f}" for col, title in (("test_nll", "NLL"), ("test_ece", "ECE"))
-             if col in c.columns and c[col].notna().any()]
-    return "  ".join(parts)

@@ -14,6 +14,9 @@ for ERM and the regularizers (weight decay, noise, dropout, batch norm, mixup).
 
 `boundaries`: every arm's input-space decision boundary three ways: predicted class,
 confidence, and entropy.
+
+`dataset_grid`: runs of several data sets (`repflat.analysis.report.datasets`), one row
+per data set and one column per arm, each panel a saved input-space map.
 """
 from __future__ import annotations
 
@@ -161,3 +164,54 @@ def boundaries(runs: list[RunInfo], responses: tuple[str, ...] = ("class", "conf
                 a.set_ylabel(literal(with_seed(arm, run.seed)))
     fig.tight_layout()
     return fig
+
+
+@styled
+def dataset_grid(runs: list[RunInfo], where: pd.DataFrame, metrics: pd.DataFrame | None = None,
+                 *, response: str = "confidence"):
+    """Rows: data sets; columns: arms (fixed order); each panel the lowest seed's saved
+    input-space map (`response`) with its training points, titled with the cell's test
+    NLL and ECE (mean over seeds). None without two data sets with saved grids."""
+    if where.empty:
+        return None
+    by_run = {r.run_id: r for r in runs if INPUT_GRID in r.features.splits}
+    where = where[where["run"].isin(by_run)]
+    datasets = list(dict.fromkeys(where["dataset"]))
+    columns = arm_order(where["cell"])
+    if len(datasets) < 2:
+        return None
+    fig, ax = plt.subplots(len(datasets), len(columns), squeeze=False,
+                           figsize=(2.6 * len(columns) + 0.4, 2.5 * len(datasets)))
+    for i, dataset in enumerate(datasets):
+        for j, cell in enumerate(columns):
+            a = ax[i, j]
+            a.set_xticks([]), a.set_yticks([])
+            chosen = where[(where["dataset"] == dataset) & (where["cell"] == cell)]["run"]
+            run = lowest_seed(by_run[r] for r in chosen)
+            if i == 0:
+                a.set_title(literal(cell), fontsize=10)
+            if j == 0:
+                a.set_ylabel(literal(dataset), fontsize=10)
+            if run is None:
+                a.set_frame_on(False)
+                continue
+            fs = run.features
+            epoch = fs.epochs(INPUT_GRID)[-1]
+            BoundaryDisplay.from_features(fs, epoch, INPUT_GRID).plot(a, response=response)
+            if fs.select(split="train", epoch=epoch, layer="input"):
+                scatter_classes(a, fs.load(fs.get("train", epoch, "input")), fs.labels("train"), size=2)
+            note = _cell_note(metrics, dataset, cell)
+            if note:
+                a.text(0.02, 0.02, note, transform=a.transAxes, fontsize=6.5, va="bottom",
+                       bbox={"facecolor": "white", "alpha": 0.75, "pad": 1.5, "linewidth": 0})
+    fig.tight_layout()
+    return fig
+
+
+def _cell_note(metrics: pd.DataFrame | None, dataset: str, cell: str) -> str:
+    if metrics is None or metrics.empty:
+        return ""
+    c = metrics[(metrics["dataset"] == dataset) & (metrics["cell"] == cell)]
+    parts = [f"{title} {c[col].mean():.3f}" for col, title in (("test_nll", "NLL"), ("test_ece", "ECE"))
+             if col in c.columns and c[col].notna().any()]
+    return "  ".join(parts)
