@@ -168,3 +168,36 @@ def test_report_killed_repeatedly_keeps_a_whole_report(tmp_path, trained_runs):
     finish(args)
     report_is_whole(out)
     assert not list(out.rglob("*.tmp")) and not list(out.glob(".stage.*"))
+
+
+def test_ctrl_c_stops_parallel_training_at_once_and_the_rerun_resumes(tmp_path):
+    """SIGINT to `repflat run --jobs 2` alone (a notebook's interrupt, `kill -INT`): the
+    workers stop too, instead of training on unseen, and a rerun continues the runs."""
+    exp = {"name": "long", "seeds": [0, 1],
+           "base": {"data": {"n_per_class": 20}, "model": {"widths": [8], "bottleneck": 2,
+                                                           "widths_after": [8]},
+                    "train": {"epochs": 100000, "batch_size": 20, "checkpoint_every": 50},
+                    "capture": {"layers": ["fc1"], "epochs": [], "grid_resolution": 4,
+                                "uniform_samples": 4}},
+           "arms": {"erm": {"mixing": {"strategy": "none"}}}}
+    (tmp_path / "e.yaml").write_text(dump_yaml(exp))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "repflat", "run", str(tmp_path / "e.yaml"),
+                             "--out", str(out), "--jobs", "2", "--quiet"], env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    metrics = [out / f"runs/erm-seed{s}/metrics.csv" for s in (0, 1)]
+    for path in metrics:
+        wait_for(path, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err, err
+    before = [(p.stat().st_mtime_ns, p.stat().st_size) for p in metrics]
+    time.sleep(2)  # a worker still training would rewrite metrics.csv at least once a second
+    assert [(p.stat().st_mtime_ns, p.stat().st_size) for p in metrics] == before
+    # Both runs are left resumable: the same command plans to continue them.
+    done = subprocess.run([sys.executable, "-m", "repflat", "run", str(tmp_path / "e.yaml"),
+                           "--out", str(out), "--check"], env=ENV, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "2 runs into" in done.stdout and "0 complete already" in done.stdout, done.stdout

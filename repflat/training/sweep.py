@@ -177,6 +177,13 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path, *, progress: b
                         run = future.result()
                         say(run_line(run, out / RUNS_DIR / exp.run_dirname(run)), show=progress)
                         bar.update()
+                except KeyboardInterrupt:
+                    # Stop now, not after the runs in flight (they resume from their last
+                    # checkpoint): a worker gets no SIGINT when only this process is sent one.
+                    for process in list((getattr(pool, "_processes", None) or {}).values()):
+                        process.terminate()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
                 except BaseException:
                     for f in futures:
                         f.cancel()
