@@ -36,6 +36,7 @@ test-analysis-only:
 benchmark: install  ## the speed benchmarks (see benchmarks/)
 	$(BIN)/python benchmarks/experiment_e2e.py
 	$(BIN)/python benchmarks/sweep_throughput.py
+	$(BIN)/python benchmarks/cli_latency.py
 	$(BIN)/python benchmarks/mixing_step.py
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/spectra_speed.py
