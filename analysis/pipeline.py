@@ -31,7 +31,7 @@ from repflat.analysis.tidy import analyze_features, per_run, plan, summarize, ty
 from repflat.analysis.runs import collect_runs, on_disk, sources, training_metrics
 from repflat.config import AnalysisConfig, parse_experiment, read_yaml
 from repflat.rundir.lock import exclusive
-from repflat.progress import progress_bar, say
+from repflat.progress import counted, progress_bar, say
 from repflat.errors import RepflatWarning, UserError, expected
 from repflat.rundir.files import is_regular, read_json
 from repflat.rundir.run import claimed_by, read_run
@@ -119,7 +119,7 @@ def compute(paths, *, overrides: dict | None = None, settings: AnalysisConfig | 
     total = len(plan(runs, settings))  # checks every requested array before any output
     with progress_bar(total=total, desc="analysis", unit="array", show=progress) as bar:
         spectra, flat = analyze_features(runs, settings, progress=bar.update)
-    say(f"analysis: {total} arrays of {len(runs)} run(s), {settings.split} split, "
+    say(f"analysis: {total} arrays of {counted(len(runs), 'run')}, {settings.split} split, "
         f"{time.perf_counter() - started:.1f} s", show=progress)
     analysis = Analysis(name, settings, runs, spectra, flat, summarize(flat),
                         training_metrics(runs), _description(paths),
@@ -153,7 +153,8 @@ def unfinished_note(runs) -> str | None:
     running = [r.run_id for r in runs if r.status is Status.RUNNING]
     if not running:
         return None
-    return (f"{len(running)} run(s) are unfinished (run.json says running): their last "
+    return (f"{counted(len(running), 'run')} {'is' if len(running) == 1 else 'are'} unfinished "
+            f"(run.json says running): their last "
             f"captured epoch is analysed, not their final one: {', '.join(running)[:300]}")
 
 
@@ -260,7 +261,8 @@ def load(directory: Path, *, progress: bool = False) -> Analysis:
     runs = [read_run(p) for _, p in present if p in same] if not changed else []
     notes = []
     if foreign:
-        notes.append(f"{len(foreign)} run(s) recorded in {ANALYSIS_FILE} lie outside the "
+        notes.append(f"{counted(len(foreign), 'run')} recorded in {ANALYSIS_FILE} "
+                     f"{'lies' if len(foreign) == 1 else 'lie'} outside the "
                      f"directory holding this analysis ({', '.join(foreign[:5])}) and were not "
                      "opened (this analysis was written elsewhere, or they changed since): the "
                      "tables are as written. To analyse them, name them: repflat report "

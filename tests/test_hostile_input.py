@@ -267,7 +267,7 @@ CASES = [
          "data.noise: expected a finite number, got inf"),
     Case("an unfinished run analysed (handled: warned)", lambda r: [
         "analyze", str(_unfinished(r)), "--out", str(r / "a"), "--quiet"],
-        "warning: 1 run(s) are unfinished", code=0, outputs=("a",)),
+        "warning: 1 run is unfinished", code=0, outputs=("a",)),
 ]
 
 

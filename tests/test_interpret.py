@@ -82,3 +82,20 @@ def test_the_baseline_keeping_the_least_spread_is_said_plainly():
         "mm": {"sum_other_singular_values": lambda s: 8.0}}))
     assert findings == ["At fc1, erm keeps the least class spread: Σ σ₂… 5 against mm 8; no arm "
                         "flattens this layer's classes further."]
+
+
+def test_the_numbers_of_a_comparison_share_the_place_its_interval_allows():
+    """'27.1 against 29.9 (−2.8, 95% CI −4.9 to −0.7 …)', not '27.10 against 29.90 (−2.80,
+    95% CI −4.85 to −0.748 …)': every number of one sentence to the decimal place of the
+    interval half-width's second significant digit, as mean ± std are in the tables."""
+    from repflat.analysis.report.interpret import _ci, _shown
+
+    row = pd.Series({"difference": -2.8012, "ci_low": -4.8537, "ci_high": -0.74811, "n": 3,
+                     "level": 0.95, "method": "paired t", "baseline_mean": 29.903, "arm_mean": 27.102})
+    show = _shown(row)  # half-width 2.05: two significant digits reach the first decimal
+    assert (show(row["arm_mean"]), show(row["baseline_mean"])) == ("27.1", "29.9")
+    assert _ci(row) == "(-2.8, 95% CI -4.9 to -0.7, paired t over 3 seeds)"
+    wide = pd.Series({**row, "ci_low": -310.0, "ci_high": 250.0, "difference": -30.4})  # ± 280
+    assert _ci(wide) == "(-30, 95% CI -310 to 250, paired t over 3 seeds)"
+    none = pd.Series({**row, "ci_low": np.nan, "ci_high": np.nan})
+    assert _ci(none) == "(-2.80; no interval with 3 seeds)"  # 3 significant digits

@@ -21,7 +21,7 @@ from repflat.analysis.results import Analysis
 from repflat.analysis.stats import MIN_SEEDS, baseline_arm, compare, count_note
 from repflat.analysis.theory import NARROW
 from repflat.analysis.tidy import arm_order, final_epoch, per_run
-from repflat.analysis.report.tables import mean_std, number
+from repflat.analysis.report.tables import at_place, is_scientific, mean_std, number, uncertainty_place
 from repflat.rundir.names import INPUT
 from repflat.progress import counted
 
@@ -39,14 +39,29 @@ def _pct(x: float) -> str:
     return f"{x:+.0%}" if np.isfinite(x) else "—"
 
 
+def _shown(row: pd.Series | None):
+    """How the numbers of one comparison are written: all to the decimal place its
+    interval's half-width allows (2 significant digits of it), as mean ± std are in the
+    tables; without an interval, 4 significant digits each."""
+    if row is None or not np.isfinite(row["ci_low"]) or row["ci_high"] <= row["ci_low"]:
+        return number
+    half = (row["ci_high"] - row["ci_low"]) / 2
+    values = [half, row["ci_low"], row["ci_high"], row["baseline_mean"], row["arm_mean"]]
+    if any(is_scientific(v) for v in values if np.isfinite(v) and v != 0):
+        return number
+    place = uncertainty_place(half)
+    return lambda x, *_: at_place(x, place)
+
+
 def _ci(row: pd.Series) -> str:
-    """'(−2.8, 95% CI −4.1 to −1.5, paired t over 3 seeds)', or why there is no interval."""
-    diff = number(row["difference"], 3)
+    """'(−2.8, 95% CI −4.9 to −0.7, paired t over 3 seeds)', or why there is no interval."""
+    show = _shown(row)
+    diff = show(row["difference"], 3)
     seeds = counted(int(row['n']), "seed")
     if not np.isfinite(row["ci_low"]):
         return f"({diff}; no interval with {seeds})"
-    return (f"({diff}, {row['level']:.0%} CI {number(row['ci_low'], 3)} to "
-            f"{number(row['ci_high'], 3)}, {row['method']} over {seeds})")
+    return (f"({diff}, {row['level']:.0%} CI {show(row['ci_low'], 3)} to "
+            f"{show(row['ci_high'], 3)}, {row['method']} over {seeds})")
 
 
 def _clear(row: pd.Series) -> bool | None:
@@ -80,8 +95,9 @@ def layer_sentences(layer: str, summary: pd.DataFrame, effects: pd.DataFrame, ba
     row = eff.loc[(SPREAD, least)] if (SPREAD, least) in eff.index else None
     clear = _clear(row) if row is not None else None
     verdict = {True: "", False: " The interval includes 0: this may be noise.", None: ""}[clear]
-    out.append(f"At {layer}, Σ σ₂… is smallest under {least}: {number(spread[least])} against "
-               f"{number(spread[base])} for {base} {_ci(row) if row is not None else ''}.{verdict}")
+    show = _shown(row)
+    out.append(f"At {layer}, Σ σ₂… is smallest under {least}: {show(spread[least])} against "
+               f"{show(spread[base])} for {base} {_ci(row) if row is not None else ''}.{verdict}")
     if row is not None and (POOLED_SPREAD, least) in eff.index:
         pooled = eff.loc[(POOLED_SPREAD, least)]
         per_class, control = row["relative"], pooled["relative"]
@@ -104,7 +120,7 @@ def layer_sentences(layer: str, summary: pd.DataFrame, effects: pd.DataFrame, ba
         else:
             how = "flatter in shape" if shape["difference"] < 0 else "less flat in shape, not more"
         out.append(f"The effective rank, which ignores scale, goes from "
-                   f"{number(shape['baseline_mean'])} to {number(shape['arm_mean'])} "
+                   f"{_shown(shape)(shape['baseline_mean'])} to {_shown(shape)(shape['arm_mean'])} "
                    f"{_ci(shape)}: {how}.")
     return out
 

@@ -29,7 +29,7 @@ ROUND_OFF = 1e-10
 (a residual share of 3e-49 where the subspace holds everything is exactly 0)."""
 
 
-def _sci(x: float) -> bool:
+def is_scientific(x: float) -> bool:
     return abs(x) >= 1e6 or 0 < abs(x) < 1e-4
 
 
@@ -47,7 +47,7 @@ def number(x: float, digits: int = 4) -> str:
         return "0"
     if float(x).is_integer() and abs(x) < 1e6:
         return str(int(x))
-    if _sci(x):
+    if is_scientific(x):
         return f"{x:.{digits - 1}e}"
     return f"{x:.{_decimals(x, digits)}f}"
 
@@ -58,12 +58,25 @@ def mean_std(mean: float, std: float, n: int) -> str:
     run or no spread."""
     if n < 2 or not np.isfinite(std) or abs(std) < ROUND_OFF:
         return number(mean)
-    if _sci(std) or _sci(mean):
+    if is_scientific(std) or is_scientific(mean):
         return f"{mean:.2e} ± {std:.1e}"
-    place = 1 - int(np.floor(np.log10(abs(std))))  # decimal place of std's 2nd digit
-    if place < 0:  # above the point: round both to tens, hundreds, ...
-        return f"{round(mean, place):.0f} ± {round(std, place):.0f}"
-    return f"{mean:.{place}f} ± {std:.{place}f}"
+    place = uncertainty_place(std)
+    return f"{at_place(mean, place)} ± {at_place(std, place)}"
+
+
+def uncertainty_place(spread: float) -> int:
+    """The decimal place of `spread`'s second significant digit (negative: tens, ...):
+    where a number known to ± spread stops meaning anything."""
+    return 1 - int(np.floor(np.log10(abs(spread))))
+
+
+def at_place(x: float, place: int) -> str:
+    """x rounded to decimal `place` (from `uncertainty_place`): 6.20, 310, −2.8."""
+    if not np.isfinite(x):
+        return "—"
+    if place < 0:  # above the point: round to tens, hundreds, ...
+        return f"{round(x, place):.0f}"
+    return f"{x:.{place}f}"
 
 
 TABLE_METRICS = {  # summary metric -> column title
