@@ -238,12 +238,19 @@ def variance_share(s: np.ndarray, k: int) -> float:
         If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
         (for a share of the top or trailing directions) `k` is negative.
     """
+    power, total = _power(s, k, "a number of directions >= 0")
+    return float(power[:k].sum() / total) if total > 0 else 0.0
+
+
+def _power(s, k: int, what: str) -> tuple[np.ndarray, float]:
+    """σ_i² of a checked spectrum and their sum, for a share split at k ≥ 0 (`what` k is).
+    Each share sums its own side rather than taking 1 − the other: a tiny residual share
+    would otherwise be lost to cancellation."""
     s = as_spectrum(s)
     if k < 0:
-        raise expected("k", "a number of directions >= 0", k)
+        raise expected("k", what, k)
     power = s ** 2
-    total = float(power.sum())
-    return float(power[:k].sum() / total) if total > 0 else 0.0
+    return power, float(power.sum())
 
 
 def numerical_rank(s: np.ndarray, rtol: float) -> int:
@@ -325,11 +332,7 @@ def residual_variance_share(s: np.ndarray, k: int) -> float:
         If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
         (for a share of the top or trailing directions) `k` is negative.
     """
-    s = as_spectrum(s)
-    if k < 0:
-        raise expected("k", "a subspace dimension >= 0", k)
-    power = s ** 2
-    total = float(power.sum())
+    power, total = _power(s, k, "a subspace dimension >= 0")
     return float(power[k:].sum() / total) if total > 0 else 0.0
 
 
