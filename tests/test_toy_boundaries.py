@@ -178,3 +178,22 @@ def test_the_cli_knows_every_figure_the_report_draws():
     from repflat.cli import parser
 
     assert parser.FIGURE_NAMES == FIGURE_NAMES  # `--figures all` is all of them
+
+
+def test_two_d_data_capture_its_input_by_default_so_boundaries_show_the_points():
+    """Without capture.layers, a 2-D data set captures `input` beside the hidden layers:
+    the boundary pictures draw the training points from it. Wider data does not."""
+    from repflat.config.schema import RunConfig
+    from repflat.config._strict import parse
+    from repflat.training.loop import setup
+
+    two_d = setup(parse(RunConfig, {"data": {"name": "moons", "n_per_class": 20},
+                                    "model": {"name": "mlp", "widths": [8, 8]}}, "config"))
+    digits = setup(parse(RunConfig, {"data": {"name": "digits"},
+                                     "model": {"name": "mlp", "widths": [8, 8]}}, "config"))
+    assert "input" not in digits.capture_layers and "fc1" in digits.capture_layers
+    assert two_d.capture_layers == ("input", *digits.capture_layers)
+    chosen = setup(parse(RunConfig, {"data": {"name": "moons", "n_per_class": 20},
+                                     "model": {"name": "mlp", "widths": [8]},
+                                     "capture": {"layers": ["fc1"]}}, "config"))
+    assert chosen.capture_layers == ("fc1",)

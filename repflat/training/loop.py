@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repflat.training import checkpoint
-from repflat.rundir.names import CHECKPOINT_FILE, METRICS_FILE, RUN_FILE, RunState
+from repflat.rundir.names import CHECKPOINT_FILE, INPUT, METRICS_FILE, RUN_FILE, RunState
 from repflat.capture.probes2d import forward_features
 from repflat.capture.snapshot import capture
 from repflat.config import RunConfig, TrainConfig
@@ -101,7 +101,10 @@ def setup(cfg: RunConfig) -> Setup:
     if cfg.train.channels_last and device.type == "cuda" and len(data.input_shape) == 3:
         model = model.to(memory_format=torch.channels_last)
     mixer = build_mixer(cfg.mixing, model, generator(seeds.mixing))
-    layers = check_layers(model, cfg.capture.layers or default_layers(model), "capture.layers")
+    default = default_layers(model) if not cfg.capture.layers else ()
+    if default and data.input_shape == (2,):  # boundary pictures draw the training points
+        default = (INPUT, *default)
+    layers = check_layers(model, cfg.capture.layers or default, "capture.layers")
     plane = cfg.capture.plane
     if plane is not None and plane in layer_names(model) and data.arrays is not None:
         # Panels d and e need a 2D layer; one probe pass tells its width for any model.
