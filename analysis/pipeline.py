@@ -119,7 +119,7 @@ def compute(paths, *, overrides: dict | None = None, settings: AnalysisConfig | 
     total = len(plan(runs, settings))  # checks every requested array before any output
     with progress_bar(total=total, desc="analysis", unit="array", show=progress) as bar:
         spectra, flat = analyze_features(runs, settings, progress=bar.update)
-    say(f"analysis: {total} arrays of {counted(len(runs), 'run')}, {settings.split} split, "
+    say(f"analysis: {counted(total, 'array')} of {counted(len(runs), 'run')}, {settings.split} split, "
         f"{time.perf_counter() - started:.1f} s", show=progress)
     analysis = Analysis(name, settings, runs, spectra, flat, summarize(flat),
                         training_metrics(runs), _description(paths),

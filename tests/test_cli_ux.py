@@ -112,5 +112,5 @@ def test_progress_lines_reach_a_pipe(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert any(l.startswith("analysis: 1 arrays of 1 run(s), train split") for l in lines), lines
+    assert any(l.startswith("analysis: 1 array of 1 run, train split") for l in lines), lines
     assert lines[-1].startswith("wrote ") and done.stderr == ""
