@@ -41,8 +41,7 @@ def largest_singular_value(s: np.ndarray) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
-        (for a share of the top or trailing directions) `k` is negative.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
     s = as_spectrum(s)
     return float(s[0]) if len(s) else 0.0
@@ -68,8 +67,7 @@ def sum_other_singular_values(s: np.ndarray) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
-        (for a share of the top or trailing directions) `k` is negative.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
     s = as_spectrum(s)
     return float(np.sum(s[1:]))
@@ -97,8 +95,7 @@ def effective_rank(s: np.ndarray) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
-        (for a share of the top or trailing directions) `k` is negative.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
     s = as_spectrum(s, ordered=False)
     total = float(np.sum(s))
@@ -137,8 +134,7 @@ def rankme(s: np.ndarray, eps: float = 1e-7) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
-        (for a share of the top or trailing directions) `k` is negative.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
     s = as_spectrum(s, ordered=False)
     s = np.asarray(s, dtype=np.float64)
@@ -172,8 +168,7 @@ def participation_ratio(s: np.ndarray) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
-        (for a share of the top or trailing directions) `k` is negative.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
     s = as_spectrum(s, ordered=False)
     lam = np.asarray(s, dtype=np.float64) ** 2
@@ -203,8 +198,7 @@ def stable_rank(s: np.ndarray) -> float:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
-        (for a share of the top or trailing directions) `k` is negative.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
     s = as_spectrum(s)
     s = np.asarray(s, dtype=np.float64)
@@ -236,7 +230,7 @@ def variance_share(s: np.ndarray, k: int) -> float:
     ------
     repflat.errors.UserError
         If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
-        (for a share of the top or trailing directions) `k` is negative.
+        `k` is negative.
     """
     power, total = _power(s, k, "a number of directions >= 0")
     return float(power[:k].sum() / total) if total > 0 else 0.0
@@ -273,8 +267,7 @@ def numerical_rank(s: np.ndarray, rtol: float) -> int:
     Raises
     ------
     repflat.errors.UserError
-        If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
-        (for a share of the top or trailing directions) `k` is negative.
+        If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
     s = as_spectrum(s)
     if not len(s) or s[0] <= 0:
@@ -330,7 +323,7 @@ def residual_variance_share(s: np.ndarray, k: int) -> float:
     ------
     repflat.errors.UserError
         If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
-        (for a share of the top or trailing directions) `k` is negative.
+        `k` is negative.
     """
     power, total = _power(s, k, "a subspace dimension >= 0")
     return float(power[k:].sum() / total) if total > 0 else 0.0

@@ -324,7 +324,7 @@ def build_report(analysis: Analysis, out: Path, options: ReportOptions = ReportO
 def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progress: bool) -> list[Path]:
     s = analysis.settings
     arms = pd.Series([r.name for r in analysis.runs]).value_counts(sort=False)
-    intro = (f"{len(analysis.runs)} run{'s' * (len(analysis.runs) != 1)}: "
+    intro = (f"{counted(len(analysis.runs), 'run')}: "
              + ", ".join(f"{a} ({counted(n, 'seed')})" for a, n in arms.items())
              + ". " if len(arms) else "")
     blocks = [Paragraph((analysis.description + " " if analysis.description else "") + intro

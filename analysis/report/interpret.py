@@ -135,8 +135,8 @@ def theory_sentence(layer: str, summary: pd.DataFrame) -> str | None:
         return None
     d = int(dim.iloc[0])
     shares = ", ".join(f"{a} {number(share[a], 3)}" for a in arm_order(share.index))
-    return (f"Corollary 1 predicts no variance beyond dim(H) − K + 1 = {d} dimension"
-            f"{'s' * (d != 1)} per class at {layer} (at a minimiser of the mixup loss); the "
+    return (f"Corollary 1 predicts no variance beyond dim(H) − K + 1 = {counted(d, 'dimension')}"
+            f" per class at {layer} (at a minimiser of the mixup loss); the "
             f"share of variance beyond is {shares}.")
 
 

@@ -333,18 +333,19 @@ def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | 
         total = torch.stack([loss_sum, torch.tensor(float(count), device=s.device)])
         if dist.world > 1:
             torch.distributed.all_reduce(total)
+        capturing = epoch in s.capture_epochs
+        checkpointing = epoch % tc.checkpoint_every == 0 or epoch == tc.epochs
         if dist.main:
             row = {"epoch": epoch, "lr": lr, "train_loss": (total[0] / total[1]).item(),
                    **s.mixer.take_tally(), **test_metrics(s, epoch),
                    "seconds": round(time.perf_counter() - t0, 4)}
             rows.append(row)
-            run.log_epoch(row, flush=epoch in s.capture_epochs or epoch % tc.checkpoint_every == 0
-                          or epoch == tc.epochs)
+            run.log_epoch(row, flush=capturing or checkpointing)
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['test_accuracy']:.3f}",
                             refresh=False)
-        if epoch in s.capture_epochs:
+        if capturing:
             save_features(epoch)
-        if epoch % tc.checkpoint_every == 0 or epoch == tc.epochs:
+        if checkpointing:
             save_checkpoint(epoch)
     if dist.main:
         run.finish(time.perf_counter() - started, summary(rows))
