@@ -19,7 +19,7 @@ from repflat.config import AnalysisConfig, parse_experiment, read_yaml
 from repflat.errors import UserError, expected
 from repflat.rundir.features import Features, FeatureSet
 from repflat.rundir.run import RunInfo, read_run
-from repflat.rundir.names import EXPERIMENT_FILE, MANIFEST, RUNS_DIR, UNKNOWN, Status
+from repflat.rundir.names import EXPERIMENT_FILE, MANIFEST, PREMISE_COLUMNS, RUNS_DIR, UNKNOWN, Status
 
 
 def sources(paths) -> list:
@@ -130,7 +130,7 @@ def run_columns(run: RunInfo) -> dict:
 
 METRICS_FILE = "metrics.csv"
 METRIC_COLUMNS = ("epoch", "lr", "train_loss", "test_accuracy", "test_error", "test_nll",
-                  "test_ece", "fgsm_accuracy", "seconds")
+                  "test_ece", "fgsm_accuracy", "seconds", *PREMISE_COLUMNS)
 
 
 def read_metrics(run: RunInfo) -> pd.DataFrame | None:

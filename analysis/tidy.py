@@ -36,6 +36,16 @@ Definitions: `repflat.analysis.metrics` and the README's table.
 | mean_first_singular_value | mean | σ₁ averaged over classes (Appendix G) |
 | nc1 | all | Papyan et al.: Tr(Σ_W Σ_B⁺) / K (Σ_B about the mean of all rows; analysis.nc1_mean) |
 | within_between_ratio | all | Tr(Σ_W) / Tr(Σ_B) |
+| along_spread, across_spread | each, mean | class spread along / across its discriminative directions ÷ separation along them (Corollary 1; repflat.analysis.discriminative) |
+| along_share | each, mean | share of the class's variance along its discriminative directions |
+| collapsed | each, mean | 1 if the whole spread < collapse_tol × separation (mean: share of classes) |
+| separation | each, mean | RMS distance to the other class means along the discriminative directions |
+| sigma1_over_separation, sigma_rest_over_separation | each, mean | σ₁ and Σσ₂… ÷ (√n_k · separation) |
+| jacobian_energy_share | each, mean | share of the Jacobian's energy in its top K − 1 directions |
+| layer_scale, downstream_gain, scale_gain_product | all | RMS spread of the layer, √λ_max of the mean Jacobian outer product, their product (the gauge) |
+
+The discriminative rows need the run's discriminative summaries (format 2, captured by
+default); they are absent for features without them.
 
 Classes of fewer than two rows get only their n_samples row (they have no spread).
 """
@@ -46,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from repflat.analysis import metrics as M
+from repflat.analysis.discriminative import CLASS_MEASURES, COLLAPSE_TOL, discriminative_geometry
 from repflat.analysis.runs import run_columns
 from repflat.analysis.spectra import layer_statistics
 from repflat.config import AnalysisConfig
@@ -93,6 +104,7 @@ def _class_columns(groups: list[str], labels: list[int | None],
 
 def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = False,
                  class_names: Sequence[str] | None = None, nc1_mean: str = "global",
+                 discriminative=None, collapse_tol: float = COLLAPSE_TOL,
                  **options) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Spectrum rows and metric rows of one layer's features (no run columns yet).
 
@@ -118,6 +130,12 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
         The name of each class label (index = label); default: the label as text.
     nc1_mean : {"global", "class_means"}, default "global"
         The centre of Σ_B in nc1 and within_between_ratio (see `repflat.analysis.nc1`).
+    discriminative : repflat.rundir.features.Discriminative, optional
+        The layer's discriminative summary: adds Corollary 1's measures
+        (`repflat.analysis.discriminative`) per class, their class mean, and the gauge
+        rows (layer_scale, downstream_gain, scale_gain_product) of the layer.
+    collapse_tol : float, default 0.05
+        A class is `collapsed` when its whole spread is below this share of its separation.
     **options
         `method`, `chunk_rows`, `workers` (see `layer_statistics`).
 
@@ -151,6 +169,9 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
         groups.extend([group] * len(metrics))
         labels_.extend([label] * len(metrics))
 
+    geometry, gauge = ({}, {}) if discriminative is None else discriminative_geometry(
+        features, labels, discriminative.factor, discriminative.trace,
+        spectra=st.spectra if center else None, collapse_tol=collapse_tol)
     for cls in st.classes.tolist():
         row = {"n_samples": counts[cls]}
         if cls in spectra:
@@ -158,12 +179,14 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
             row |= spectrum_metrics(s, rtol=rtol, n_features=dim) | {
                 "theory_dimension": k_theory,
                 "residual_variance_share": M.residual_variance_share(s, k_theory)}
-        put(CLASS, cls, row)
+        put(CLASS, cls, row | geometry.get(cls, {}))
     put(POOLED, None, {"n_samples": n_total} | spectrum_metrics(pooled, rtol=rtol, n_features=dim))
+    averaged = {m: float(np.mean([g[m] for g in geometry.values() if m in g]))
+                for m in CLASS_MEASURES if any(m in g for g in geometry.values())}
     put(MEAN, None, {"mean_first_singular_value":
-                     float(np.mean([M.largest_singular_value(s) for s in spectra.values()]))})
+                     float(np.mean([M.largest_singular_value(s) for s in spectra.values()]))} | averaged)
     layer = {"nc1": M.nc1(st, mean=nc1_mean),
-             "within_between_ratio": M.within_between_ratio(st, mean=nc1_mean)}
+             "within_between_ratio": M.within_between_ratio(st, mean=nc1_mean)} | gauge
     put(ALL, None, {m: v for m, v in layer.items() if np.isfinite(v)})  # NaN: undefined, left out
     mframe = pd.DataFrame({**_class_columns(groups, labels_, class_names),
                            "metric": names, "value": values})
@@ -282,7 +305,9 @@ def analyze_features(runs: Sequence[RunInfo], sel: AnalysisConfig = AnalysisConf
             raise expected(where, f"shape ({len(y)}, n_features) to match the labels", x.shape)
         try:
             sframe, mframe = layer_tables(x, y, center=sel.center, rtol=sel.rtol, scale=sel.scale,
-                                          class_names=fs.class_names, nc1_mean=sel.nc1_mean)
+                                          class_names=fs.class_names, nc1_mean=sel.nc1_mean,
+                                          discriminative=fs.discriminative(layer, split=sel.split, epoch=epoch),
+                                          collapse_tol=sel.collapse_tol)
         except UserError as err:  # say which array: one run of many may be the bad one
             raise UserError(f"{where}: {str(err).removeprefix('features: ')}") from None
         key = run_columns(run) | {"split": sel.split, "layer": layer, "epoch": epoch}

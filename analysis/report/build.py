@@ -31,7 +31,10 @@ from repflat.errors import expected, unknown
 from repflat.rundir.run import RunInfo
 from repflat.config._strict import to_plain
 
-DEFAULT_METRIC = "sum_other_singular_values"
+DEFAULT_METRIC = "along_spread"
+"""The heat map's default: scale-free and Corollary 1's own measure; raw Σ σ₂… when
+the features carry no discriminative summaries (format 1, other tools)."""
+FALLBACK_METRIC = "sum_other_singular_values"
 FIGURE_NAMES = ("figure1", "planes", "boundaries", "datasets", "spectra", "heatmap", "epochs",
                 "embeddings", "effects")
 PER_ARM = ("figure1", "planes", "boundaries", "embeddings")
@@ -85,7 +88,10 @@ def heatmap_metric(analysis: Analysis, options: ReportOptions) -> str | None:
     present = list(dict.fromkeys(analysis.summary["metric"]))
     if options.metric is not None:
         return options.metric
-    return DEFAULT_METRIC if DEFAULT_METRIC in present else next(iter(present), None)
+    for metric in (DEFAULT_METRIC, FALLBACK_METRIC):
+        if metric in present:
+            return metric
+    return next(iter(present), None)
 
 
 def check_options(analysis: Analysis, options: ReportOptions) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from repflat.analysis.report.corollary import METRICS as COROLLARY_METRICS, corollary_sentences
 from repflat.analysis.results import Analysis
 from repflat.analysis.stats import MIN_SEEDS, baseline_arm, compare, count_note
 from repflat.analysis.theory import NARROW
@@ -29,7 +30,7 @@ SPREAD = "sum_other_singular_values"
 POOLED_SPREAD = "pooled_" + SPREAD
 SHAPE = "effective_rank"
 RESIDUAL = "residual_variance_share"
-METRICS = (SPREAD, POOLED_SPREAD, SHAPE, RESIDUAL, "theory_dimension")
+METRICS = (SPREAD, POOLED_SPREAD, SHAPE, RESIDUAL, "theory_dimension", *COROLLARY_METRICS)
 SIMILAR = 0.5
 """The pooled control 'explains' a per-class change when it changes by at least this
 share of the per-class relative change, in the same direction."""
@@ -175,6 +176,14 @@ def caveats(analysis: Analysis, effects: pd.DataFrame) -> list[str]:
         out.append("Whether these networks were trained with mixing is not known here (no run "
                    "configs): Corollary 1's check is moot unless they were (an ERM or a randomly "
                    "initialised network is no minimiser of the mixup loss).")
+    if "along_spread" in set(analysis.summary["metric"]):
+        out.append("Raw singular values (σ₁, Σ σ₂…: the paper's statistics) change with the "
+                   "layer's scale, which is a gauge of the loss (h → c·h with the next layer "
+                   "÷ c changes no prediction), so they are not evidence of flattening by "
+                   "themselves, nor is the pooled control; the spreads along and across the "
+                   "discriminative directions are scale-free. The residual share (variance "
+                   "beyond dim(H) − K + 1) ignores orientation and reads a collapsed class "
+                   "as thick: read it beside the collapsed flag.")
     out.append(f"The numerical rank counts singular values above {analysis.settings.rtol:g} · σ₁ "
                "(rtol): another rtol gives another count; the effective rank and the variance "
                "shares do not depend on it.")
@@ -202,6 +211,7 @@ def interpretation(analysis: Analysis) -> tuple[list[str], list[str]]:
     for layer in analysis.layer_order:
         if layer == INPUT:
             continue
+        findings += corollary_sentences(layer, summary, effects, base, analysis.training)
         findings += layer_sentences(layer, summary, effects, base)
         theory = theory_sentence(layer, analysis.summary)
         if theory:

@@ -40,7 +40,7 @@ from repflat.progress import progress_bar
 from repflat.config.schema import REDUCTIONS
 from repflat.errors import UserError, choice, expected
 from repflat.rundir.files import check_budget, read_json
-from repflat.capture.hooks import evaluating, layer_names, node_recorder, recording
+from repflat.capture.hooks import evaluating, is_module_layer, layer_names, node_recorder, recording
 from repflat.rundir.arrays import PARTIAL, ArrayStream
 from repflat.rundir.features import FeatureWriter
 from repflat.rundir.files import write_text
@@ -79,7 +79,7 @@ class Taker:
         self.model, self.layers, self.reduce = model, tuple(layers), reduce
         modules = set(layer_names(model))
         self.traced = None
-        if any(name not in modules for name in self.layers):
+        if not all(is_module_layer(name, modules) for name in self.layers):
             if INPUT in self.layers:
                 raise UserError("layers: `input` cannot be mixed with FX node names; "
                                 "extract it in a separate run or name modules only")

@@ -23,8 +23,27 @@ def base_module(model: nn.Module) -> nn.Module:
 
 
 def layer_names(model: nn.Module) -> list[str]:
-    """Every addressable layer: `input` and each named submodule, in definition order."""
+    """Every addressable layer: `input` and each named submodule, in definition order.
+
+    A module called more than once per forward pass (torchvision's BasicBlock reuses
+    `self.relu`) is one name here; each of its calls is addressed as `name:1`,
+    `name:2`, … (see `split_call`), and the bare name is refused when it fires more
+    than once, so a capture never silently keeps one call of several.
+    """
     return [INPUT] + [name for name, _ in model.named_modules() if name]
+
+
+CALL_SEP = ":"
+
+
+def split_call(name: str, modules: Iterable[str] = ()) -> tuple[str, int | None]:
+    """`("relu", 2)` for `"relu:2"` (the second call of module `relu` in a forward pass);
+    `(name, None)` for a name without a call number, or one that is itself a module name
+    in `modules`."""
+    base, sep, call = name.rpartition(CALL_SEP)
+    if not sep or not call.isdigit() or not base or name in set(modules):
+        return name, None
+    return base, int(call)
 
 
 def default_layers(model: nn.Module) -> tuple[str, ...]:
@@ -34,6 +53,14 @@ def default_layers(model: nn.Module) -> tuple[str, ...]:
         raise UserError(f"layers: {type(model).__name__} declares no hidden layers; "
                         "name the layers to use explicitly")
     return tuple(names)
+
+
+def is_module_layer(name: str, modules: Iterable[str]) -> bool:
+    """Whether `name` is `input`, a module name or `module:N` among `modules` (the
+    names `layer_names` lists), i.e. read by hooks rather than by an FX trace."""
+    modules = set(modules)
+    base, call = split_call(name, modules)
+    return name in modules or (call is not None and call >= 1 and base in modules and base != INPUT)
 
 
 def graph_node_names(model: nn.Module) -> list[str]:
@@ -51,17 +78,25 @@ def check_layers(model: nn.Module, names: Iterable[str], argument: str, *,
                  graph_nodes: bool = False) -> tuple[str, ...]:
     """Return `names` if all are layers of `model`; otherwise a UserError with close matches.
 
-    With `graph_nodes`, FX node names (see `graph_node_names`) are accepted too.
+    A layer is `input`, a module name, or `module:N` (its N-th call in a forward pass,
+    N ≥ 1; see `split_call`). With `graph_nodes`, FX node names (see `graph_node_names`)
+    are accepted too. A string is one name, not a list of letters.
     """
+    if isinstance(names, str):
+        names = (names,)
     valid = layer_names(model)
     known = set(valid)
     names = tuple(names)
-    if graph_nodes and any(n not in known for n in names):
+
+    def is_layer(n: str) -> bool:
+        return is_module_layer(n, known)
+
+    if graph_nodes and not all(is_layer(n) for n in names):
         nodes = graph_node_names(model)
         valid += [n for n in nodes if n not in known]
         known |= set(nodes)
     for name in names:
-        if name not in known:
+        if not is_layer(name):
             raise unknown(argument, name, valid)
     return names
 
@@ -89,6 +124,58 @@ def _copy(t: torch.Tensor) -> torch.Tensor:
     return t.clone()
 
 
+def output_hooks(model: nn.Module, names: Iterable[str],
+                 on_output: Callable[[str, torch.Tensor], torch.Tensor | None]) -> list:
+    """Call `on_output(name, output)` at each named layer (its chosen call, for
+    `module:N`) during forward passes; a tensor it returns replaces the output. Returns
+    the hook handles (remove them to stop).
+
+    One hook per module counts its calls in each forward pass of `model` (reset by a
+    pre-hook on `model`); a bare name whose module runs more than once is refused, since
+    which call it means would be a guess.
+    """
+    model = base_module(model)
+    modules = set(layer_names(model))
+    count: dict[str, int] = {}
+    handles = [model.register_forward_pre_hook(lambda module, args: count.clear())]
+    wanted: dict[str, list[tuple[str, int | None]]] = {}
+    for name in names:
+        if name == INPUT:
+            def pre_hook(module, args):
+                new = on_output(INPUT, args[0])
+                return None if new is None else (new, *args[1:])
+            handles.append(model.register_forward_pre_hook(pre_hook))
+            continue
+        base, call = split_call(name, modules)
+        wanted.setdefault(base, []).append((name, call))
+    for base, asked in wanted.items():
+        def hook(module, args, output, base=base, asked=asked):
+            n = count[base] = count.get(base, 0) + 1
+            for name, call in asked:
+                if call is None and n > 1:
+                    raise UserError(f"layer {name!r}: its module runs {n} or more times in one "
+                                    f"forward pass; name the call you mean: {name}{CALL_SEP}1, "
+                                    f"{name}{CALL_SEP}2, …")
+                if call is None or call == n:
+                    new = on_output(name, _tensor_output(name, output))
+                    output = output if new is None else new
+            return output
+        handles.append(model.get_submodule(base).register_forward_hook(hook))
+    return handles
+
+
+@contextlib.contextmanager
+def hooked(model: nn.Module, names: Iterable[str],
+           on_output: Callable[[str, torch.Tensor], torch.Tensor | None]) -> Iterator[None]:
+    """`output_hooks` for the block inside, removed however it ends."""
+    handles = output_hooks(model, names, on_output)
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 @contextlib.contextmanager
 def recording(model: nn.Module, names: Iterable[str],
               transform: Callable[[torch.Tensor], torch.Tensor] = _copy
@@ -98,23 +185,13 @@ def recording(model: nn.Module, names: Iterable[str],
     `transform` must return new memory (the default copies): a later in-place op such
     as `ReLU(inplace=True)` would otherwise overwrite what was recorded.
     """
-    model = base_module(model)
     out: dict[str, torch.Tensor] = {}
-    handles = []
-    for name in names:
-        if name == INPUT:
-            def pre_hook(module, args):
-                out[INPUT] = transform(args[0].detach())
-            handles.append(model.register_forward_pre_hook(pre_hook))
-        else:
-            def hook(module, args, output, name=name):
-                out[name] = transform(_tensor_output(name, output).detach())
-            handles.append(model.get_submodule(name).register_forward_hook(hook))
-    try:
+
+    def keep(name: str, output: torch.Tensor) -> None:
+        out[name] = transform(output.detach())
+
+    with hooked(model, names, keep):
         yield out
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 @contextlib.contextmanager
@@ -124,16 +201,8 @@ def replacing(model: nn.Module, name: str,
 
     Gradients flow through `fn` and every layer before and after it.
     """
-    model = base_module(model)
-    if name == INPUT:
-        handle = model.register_forward_pre_hook(lambda module, args: (fn(args[0]), *args[1:]))
-    else:
-        handle = model.get_submodule(name).register_forward_hook(
-            lambda module, args, output: fn(_tensor_output(name, output)))
-    try:
+    with hooked(model, (name,), lambda _, output: fn(output)):
         yield
-    finally:
-        handle.remove()
 
 
 def node_recorder(model: nn.Module, nodes: Iterable[str],

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from repflat.capture.engine import capture_split
+from repflat.capture.discriminative import class_jacobian_summaries, supported
+from repflat.capture.engine import batch_indices, capture_split, iterate
 from repflat.config import CaptureConfig
 from repflat.training.data import Data
 from repflat.training.distributed import Dist
@@ -31,9 +32,27 @@ def capture(model: nn.Module, data: Data, cfg: CaptureConfig, layers: tuple[str,
         capture_split(model, data.datasets[split], layers, writer, split=split, epoch=epoch,
                       device=device, batch_size=cfg.batch_size, reduce=cfg.reduce,
                       dtype=cfg.dtype, dist=dist)
+        if cfg.discriminative and dist.main:
+            save_discriminative(model, data.datasets[split], supported(model, layers, cfg.reduce),
+                                data.n_classes, writer, split=split, epoch=epoch, device=device,
+                                batch_size=cfg.batch_size, reduce=cfg.reduce)
     if dist.main:
         writer.set_class_names(data.class_names)
     if grids and data.input_shape == (2,) and data.arrays is not None and dist.main:
         save_grids(model, data, cfg, epoch, writer, device=device, plane=plane,
                    uniform_seed=uniform_seed)
     dist.barrier()
+
+
+def save_discriminative(model: nn.Module, dataset, layers: tuple[str, ...], n_classes: int,
+                        writer: FeatureWriter, *, split: str, epoch: int, device: torch.device,
+                        batch_size: int, reduce: str) -> None:
+    """Write the discriminative summary of each of `layers` for `split` at `epoch`
+    (repflat.capture.discriminative); rank 0 alone, over the whole split."""
+    if not layers:
+        return
+    batches = iterate(dataset, batch_indices(len(dataset), batch_size), 0)
+    summaries, counts = class_jacobian_summaries(model, batches, layers, n_classes,
+                                                 device=device, reduce=reduce)
+    for layer, (factor, trace) in summaries.items():
+        writer.add_discriminative(split, epoch, layer, factor, trace, counts)

@@ -213,10 +213,13 @@ class TrainConfig:
     """`step` schedule: epochs after which the rate is multiplied by `gamma`."""
     gamma: float = 0.1
     """`step` schedule: the factor at each milestone."""
-    loss: Literal["cross_entropy", "bce", "mse"] = "cross_entropy"
-    """Loss against soft targets. `bce`: binary cross-entropy of the softmax output, as
-    the official code trains. `mse` (on softmax outputs) satisfies loss(u, u) = 0, which
-    Corollary 1's proof needs; cross-entropy does not."""
+    loss: Literal["cross_entropy", "bce", "brier", "squared_error", "mse"] = "cross_entropy"
+    """Loss against soft targets (repflat.training.losses). `cross_entropy`; `bce`: binary
+    cross-entropy of the softmax output, as the official code trains; `brier`: squared
+    error of the softmax output (`mse` is its old name, the same loss); `squared_error`:
+    squared error of the raw outputs, the paper's f: H → ℝᴷ. All are strictly proper,
+    which Corollary 1 needs; only `squared_error` can reach its infimum with finite
+    weights (a softmax never equals a one-hot target)."""
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     """Where to train; `auto` takes CUDA when present. Bit-exact repeats hold on CPU."""
     amp: bool = True
@@ -274,6 +277,12 @@ class CaptureConfig:
     or the global average or maximum over the spatial axes, giving (n, C)."""
     batch_size: int = 1024
     """Examples per forward pass while capturing."""
+    discriminative: bool = True
+    """Also save each captured layer's discriminative summary: per class, the average
+    outer product of the Jacobian of the class-centred logits w.r.t. the layer (its top
+    eigenpairs; repflat.capture.discriminative). One forward and K backward passes per
+    batch; the layers `input` and modules (not FX nodes), reduce flatten or avg, at most
+    4096 features. Corollary 1's measures need it."""
 
     def __post_init__(self):
         if any(e < 0 for e in self.epochs):
@@ -297,8 +306,27 @@ class EvalConfig:
     """Epochs between FGSM evaluations; 0: at the final epoch only."""
     calibration: bool = False
     """Also report the expected calibration error (15 equal-width confidence bins) per epoch."""
+    premise: bool = True
+    """Log Corollary 1's premise in metrics.csv: the excess mixup loss (the loss on fixed
+    mixes of training rows minus its infimum on them; repflat.training.premise)."""
+    premise_every: int = 1
+    """Epochs between premise evaluations (the final epoch always gets one)."""
+    premise_mixes: int | None = None
+    """Pairs of training rows in the fixed evaluation mixes; null: min(training rows, 4096)."""
+    premise_layers: tuple[str, ...] = ()
+    """Layers at which a run that does not mix (ERM) measures the premise, so it can sit
+    on the same axes as the mixing arms; empty: ERM logs none. A mixing run always uses
+    its own eligible layers and α."""
+    premise_alpha: float = 2.0
+    """λ ~ Beta(α, α) of ERM's premise mixes (see premise_layers)."""
 
     def __post_init__(self):
+        if self.premise_every < 1:
+            raise FieldError("premise_every", "an integer >= 1", self.premise_every)
+        if self.premise_mixes is not None and self.premise_mixes < 1:
+            raise FieldError("premise_mixes", "an integer >= 1 or null", self.premise_mixes)
+        if not self.premise_alpha > 0:
+            raise FieldError("premise_alpha", "a number > 0", self.premise_alpha)
         if self.fgsm_epsilon is not None and self.fgsm_epsilon < 0:
             raise FieldError("fgsm_epsilon", "a number >= 0 or null", self.fgsm_epsilon)
         if self.fgsm_every < 0:
@@ -349,7 +377,14 @@ class AnalysisConfig:
     the mean of all samples (Papyan et al.'s text) or the mean of the class means (their
     released code); the same on balanced classes."""
 
+    collapse_tol: float = 0.05
+    """A class counts as collapsed to a point when its whole spread (RMS distance to its
+    mean) is below this share of its separation from the other classes along its
+    discriminative directions (repflat.analysis.discriminative)."""
+
     def __post_init__(self):
+        if not 0 < self.collapse_tol < 1:
+            raise FieldError("collapse_tol", "a number in (0, 1)", self.collapse_tol)
         if not MIN_RTOL <= self.rtol < 1:
             raise FieldError("rtol", f"a number in [{MIN_RTOL:g}, 1) (below {MIN_RTOL:g} · σ₁ "
                              "singular values are round-off and read as 0)", self.rtol)

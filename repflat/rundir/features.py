@@ -32,8 +32,8 @@ import numpy as np
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.arrays import ArrayStream, load_npy, npy_header, save_npy
 from repflat.rundir.files import inside, read_json, write_text
-from repflat.rundir.names import (FORMAT, GRID, LABELS, MANIFEST, SPLIT_KINDS, TRAIN, feature_path,
-                                  labels_path)
+from repflat.rundir.names import (FORMAT, GRID, LABELS, MANIFEST, READABLE_FORMATS, SPLIT_KINDS,
+                                  TRAIN, discriminative_path, feature_path, labels_path)
 
 FINAL = "final"
 """`epoch="final"`: the last epoch saved for the split and layer."""
@@ -56,6 +56,27 @@ class Entry:
 
     def as_json(self) -> dict:
         return {**self.__dict__, "shape": list(self.shape)}
+
+
+@dataclass(frozen=True)
+class Discriminative:
+    """A layer's discriminative summary (format 2; repflat.capture.discriminative): per
+    class k, `factor[k]` (r, n_features) with G_k ≈ factor[k]ᵀ factor[k], G_k the class's
+    average outer product of the Jacobian of the class-centred logits w.r.t. the layer;
+    `trace[k]` = tr G_k exactly; `counts[k]` the rows of class k it averages."""
+
+    factor: np.ndarray
+    trace: np.ndarray
+    counts: np.ndarray
+
+
+def _numbers(value: object, where: str, n: int, kind=float) -> list:
+    if (not isinstance(value, list) or len(value) != n
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise expected(where, f"a list of {n} numbers", value if not isinstance(value, list) else f"{len(value)} items")
+    if not all(np.isfinite(v) and v >= 0 for v in value):
+        raise expected(where, "finite numbers >= 0", value)
+    return [kind(v) for v in value]
 
 
 def _entry_from_json(item: object, where: str) -> Entry:
@@ -198,6 +219,27 @@ class FeatureSet:
         if not epochs:
             self._unknown(split, layer)
         return epochs[-1]
+
+    def discriminative(self, layer: str, *, split: str = TRAIN, epoch: int = 0) -> Discriminative | None:
+        """The discriminative summary of `layer` at (`split`, `epoch`).
+
+        Parameters
+        ----------
+        layer : str
+            The layer's name.
+        split : str, default "train"
+            The split.
+        epoch : int, default 0
+            The epoch it was captured after.
+
+        Returns
+        -------
+        Discriminative or None
+            Per class, the factor of the average Jacobian outer product of the centred
+            logits, its trace and the class counts (checked against its checksum on
+            disk); None where none was saved (format 1, or not captured).
+        """
+        return None
 
     def layers(self, split: str | None = None) -> list[str]:
         """The layers with saved features.
@@ -401,8 +443,9 @@ class Features(FeatureSet):
         data = read_json(path, "manifest")
         if not isinstance(data, dict):
             raise expected(f"manifest {path}", "a JSON object", type(data).__name__)
-        if data.get("format") != FORMAT:
-            raise expected(f"manifest {path}: format", FORMAT, data.get("format"))
+        if data.get("format") not in READABLE_FORMATS:
+            raise expected(f"manifest {path}: format", " or ".join(map(str, READABLE_FORMATS)),
+                           data.get("format"))
         entries, labels = data.get("entries"), data.get("labels", {})
         if not isinstance(entries, list):
             raise expected(f"manifest {path}: entries", "a list", entries)
@@ -425,10 +468,35 @@ class Features(FeatureSet):
             raise expected(f"manifest {path}: labels_sha256", "a sha256 for the labels of every "
                            "split", f"none for {', '.join(unsigned)}")
         self.class_names = _class_names(data.get("class_names"), f"manifest {path}")
+        raw = data.get("discriminative", [])
+        if not isinstance(raw, list):
+            raise expected(f"manifest {path}: discriminative", "a list", type(raw).__name__)
+        self.discriminative_entries: list[tuple[Entry, list[float], list[int]]] = []
+        for i, item in enumerate(raw):
+            where = f"manifest discriminative[{i}]"
+            entry = _entry_from_json(item, where)
+            _inside(self.root, entry.path, f"{where}: path")
+            if len(entry.shape) != 3:
+                raise expected(f"{where}.shape", "(n_classes, r, n_features)", list(entry.shape))
+            K = entry.shape[0]
+            self.discriminative_entries.append(
+                (entry, _numbers(item.get("trace"), f"{where}.trace", K),
+                 _numbers(item.get("counts"), f"{where}.counts", K, int)))
 
     @property
     def where(self) -> str:
         return str(self.root)
+
+    def discriminative(self, layer: str, *, split: str = TRAIN, epoch: int = 0) -> Discriminative | None:
+        found = [d for d in self.discriminative_entries
+                 if (d[0].split, d[0].epoch, d[0].layer) == (split, epoch, layer)]
+        if not found:
+            return None
+        entry, trace, counts = found[-1]
+        factor = self.load(entry)
+        if factor.dtype.kind != "f" or not np.isfinite(factor).all():
+            raise expected(f"discriminative {split}/{epoch}/{layer}", "finite floats", str(factor.dtype))
+        return Discriminative(factor.astype(np.float64, copy=False), np.asarray(trace), np.asarray(counts))
 
     def label_splits(self) -> list[str]:
         return sorted(self.label_paths)
@@ -524,12 +592,17 @@ class MemoryFeatures(FeatureSet):
         What probe splits are (kind, space, resolution), as a manifest's `splits`.
     name : str, default "in memory"
         What the feature set is called in its repr and in error messages.
+    discriminative : dict {(str, int, str): Discriminative}, optional
+        (split, epoch, layer) to the layer's discriminative summary, for Corollary 1's
+        measures (`repflat.analysis.discriminative`).
     """
 
     def __init__(self, arrays: dict[tuple[str, int, str], np.ndarray],
                  labels: dict[str, np.ndarray], class_names: list[str] | None = None,
-                 splits: dict[str, dict] | None = None, name: str = "in memory"):
+                 splits: dict[str, dict] | None = None, name: str = "in memory",
+                 discriminative: dict[tuple[str, int, str], Discriminative] | None = None):
         self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        self._discriminative = dict(discriminative or {})
         self._labels = {s: np.asarray(v) for s, v in labels.items()}
         self.class_names = list(class_names) if class_names is not None else None
         self.splits = dict(splits or {})
@@ -540,6 +613,9 @@ class MemoryFeatures(FeatureSet):
     @property
     def where(self) -> str:
         return self.name
+
+    def discriminative(self, layer: str, *, split: str = TRAIN, epoch: int = 0) -> Discriminative | None:
+        return self._discriminative.get((split, epoch, layer))
 
     def label_splits(self) -> list[str]:
         """The splits with labels.
@@ -641,6 +717,7 @@ class FeatureWriter:
     def _update(self, change) -> None:
         manifest = self.manifest
         change(manifest)
+        manifest["format"] = FORMAT  # a format-1 manifest extended is a format-2 one
         write_text(self.root / MANIFEST, json.dumps(manifest, indent=1))
 
     def has(self, split: str, epoch: int, layer: str) -> bool:
@@ -673,6 +750,21 @@ class FeatureWriter:
                 else:
                     self._list(m, Entry(split, epoch, layer, feature_path(split, epoch, layer),
                                         tuple(stream.shape), str(stream.dtype), digest))
+        self._update(change)
+
+    def add_discriminative(self, split: str, epoch: int, layer: str, factor: np.ndarray,
+                           trace: np.ndarray, counts: np.ndarray) -> None:
+        """Save a layer's discriminative summary (see `Discriminative`) and list it."""
+        path = discriminative_path(split, epoch, layer)
+        digest = save_npy(self.root / path, np.ascontiguousarray(factor, dtype=np.float64))
+        entry = Entry(split, epoch, layer, path, tuple(factor.shape), "float64", digest)
+        item = entry.as_json() | {"trace": [float(t) for t in trace],
+                                  "counts": [int(c) for c in counts]}
+
+        def change(m: dict) -> None:
+            key = (split, epoch, layer)
+            m["discriminative"] = [d for d in m.get("discriminative", [])
+                                   if (d["split"], d["epoch"], d["layer"]) != key] + [item]
         self._update(change)
 
     def add_labels(self, split: str, labels: np.ndarray) -> None:

@@ -11,8 +11,12 @@ from enum import Enum
 
 from repflat.rundir.files import safe_name
 
-FORMAT = 1
-"""The `format` number in run.json, the manifest and analysis.json."""
+FORMAT = 2
+"""The `format` number in run.json, the manifest and analysis.json. Format 2 adds the
+discriminative summaries (the manifest's `discriminative` list) and the premise columns
+of metrics.csv; everything of format 1 reads as it did."""
+READABLE_FORMATS = (1, 2)
+"""Formats a reader accepts."""
 
 # ---------------------------------------------------------------- files of a run
 CONFIG_FILE = "config.yaml"        # the resolved run config (marks a run directory)
@@ -27,6 +31,16 @@ ANALYSIS_MARKER = ".repflat-analysis"
 LOCK_FILE = ".repflat.lock"
 RUNS_DIR = "runs"                  # an experiment directory's runs, RUNS_DIR/run_dirname(...)
 ANALYSIS_DIR = "analysis"          # and its analysis
+
+# ---------------------------------------------------------------- metrics.csv columns
+MIXUP_LOSS = "mixup_loss"
+"""The loss on the run's fixed evaluation mixes (repflat.training.premise)."""
+MIXUP_LOSS_INFIMUM = "mixup_loss_infimum"
+"""Its infimum on the same mixes: mean entropy of the mixed targets (cross-entropy), 0
+(Brier, raw squared error)."""
+EXCESS_MIXUP_LOSS = "excess_mixup_loss"
+"""mixup_loss − mixup_loss_infimum: Corollary 1's premise is that this is small."""
+PREMISE_COLUMNS = (MIXUP_LOSS, MIXUP_LOSS_INFIMUM, EXCESS_MIXUP_LOSS)
 
 # ---------------------------------------------------------------- splits and layers
 TRAIN, TEST = "train", "test"
@@ -87,6 +101,13 @@ def run_dirname(arm: str, seed: int) -> str:
 def feature_path(split: str, epoch: int, layer: str) -> str:
     """Where the features of (split, epoch, layer) live, relative to the run directory."""
     return f"features/{safe_name(split, 'split')}/epoch{epoch:04d}/{safe_name(layer, 'layer')}.npy"
+
+
+def discriminative_path(split: str, epoch: int, layer: str) -> str:
+    """Where the discriminative summary of (split, epoch, layer) lives (format 2): a
+    folder beside the layers' files, so no layer name can collide with it."""
+    return (f"features/{safe_name(split, 'split')}/epoch{epoch:04d}/discriminative/"
+            f"{safe_name(layer, 'layer')}.npy")
 
 
 def labels_path(split: str) -> str:

@@ -31,13 +31,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from repflat.training import checkpoint
-from repflat.rundir.names import CHECKPOINT_FILE, INPUT, METRICS_FILE, RUN_FILE, RunState
+from repflat.rundir.names import (CHECKPOINT_FILE, EXCESS_MIXUP_LOSS, INPUT, METRICS_FILE,
+                                  PREMISE_COLUMNS, RUN_FILE, RunState)
+from repflat.training.premise import PremiseProbe
 from repflat.capture.probes2d import forward_features
 from repflat.capture.snapshot import capture
 from repflat.config import RunConfig, TrainConfig
 from repflat.training.data import Data, load_data
 from repflat.training.data.batches import Seeded, epoch_batches, load_batches
 from repflat.training.distributed import Dist, from_env, local_device, resolve_device
+from repflat.training.losses import soft_target_loss
 from repflat.training.evaluate import accuracy_and_nll, autocast, expected_calibration_error, fgsm_accuracy, predict
 from repflat.capture.hooks import check_layers, default_layers, layer_names
 from repflat.rundir.lock import exclusive
@@ -57,11 +60,12 @@ class Seeds:
     noise: int
     dropout: int
     augment: int
+    premise: int
 
     @classmethod
     def from_seed(cls, seed: int) -> Seeds:
         # Independent streams from one seed, so e.g. adding noise does not shift the mixing draws.
-        children = np.random.SeedSequence(seed).spawn(6)
+        children = np.random.SeedSequence(seed).spawn(7)  # a new stream goes last: the others stay
         return cls(*(int(c.generate_state(1, dtype=np.uint64)[0] >> 1) for c in children))
 
 
@@ -80,6 +84,7 @@ class Setup:
     capture_layers: tuple[str, ...]
     capture_epochs: frozenset[int]
     plane: str | None
+    premise: PremiseProbe | None = None
 
     @cached_property
     def optimizer(self) -> torch.optim.Optimizer:
@@ -113,7 +118,21 @@ def setup(cfg: RunConfig) -> Setup:
     else:
         plane = None
     epochs = frozenset(cfg.capture.epochs) | {cfg.train.epochs}
-    return Setup(cfg, data, model, mixer, seeds, device, layers, epochs, plane)
+    return Setup(cfg, data, model, mixer, seeds, device, layers, epochs, plane,
+                 premise_probe(cfg, model, mixer, data, seeds))
+
+
+def premise_probe(cfg: RunConfig, model: nn.Module, mixer, data: Data, seeds: Seeds) -> PremiseProbe | None:
+    """The fixed evaluation mixes of Corollary 1's premise (None: not logged)."""
+    ev = cfg.evaluation
+    mixing = cfg.mixing.strategy != "none"
+    layers = (getattr(mixer, "layers", ()) if mixing else
+              check_layers(model, ev.premise_layers, "evaluation.premise_layers"))
+    if not ev.premise or not layers:
+        return None
+    alpha = cfg.mixing.alpha if mixing else ev.premise_alpha
+    return PremiseProbe.draw(len(data.labels["train"]), tuple(layers), alpha, cfg.train.loss,
+                             generator(seeds.premise), ev.premise_mixes)
 
 
 def learning_rate(tc: TrainConfig, epoch: int) -> float:
@@ -124,17 +143,6 @@ def learning_rate(tc: TrainConfig, epoch: int) -> float:
     if tc.schedule == "cosine":
         return tc.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / tc.epochs))
     return tc.lr
-
-
-def soft_target_loss(kind: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean loss against soft targets (rows summing to 1), computed in float32."""
-    logits = logits.float()
-    if kind == "cross_entropy":
-        return F.cross_entropy(logits, targets)
-    probabilities = torch.softmax(logits, dim=1)
-    if kind == "bce":  # the official code: BCELoss(softmax(output), mixed one-hot), mean over n·K
-        return F.binary_cross_entropy(probabilities, targets)
-    return (probabilities - targets).pow(2).sum(dim=1).mean()
 
 
 def test_metrics(s: Setup, epoch: int) -> dict:
@@ -153,6 +161,16 @@ def test_metrics(s: Setup, epoch: int) -> dict:
     return row
 
 
+def premise_metrics(s: Setup, epoch: int) -> dict:
+    """This epoch's excess mixup loss columns ('' between evaluations; none without a probe)."""
+    if s.premise is None:
+        return {}
+    ev = s.cfg.evaluation
+    if epoch == s.cfg.train.epochs or epoch % ev.premise_every == 0:
+        return s.premise.measure(s.model, s.data, s.device)
+    return dict.fromkeys(PREMISE_COLUMNS, "")
+
+
 def summary(rows: list[dict]) -> dict:
     """Final and best test error and NLL (the paper's authors report the best)."""
     errors = [r["test_error"] for r in rows]
@@ -160,6 +178,8 @@ def summary(rows: list[dict]) -> dict:
     out = {"final_test_error": errors[-1], "best_test_error": errors[best],
            "best_epoch": rows[best]["epoch"], "final_test_nll": rows[-1]["test_nll"],
            "best_test_nll": min(r["test_nll"] for r in rows)}
+    if rows[-1].get(EXCESS_MIXUP_LOSS, "") != "":
+        out["final_" + EXCESS_MIXUP_LOSS] = rows[-1][EXCESS_MIXUP_LOSS]
     if rows[-1].get("fgsm_accuracy", "") != "":
         out["final_fgsm_accuracy"] = rows[-1]["fgsm_accuracy"]
     mixes = {k.removeprefix(MIXES): sum(int(r[k]) for r in rows) for k in rows[-1] if k.startswith(MIXES)}
@@ -337,7 +357,7 @@ def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | 
         checkpointing = epoch % tc.checkpoint_every == 0 or epoch == tc.epochs
         if dist.main:
             row = {"epoch": epoch, "lr": lr, "train_loss": (total[0] / total[1]).item(),
-                   **s.mixer.take_tally(), **test_metrics(s, epoch),
+                   **s.mixer.take_tally(), **premise_metrics(s, epoch), **test_metrics(s, epoch),
                    "seconds": round(time.perf_counter() - t0, 4)}
             rows.append(row)
             run.log_epoch(row, flush=capturing or checkpointing)
@@ -348,4 +368,5 @@ def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | 
         if checkpointing:
             save_checkpoint(epoch)
     if dist.main:
-        run.finish(time.perf_counter() - started, summary(rows))
+        premise = {} if s.premise is None else {"premise": s.premise.describe(s.data.labels["train"])}
+        run.finish(time.perf_counter() - started, summary(rows) | premise)

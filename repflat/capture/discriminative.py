@@ -1,0 +1,151 @@
+"""The discriminative directions of a layer: where its downstream map looks.
+
+Corollary 1 constrains each class along the directions in which the logits change,
+the row space of the Jacobian Df(h) of the logits with respect to the layer's output h;
+the null directions of Df are left free (PAPER.md, "What the argument needs"). The
+softmax ignores a shift of all logits, so the logits are class-centred first,
+z̃ = z − (1/K) Σ_k z_k, whose Jacobian J̃(h) = (I − 11ᵀ/K) Df(h) has rank at most K − 1.
+
+What is saved, per (split, epoch, layer), is a per-class summary small enough for any
+run: the average Jacobian outer product of class k,
+
+    G_k = (1/n_k) Σ_{i: y_i = k} J̃(h_i)ᵀ J̃(h_i)        (n_features × n_features),
+
+stored as its top-r eigenpairs in one array of shape (K, r, n_features) whose rows are
+√λ_j v_j (so G_k ≈ F_kᵀ F_k, exactly when rank G_k ≤ r), with r = min(n_features,
+max(2(K − 1), 8)); the trace of G_k (the Jacobian's whole energy) and the class counts go
+in the manifest entry. The analysis takes the top K − 1 directions of G_k as class k's
+discriminative subspace (repflat.analysis.discriminative). Cost: one forward pass and K
+backward passes per batch, for every layer at once (torch.autograd.grad of each centred
+logit summed over the batch: rows of a sample depend on that sample alone in eval mode);
+memory K · n_features² float64 per layer while it runs (benchmarks/discriminative.py).
+
+The Jacobian of a layer read with reduce `avg` is taken along a uniform shift of each
+channel over its spatial positions (the sum over positions of ∂z/∂h); `max` has no such
+direction and is not supported, nor are FX node names (modules and `module:N` only).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from repflat.capture.hooks import evaluating, hooked, is_module_layer, layer_names
+from repflat.errors import UserError
+from repflat.rundir.files import check_budget
+from repflat.rundir.names import INPUT
+
+MAX_WIDTH = 4096
+"""Widest layer summarised (K · width² float64 accumulate while it runs)."""
+
+
+def factor_rank(n_features: int, n_classes: int) -> int:
+    """r: eigenpairs kept per class, min(n_features, max(2(K − 1), 8))."""
+    return min(n_features, max(2 * (n_classes - 1), 8))
+
+
+def supported(model: nn.Module, layers: Iterable[str], reduce: str) -> tuple[str, ...]:
+    """The layers whose discriminative directions can be captured (modules, any reduce
+    but `max` for outputs with spatial axes, which the capture finds out per batch)."""
+    modules = set(layer_names(model))
+    return tuple(l for l in layers if is_module_layer(l, modules))
+
+
+def _reduce_jacobian(g: torch.Tensor, reduce: str, name: str) -> torch.Tensor:
+    if g.dim() <= 2 or reduce == "flatten":
+        return g.reshape(len(g), -1)
+    if reduce == "avg":  # a uniform shift of each channel over its positions
+        return g.sum(dim=tuple(range(2, g.dim())))
+    raise UserError(f"capture.discriminative: layer {name!r} is read with reduce {reduce!r}, "
+                    "which has no direction to differentiate along; use flatten or avg")
+
+
+def batch_jacobians(model: nn.Module, x: torch.Tensor, layers: Sequence[str], *,
+                    reduce: str = "flatten") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Logits (n, K) and, for each layer, the Jacobian of the class-centred logits with
+    respect to its output, (n, K, n_features), of one batch (the model's mode as it is)."""
+    outputs: dict[str, torch.Tensor] = {}
+
+    def keep(name: str, output: torch.Tensor) -> torch.Tensor:
+        if name == INPUT:
+            leaf = output.detach().requires_grad_(True)
+            outputs[name] = leaf
+            return leaf
+        outputs[name] = output
+        return output.clone()  # later in-place ops (ReLU(inplace=True)) act on the copy
+
+    with torch.enable_grad(), hooked(model, layers, keep):
+        logits = model(x)
+        centred = logits - logits.mean(dim=1, keepdim=True)
+        missing = [l for l in layers if l not in outputs]
+        if missing:
+            raise UserError(f"capture.discriminative: layer {missing[0]!r} did not run in the "
+                            "forward pass")
+        K = logits.shape[1]
+        rows = {l: [] for l in layers}
+        tensors = [outputs[l] for l in layers]
+        for c in range(K):
+            grads = torch.autograd.grad(centred[:, c].sum(), tensors, retain_graph=c < K - 1,
+                                        allow_unused=True)
+            for l, t, g in zip(layers, tensors, grads):
+                g = torch.zeros_like(t) if g is None else g  # a layer the logits ignore
+                rows[l].append(_reduce_jacobian(g, reduce, l))
+    return logits.detach(), {l: torch.stack(r, dim=1).detach() for l, r in rows.items()}
+
+
+class GramAccumulator:
+    """Σ_{i in class k} J̃_iᵀ J̃_i per class and layer, in float64, batch by batch."""
+
+    def __init__(self, n_classes: int):
+        self.n_classes = n_classes
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts = np.zeros(n_classes, dtype=np.int64)
+
+    def add(self, jacobians: dict[str, torch.Tensor], y: torch.Tensor) -> None:
+        y = y.cpu()
+        for layer, J in jacobians.items():
+            J = J.double().cpu()
+            d = J.shape[2]
+            if layer not in self.sums:
+                if d > MAX_WIDTH:
+                    raise UserError(f"capture.discriminative: layer {layer!r} has {d} features, "
+                                    f"more than {MAX_WIDTH}; read it with reduce avg or leave "
+                                    "it out (capture.discriminative: false)")
+                check_budget(self.n_classes * d * d * 8, "capture.discriminative",
+                             f"the Jacobian summary of layer {layer!r}")
+                self.sums[layer] = torch.zeros(self.n_classes, d, d, dtype=torch.float64)
+            for k in torch.unique(y).tolist():
+                Jk = J[y == k].reshape(-1, d)
+                self.sums[layer][k] += Jk.T @ Jk
+        self.counts += np.bincount(y.numpy(), minlength=self.n_classes)[:self.n_classes]
+
+    def summaries(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{layer: (factor (K, r, n_features) float64, trace (K,))} of G_k = sum / n_k."""
+        out = {}
+        n = np.maximum(self.counts, 1)
+        for layer, sums in self.sums.items():
+            G = sums.numpy() / n[:, None, None]
+            d = G.shape[1]
+            r = factor_rank(d, self.n_classes)
+            factor = np.zeros((self.n_classes, r, d))
+            for k in range(self.n_classes):
+                w, v = np.linalg.eigh((G[k] + G[k].T) / 2)
+                top = np.argsort(w)[::-1][:r]
+                factor[k] = (np.sqrt(np.clip(w[top], 0, None))[:, None] * v[:, top].T)
+            out[layer] = (factor, np.trace(G, axis1=1, axis2=2))
+        return out
+
+
+def class_jacobian_summaries(model: nn.Module, batches, layers: Sequence[str], n_classes: int, *,
+                             device: torch.device, reduce: str = "flatten"
+                             ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """The per-class Jacobian summaries (see the module docstring) of `layers` over
+    `batches` of (x, y), in eval mode, and the class counts."""
+    acc = GramAccumulator(n_classes)
+    with evaluating(model):
+        for x, y in batches:
+            _, jac = batch_jacobians(model, x.to(device), layers, reduce=reduce)
+            acc.add(jac, y)
+    return acc.summaries(), acc.counts
