@@ -169,6 +169,9 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
         groups.extend([group] * len(metrics))
         labels_.extend([label] * len(metrics))
 
+    if discriminative is not None and (discriminative.factor.shape[2] != dim or not len(st.classes)
+                                       or st.classes.max() >= discriminative.factor.shape[0]):
+        discriminative = None  # a summary of other classes or width: no measures, not a guess
     geometry, gauge = ({}, {}) if discriminative is None else discriminative_geometry(
         features, labels, discriminative.factor, discriminative.trace,
         spectra=st.spectra if center else None, collapse_tol=collapse_tol)

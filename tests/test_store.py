@@ -60,7 +60,7 @@ def test_a_failed_write_leaves_the_manifest_untouched(tmp_path):
 
 @pytest.mark.parametrize("manifest, message", [
     ("not json", "is not valid JSON"),
-    ('{"format": 99, "entries": []}', "format: expected 1, got 99"),
+    ('{"format": 99, "entries": []}', "format: expected 1 or 2, got 99"),
     ('{"format": 1}', "entries: expected a list"),
     ('{"format": 1, "entries": [{"split": "train"}]}', "entries[0].epoch: expected int"),
     ('{"format": 1, "entries": [{"split": "t", "epoch": 1, "layer": "l", "path": "../../etc/passwd",'

@@ -47,8 +47,14 @@ def test_run_directory_contents(trained_runs):
     assert (run.name, run.strategy, run.seed, run.status) == ("manifold_mixup", "manifold_mixup", 0, "complete")
     metrics = pd.read_csv(run.path / "metrics.csv")
     assert list(metrics.columns) == ["epoch", "lr", "train_loss", "mixes_input", "mixes_fc1",
-                                     "mixes_bottleneck", "mean_lambda", "test_accuracy",
+                                     "mixes_bottleneck", "mean_lambda", "mixup_loss",
+                                     "mixup_loss_infimum", "excess_mixup_loss", "test_accuracy",
                                      "test_error", "test_nll", "fgsm_accuracy", "seconds"]
+    # the premise: excess = loss − infimum on fixed mixes, ≥ 0, the infimum fixed by the mixes
+    assert (metrics["excess_mixup_loss"] >= 0).all()
+    assert metrics["mixup_loss_infimum"].nunique() == 1
+    assert (metrics["mixup_loss"] - metrics["mixup_loss_infimum"]
+            == metrics["excess_mixup_loss"]).all()
     assert metrics["epoch"].tolist() == [1, 2, 3]
     # each batch is mixed at one eligible layer: 40 training points in batches of 17, 3 an epoch
     mixes = metrics[["mixes_input", "mixes_fc1", "mixes_bottleneck"]]
@@ -58,7 +64,8 @@ def test_run_directory_contents(trained_runs):
     assert totals["batches_mixed"] == {k.removeprefix("mixes_"): int(v) for k, v in mixes.sum().items()}
     assert 0 < totals["mean_lambda"] < 1
     erm = pd.read_csv(read_run(trained_runs["none", 0]).path / "metrics.csv")
-    assert not [c for c in erm.columns if c.startswith("mixes_") or c == "mean_lambda"]
+    assert not [c for c in erm.columns if c.startswith("mixes_") or c == "mean_lambda"
+                or c.endswith("mixup_loss")]  # ERM logs a premise only where asked (premise_layers)
     assert "mixing" not in json.loads((trained_runs["none", 0] / "run.json").read_text())
     assert metrics["fgsm_accuracy"].isna().tolist() == [True, True, False]  # final epoch only
     np.testing.assert_allclose(metrics["test_error"], 1 - metrics["test_accuracy"])
