@@ -16,6 +16,10 @@ from tests.regression import RECORD, outputs, run_reference
 @pytest.mark.slow
 def test_same_seeds_give_the_recorded_features_and_tables(tmp_path):
     recorded = json.loads(RECORD.read_text())
+    torch = pytest.importorskip("torch")
+    if recorded.get("torch") != torch.__version__:
+        pytest.skip(f"the record is of torch {recorded.get('torch')}, this is {torch.__version__}: "
+                    "float bits differ between builds; re-record with python -m tests.regression")
     now = outputs(run_reference(tmp_path))
     assert now["arrays"] == recorded["arrays"]
     assert now["summary"].keys() == recorded["summary"].keys()
