@@ -51,10 +51,14 @@ class PremiseProbe:
     @classmethod
     def draw(cls, n_train: int, layers: tuple[str, ...], alpha: float, loss: str,
              generator: torch.Generator, n_mixes: int | None = None) -> PremiseProbe:
-        """`n_mixes` pairs (default: min(n_train, MAX_MIXES)): row i with row π(i) of one
-        random permutation, λ_i by inverting the Beta(α, α) CDF at a uniform draw."""
+        """`n_mixes` pairs (default: min(n_train, MAX_MIXES)): rows drawn without
+        replacement (once per pass over the rows when there are more mixes than rows), each
+        with a partner from a random permutation of them, λ_i by inverting the Beta(α, α)
+        CDF at a uniform draw."""
         m = min(n_train, MAX_MIXES) if n_mixes is None else n_mixes
-        first = torch.randperm(n_train, generator=generator)[:m]
+        # more mixes than rows: each row appears once per permutation, ⌈m / n⌉ of them
+        first = torch.cat([torch.randperm(n_train, generator=generator)
+                           for _ in range(-(-m // n_train))])[:m]
         second = first[torch.randperm(m, generator=generator)]
         u = torch.rand(m, generator=generator, dtype=torch.float64)
         lam = torch.from_numpy(betaincinv(alpha, alpha, u.numpy()))
