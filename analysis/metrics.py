@@ -281,7 +281,11 @@ def theory_dimension(n_features: int, n_classes: int) -> int:
     When dim(H) > K − 1, a minimiser of the manifold mixup objective puts each class's
     training representations on a (dim(H) − K + 1)-dimensional affine subspace (Verma
     et al. 2019, "Manifold Mixup: Better representations by interpolating hidden
-    states", ICML 2019, §3.1; the proof assumes loss(u, u) = 0). Clipped at 0.
+    states", ICML 2019, §3.1). The argument needs a strictly proper loss (cross-entropy
+    and the Brier score are; their infimum is reached only in the limit) and, for "every
+    minimiser", f affine or differentiable at the representations; the subspace is then
+    h + ker Df(h) (repflat.analysis.discriminative measures along its complement).
+    Clipped at 0.
 
     Parameters
     ----------
@@ -302,7 +306,11 @@ def residual_variance_share(s: np.ndarray, k: int) -> float:
     """Σ_{i>k} σ_i² / Σ_i σ_i²: the share of variance outside the best k-dim subspace.
 
     With a centred spectrum and k = theory_dimension, this is 0 exactly when the class
-    lies on a k-dimensional affine subspace, as Corollary 1 predicts (Eckart–Young).
+    lies on *some* k-dimensional affine subspace (Eckart–Young). It ignores which one:
+    Corollary 1 names the null directions of the downstream map, and a class lying along
+    the discriminative direction reads as flat here, while a class collapsed to a point
+    (which satisfies the corollary) reads as thick, its round-off being isotropic. Read it
+    beside `repflat.analysis.discriminative` (along_spread, collapsed), never alone.
     It is 1 − `variance_share(s, k)` for a non-zero spectrum.
 
     Parameters

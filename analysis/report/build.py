@@ -24,6 +24,7 @@ from repflat.analysis.report.markup import Code, Details, Heading, Image, Paragr
 from repflat.analysis.report.tables import (accuracy_table, extraction_configs, mixing_table, all_metrics_table, arm_configs, config_difference_table, flattening_table, theory_table,
                              config_yaml, paper_table, unknown_metrics)
 from repflat.analysis.theory import NARROW, theory_check
+from repflat.analysis.report.corollary import against_premise, linear_head_checks
 from repflat.analysis.report.datasets import calibration_table, cell_metrics, cells, mixup_sentences
 from repflat.config import AnalysisConfig
 from repflat.progress import counted, say
@@ -36,7 +37,7 @@ DEFAULT_METRIC = "along_spread"
 the features carry no discriminative summaries (format 1, other tools)."""
 FALLBACK_METRIC = "sum_other_singular_values"
 FIGURE_NAMES = ("figure1", "planes", "boundaries", "datasets", "spectra", "heatmap", "epochs",
-                "embeddings", "effects")
+                "embeddings", "effects", "corollary")
 PER_ARM = ("figure1", "planes", "boundaries", "embeddings")
 """Figures drawn from one run per arm: left out when the runs span several data sets (an
 arm's lowest seed would stand for one data set only); the data set grid replaces them."""
@@ -272,11 +273,40 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
                 f"(lowest seed), points coloured by class; {sampling_note(data, options.seed)}. "
                 f"Seeded ({options.seed}); `repflat report --embeddings pca,tsne,umap` adds UMAP.",
                 before=notes)
+    for layer in analysis.layer_order:
+        frame = against_premise(analysis.flat, analysis.training, layer)
+        if frame.empty or not options.draws("corollary"):
+            continue
+        families = corollary_families(analysis)
+        erm = {r.name for r in runs if r.strategy == "none"}
+        add(d.corollary_figure(frame, families, layer, erm), f"corollary-{layer}.png",
+            f"Corollary 1 at {layer}: spread against the premise",
+            "Class-averaged spread along the discriminative directions (left: Corollary 1 puts "
+            "it at 0 at a minimiser) and across them (right: left free), each relative to the "
+            "class separation, against the excess mixup loss (log scale; the premise is that "
+            "it is small). One line per run through its analysed epochs, a dot at the last; "
+            "ERM (hollow) at its final epoch, its excess measured on the same kind of mixes. "
+            "Flattening: along → 0 as the excess falls, across finite; collapse: both → 0.")
     if options.draws("effects") and len(analysis.effects):  # only a sweep has swept keys
         found, files = d.sweep_blocks(analysis.effects, [l for l in analysis.layer_order if l != "input"],
                                       lambda fig, name: d.save(fig, out, name))
         blocks, written = blocks + found, written + files
     return blocks, written
+
+
+def corollary_families(analysis: Analysis) -> dict[str, list[str]]:
+    """Arms grouped by the baseline each is compared with (a sweep's effects), the
+    baseline first; one family of every arm without a sweep."""
+    arms = list(dict.fromkeys(r.name for r in analysis.runs))
+    effects = analysis.effects
+    if len(effects) and "baseline" in effects:
+        pairs = effects.dropna(subset=["baseline"]).drop_duplicates(["arm", "baseline"])
+        families: dict[str, list[str]] = {}
+        for base, block in pairs.groupby("baseline", sort=False):
+            families[base] = [base, *dict.fromkeys(block["arm"])]
+        if families:
+            return families
+    return {arms[0] if arms else "": arms}
 
 
 def _dataset_blocks(analysis: Analysis, where: pd.DataFrame, blocks: list, add, draw, d) -> None:

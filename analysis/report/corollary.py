@@ -22,7 +22,7 @@ import pandas as pd
 
 from repflat.analysis.tidy import arm_order, final_epoch
 from repflat.progress import counted
-from repflat.rundir.names import EXCESS_MIXUP_LOSS
+from repflat.rundir.names import EXCESS_MIXUP_LOSS, RUN_FILE
 
 ALONG, ACROSS, COLLAPSED = "along_spread", "across_spread", "collapsed"
 RAW = "sum_other_singular_values"
@@ -120,4 +120,70 @@ def corollary_sentences(layer: str, summary: pd.DataFrame, effects: pd.DataFrame
         out.append(f"{arm}: along {_value(along[arm])} ({_ci(row)}), across "
                    f"{_value(across.get(arm, np.nan))}, {prem(arm)}: "
                    f"{verdict(arm, eff, collapsed.get(arm, np.nan))}.")
+    return out
+
+
+def against_premise(flat: pd.DataFrame, training: pd.DataFrame, layer: str) -> pd.DataFrame:
+    """Per run and analysed epoch at `layer`: the class-averaged spread along and across
+    the discriminative directions beside the excess mixup loss of the latest premise
+    evaluation at or before that epoch. Columns run, arm, strategy, seed, epoch,
+    along_spread, across_spread, excess_mixup_loss; empty without the measures or the
+    premise (epoch 0, before any training, has no premise and is left out)."""
+    from repflat.analysis.tidy import per_run
+
+    rows = flat[(flat["layer"] == layer) & flat["metric"].isin([ALONG, ACROSS])]
+    if rows.empty or training.empty or EXCESS_MIXUP_LOSS not in training.columns:
+        return pd.DataFrame()
+    wide = (per_run(rows).pivot_table(index=["run", "arm", "strategy", "seed", "epoch"],
+                                      columns="metric", values="value").reset_index())
+    logged = training.dropna(subset=[EXCESS_MIXUP_LOSS])[["run", "epoch", EXCESS_MIXUP_LOSS]]
+    out = []
+    for run, block in wide.groupby("run", sort=False):
+        mine = logged[logged["run"] == run].sort_values("epoch")
+        if mine.empty:
+            continue
+        block = block.sort_values("epoch")
+        out.append(pd.merge_asof(block, mine.drop(columns="run"), on="epoch", direction="backward"))
+    if not out:
+        return pd.DataFrame()
+    return pd.concat(out, ignore_index=True).dropna(subset=[EXCESS_MIXUP_LOSS])
+
+
+def _above_bound(ratio: float) -> str:
+    return f"{ratio:.1f} times it" if ratio >= 2 else f"{ratio - 1:+.1%} above it"
+
+
+def linear_head_checks(runs) -> list[str]:
+    """For runs whose mixed layer feeds a linear head directly (K = 2, cross-entropy, one
+    mixed layer that is the model's last hidden one): the final excess against its
+    closed-form minimum (repflat.analysis.theory.linear_head_excess), per arm."""
+    from repflat.analysis.runs import on_disk
+    from repflat.analysis.theory import linear_head_excess
+    from repflat.rundir.files import read_json
+
+    found: dict[str, list[tuple[float, float]]] = {}
+    for run in runs:
+        path = run.path / RUN_FILE if on_disk(run) else None
+        if path is None or not path.is_file():
+            continue
+        info = read_json(path, "run.json")
+        info = info if isinstance(info, dict) else {}
+        cfg = run.config if isinstance(run.config, dict) else {}
+        premise_info, excess = info.get("premise"), info.get("final_" + EXCESS_MIXUP_LOSS)
+        model = cfg.get("model") or {}
+        if (not isinstance(premise_info, dict) or excess is None
+                or premise_info.get("loss") != "cross_entropy" or model.get("name") != "mlp"
+                or model.get("widths_after") not in ([], ()) or (cfg.get("data") or {}).get("n_classes") != 2
+                or premise_info.get("layers") != ["bottleneck"] or not model.get("bottleneck")):
+            continue
+        bound = linear_head_excess(float(premise_info["alpha"]), float(premise_info["same_class_share"]))
+        found.setdefault(run.name, []).append((float(excess), bound))
+    out = []
+    for arm, pairs in found.items():
+        e, b = np.array(pairs).T
+        out.append(f"{arm}: the bottleneck feeds the linear head directly, so the smallest "
+                   f"excess any network can reach is known in closed form: {b.mean():.4f} nats "
+                   f"(α and the share of same-class mixes of its runs); its runs end at "
+                   f"{e.mean():.4f} ± {e.std(ddof=1) if len(e) > 1 else 0:.4f} "
+                   f"({_above_bound(float((e / b).mean()))}, {counted(len(e), 'seed')}).")
     return out

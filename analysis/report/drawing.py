@@ -9,12 +9,13 @@ import matplotlib.pyplot as plt
 
 from repflat.analysis.report.figures import (constant_note, constant_panels, epochs_figure,
                                              heatmap_figure, spectra_figure)
+from repflat.analysis.report.plotting.corollary import corollary_figure
 from repflat.analysis.report.plotting.embeddings import plot_embeddings
 from repflat.analysis.report.plotting.style import figure_style
 from repflat.analysis.report.sweep import sweep_blocks
 from repflat.analysis.report.toy import boundaries, dataset_grid, figure1, planes
 
-__all__ = ["boundaries", "constant_note", "constant_panels", "dataset_grid", "epochs_figure",
+__all__ = ["boundaries", "constant_note", "corollary_figure", "constant_panels", "dataset_grid", "epochs_figure",
            "figure1", "figure_style", "heatmap_figure", "planes", "plot_embeddings", "save",
            "spectra_figure", "sweep_blocks"]
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repflat.analysis.report.corollary import METRICS as COROLLARY_METRICS, corollary_sentences
+from repflat.analysis.report.corollary import (METRICS as COROLLARY_METRICS, corollary_sentences,
+                                               linear_head_checks)
 from repflat.analysis.results import Analysis
 from repflat.analysis.stats import MIN_SEEDS, baseline_arm, compare, count_note
 from repflat.analysis.theory import NARROW
@@ -192,6 +193,26 @@ def caveats(analysis: Analysis, effects: pd.DataFrame) -> list[str]:
     return out
 
 
+def corollary_findings(analysis: Analysis, base: str, others: set[str]) -> list[str]:
+    """Corollary 1's verdicts first: for each baseline (one, or each of a sweep's) and its
+    arms, at every analysed layer; then the linear-head premise checks."""
+    everything = per_run(analysis.flat)
+    out = []
+    for baseline in [base, *sorted(others)]:
+        arms = {baseline}
+        if len(analysis.effects) and "baseline" in analysis.effects:
+            arms |= set(analysis.effects.loc[analysis.effects["baseline"] == baseline, "arm"])
+        if not others:
+            arms = set(everything["arm"])
+        values = everything[everything["arm"].isin(arms)]
+        summary = analysis.summary[analysis.summary["arm"].isin(arms)]
+        effects = compare(values, baseline=baseline, metrics=COROLLARY_METRICS)
+        for layer in analysis.layer_order:
+            if layer != INPUT:
+                out += corollary_sentences(layer, summary, effects, baseline, analysis.training)
+    return out + linear_head_checks(analysis.runs)
+
+
 def interpretation(analysis: Analysis) -> tuple[list[str], list[str]]:
     """(findings, caveats): sentences built from the analysis' tables."""
     if analysis.flat.empty or analysis.summary.empty:
@@ -207,11 +228,11 @@ def interpretation(analysis: Analysis) -> tuple[list[str], list[str]]:
                       f"{base}; the others have their own baseline ({', '.join(sorted(others))}) "
                       "and are compared in the sweep section and effects.csv.")
     effects = compare(values, baseline=base, metrics=METRICS)
-    findings = [sweep_note] if sweep_note else []
+    findings = corollary_findings(analysis, base, others)
+    findings += [sweep_note] if sweep_note else []
     for layer in analysis.layer_order:
         if layer == INPUT:
             continue
-        findings += corollary_sentences(layer, summary, effects, base, analysis.training)
         findings += layer_sentences(layer, summary, effects, base)
         theory = theory_sentence(layer, analysis.summary)
         if theory:

@@ -12,7 +12,7 @@ from repflat.cli.launching import add_launcher_flags
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
 
 FIGURE_NAMES = ("figure1", "planes", "boundaries", "datasets", "spectra", "heatmap", "epochs",
-                "embeddings", "effects")  # as repflat.analysis.report.build names them
+                "embeddings", "effects", "corollary")  # as repflat.analysis.report.build names them
 
 
 class Parser(argparse.ArgumentParser):

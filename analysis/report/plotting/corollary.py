@@ -1,0 +1,79 @@
+"""Corollary 1's spreads against the premise (axes-level)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from repflat.analysis.report.plotting.style import literal
+
+
+def plot_against_premise(data: pd.DataFrame, *, x: str = "excess_mixup_loss", y: str = "along_spread",
+                         hue: str = "arm", colors: dict | None = None, reference: set | None = None,
+                         ax=None):
+    """`y` against `x` (log scale), one line per run through its analysed epochs (later
+    epochs further left as the excess falls), the final epoch marked; arms in `reference`
+    (ERM) drawn as hollow markers at their final epoch only.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = ax or plt.gca()
+    reference = reference or set()
+    arms = list(dict.fromkeys(data[hue]))
+    for i, arm in enumerate(arms):
+        color = (colors or {}).get(arm, f"C{i % 10}")
+        block = data[data[hue] == arm]
+        for j, (_, run) in enumerate(block.groupby("run", sort=False)):
+            run = run.sort_values("epoch")
+            label = literal(arm) if j == 0 else None
+            if arm in reference:
+                last = run.iloc[-1]
+                ax.scatter([last[x]], [last[y]], s=30, facecolors="none", edgecolors=color,
+                           lw=1.2, label=label, zorder=3)
+                continue
+            ax.plot(run[x], run[y], color=color, lw=0.8, alpha=0.6)
+            ax.scatter(run[x].iloc[-1:], run[y].iloc[-1:], s=16, color=color, label=label, zorder=3)
+    positive = data[x][data[x] > 0]
+    if len(positive) == len(data) and len(data) and positive.max() > 10 * positive.min():
+        from matplotlib.ticker import NullFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log span collide
+    ax.set_xlabel(literal(f"{x} (nats or squared units)"))
+    ax.set_ylabel(literal(f"{y} (÷ class separation)"))
+    ax.set_ylim(bottom=0, top=max(float(np.nanmax(data[y])) * 1.05, 1e-3) if len(data) else 1)
+    return ax
+
+
+def corollary_figure(data: pd.DataFrame, families: dict[str, list[str]], layer: str,
+                     reference: set[str]):
+    """One row per family of arms compared with one baseline (a sweep's placement × loss),
+    two panels: the spread along the discriminative directions (the corollary's
+    prediction: → 0) and across them (left free), each against the excess mixup loss."""
+    from repflat.analysis.report.plotting.style import arm_colors, lighten
+
+    families = {k: v for k, v in families.items() if data["arm"].isin(v).any()}
+    fig, axes = plt.subplots(len(families), 2, figsize=(9.5, 3.1 * len(families)), squeeze=False)
+    strategy = dict(zip(data["arm"], data["strategy"]))
+    for row, (base, arms) in zip(axes, families.items()):
+        # within a family, the part of each arm's name its baseline does not share
+        shared = set(base.split("-"))
+        short = {a: "-".join(t for t in a.split("-") if t not in shared) or a.split("-")[0] for a in arms}
+        block = data[data["arm"].isin(arms)].assign(label=lambda d: d["arm"].map(short))
+        # strategy colours as everywhere; a strategy's second arm a lighter shade of it
+        colors, seen = {}, {}
+        fixed = arm_colors([strategy.get(a, a) for a in arms])
+        for a in arms:
+            s = strategy.get(a, a)
+            colors[short[a]] = lighten([fixed[s]], 0.45 * seen.get(s, 0))[0] if seen.get(s) else fixed[s]
+            seen[s] = seen.get(s, 0) + 1
+        for ax, y in zip(row, ("along_spread", "across_spread")):
+            plot_against_premise(block, y=y, hue="label", colors=colors,
+                                 reference={short[a] for a in reference if a in short}, ax=ax)
+            ax.set_title(literal(f"{y.replace('_', ' ')} at {layer}"
+                                 + (f" (against {base})" if y == "along_spread" else "")), fontsize=8)
+        row[1].legend(fontsize=7, loc="best", frameon=False)
+    fig.tight_layout()
+    return fig
