@@ -166,3 +166,64 @@ def test_the_premise_at_a_collapsed_linear_head_is_its_closed_form_minimum():
     assert abs(exact["excess_mixup_loss"]) < 1e-12
     assert theory.linear_head_excess(2.0) == pytest.approx(0.0242, abs=5e-5)
     del optimize
+
+
+@pytest.mark.parametrize("c", [0.01, 7.0, 100.0])
+def test_the_gauge_on_a_real_network_changes_raw_sigma_not_the_measures(c):
+    """h → c·h at the bottleneck (its weights × c) with the next layer's weights ÷ c: the
+    same predictions; captured features × c, Jacobians ÷ c; every corollary measure equal."""
+    from repflat.analysis.discriminative import discriminative_geometry
+    from repflat.analysis.spectra import class_spectra
+    from repflat.training.models.mlp import MLP
+
+    torch.manual_seed(0)
+    model = MLP(2, 3, widths=(8,), bottleneck=4, widths_after=(8,)).double().eval()
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(90, 2, generator=g, dtype=torch.float64)
+    y = torch.arange(90) % 3
+
+    def measured(m):
+        with recording(m, ["bottleneck"]) as rec:
+            logits = m(x)
+        (summaries, _) = class_jacobian_summaries(m, [(x, y)], ["bottleneck"], 3, device=torch.device("cpu"))
+        X = rec["bottleneck"].numpy()
+        per_class, layer = discriminative_geometry(X, y.numpy(), *summaries["bottleneck"],
+                                                   spectra=class_spectra(X, y.numpy()))
+        return logits.detach(), X, per_class, layer
+
+    logits, X, base, layer = measured(model)
+    with torch.no_grad():
+        model.bottleneck[0].weight.mul_(c), model.bottleneck[0].bias.mul_(c)
+        model.fc2[0].weight.div_(c)
+    logits_c, X_c, scaled, layer_c = measured(model)
+    torch.testing.assert_close(logits_c, logits, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(X_c, c * X, rtol=1e-9)
+    for k in range(3):
+        for metric, value in base[k].items():
+            expect = value * (c if metric == "separation" else 1)
+            assert scaled[k][metric] == pytest.approx(expect, rel=1e-6, abs=1e-9), metric
+    assert layer_c["scale_gain_product"] == pytest.approx(layer["scale_gain_product"], rel=1e-6)
+    assert layer_c["layer_scale"] == pytest.approx(c * layer["layer_scale"], rel=1e-6)
+
+
+def test_a_format_1_run_reads_as_before_without_the_measures(trained_runs, tmp_path):
+    import json
+    import shutil
+
+    import repflat.analysis as ra
+    from repflat.rundir.features import Features
+
+    run = tmp_path / "old"
+    shutil.copytree(trained_runs["manifold_mixup", 0], run)
+    manifest = json.loads((run / "features/manifest.json").read_text())
+    assert manifest["format"] == 2 and manifest["discriminative"]
+    manifest["format"] = 1
+    del manifest["discriminative"]
+    (run / "features/manifest.json").write_text(json.dumps(manifest))
+    assert Features(run).discriminative("fc1", epoch=3) is None
+    old = ra.compute([run]).flat
+    new = ra.compute([trained_runs["manifold_mixup", 0]]).flat
+    assert "along_spread" not in set(old["metric"]) and "along_spread" in set(new["metric"])
+    same = new[new["metric"].isin(set(old["metric"]))]
+    assert len(same) == len(old)
+    np.testing.assert_array_equal(same["value"].to_numpy(), old["value"].to_numpy())
