@@ -227,3 +227,25 @@ def test_a_format_1_run_reads_as_before_without_the_measures(trained_runs, tmp_p
     same = new[new["metric"].isin(set(old["metric"]))]
     assert len(same) == len(old)
     np.testing.assert_array_equal(same["value"].to_numpy(), old["value"].to_numpy())
+
+
+def test_layers_that_cannot_be_summarised_are_left_out_not_fatal():
+    """A layer wider than MAX_WIDTH, or a conv map read with reduce max: no summary, the
+    reason kept, the other layers summarised (a training run must not die at a capture)."""
+    from repflat.capture.discriminative import MAX_WIDTH
+
+    wide = nn.Sequential(nn.Linear(2, MAX_WIDTH + 1), nn.ReLU(), nn.Linear(MAX_WIDTH + 1, 3)).double()
+    x, y = torch.randn(6, 2, dtype=torch.float64), torch.tensor([0, 1, 2, 0, 1, 2])
+    skipped: dict = {}
+    summaries, _ = class_jacobian_summaries(wide, [(x, y)], ["0", "input"], 3,
+                                            device=torch.device("cpu"), skipped=skipped)
+    assert set(summaries) == {"input"} and "more than" in skipped["0"]
+    conv = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).double()
+    skipped = {}
+    summaries, _ = class_jacobian_summaries(conv, [(torch.randn(6, 1, 6, 6, dtype=torch.float64), y)],
+                                            ["0", "3"], 3, device=torch.device("cpu"), reduce="max",
+                                            skipped=skipped)
+    assert set(summaries) == {"3"} and "max" in skipped["0"]
+    summaries, _ = class_jacobian_summaries(conv, [(torch.randn(6, 1, 6, 6, dtype=torch.float64), y)],
+                                            ["0"], 3, device=torch.device("cpu"), reduce="avg")
+    assert summaries["0"][0].shape[2] == 2  # avg: one direction per channel

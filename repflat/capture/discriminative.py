@@ -38,7 +38,8 @@ from repflat.rundir.files import check_budget
 from repflat.rundir.names import INPUT
 
 MAX_WIDTH = 4096
-"""Widest layer summarised (K · width² float64 accumulate while it runs)."""
+"""Widest layer summarised (K · width² float64 accumulate while it runs); a wider one is
+left out of the summaries, with a line saying so, and training goes on."""
 
 
 def factor_rank(n_features: int, n_classes: int) -> int:
@@ -53,19 +54,21 @@ def supported(model: nn.Module, layers: Iterable[str], reduce: str) -> tuple[str
     return tuple(l for l in layers if is_module_layer(l, modules))
 
 
-def _reduce_jacobian(g: torch.Tensor, reduce: str, name: str) -> torch.Tensor:
+def _reduce_jacobian(g: torch.Tensor, reduce: str) -> torch.Tensor | None:
+    """The Jacobian in the captured features' coordinates; None for `max` over spatial
+    axes, which has no direction to differentiate along."""
     if g.dim() <= 2 or reduce == "flatten":
         return g.reshape(len(g), -1)
     if reduce == "avg":  # a uniform shift of each channel over its positions
         return g.sum(dim=tuple(range(2, g.dim())))
-    raise UserError(f"capture.discriminative: layer {name!r} is read with reduce {reduce!r}, "
-                    "which has no direction to differentiate along; use flatten or avg")
+    return None
 
 
 def batch_jacobians(model: nn.Module, x: torch.Tensor, layers: Sequence[str], *,
                     reduce: str = "flatten") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Logits (n, K) and, for each layer, the Jacobian of the class-centred logits with
-    respect to its output, (n, K, n_features), of one batch (the model's mode as it is)."""
+    respect to its output, (n, K, n_features), of one batch (the model's mode as it is);
+    a layer read with reduce `max` over spatial axes is left out (no direction)."""
     outputs: dict[str, torch.Tensor] = {}
 
     def keep(name: str, output: torch.Tensor) -> torch.Tensor:
@@ -91,8 +94,9 @@ def batch_jacobians(model: nn.Module, x: torch.Tensor, layers: Sequence[str], *,
                                         allow_unused=True)
             for l, t, g in zip(layers, tensors, grads):
                 g = torch.zeros_like(t) if g is None else g  # a layer the logits ignore
-                rows[l].append(_reduce_jacobian(g, reduce, l))
-    return logits.detach(), {l: torch.stack(r, dim=1).detach() for l, r in rows.items()}
+                rows[l].append(_reduce_jacobian(g, reduce))
+    return logits.detach(), {l: torch.stack(r, dim=1).detach() for l, r in rows.items()
+                             if all(x is not None for x in r)}
 
 
 class GramAccumulator:
@@ -102,17 +106,19 @@ class GramAccumulator:
         self.n_classes = n_classes
         self.sums: dict[str, torch.Tensor] = {}
         self.counts = np.zeros(n_classes, dtype=np.int64)
+        self.skipped: dict[str, str] = {}
 
     def add(self, jacobians: dict[str, torch.Tensor], y: torch.Tensor) -> None:
         y = y.cpu()
         for layer, J in jacobians.items():
+            if layer in self.skipped:
+                continue
             J = J.double().cpu()
             d = J.shape[2]
             if layer not in self.sums:
-                if d > MAX_WIDTH:
-                    raise UserError(f"capture.discriminative: layer {layer!r} has {d} features, "
-                                    f"more than {MAX_WIDTH}; read it with reduce avg or leave "
-                                    "it out (capture.discriminative: false)")
+                if d > MAX_WIDTH:  # a training run goes on; the summary of this layer is left out
+                    self.skipped[layer] = f"{d} features, more than {MAX_WIDTH} (reduce avg narrows conv maps)"
+                    continue
                 check_budget(self.n_classes * d * d * 8, "capture.discriminative",
                              f"the Jacobian summary of layer {layer!r}")
                 self.sums[layer] = torch.zeros(self.n_classes, d, d, dtype=torch.float64)
@@ -139,13 +145,19 @@ class GramAccumulator:
 
 
 def class_jacobian_summaries(model: nn.Module, batches, layers: Sequence[str], n_classes: int, *,
-                             device: torch.device, reduce: str = "flatten"
+                             device: torch.device, reduce: str = "flatten", skipped: dict | None = None
                              ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """The per-class Jacobian summaries (see the module docstring) of `layers` over
-    `batches` of (x, y), in eval mode, and the class counts."""
+    `batches` of (x, y), in eval mode, and the class counts. Layers that cannot be
+    summarised (too wide, reduce `max`) are left out, with the reason in `skipped`."""
     acc = GramAccumulator(n_classes)
     with evaluating(model):
         for x, y in batches:
             _, jac = batch_jacobians(model, x.to(device), layers, reduce=reduce)
             acc.add(jac, y)
+            for layer in layers:
+                if layer not in jac:
+                    acc.skipped.setdefault(layer, f"read with reduce {reduce!r}, which has no direction")
+    if skipped is not None:
+        skipped.update(acc.skipped)
     return acc.summaries(), acc.counts

@@ -16,6 +16,7 @@ from repflat.config import CaptureConfig
 from repflat.training.data import Data
 from repflat.training.distributed import Dist
 from repflat.capture.probes2d import save_grids
+from repflat.progress import say
 from repflat.rundir.features import FeatureWriter
 
 
@@ -52,7 +53,12 @@ def save_discriminative(model: nn.Module, dataset, layers: tuple[str, ...], n_cl
     if not layers:
         return
     batches = iterate(dataset, batch_indices(len(dataset), batch_size), 0)
-    summaries, counts = class_jacobian_summaries(model, batches, layers, n_classes,
-                                                 device=device, reduce=reduce)
+    skipped: dict[str, str] = {}
+    summaries, counts = class_jacobian_summaries(model, batches, layers, n_classes, device=device,
+                                                 reduce=reduce, skipped=skipped)
     for layer, (factor, trace) in summaries.items():
         writer.add_discriminative(split, epoch, layer, factor, trace, counts)
+    for layer, why in skipped.items():  # once per run: the first capture says it
+        if epoch == min(writer.epochs_seen(split)):
+            say(f"discriminative summary of {layer!r} not saved ({why}): Corollary 1's "
+                "measures are left out there", show=True)

@@ -720,6 +720,10 @@ class FeatureWriter:
         manifest["format"] = FORMAT  # a format-1 manifest extended is a format-2 one
         write_text(self.root / MANIFEST, json.dumps(manifest, indent=1))
 
+    def epochs_seen(self, split: str) -> list[int]:
+        """The epochs with features of `split` listed so far, ascending."""
+        return sorted({e["epoch"] for e in self.manifest["entries"] if e["split"] == split})
+
     def has(self, split: str, epoch: int, layer: str) -> bool:
         return any((e["split"], e["epoch"], e["layer"]) == (split, epoch, layer)
                    for e in self.manifest["entries"])
