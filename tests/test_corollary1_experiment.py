@@ -44,5 +44,5 @@ def test_the_corollary_experiment_runs_and_reports_its_verdict(tmp_path):
     assert "closed form" in shows and ("above it" in shows or "times it" in shows)
     assert any(w in shows for w in ("flattening", "collapse", "no detectable change",
                                     "a change of scale only", "both spreads", "less flat"))
-    assert (out / "analysis/corollary-bottleneck.png").is_file()
+    assert (out / "analysis/corollary.png").is_file()
     assert "gauge" in report

@@ -36,7 +36,7 @@ SPIRALS = {
     "analysis": {"spectra_layers": ["fc1", "fc2"], "epochs": "all"},
 }
 FIGURES = ("figure1.png", "planes.png", "boundaries.png", "spectra.png", "heatmap.png",
-           "epochs.png", "embeddings.png")
+           "epochs.png", "embeddings.png", "corollary.png")
 
 
 

@@ -273,20 +273,23 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
                 f"(lowest seed), points coloured by class; {sampling_note(data, options.seed)}. "
                 f"Seeded ({options.seed}); `repflat report --embeddings pca,tsne,umap` adds UMAP.",
                 before=notes)
-    for layer in analysis.layer_order:
-        frame = against_premise(analysis.flat, analysis.training, layer)
-        if frame.empty or not options.draws("corollary"):
-            continue
-        families = corollary_families(analysis)
+    frames = {layer: frame for layer in analysis.layer_order
+              if options.draws("corollary")
+              and not (frame := against_premise(analysis.flat, analysis.training, layer)).empty}
+    if frames:
         erm = {r.name for r in runs if r.strategy == "none"}
-        add(d.corollary_figure(frame, families, layer, erm), f"corollary-{layer}.png",
-            f"Corollary 1 at {layer}: spread against the premise",
+        fig, left_out = d.corollary_figure(frames, corollary_families(analysis), erm)
+        add(fig, "corollary.png", "Corollary 1: spread against the premise",
             "Class-averaged spread along the discriminative directions (left: Corollary 1 puts "
             "it at 0 at a minimiser) and across them (right: left free), each relative to the "
             "class separation, against the excess mixup loss (log scale; the premise is that "
-            "it is small). One line per run through its analysed epochs, a dot at the last; "
-            "ERM (hollow) at its final epoch, its excess measured on the same kind of mixes. "
-            "Flattening: along → 0 as the excess falls, across finite; collapse: both → 0.")
+            "it is small), one row per layer. One line per run through its analysed epochs, a "
+            "dot at the last; ERM (hollow) at its final epoch, its excess measured on the same "
+            "kind of mixes. Flattening: along → 0 as the excess falls, across finite; "
+            "collapse: both → 0.",
+            after=[Paragraph(f"Rows left out of the figure, to keep it readable: "
+                             f"{', '.join(left_out)}; their values are in summary.csv.")]
+            if left_out else [])
     if options.draws("effects") and len(analysis.effects):  # only a sweep has swept keys
         found, files = d.sweep_blocks(analysis.effects, [l for l in analysis.layer_order if l != "input"],
                                       lambda fig, name: d.save(fig, out, name))

@@ -47,17 +47,36 @@ def plot_against_premise(data: pd.DataFrame, *, x: str = "excess_mixup_loss", y:
     return ax
 
 
-def corollary_figure(data: pd.DataFrame, families: dict[str, list[str]], layer: str,
+MAX_ROWS = 10
+"""Rows of the Corollary 1 figure; further (layer, family) pairs are named in the report."""
+
+
+def corollary_figure(frames: dict[str, pd.DataFrame], families: dict[str, list[str]],
                      reference: set[str]):
-    """One row per family of arms compared with one baseline (a sweep's placement × loss),
+    """One row per (layer, family of arms compared with one baseline), at most MAX_ROWS,
     two panels: the spread along the discriminative directions (the corollary's
-    prediction: → 0) and across them (left free), each against the excess mixup loss."""
+    prediction: → 0) and across them (left free), each against the excess mixup loss.
+
+    Parameters
+    ----------
+    frames : dict {layer: frame of `against_premise`}
+    families : dict {baseline: [baseline, arm, ...]}
+    reference : set of arms drawn hollow at their final epoch (ERM)
+
+    Returns
+    -------
+    (Figure, list of "layer (baseline)" rows left out)
+    """
     from repflat.analysis.report.plotting.style import arm_colors, lighten
 
-    families = {k: v for k, v in families.items() if data["arm"].isin(v).any()}
-    fig, axes = plt.subplots(len(families), 2, figsize=(9.5, 3.1 * len(families)), squeeze=False)
-    strategy = dict(zip(data["arm"], data["strategy"]))
-    for row, (base, arms) in zip(axes, families.items()):
+    rows = [(layer, base, arms) for layer, data in frames.items()
+            for base, arms in families.items() if data["arm"].isin(arms).any()]
+    left_out = [f"{layer} ({base})" for layer, base, _ in rows[MAX_ROWS:]]
+    rows = rows[:MAX_ROWS]
+    fig, axes = plt.subplots(len(rows), 2, figsize=(9.5, 3.1 * len(rows)), squeeze=False)
+    for row, (layer, base, arms) in zip(axes, rows):
+        data = frames[layer]
+        strategy = dict(zip(data["arm"], data["strategy"]))
         # within a family, the part of each arm's name its baseline does not share
         shared = set(base.split("-"))
         short = {a: "-".join(t for t in a.split("-") if t not in shared) or a.split("-")[0] for a in arms}
@@ -73,7 +92,8 @@ def corollary_figure(data: pd.DataFrame, families: dict[str, list[str]], layer: 
             plot_against_premise(block, y=y, hue="label", colors=colors,
                                  reference={short[a] for a in reference if a in short}, ax=ax)
             ax.set_title(literal(f"{y.replace('_', ' ')} at {layer}"
-                                 + (f" (against {base})" if y == "along_spread" else "")), fontsize=8)
+                                 + (f" (against {base})" if y == "along_spread" and len(families) > 1
+                                    else "")), fontsize=8)
         row[1].legend(fontsize=7, loc="best", frameon=False)
     fig.tight_layout()
-    return fig
+    return fig, left_out
