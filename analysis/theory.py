@@ -1,10 +1,14 @@
 """Corollary 1, class by class: how each arm's classes compare with dim(H) − K + 1.
 
-At a layer of width dim(H) with K classes, a minimiser of the manifold mixup loss
-puts each class on a (dim(H) − K + 1)-dimensional affine subspace (Verma et al. 2019,
-§3.1). `theory_check` gathers, for every class and for the class average, each arm's
-numerical rank, effective rank and share of variance beyond that dimension, as mean
-and std over seeds at each run's last analysed epoch.
+At a layer of width dim(H) with K classes, a minimiser of the manifold mixup loss (with
+a downstream map differentiable at the representations) puts each class on a
+(dim(H) − K + 1)-dimensional affine subspace across the discriminative directions
+(Verma et al. 2019, §3.1; PAPER.md, "What the argument needs"). `theory_check` gathers,
+for every class and for the class average, each arm's spread along those directions and
+collapsed flag (where the run saved its discriminative summaries), numerical rank,
+effective rank and share of variance beyond that dimension, as mean and std over seeds
+at each run's last analysed epoch. The share ignores orientation and reads a collapsed
+class as thick, so it stands beside the spread along, never alone.
 """
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from repflat.analysis.tidy import final_epoch, over_seeds
 from repflat.rundir.names import CLASS, MEAN
 
 
-METRICS = ("numerical_rank", "effective_rank", "residual_variance_share", "largest_singular_value")
+METRICS = ("numerical_rank", "effective_rank", "residual_variance_share", "largest_singular_value",
+           "along_spread", "collapsed")
 COLUMNS = ["arm", "strategy", "group", "class", "class_name", "metric", "mean", "std", "n_runs",
            "theory_dimension"]
 

@@ -12,7 +12,7 @@ alternating, best of the rounds; the ratio (discriminative / plain) is printed f
 - torchvision's ResNet-18 on 32×32 inputs, layers layer1..layer4 read with reduce avg
   (64–512 features), 512 rows;
 
-at K = 2 and K = 10. Times are seconds per pass over the rows on this machine's threads.
+at K = 2, 10 and 100. Times are seconds per pass over the rows on this machine's threads.
 
     python benchmarks/discriminative.py [--rounds 3]
 """
@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, best of {args.rounds} rounds")
     print(f"{'model':<18} {'K':>3} {'plain s':>9} {'discr. s':>9} {'ratio':>7}")
-    for K in (2, 10):
+    for K in (2, 10, 100):
         for name, model, layers, reduce, ds in cases(K):
             model.eval()
             a, b = [], []

@@ -39,7 +39,10 @@ def test_a_clear_effect_with_the_control_unmoved_and_flatter_shape():
     text = " ".join(findings)
     assert "At fc1, Σ σ₂… is smallest under mm: 8" in text and "against 10" in text
     assert "95% CI" in text and "paired t over 5 seeds" in text and "may be noise" not in text
-    assert "the change is in how each class spreads, not in overall scale" in text
+    # the pooled control is reported, never read as proof either way: scale is a gauge
+    assert "the same statistic changes by +0%" in text or "the same statistic changes by -0%" in text
+    assert "neither says whether the classes are flatter" in text
+    assert "how each class spreads" not in text and "overall scale" not in text
     assert "flatter in shape" in text
     assert not any("Fewer than 3 seeds" in c for c in cautions)
     assert any("intervals were drawn at 95% each" in c for c in cautions)
@@ -65,7 +68,10 @@ def test_one_seed_gives_no_interval_and_says_so():
     assert any("No intervals were drawn" in c for c in cautions)
 
 
-def test_an_effect_the_pooled_control_explains_is_called_scale():
+def test_a_pooled_control_that_moves_as_much_is_reported_with_the_gauge_not_called_scale():
+    """Raw σ and the pooled control both change under h → c·h (next layer ÷ c), which
+    changes no prediction: "the control moves as much, so it is scale" was a conclusion
+    the numbers cannot carry (issue 17), so the sentence reports them and the gauge."""
     findings, _ = interpretation(analysis({
         "erm": {"sum_other_singular_values": lambda s: 10 + noise[s],
                 "pooled_sum_other_singular_values": lambda s: 100 + noise[s]},
@@ -73,7 +79,8 @@ def test_an_effect_the_pooled_control_explains_is_called_scale():
                "pooled_sum_other_singular_values": lambda s: 78 + noise[s + 5]}}))
     text = " ".join(findings)
     assert "the same statistic changes by -22%" in text and "(per class: -20%)" in text
-    assert "most of the change is overall scale, not flatter classes" in text
+    assert "Both move with the layer's scale, which the loss does not see (the gauge)" in text
+    assert "overall scale, not flatter classes" not in text
 
 
 def test_the_baseline_keeping_the_least_spread_is_said_plainly():

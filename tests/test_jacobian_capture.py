@@ -230,11 +230,13 @@ def test_a_format_1_run_reads_as_before_without_the_measures(trained_runs, tmp_p
 
 
 def test_layers_that_cannot_be_summarised_are_left_out_not_fatal():
-    """A layer wider than MAX_WIDTH, or a conv map read with reduce max: no summary, the
+    """A layer wider than max_width(K), or a conv map read with reduce max: no summary, the
     reason kept, the other layers summarised (a training run must not die at a capture)."""
-    from repflat.capture.discriminative import MAX_WIDTH
+    from repflat.capture.discriminative import MAX_BYTES, max_width
 
-    wide = nn.Sequential(nn.Linear(2, MAX_WIDTH + 1), nn.ReLU(), nn.Linear(MAX_WIDTH + 1, 3)).double()
+    width = max_width(3) + 1
+    assert 3 * width ** 2 * 8 > MAX_BYTES >= 3 * (width - 1) ** 2 * 8
+    wide = nn.Sequential(nn.Linear(2, width), nn.ReLU(), nn.Linear(width, 3)).double()
     x, y = torch.randn(6, 2, dtype=torch.float64), torch.tensor([0, 1, 2, 0, 1, 2])
     skipped: dict = {}
     summaries, _ = class_jacobian_summaries(wide, [(x, y)], ["0", "input"], 3,

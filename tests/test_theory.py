@@ -33,7 +33,9 @@ def test_theory_check_gathers_each_class_and_their_mean_over_seeds(flat):
 def test_theory_table_lays_out_classes_by_arm(flat):
     table = theory_table(theory_check(flat, "bottleneck"))
     assert table["class"].tolist() == ["0", "1", "mean"]
-    assert list(table.columns[:3]) == ["class", "none: numerical rank", "none: variance beyond"]
-    assert len(table.columns) == 1 + 3 * 2
+    # Corollary 1's own test first (the runs saved discriminative summaries), the shares after
+    assert list(table.columns[:5]) == ["class", "none: along", "none: collapsed", "none: numerical rank",
+                                       "none: variance beyond"]
+    assert len(table.columns) == 1 + 3 * 4
     assert theory_check(flat, "no-such-layer").empty
     assert np.all(table.notna())

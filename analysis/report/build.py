@@ -24,7 +24,7 @@ from repflat.analysis.report.markup import Code, Details, Heading, Image, Paragr
 from repflat.analysis.report.tables import (accuracy_table, extraction_configs, mixing_table, all_metrics_table, arm_configs, config_difference_table, flattening_table, theory_table,
                              config_yaml, paper_table, unknown_metrics)
 from repflat.analysis.theory import NARROW, theory_check
-from repflat.analysis.report.corollary import against_premise, linear_head_checks
+from repflat.analysis.report.corollary import INTRO as COROLLARY_INTRO, against_premise, corollary_reading, families
 from repflat.analysis.report.datasets import calibration_table, cell_metrics, cells, mixup_sentences
 from repflat.config import AnalysisConfig
 from repflat.progress import counted, say
@@ -147,10 +147,14 @@ def _theory_blocks(analysis: Analysis) -> list:
             continue
         d = int(check["theory_dimension"].iloc[0])
         blocks += [Heading(f"Corollary 1 at {layer}: each class against dim(H) − K + 1 = {d}"),
-                   Paragraph(f"For every class and for their average: the numerical rank "
+                   Paragraph(f"For every class and for their average, mean ± std over seeds: "
+                             "the spread along the discriminative directions ÷ the class "
+                             "separation (Corollary 1's test: 0 at a minimiser) and the share of "
+                             "seeds where the class collapsed to a point (allowed), where the "
+                             f"runs saved their discriminative summaries; the numerical rank "
                              f"(singular values above {analysis.settings.rtol:g} · σ₁) and the "
                              f"share of the class's variance outside its best {d}-dimensional "
-                             f"subspace, which the theory puts at 0; mean ± std over seeds."),
+                             "subspace (blind to orientation: a collapsed class reads as thick)."),
                    Table(theory_table(check), name=f"theory-{layer}")]
     return blocks
 
@@ -278,7 +282,7 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
               and not (frame := against_premise(analysis.flat, analysis.training, layer)).empty}
     if frames:
         erm = {r.name for r in runs if r.strategy == "none"}
-        fig, left_out = d.corollary_figure(frames, corollary_families(analysis), erm)
+        fig, left_out = d.corollary_figure(frames, families(analysis), erm)
         add(fig, "corollary.png", "Corollary 1: spread against the premise",
             "Class-averaged spread along the discriminative directions (left: Corollary 1 puts "
             "it at 0 at a minimiser) and across them (right: left free), each relative to the "
@@ -295,21 +299,6 @@ def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tup
                                       lambda fig, name: d.save(fig, out, name))
         blocks, written = blocks + found, written + files
     return blocks, written
-
-
-def corollary_families(analysis: Analysis) -> dict[str, list[str]]:
-    """Arms grouped by the baseline each is compared with (a sweep's effects), the
-    baseline first; one family of every arm without a sweep."""
-    arms = list(dict.fromkeys(r.name for r in analysis.runs))
-    effects = analysis.effects
-    if len(effects) and "baseline" in effects:
-        pairs = effects.dropna(subset=["baseline"]).drop_duplicates(["arm", "baseline"])
-        families: dict[str, list[str]] = {}
-        for base, block in pairs.groupby("baseline", sort=False):
-            families[base] = [base, *dict.fromkeys(block["arm"])]
-        if families:
-            return families
-    return {arms[0] if arms else "": arms}
 
 
 def _dataset_blocks(analysis: Analysis, where: pd.DataFrame, blocks: list, add, draw, d) -> None:
@@ -372,22 +361,28 @@ def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progres
                         + f" class-conditional spectra, numerical rank at rtol = {s.rtol:g} · σ₁.")]
     findings, cautions = interpretation(analysis)
     where = cells(analysis.runs)
+    corollary, said = corollary_reading(analysis) if where.empty else (pd.DataFrame(), [])
     if not where.empty:  # the baseline arm is one data set's: compare within data sets only
         findings = dataset_findings(analysis, where)
-    if findings or cautions:
-        blocks += [Heading("What this shows"), *map(Paragraph, findings)]
+    if findings or cautions or len(corollary):
+        blocks += [Heading("What this shows")]
+        if len(corollary):
+            blocks += [Paragraph(COROLLARY_INTRO), Table(corollary, name="corollary"),
+                       *map(Paragraph, said)]
+        blocks += [*map(Paragraph, findings)]
         blocks += [Heading("Caveats", 3), *map(Paragraph, cautions)] if cautions else []
     blocks += [Paragraph(n) for n in analysis.notes]
     blocks += _paper_blocks(analysis)
     extra = unknown_metrics(analysis.summary)
     blocks += [Heading("Flattening"),
                Paragraph("Per-class metrics averaged over classes, then mean ± std over seeds, "
-                         "at each run's last analysed epoch. Flattening shows as a smaller "
-                         "σ₂… sum, effective rank and numerical rank per class; Corollary 1 "
-                         "predicts each class on a (dim(H) − K + 1)-dimensional affine "
-                         "subspace at a minimiser of the manifold mixup loss, i.e. no variance "
-                         "beyond that dimension. The pooled columns (all classes together) are "
-                         "the control."),
+                         "at each run's last analysed epoch: the paper's statistics (σ₁, Σ σ₂…, "
+                         "in the layer's units, which the loss does not fix: the gauge) and "
+                         "scale-free ones (effective and numerical rank, the share of variance "
+                         "beyond dim(H) − K + 1). Corollary 1's own test, the spread along the "
+                         "discriminative directions, is in the table at the top and under All "
+                         "metrics. The pooled columns (all classes together) are the paper's "
+                         "control."),
                Table(flattening_table(analysis.summary, analysis.layer_order), name="flattening")]
     blocks += _theory_blocks(analysis)
     if {"epoch", "test_accuracy", "test_nll"} <= set(analysis.training.columns):

@@ -1,13 +1,15 @@
 """The report's "What this shows": the numbers of an analysis said in sentences.
 
-Per analysed layer: which arm keeps the least class spread (Σ σ₂…, the paper's second
-statistic), its difference from the baseline arm with an interval (repflat.analysis.
-stats: paired t over shared seeds, Welch otherwise, none below three seeds), whether
-the pooled control changes as much (then the change is overall scale, not per-class
-flattening), and whether a scale-free measure (effective rank) agrees; at narrow layers,
-the share of variance beyond dim(H) − K + 1 that Corollary 1 puts at 0. Then caveats:
-too few seeds, where Corollary 1 applies (layers at or after where mixing happened), and
-that the numerical rank depends on rtol.
+Corollary 1's reading comes first (repflat.analysis.report.corollary: a table and a
+sentence per arm). Then, per analysed layer, the paper's own statistic: which arm keeps
+the least class spread (Σ σ₂…), its difference from the baseline arm with an interval
+(repflat.analysis.stats: paired t over shared seeds, Welch otherwise, none below three
+seeds), the pooled control beside it, and whether a scale-free measure (effective rank)
+agrees. Raw σ and the pooled control both move with the layer's scale, a gauge of the
+loss, so the sentences report them and conclude nothing about flattening from them. At
+narrow layers, the share of variance beyond dim(H) − K + 1 with the collapsed classes
+beside it. Then caveats: too few seeds, where Corollary 1 applies (layers at or after
+where mixing happened), the gauge, and that the numerical rank depends on rtol.
 
 Every sentence is built from the tables alone, so a report read back from its CSVs says
 the same thing; a researcher can paste it with its numbers.
@@ -17,8 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repflat.analysis.report.corollary import (METRICS as COROLLARY_METRICS, corollary_sentences,
-                                               linear_head_checks)
+from repflat.analysis.report.corollary import METRICS as COROLLARY_METRICS
 from repflat.analysis.results import Analysis
 from repflat.analysis.stats import MIN_SEEDS, baseline_arm, compare, count_note
 from repflat.analysis.theory import NARROW
@@ -104,14 +105,10 @@ def layer_sentences(layer: str, summary: pd.DataFrame, effects: pd.DataFrame, ba
         pooled = eff.loc[(POOLED_SPREAD, least)]
         per_class, control = row["relative"], pooled["relative"]
         if np.isfinite(per_class) and np.isfinite(control):
-            if np.sign(control) == np.sign(per_class) and abs(control) >= SIMILAR * abs(per_class):
-                out.append(f"All classes pooled, the same statistic changes by {_pct(control)} "
-                           f"(per class: {_pct(per_class)}): the control moves as much, so most of "
-                           "the change is overall scale, not flatter classes.")
-            else:
-                out.append(f"All classes pooled, it changes by {_pct(control)} only (per class: "
-                           f"{_pct(per_class)}): the change is in how each class spreads, not "
-                           "in overall scale.")
+            out.append(f"All classes pooled (the paper's control), the same statistic changes by "
+                       f"{_pct(control)} (per class: {_pct(per_class)}). Both move with the "
+                       "layer's scale, which the loss does not see (the gauge), so neither "
+                       "says whether the classes are flatter.")
     if (SHAPE, least) in eff.index:
         shape = eff.loc[(SHAPE, least)]
         clear = _clear(shape)
@@ -128,7 +125,8 @@ def layer_sentences(layer: str, summary: pd.DataFrame, effects: pd.DataFrame, ba
 
 
 def theory_sentence(layer: str, summary: pd.DataFrame) -> str | None:
-    """At a narrow layer, the share of variance Corollary 1 puts at 0, arm by arm."""
+    """At a narrow layer, the share of variance beyond dim(H) − K + 1, arm by arm, with the
+    share of collapsed classes where the tables have it (a collapsed class reads as thick)."""
     dim = _arm_means(summary, layer, "theory_dimension")
     share = _arm_means(summary, layer, RESIDUAL)
     if dim.empty or share.empty or dim.iloc[0] > NARROW:
@@ -136,10 +134,17 @@ def theory_sentence(layer: str, summary: pd.DataFrame) -> str | None:
     if (share.abs() < 1e-10).all():  # every class fits in that many dimensions: no test
         return None
     d = int(dim.iloc[0])
-    shares = ", ".join(f"{a} {number(share[a], 3)}" for a in arm_order(share.index))
-    return (f"Corollary 1 predicts no variance beyond dim(H) − K + 1 = {counted(d, 'dimension')}"
-            f" per class at {layer} (at a minimiser of the mixup loss); the "
-            f"share of variance beyond is {shares}.")
+    collapsed = _arm_means(summary, layer, "collapsed")
+
+    def one(a: str) -> str:
+        flag = collapsed.get(a, np.nan)
+        return number(share[a], 3) + (f" ({flag:.0%} of classes collapsed)" if flag > 0 else "")
+
+    shares = ", ".join(f"{a} {one(a)}" for a in arm_order(share.index))
+    return (f"At {layer}, the share of each class's variance beyond its best "
+            f"{counted(d, 'dimension')} (dim(H) − K + 1) is {shares}. It ignores orientation "
+            "(a class lying along the discriminative directions reads as flat) and reads a "
+            "collapsed class as thick, so it is not Corollary 1's test; the spread along is.")
 
 
 def mixed_layers(analysis: Analysis) -> dict[str, list[str]]:
@@ -193,26 +198,6 @@ def caveats(analysis: Analysis, effects: pd.DataFrame) -> list[str]:
     return out
 
 
-def corollary_findings(analysis: Analysis, base: str, others: set[str]) -> list[str]:
-    """Corollary 1's verdicts first: for each baseline (one, or each of a sweep's) and its
-    arms, at every analysed layer; then the linear-head premise checks."""
-    everything = per_run(analysis.flat)
-    out = []
-    for baseline in [base, *sorted(others)]:
-        arms = {baseline}
-        if len(analysis.effects) and "baseline" in analysis.effects:
-            arms |= set(analysis.effects.loc[analysis.effects["baseline"] == baseline, "arm"])
-        if not others:
-            arms = set(everything["arm"])
-        values = everything[everything["arm"].isin(arms)]
-        summary = analysis.summary[analysis.summary["arm"].isin(arms)]
-        effects = compare(values, baseline=baseline, metrics=COROLLARY_METRICS)
-        for layer in analysis.layer_order:
-            if layer != INPUT:
-                out += corollary_sentences(layer, summary, effects, baseline, analysis.training)
-    return out + linear_head_checks(analysis.runs)
-
-
 def interpretation(analysis: Analysis) -> tuple[list[str], list[str]]:
     """(findings, caveats): sentences built from the analysis' tables."""
     if analysis.flat.empty or analysis.summary.empty:
@@ -224,12 +209,11 @@ def interpretation(analysis: Analysis) -> tuple[list[str], list[str]]:
     if others:  # a sweep whose baseline was swept too: compare like with like only
         same = {base, *analysis.effects.loc[analysis.effects["baseline"] == base, "arm"]}
         values, summary = values[values["arm"].isin(same)], summary[summary["arm"].isin(same)]
-        sweep_note = (f"This section compares the arms trained at {base}'s swept values with "
+        sweep_note = (f"The paper's statistics below compare the arms trained at {base}'s swept values with "
                       f"{base}; the others have their own baseline ({', '.join(sorted(others))}) "
                       "and are compared in the sweep section and effects.csv.")
     effects = compare(values, baseline=base, metrics=METRICS)
-    findings = corollary_findings(analysis, base, others)
-    findings += [sweep_note] if sweep_note else []
+    findings = [sweep_note] if sweep_note else []
     for layer in analysis.layer_order:
         if layer == INPUT:
             continue

@@ -276,9 +276,11 @@ def paper_table(entry: PaperEntry, summary: pd.DataFrame, training: pd.DataFrame
 
 def theory_table(check: pd.DataFrame) -> pd.DataFrame:
     """Rows: each class (by name when the features have names), then the class average;
-    columns: each arm's numerical rank and share of variance beyond dim(H) − K + 1, as
-    mean ± std over seeds."""
-    shown = {"numerical_rank": "numerical rank", "residual_variance_share": "variance beyond"}
+    columns: each arm's spread along the discriminative directions ÷ separation and share
+    of seeds where the class collapsed (when measured), numerical rank and share of
+    variance beyond dim(H) − K + 1, as mean ± std over seeds."""
+    shown = {"along_spread": "along", "collapsed": "collapsed", "numerical_rank": "numerical rank",
+             "residual_variance_share": "variance beyond"}
     sel = check[check["metric"].isin(shown)]
     classes = class_names_in(sel)
     rows = [classes[k] for k in sorted(classes)] + [MEAN]

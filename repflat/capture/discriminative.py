@@ -37,9 +37,15 @@ from repflat.errors import UserError
 from repflat.rundir.files import check_budget
 from repflat.rundir.names import INPUT
 
-MAX_WIDTH = 4096
-"""Widest layer summarised (K · width² float64 accumulate while it runs); a wider one is
-left out of the summaries, with a line saying so, and training goes on."""
+MAX_BYTES = 2**30
+"""Largest accumulator summarised: K · width² float64 (1 GiB: width 8,192 at K = 2,
+3,663 at K = 10, 1,158 at K = 100). A layer that needs more is left out of the
+summaries, with a line saying so, and training goes on (a run must not die at a capture)."""
+
+
+def max_width(n_classes: int) -> int:
+    """The widest layer whose K · width² float64 accumulator fits in MAX_BYTES."""
+    return int((MAX_BYTES / (8 * max(n_classes, 1))) ** 0.5)
 
 
 def factor_rank(n_features: int, n_classes: int) -> int:
@@ -116,8 +122,9 @@ class GramAccumulator:
             J = J.double().cpu()
             d = J.shape[2]
             if layer not in self.sums:
-                if d > MAX_WIDTH:  # a training run goes on; the summary of this layer is left out
-                    self.skipped[layer] = f"{d} features, more than {MAX_WIDTH} (reduce avg narrows conv maps)"
+                if d > max_width(self.n_classes):  # a training run goes on without this summary
+                    self.skipped[layer] = (f"{d} features, more than {max_width(self.n_classes)} at "
+                                           f"{self.n_classes} classes (reduce avg narrows conv maps)")
                     continue
                 check_budget(self.n_classes * d * d * 8, "capture.discriminative",
                              f"the Jacobian summary of layer {layer!r}")

@@ -281,8 +281,10 @@ class CaptureConfig:
     """Also save each captured layer's discriminative summary: per class, the average
     outer product of the Jacobian of the class-centred logits w.r.t. the layer (its top
     eigenpairs; repflat.capture.discriminative). One forward and K backward passes per
-    batch; the layers `input` and modules (not FX nodes), reduce flatten or avg, at most
-    4096 features. Corollary 1's measures need it."""
+    batch (benchmarks/discriminative.py: practical at K ≤ 10; the 100- and 200-class
+    experiment files turn it off); the layers `input` and modules (not FX nodes), reduce
+    flatten or avg, whose K · width² float64 fit in 1 GiB (width 3,663 at K = 10).
+    Corollary 1's measures need it."""
 
     def __post_init__(self):
         if any(e < 0 for e in self.epochs):

@@ -5,6 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from repflat.analysis.report.corollary import short_names
 from repflat.analysis.report.plotting.style import literal
 
 
@@ -42,7 +43,7 @@ def plot_against_premise(data: pd.DataFrame, *, x: str = "excess_mixup_loss", y:
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log span collide
     ax.set_xlabel(literal(f"{x} (nats or squared units)"))
-    ax.set_ylabel(literal(f"{y} (÷ class separation)"))
+    ax.set_ylabel(literal(f"{y.replace('_', ' ')} ÷ separation"))
     ax.set_ylim(bottom=0, top=max(float(np.nanmax(data[y])) * 1.05, 1e-3) if len(data) else 1)
     return ax
 
@@ -77,9 +78,7 @@ def corollary_figure(frames: dict[str, pd.DataFrame], families: dict[str, list[s
     for row, (layer, base, arms) in zip(axes, rows):
         data = frames[layer]
         strategy = dict(zip(data["arm"], data["strategy"]))
-        # within a family, the part of each arm's name its baseline does not share
-        shared = set(base.split("-"))
-        short = {a: "-".join(t for t in a.split("-") if t not in shared) or a.split("-")[0] for a in arms}
+        short = short_names(base, arms)
         block = data[data["arm"].isin(arms)].assign(label=lambda d: d["arm"].map(short))
         # strategy colours as everywhere; a strategy's second arm a lighter shade of it
         colors, seen = {}, {}
@@ -91,9 +90,9 @@ def corollary_figure(frames: dict[str, pd.DataFrame], families: dict[str, list[s
         for ax, y in zip(row, ("along_spread", "across_spread")):
             plot_against_premise(block, y=y, hue="label", colors=colors,
                                  reference={short[a] for a in reference if a in short}, ax=ax)
-            ax.set_title(literal(f"{y.replace('_', ' ')} at {layer}"
-                                 + (f" (against {base})" if y == "along_spread" and len(families) > 1
-                                    else "")), fontsize=8)
+            tag = "-".join(base.split("-")[1:])  # the baseline's swept values
+            ax.set_title(literal(f"{y.replace('_', ' ')} at {layer}" + (f"\n{tag}" if tag else "")),
+                         fontsize=8)
         row[1].legend(fontsize=7, loc="best", frameon=False)
     fig.tight_layout()
     return fig, left_out
