@@ -14,9 +14,10 @@ from repflat.analysis.effects import RESULT_COLUMNS, effects_note
 from repflat.analysis.report.plotting.effects import is_numeric, plot_effects
 from repflat.analysis.report.plotting.style import literal, styled
 
-EFFECT_METRICS = ("residual_variance_share", "effective_rank", "sum_other_singular_values")
-"""Corollary 1's share of variance beyond dim(H) − K + 1, a scale-free count of
-directions, and the paper's σ₂… sum: rows of the figure, those present."""
+EFFECT_METRICS = ("along_spread", "across_spread", "effective_rank", "sum_other_singular_values")
+"""Corollary 1's test (the spread along the discriminative directions ÷ separation) and
+the spread it leaves free, a scale-free count of directions, and the paper's σ₂… sum:
+rows of the figure, those present."""
 
 
 def swept_keys(effects: pd.DataFrame) -> list[str]:
