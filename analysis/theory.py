@@ -49,7 +49,7 @@ NARROW = 32
 the bottlenecks, where Corollary 1 says something a reader can check by eye."""
 
 
-def linear_head_excess(alpha: float, same_class_share: float = 0.5) -> float:
+def linear_head_minimiser(alpha: float, same_class_share: float = 0.5) -> tuple[float, float]:
     """The smallest excess cross-entropy mixup loss a 2-class network can reach when the
     mixed layer feeds a linear head directly (K = 2), in nats.
 
@@ -75,14 +75,14 @@ def linear_head_excess(alpha: float, same_class_share: float = 0.5) -> float:
 
     Returns
     -------
-    float
-        The constrained minimum of the excess, ≥ 0; a run that reaches the minimiser
-        shows this excess, not 0.
+    (float, float)
+        The minimising gap c between the classes' logit gaps, and the constrained minimum
+        of the excess, ≥ 0 (a run that reaches the minimiser shows this excess, not 0).
     """
     from scipy import integrate, optimize, special, stats
 
     if not alpha > 0 or not 0 <= same_class_share <= 1:
-        raise expected("linear_head_excess", "alpha > 0 and a share in [0, 1]",
+        raise expected("linear_head_minimiser", "alpha > 0 and a share in [0, 1]",
                        (alpha, same_class_share))
     beta = stats.beta(alpha, alpha)
     p = same_class_share
@@ -100,4 +100,9 @@ def linear_head_excess(alpha: float, same_class_share: float = 0.5) -> float:
 
     best = optimize.minimize_scalar(loss, bounds=(0, 200), method="bounded",
                                     options={"xatol": 1e-9})
-    return float(best.fun - (1 - p) * entropy)
+    return float(best.x), float(best.fun - (1 - p) * entropy)
+
+
+def linear_head_excess(alpha: float, same_class_share: float = 0.5) -> float:
+    """The constrained minimum of the excess of `linear_head_minimiser`, in nats."""
+    return linear_head_minimiser(alpha, same_class_share)[1]

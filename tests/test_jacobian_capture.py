@@ -8,7 +8,6 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from repflat.analysis.theory import linear_head_excess  # noqa: E402
 from repflat.capture.discriminative import (batch_jacobians, class_jacobian_summaries,  # noqa: E402
                                             factor_rank)
 from repflat.capture.hooks import check_layers, recording, replacing  # noqa: E402
@@ -152,12 +151,11 @@ def _probe(model, loss, n=4000, alpha=2.0):
 def test_the_premise_at_a_collapsed_linear_head_is_its_closed_form_minimum():
     """The minimiser (classes at points, gap slope c*) reaches linear_head_excess with
     cross-entropy, and exactly 0 with raw squared error."""
-    from scipy import optimize
     from repflat.analysis import theory
 
-    # the minimising slope, found the same way the closed form does
-    measured, info = _probe(PointsHead(7.0497), "cross_entropy")
-    bound = linear_head_excess(2.0, info["same_class_share"])
+    share = _probe(PointsHead(1.0), "cross_entropy")[1]["same_class_share"]
+    gap, bound = theory.linear_head_minimiser(2.0, share)  # the minimiser the closed form finds
+    measured, _ = _probe(PointsHead(gap), "cross_entropy")
     assert measured["excess_mixup_loss"] == pytest.approx(bound, rel=0.05)
     assert measured["excess_mixup_loss"] >= bound * 0.95
     off, _ = _probe(PointsHead(3.0), "cross_entropy")  # another slope: more excess
@@ -165,7 +163,6 @@ def test_the_premise_at_a_collapsed_linear_head_is_its_closed_form_minimum():
     exact, _ = _probe(PointsHead(0, raw=True), "squared_error")
     assert abs(exact["excess_mixup_loss"]) < 1e-12
     assert theory.linear_head_excess(2.0) == pytest.approx(0.0242, abs=5e-5)
-    del optimize
 
 
 @pytest.mark.parametrize("c", [0.01, 7.0, 100.0])
