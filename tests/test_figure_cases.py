@@ -328,3 +328,31 @@ def test_predicted_class_panels_name_the_classes():
     assert [t.get_text() for t in class_panel.get_legend().get_texts()] == ["left", "right"]
     assert "unknown" not in fig.axes[0].get_ylabel()
     assert fig.axes[0].get_ylabel() == "erm"
+
+
+def test_corollary_figure_gives_every_arm_of_a_large_family_its_own_valid_colour():
+    """A sweep family of ERM and eight manifold mixup arms (the flattening sweep's): each
+    arm a shade of its strategy's colour, all within RGB [0, 1] and distinct (the shades
+    once walked past white and the analysis died at the figure)."""
+    from repflat.analysis.report.plotting.corollary import corollary_figure
+
+    arms = ["erm-loss_x"] + [f"manifold_mixup-loss_x-alpha{a}-layers_{l}"
+                             for a in (0.5, 1, 2, 4) for l in ("neck", "all")]
+    rng = np.random.default_rng(0)
+    rows = [{"run": f"{a}-seed{s}", "arm": a, "strategy": "none" if a.startswith("erm") else "manifold_mixup",
+             "seed": s, "epoch": e, "along_spread": rng.uniform(0.01, 0.5),
+             "across_spread": rng.uniform(0.1, 1), "excess_mixup_loss": rng.uniform(1e-3, 1)}
+            for a in arms for s in range(2) for e in (100, 300)]
+    fig, left_out = corollary_figure({"bottleneck": pd.DataFrame(rows)}, {arms[0]: arms}, {arms[0]})
+    ax = fig.axes[0]
+    drawn = {}
+    for line in ax.get_lines():  # one line per mixing run, in its arm's colour
+        drawn.setdefault(line.get_color() if isinstance(line.get_color(), str) else tuple(line.get_color()), 0)
+    legend = fig.axes[1].get_legend()
+    colours = [tuple(h.get_facecolor()[0][:3]) if h.get_facecolor().size else tuple(h.get_edgecolor()[0][:3])
+               for h in legend.legend_handles]
+    assert len(colours) == len(arms) and left_out == []
+    assert all(0 <= c <= 1 for rgb in colours for c in rgb)
+    assert len({tuple(round(c, 4) for c in rgb) for rgb in colours}) == len(arms)
+    assert len(drawn) == len(arms) - 1  # ERM is drawn hollow, as points only
+    plt.close(fig)

@@ -80,13 +80,15 @@ def corollary_figure(frames: dict[str, pd.DataFrame], families: dict[str, list[s
         strategy = dict(zip(data["arm"], data["strategy"]))
         short = short_names(base, arms)
         block = data[data["arm"].isin(arms)].assign(label=lambda d: d["arm"].map(short))
-        # strategy colours as everywhere; a strategy's second arm a lighter shade of it
-        colors, seen = {}, {}
-        fixed = arm_colors([strategy.get(a, a) for a in arms])
+        # strategy colours as everywhere; a strategy's later arms lighter shades of it, up
+        # to 2/3 of the way to white however many there are
+        kind = {a: strategy.get(a, a) for a in arms}
+        fixed = arm_colors(kind.values())
+        colors = {}
         for a in arms:
-            s = strategy.get(a, a)
-            colors[short[a]] = lighten([fixed[s]], 0.45 * seen.get(s, 0))[0] if seen.get(s) else fixed[s]
-            seen[s] = seen.get(s, 0) + 1
+            same = [b for b in arms if kind[b] == kind[a]]
+            amount = (2 / 3) * same.index(a) / max(len(same) - 1, 1)
+            colors[short[a]] = tuple(lighten([fixed[kind[a]]], amount)[0])
         for ax, y in zip(row, ("along_spread", "across_spread")):
             plot_against_premise(block, y=y, hue="label", colors=colors,
                                  reference={short[a] for a in reference if a in short}, ax=ax)
