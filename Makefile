@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= results/spirals
 
-.PHONY: demo test test-analysis-only install benchmark clean
+.PHONY: demo test test-analysis-only install benchmark results-text clean
 
 $(BIN)/repflat: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,16 @@ benchmark: install  ## the speed benchmarks (see benchmarks/)
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/spectra_speed.py
 	$(BIN)/python benchmarks/design_choices.py
+
+# The text of each results/<experiment>/analysis/report.md, from its top through its
+# Training table (the README's numbers come from these), into docs/results/<experiment>.md.
+results-text:
+	@mkdir -p docs/results
+	@for r in results/*/analysis/report.md; do \
+	  n=$$(basename $$(dirname $$(dirname $$r))); \
+	  awk '/^## Training/{t=1} t && /^## / && !/^## Training/{exit} {print}' $$r > docs/results/$$n.md; \
+	  echo "docs/results/$$n.md"; \
+	done
 
 clean:
 	rm -rf $(VENV) $(NT) results

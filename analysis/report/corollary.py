@@ -151,11 +151,11 @@ def premise_reading(excess: float, floor: float) -> str:
         return "premise not logged"
     if excess - floor <= PREMISE_TOL:
         return "near a minimiser"
-    return f"far from a minimiser (excess {number(excess, 2)})"
+    return "far from a minimiser"
 
 
 def reading(along: float, across: float, collapsed: float, excess: float, floor: float = 0.0) -> str:
-    """'flattening, near a minimiser', 'neither, far from a minimiser (excess 0.14)', …"""
+    """'flattening, near a minimiser', 'neither, far from a minimiser', …"""
     found = state(along, across, collapsed)
     return f"{found}, {premise_reading(excess, floor)}" if found else ""
 
@@ -244,16 +244,16 @@ def corollary_reading(analysis) -> tuple[pd.DataFrame, list[str]]:
                                _mean(stats, arm, COLLAPSED), ex, floor.get(arm, 0.0))
                 row = effects.loc[arm] if arm in effects.index and arm != base else None
                 rows.append({"layer": layer, **({"baseline": base} if several else {}), "arm": short[arm],
-                             "seeds": int(stats.loc[(arm, ALONG), "n_runs"]),
+                             "reading": said,
                              "along ÷ separation": _cell(stats, arm, ALONG),
                              "Δ along [95% CI]": _ci(row) or ("baseline" if arm == base else "—"),
                              "across ÷ separation": _cell(stats, arm, ACROSS),
-                             "share along": _cell(stats, arm, ALONG_SHARE),
-                             "collapsed classes": _cell(stats, arm, COLLAPSED),
                              "excess mixup loss": (mean_std(e["mean"], e["std"], int(e["n"]))
                                                    if e is not None else "not logged"),
                              "ρ(along, excess)": number(rho, 2) if np.isfinite(rho) else "—",
-                             "reading": said})
+                             "share along": _cell(stats, arm, ALONG_SHARE),
+                             "collapsed classes": _cell(stats, arm, COLLAPSED),
+                             "seeds": int(stats.loc[(arm, ALONG), "n_runs"])})
                 if arm == base or not said:
                     continue
                 if not said.endswith("near a minimiser"):
