@@ -170,9 +170,12 @@ def test_report_killed_repeatedly_keeps_a_whole_report(tmp_path, trained_runs):
     assert not list(out.rglob("*.tmp")) and not list(out.glob(".stage.*"))
 
 
-def test_ctrl_c_stops_parallel_training_at_once_and_the_rerun_resumes(tmp_path):
-    """SIGINT to `repflat run --jobs 2` alone (a notebook's interrupt, `kill -INT`): the
-    workers stop too, instead of training on unseen, and a rerun continues the runs."""
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, 130, "interrupted"),
+                                             (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_stops_parallel_training_at_once_and_the_rerun_resumes(tmp_path, sig, code, said):
+    """SIGINT to `repflat run --jobs 2` alone (a notebook's interrupt, `kill -INT`), or
+    SIGTERM (`kill`, a scheduler): the workers stop too, instead of training on unseen
+    (SIGTERM's default action ended the main process alone), and a rerun continues."""
     exp = {"name": "long", "seeds": [0, 1],
            "base": {"data": {"n_per_class": 20}, "model": {"widths": [8], "bottleneck": 2,
                                                            "widths_after": [8]},
@@ -189,9 +192,9 @@ def test_ctrl_c_stops_parallel_training_at_once_and_the_rerun_resumes(tmp_path):
     metrics = [out / f"runs/erm-seed{s}/metrics.csv" for s in (0, 1)]
     for path in metrics:
         wait_for(path, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted" in err, err
+    assert proc.returncode == code and said in err, err
     before = [(p.stat().st_mtime_ns, p.stat().st_size) for p in metrics]
     time.sleep(2)  # a worker still training would rewrite metrics.csv at least once a second
     assert [(p.stat().st_mtime_ns, p.stat().st_size) for p in metrics] == before

@@ -17,7 +17,9 @@ from __future__ import annotations
 import errno
 import os
 import re
+import signal
 import sys
+import threading
 import warnings
 
 from repflat.cli import commands
@@ -90,7 +92,19 @@ COMMANDS = {"train": commands.train, "extract": commands.extract, "report": comm
                                                   a.quiet, figures=a.figures)}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler stopping the job) met as Ctrl-C is: `finally` blocks
+    run (locks released, temporaries removed) and `run --jobs N` stops its workers, which
+    the default action, ending this process alone, left training."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def _dispatch(args) -> int:
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         COMMANDS[args.command](args)
     except UserError as err:
@@ -100,7 +114,13 @@ def _dispatch(args) -> int:
     except OSError as err:  # the environment refused: a full disk, a read-only directory
         print("repflat: error: " + environment_error(err), file=sys.stderr)
         return 2
+    except Terminated:
+        print("repflat: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("repflat: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
