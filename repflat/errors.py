@@ -2,16 +2,35 @@
 
 Every mistake a user can make (a config key, a layer name, a run directory) raises
 `UserError`. The CLI prints its message as one line on stderr and exits with status 2;
-everything else is a bug and keeps its traceback.
+everything else is a bug and keeps its traceback. In Python, the public functions are
+wrapped by `public`, so a notebook shows the one line under the call that made the
+mistake, not the frames of repflat's internals it passed through.
 """
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 
 
 class UserError(Exception):
     """A mistake in what the user asked for, phrased so the user can fix it."""
+
+
+def public(fn: Callable) -> Callable:
+    """The API boundary: a UserError raised anywhere inside `fn` reaches its caller as if
+    raised by `fn` itself (the internal frames and any exception it replaced dropped), so
+    a notebook or a script shows the call and the one line. Any other exception is a bug
+    and keeps its whole traceback. The wrapper's own frame is marked hidden
+    (`__tracebackhide__`, which IPython and pytest honour)."""
+    @functools.wraps(fn)
+    def boundary(*args, **kwargs):
+        __tracebackhide__ = True  # noqa: F841 - read by IPython and pytest
+        try:
+            return fn(*args, **kwargs)
+        except UserError as err:
+            raise err.with_traceback(None) from None
+    return boundary
 
 
 class RunsFailed(UserError):
@@ -56,6 +75,7 @@ def suggestions(got: str, valid: Iterable[str], n: int = 3) -> list[str]:
     # A synonym, also when misspelt itself ('learning_rat' → learning_rate → lr).
     known = [SYNONYMS[s] for s in difflib.get_close_matches(got, SYNONYMS, n=1, cutoff=0.85)]
     out = [k for k in dict.fromkeys(known) if k in valid]
+    out += [v for v in valid if v.lower() == got.lower() and v not in out]  # 'ERM' → 'erm'
     out += [c for c in difflib.get_close_matches(got, valid, n=n, cutoff=0.5) if c not in out]
     return out[:n]
 
