@@ -2,9 +2,11 @@
 
 Every mistake a user can make (a config key, a layer name, a run directory) raises
 `UserError`. The CLI prints its message as one line on stderr and exits with status 2;
-everything else is a bug and keeps its traceback. In Python, the public functions are
-wrapped by `public`, so a notebook shows the one line under the call that made the
-mistake, not the frames of repflat's internals it passed through.
+everything else is a bug and keeps its traceback. In Jupyter and IPython a UserError is
+shown as its message alone (`_render_traceback_`, IPython's protocol for an exception's
+own display); in a script, the public functions are wrapped by `public`, so the
+traceback ends at the call that made the mistake, not in the frames of repflat's
+internals it passed through.
 """
 from __future__ import annotations
 
@@ -15,6 +17,13 @@ from collections.abc import Callable, Iterable
 
 class UserError(Exception):
     """A mistake in what the user asked for, phrased so the user can fix it."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython and Jupyter show an exception through this method when it has one: the
+        # message alone, under the cell that made the mistake (the frames it passed through
+        # are repflat's, and say nothing the message does not).
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {line}" if i == 0 else line
+                for i, line in enumerate(str(self).splitlines() or [""])]
 
 
 def public(fn: Callable) -> Callable:
