@@ -68,8 +68,8 @@ PROGRESS = ("import repflat, repflat.progress, repflat.analysis as ra\n"
             "repflat.progress.DELAY = 0  # these passes are short: show them anyway\n"
             "x, y = torch.randn(300, 5), torch.arange(300) % 3\n"
             "net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU())\n"
-            "fs = [repflat.extract(net, ['1'], (x, y), splits='train', batch_size=50, arm=a, seed=s)\n"
-            "      for a in ('erm', 'mix') for s in (0, 1)]\n"
+            "fs = {f'run{i}': repflat.extract(net, ['1'], (x, y), splits='train', batch_size=50)\n"
+            "      for i in range(4)}\n"
             "result = ra.compute(fs)")
 
 
@@ -114,11 +114,10 @@ def test_a_mistake_in_a_notebook_is_its_one_line(tmp_path):
                       "repflat.extract(net, ['fc9'], (torch.randn(4, 5), torch.arange(4)), splits='train')",
                       "import repflat.analysis as ra\nra.compute('no/such/run')",
                       "repflat.Mixup(net, ['1'], alpha=0)"), tmp_path, allow_errors=True)
-    errors = outputs(nb, "error")
-    assert [e.ename for e in errors] == ["UserError"] * 3
-    assert errors[0].evalue.startswith("layers: unknown name 'fc9'")
-    assert errors[1].evalue.startswith("paths: expected an existing run or experiment directory")
-    assert errors[2].evalue.startswith("alpha: expected a finite number > 0")
-    for error in errors:  # the message alone, under the cell: no frame of repflat's
+    errors = {c.source.splitlines()[-1]: o for c in nb.cells for o in c.outputs if o.output_type == "error"}
+    assert list(errors) == ["repflat.extract(net, ['fc9'], (torch.randn(4, 5), torch.arange(4)), splits='train')",
+                            "ra.compute('no/such/run')", "repflat.Mixup(net, ['1'], alpha=0)"]
+    for cell, error in errors.items():  # the message alone, under the cell: no frame of repflat's
         assert text(error) == f"UserError: {error.evalue}", text(error)
+    assert [e.evalue.split(":")[0] for e in errors.values()] == ["layers", "paths", "alpha"]
 

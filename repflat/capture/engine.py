@@ -42,14 +42,17 @@ from repflat.progress import progress_bar
 from repflat.config.schema import REDUCTIONS
 from repflat.errors import UserError, choice, expected
 from repflat.rundir.files import check_budget, read_json
+from repflat.capture.graph import did_not_run
 from repflat.capture.hooks import evaluating, is_module_layer, layer_names, recording
 from repflat.capture.inputs import Rows, as_rows
 from repflat.rundir.arrays import PARTIAL, ArrayStream
 from repflat.rundir.features import FeatureWriter
 from repflat.rundir.files import write_text
-from repflat.rundir.names import INPUT, LABELS, feature_path, labels_path
+from repflat.rundir.names import LABELS, feature_path, labels_path
 
 STATE_DIR = "features/.partial"
+DEFAULT_BATCH = 256
+"""Rows per forward pass when neither the caller nor a DataLoader says."""
 
 
 def reduce_features(t: torch.Tensor, how: str) -> torch.Tensor:
@@ -106,8 +109,6 @@ class Taker:
         with recording(self.model, self.layers, self.transform) as out:
             self.model(x)
         if len(out) < len(self.layers):
-            from repflat.capture.graph import did_not_run
-
             raise did_not_run(next(n for n in self.layers if n not in out))
         return out
 
@@ -123,9 +124,6 @@ def row_batches(rows: Rows, batch_size: int | None) -> list[range]:
         ends = np.cumsum((0, *rows.batches))
         return [range(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:])]
     return batch_indices(len(rows), batch_size or DEFAULT_BATCH)
-
-
-DEFAULT_BATCH = 256
 
 
 def iterate(dataset: Dataset, batches: Sequence[Sequence[int]], workers: int,

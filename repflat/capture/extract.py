@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from repflat.capture.engine import (STATE_DIR, Taker, capture_arrays, capture_split, first_rows,
-                                    model_fingerprint, pending_state)
+from repflat.capture.engine import (DEFAULT_BATCH, STATE_DIR, Taker, capture_arrays, capture_split,
+                                    first_rows, model_fingerprint, pending_state)
 from repflat.capture.hooks import check_layers, evaluating
 from repflat.capture.inputs import Splits, as_splits, check_names_fit
 from repflat.config.loading import dump_yaml
@@ -44,8 +44,6 @@ from repflat.rundir.lock import exclusive
 from repflat.rundir.names import EXTRACT_FILE, FORMAT, RunState
 from repflat.rundir.run import NEW, claimed_by, first_difference
 from repflat.training.distributed import from_env, local_device, resolve_device
-
-DEFAULT_BATCH = 256
 
 
 @dataclass
