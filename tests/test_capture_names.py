@@ -25,9 +25,13 @@ def keep(t: torch.Tensor) -> torch.Tensor:
 
 
 def module_calls(model: nn.Module, x: torch.Tensor) -> dict[str, list[torch.Tensor]]:
-    """Every call's output of every module, by hand-written forward hooks."""
+    """Every call's output of every module that gives a tensor, by hand-written hooks."""
     calls: dict[str, list[torch.Tensor]] = {}
-    handles = [m.register_forward_hook(lambda m, a, out, n=n: calls.setdefault(n, []).append(out.clone()))
+    def keep_call(name, out):
+        if isinstance(out, torch.Tensor):
+            calls.setdefault(name, []).append(out.clone())
+
+    handles = [m.register_forward_hook(lambda m, a, out, n=n: keep_call(n, out))
                for n, m in model.named_modules() if n]
     with torch.no_grad():
         model(x)
@@ -228,3 +232,37 @@ def test_layers_lists_every_name_with_the_shape_it_reads(resnet):
     assert gated["layer"].tolist()[:3] == ["input", "stem", "act:1"]
     with pytest.raises(UserError, match="example: expected an input batch"):
         repflat.layers(model, "cifar")
+
+
+class Encoder(nn.Module):
+    """A leaf module FX does not trace through (nn.TransformerEncoderLayer), whose
+    submodules are layers too, an attention block that returns a tuple, a function node."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(4, 8)
+        self.enc = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = self.proj(x)
+        h = self.enc(h) + h
+        return self.head(h.mean(1))
+
+
+def test_modules_inside_a_leaf_are_read_by_their_hooks_beside_function_nodes():
+    torch.manual_seed(0)
+    model = Encoder().eval()
+    x = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(4))
+    tr = trace(model)
+    assert "enc" in tr.leaves
+    names = valid_names(model, tr, x)
+    assert "enc.self_attn" not in names  # its output is a tuple: no layer
+    assert {"enc.linear1", "add", "mean"} <= set(names)
+    ref = references(model, x, [])
+    with torch.no_grad():
+        h = model.proj(x)
+        ref |= {"add": model.enc(h) + h, "mean": (model.enc(h) + h).mean(1)}
+    for pair in itertools.combinations(names, 2):
+        check(model, list(pair), x, ref, tr)
+    assert repflat.layers(model, x)["layer"].tolist() == names
