@@ -49,8 +49,11 @@ class RunLabel:
 
     def run_id(self, name: str) -> str:
         """The run's name in the tables: `<arm>-seed<seed>` as `repflat run` names its run
-        directories; `name` (what the features were given as) without an arm or seed."""
-        return name if self.arm is None or self.seed is None else run_dirname(self.arm, self.seed)
+        directories, the arm alone without a seed, `name` (what the features were given
+        as) without an arm."""
+        if self.arm is None:
+            return name
+        return self.arm if self.seed is None else run_dirname(self.arm, self.seed)
 
     def as_yaml(self) -> dict:
         """The keys extract.yaml records (those given)."""
