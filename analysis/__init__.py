@@ -16,8 +16,9 @@ One layer's features, in a notebook::
 Whole runs, or feature sets held in memory, to tidy frames (nothing written)::
 
     result = ra.compute(["runs/erm-seed0", "runs/manifold_mixup-seed0"])
-    result = ra.compute({"erm": features_a, "mixup": features_b})  # MemoryFeatures
+    result = ra.compute([fs_erm_0, fs_erm_1, fs_mix_0, fs_mix_1])  # extract(..., arm=, seed=)
     result.flat, result.spectra, result.summary                    # pandas frames
+    ra.compare(result, baseline="erm")       # every arm against erm, seed-paired intervals
 
 and with the tables, figures and report written into a directory (what `repflat
 analyze` does)::
@@ -38,6 +39,7 @@ from repflat.analysis.metrics import (effective_rank, largest_singular_value, nc
                                       sum_other_singular_values, theory_dimension,
                                       variance_share, within_between_ratio)
 from repflat.analysis.moments import LayerStats, as_features, as_labels
+from repflat.analysis.effects import compare
 from repflat.analysis.pipeline import compute
 from repflat.analysis.results import Analysis
 from repflat.analysis.spectra import class_spectra, layer_statistics, singular_values
@@ -55,7 +57,7 @@ __all__ = [
     # tidy frames
     "flattening_frame", "layer_tables", "summarize",
     # runs and feature sets
-    "compute", "analyze", "Analysis",
+    "compute", "analyze", "compare", "Analysis",
     # array-likes in
     "as_features", "as_labels",
 ]

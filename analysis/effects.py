@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from repflat.analysis.stats import baseline_arm, difference
-from repflat.analysis.tidy import final_epoch
+from repflat.analysis.tidy import arm_order, final_epoch, per_run
+from repflat.errors import expected, public, unknown
 
 NOT_EFFECTS = ("n_samples", "pooled_n_samples", "theory_dimension")
 """Counts and the theory's dimension: properties of the data and the layer, not effects."""
@@ -40,7 +41,7 @@ def lookup(config: dict | None, key: str):
 
 
 def sweep_table(arms: list[str], strategies: dict[str, str], configs: dict[str, dict],
-                points: dict) -> pd.DataFrame:
+                points: dict, *, baseline: str | None = None) -> pd.DataFrame:
     """One row per arm: arm, template, baseline (NaN for the baseline's own arms, and for
     an arm no single baseline point matches), and one column per swept key.
 
@@ -55,22 +56,28 @@ def sweep_table(arms: list[str], strategies: dict[str, str], configs: dict[str, 
         point of the same values (an arm without one matches only an unswept baseline).
     points : dict
         {arm: repflat.config.grid.GridPoint} of the experiment's expanded arms.
+    baseline : str, optional
+        The baseline: an arm template (its points matched by swept value, as the default
+        is) or one arm, against which every other arm is compared. Default:
+        `repflat.analysis.stats.baseline_arm` of the templates.
     """
     template = {a: points[a].template if a in points else a for a in arms}
     keys = list(dict.fromkeys(k for a in arms if a in points for k in points[a].values))
     frame = pd.DataFrame({"arm": list(template.values()),
                           "strategy": [strategies.get(a, "unknown") for a in arms]})
-    base = baseline_arm(frame) if arms else None
-    own = [a for a in arms if template[a] == base]
-    varied = list(dict.fromkeys(k for a in own if a in points for k in points[a].values))
+    base = baseline if baseline is not None else baseline_arm(frame) if arms else None
+    one = base in arms and base not in template.values()  # one point of a swept template
+    own = [base] if one else [a for a in arms if template[a] == base]
+    varied = [] if one else list(dict.fromkeys(k for a in own if a in points for k in points[a].values))
     if len({repr(lookup(configs.get(b), "data")) for b in own}) > 1:
         varied.append("data")  # baselines on several data sets: compare within each one
     rows = []
     for arm in arms:
         match = [b for b in own if all(lookup(configs.get(b), k) == lookup(configs.get(arm), k)
                                        for k in varied)]
+        compared = arm != base if one else template[arm] != base
         row = {"arm": arm, "template": template[arm],
-               "baseline": match[0] if template[arm] != base and len(match) == 1 else np.nan}
+               "baseline": match[0] if compared and len(match) == 1 else np.nan}
         values = points[arm].values if arm in points else {}
         rows.append(row | {k: values.get(k, np.nan) for k in keys})
     return pd.DataFrame(rows, columns=["arm", "template", "baseline", *keys])
@@ -124,6 +131,69 @@ def effects(values: pd.DataFrame, sweep: pd.DataFrame, *, metrics=None,
                          "high": d["ci_high"], "relative": d["relative"], "method": d["method"],
                          "level": d["level"]})
     return pd.DataFrame(rows, columns=columns)
+
+
+@public
+def compare(result, *, baseline: str | None = None, metrics=None, level: float = 0.95) -> pd.DataFrame:
+    """Every arm of an analysis against a baseline arm, with seed-paired intervals.
+
+    Per layer and metric, at each run's final epoch: the table effects.csv holds
+    (`repflat.analysis.effects.effects`, the one comparison engine), against the baseline
+    you name.
+
+    Parameters
+    ----------
+    result : Analysis
+        What `repflat.analysis.compute` returns (or `pipeline.load` reads back).
+    baseline : str, optional
+        An arm (or an experiment arm's template, whose points are matched by swept value).
+        Default: ERM (strategy "none", or an arm named erm), else the first arm. A name
+        that is no arm is refused, with the close matches.
+    metrics : iterable of str, optional
+        Metrics to compare (default: all but the counts and theory_dimension).
+    level : float, default 0.95
+        Confidence level of the intervals.
+
+    Returns
+    -------
+    DataFrame
+        `effects`'s columns: layer, metric, arm, template, the swept keys, baseline,
+        n_seeds, baseline_mean, arm_mean, diff (arm − baseline), low, high (paired t over
+        shared seeds, Welch otherwise, NaN below three seeds), relative, method, level.
+    """
+    from repflat.analysis.pipeline import grid_points, sweep_effects
+    from repflat.analysis.results import Analysis
+    from repflat.analysis.runs import on_disk
+
+    if not isinstance(result, Analysis):
+        raise expected("result", "an Analysis (what repflat.analysis.compute returns)",
+                       type(result).__name__)
+    runs = result.runs
+    if not runs:  # tables read back without their runs: their arms and swept values
+        return _compare_tables(result, baseline, metrics, level)
+    experiments = {r.path.parent.parent for r in runs if on_disk(r)}
+    points = grid_points(sorted(experiments))
+    valid = list(dict.fromkeys([*(r.name for r in runs), *(p.template for p in points.values())]))
+    if baseline is not None and baseline not in valid:
+        raise unknown("baseline", str(baseline), valid, what="arm")
+    return sweep_effects(runs, result.flat, points, baseline=baseline, metrics=metrics, level=level)
+
+
+def _compare_tables(result, baseline, metrics, level) -> pd.DataFrame:
+    from repflat.config.grid import GridPoint
+
+    values = per_run(result.flat) if len(result.flat) else result.flat
+    arms = arm_order(values["arm"]) if len(values) else []
+    if baseline is not None and baseline not in arms:
+        raise unknown("baseline", str(baseline), arms, what="arm")
+    frame = result.effects
+    params = [c for c in frame.columns[frame.columns.get_loc("template") + 1:
+                                         frame.columns.get_loc("baseline")]] if len(frame) else []
+    points = {row["arm"]: GridPoint(row["template"], {p: row[p] for p in params if pd.notna(row[p])})
+              for row in frame.drop_duplicates("arm").to_dict("records")} if len(frame) else {}
+    strategies = dict(zip(values["arm"], values["strategy"])) if len(values) else {}
+    sweep = sweep_table(arms, strategies, {}, points, baseline=baseline)
+    return effects(values, sweep, metrics=metrics, level=level)
 
 
 def effects_note(effects: pd.DataFrame, drawn: int | None = None) -> str:

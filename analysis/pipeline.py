@@ -28,11 +28,12 @@ from repflat.analysis.results import Analysis
 from repflat.analysis.io import numeric_columns, read_csv
 from repflat.analysis.effects import effects, sweep_table
 from repflat.analysis.tidy import analyze_features, per_run, plan, summarize, typed_columns
-from repflat.analysis.runs import collect_runs, on_disk, sources, training_metrics
+from repflat.analysis.runs import (collect_runs, label_points, nested, on_disk, sources,
+                                   training_metrics)
 from repflat.config import AnalysisConfig, parse_experiment, read_yaml
 from repflat.rundir.lock import exclusive
 from repflat.progress import counted, progress_bar, say
-from repflat.errors import RepflatWarning, UserError, expected
+from repflat.errors import RepflatWarning, UserError, expected, public
 from repflat.rundir.files import is_regular, read_json
 from repflat.rundir.run import claimed_by, read_run
 from repflat.rundir.files import sha256_file, write_text
@@ -68,13 +69,17 @@ def grid_points(paths: list) -> dict:
     return points
 
 
-def sweep_effects(runs, flat: pd.DataFrame, points: dict) -> pd.DataFrame:
-    """effects.csv: every arm against its baseline (repflat.analysis.effects)."""
+def sweep_effects(runs, flat: pd.DataFrame, points: dict, *, baseline: str | None = None,
+                  metrics=None, level: float = 0.95) -> pd.DataFrame:
+    """effects.csv: every arm against its baseline (repflat.analysis.effects); the swept
+    values of an experiment's grid (`points`) or of the runs' own labels."""
     arms = list(dict.fromkeys(r.name for r in runs))
     first = {a: next(r for r in runs if r.name == a) for a in arms}
     sweep = sweep_table(arms, {a: r.strategy for a, r in first.items()},
-                        {a: r.config for a, r in first.items()}, points)
-    return effects(per_run(flat), sweep) if len(flat) else effects(flat, sweep)
+                        {a: r.config or nested(r.values) for a, r in first.items()},
+                        label_points(runs) | points, baseline=baseline)
+    values = per_run(flat) if len(flat) else flat
+    return effects(values, sweep, metrics=metrics, level=level)
 
 
 def with_overrides(settings: AnalysisConfig, overrides: dict) -> AnalysisConfig:
@@ -86,23 +91,28 @@ def with_overrides(settings: AnalysisConfig, overrides: dict) -> AnalysisConfig:
         raise expected(err.field, err.what, err.got) from None
 
 
+@public
 def compute(paths, *, overrides: dict | None = None, settings: AnalysisConfig | None = None,
-            progress: bool = False) -> Analysis:
+            progress: bool | None = None) -> Analysis:
     """Every table of an analysis, in memory; nothing is written.
 
     Parameters
     ----------
     paths : path, FeatureSet, or a list of them, or a mapping {name: FeatureSet}
         run directories, experiment directories (all their runs), `Features` or
-        `MemoryFeatures` objects (features held in memory read as a run of unknown
-        strategy and seed; name them with a mapping when there are several).
+        `MemoryFeatures` objects. Features say which run they are (`fs.run`: arm,
+        strategy, seed, swept values, from `repflat.extract(..., arm=, seed=)`, its
+        extract.yaml, or `fs.labelled(...)`) and are grouped by arm and paired by seed
+        as repflat's runs are; unlabelled ones read as a run of unknown strategy and
+        seed named by the mapping's key.
     overrides : dict, optional
         AnalysisConfig fields (split, layers, epochs, center, scale, rtol, ...) that win
         over everything else.
     settings : AnalysisConfig, optional
         default: the experiment directory's `analysis` section, else AnalysisConfig().
-    progress : bool
-        a progress bar over the analysed arrays.
+    progress : bool, optional
+        a progress bar over the analysed arrays and a closing line; None (default): shown
+        in a notebook or on a terminal when the analysis lasts more than a second.
 
     Returns
     -------
@@ -119,8 +129,9 @@ def compute(paths, *, overrides: dict | None = None, settings: AnalysisConfig | 
     total = len(plan(runs, settings))  # checks every requested array before any output
     with progress_bar(total=total, desc="analysis", unit="array", show=progress) as bar:
         spectra, flat = analyze_features(runs, settings, progress=bar.update)
+    seconds = time.perf_counter() - started
     say(f"analysis: {counted(total, 'array')} of {counted(len(runs), 'run')}, {settings.split} split, "
-        f"{time.perf_counter() - started:.1f} s", show=progress)
+        f"{seconds:.1f} s", show=progress, seconds=seconds)
     analysis = Analysis(name, settings, runs, spectra, flat, summarize(flat),
                         training_metrics(runs), _description(paths),
                         effects=sweep_effects(runs, flat, grid_points(paths)))

@@ -3,8 +3,14 @@
 A source is a run directory, an experiment directory (standing for all its runs), a
 `FeatureSet` object (`Features` of a run directory, or `MemoryFeatures` held in memory,
 e.g. from `repflat.extract(..., out=None)`), or a mapping {name: FeatureSet} naming each
-set (the name is its arm and run in the tables). Features held in memory read as a run
-of unknown strategy and seed, with no config and no training metrics.
+set (the name is its run in the tables, and its arm unless the set says another).
+
+A feature set that says which run it is (`fs.run`, a repflat.rundir.label.RunLabel from
+`extract(..., arm=, strategy=, seed=, values=)`, from a directory's extract.yaml, or
+from `fs.labelled(...)`) takes the path a repflat run takes: its arm, strategy and seed
+are the run's, it is named `<arm>-seed<seed>` as `repflat run` names its runs, and its
+swept values are an experiment grid's. One that does not reads as a run of unknown
+strategy and seed. Features held in memory have no config and no training metrics.
 """
 from __future__ import annotations
 
@@ -16,8 +22,10 @@ import pandas as pd
 
 from repflat.analysis.io import numeric_columns, read_csv
 from repflat.config import AnalysisConfig, parse_experiment, read_yaml
+from repflat.config.grid import GridPoint
 from repflat.errors import UserError, expected
 from repflat.rundir.features import Features, FeatureSet
+from repflat.rundir.label import RunLabel
 from repflat.rundir.run import RunInfo, read_run
 from repflat.rundir.names import EXPERIMENT_FILE, MANIFEST, PREMISE_COLUMNS, RUNS_DIR, UNKNOWN, Status
 
@@ -48,6 +56,38 @@ def memory_run(features: FeatureSet, name: str) -> RunInfo:
     return RunInfo(Path(name), name, UNKNOWN, UNKNOWN, Status.UNKNOWN, None, features)
 
 
+def with_label(run: RunInfo, label: RunLabel | None) -> RunInfo:
+    """`run` with what `label` says of it (arm, strategy, seed, swept values) put first."""
+    if label is None:
+        return run
+    return dataclasses.replace(
+        run, name=label.arm or run.name,
+        strategy=label.strategy if label.strategy != UNKNOWN else run.strategy,
+        seed=label.seed if label.seed is not None else run.seed, values=label.values or run.values)
+
+
+def label_points(runs: Iterable[RunInfo]) -> dict[str, GridPoint]:
+    """{arm: GridPoint} of the runs whose labels give swept values: the arm varies its
+    strategy (as an experiment's arm varies its template), or itself when that is
+    unknown."""
+    return {r.name: GridPoint(r.strategy if r.strategy != UNKNOWN else r.name, dict(r.values))
+            for r in runs if r.values}
+
+
+def nested(values: dict) -> dict:
+    """Dotted swept keys as a config's nesting ({"mixing.alpha": 2} → {"mixing": {"alpha":
+    2}}), so a labelled run matches its baseline as a run's config does."""
+    out: dict = {}
+    for key, value in values.items():
+        *path, last = key.split(".")
+        node = out
+        for part in path:
+            node = node.setdefault(part, {})
+        if isinstance(node, dict):
+            node[last] = value
+    return out
+
+
 def on_disk(run: RunInfo) -> bool:
     """Whether `run` is a run directory (else features held in memory)."""
     return isinstance(run.features, Features)
@@ -57,12 +97,14 @@ def _open(source) -> list[RunInfo]:
     if isinstance(source, tuple):  # (name, FeatureSet) from a mapping
         name, fs = source
         if isinstance(fs, Features):
-            return [dataclasses.replace(read_run(fs.root), name=name)]
-        return [memory_run(fs, name)]
+            return [with_label(dataclasses.replace(read_run(fs.root), name=name), fs.run)]
+        return [with_label(memory_run(fs, name), fs.run)]
     if isinstance(source, Features):
-        return [read_run(source.root)]
+        return [with_label(read_run(source.root), source.run)]
     if isinstance(source, FeatureSet):
-        return [memory_run(source, source.where)]
+        label = source.run
+        return [with_label(memory_run(source, label.run_id(source.where) if label else source.where),
+                           label)]
     return []
 
 

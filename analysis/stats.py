@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from repflat.analysis.tidy import final_epoch
+from repflat.errors import unknown
 
 MIN_SEEDS = 3
 COLUMNS = ["layer", "metric", "arm", "baseline", "method", "n", "baseline_mean", "arm_mean",
@@ -105,7 +106,8 @@ def compare(values: pd.DataFrame, *, baseline: str | None = None, metrics=None,
         One value per (run, layer, epoch, metric): columns run, arm, seed, layer, epoch,
         metric, value (`repflat.analysis.tidy.per_run`).
     baseline : str, optional
-        The arm compared against (default: `baseline_arm`).
+        The arm compared against (default: `baseline_arm`); one that is not an arm of
+        `values` is refused, with the close matches.
     metrics : iterable of str, optional
         Metrics to compare (default: all).
     level : float, default 0.95
@@ -119,6 +121,10 @@ def compare(values: pd.DataFrame, *, baseline: str | None = None, metrics=None,
     """
     if values.empty:
         return pd.DataFrame(columns=COLUMNS)
+    if baseline is not None and baseline not in set(values["arm"]):
+        from repflat.analysis.tidy import arm_order
+
+        raise unknown("baseline", str(baseline), arm_order(values["arm"]), what="arm")
     base = baseline or baseline_arm(values)
     data = final_epoch(values)
     if metrics is not None:

@@ -29,7 +29,7 @@ import repflat                                  # noqa: E402
 import repflat.analysis as ra                   # noqa: E402
 import seaborn as sns                           # noqa: E402
 
-features = repflat.extract(model, ["1", "3"], loader, class_names=[str(d) for d in range(10)])
+features = repflat.extract(model, ["1", "3"], loader, splits="train", class_names=[str(d) for d in range(10)])
 print(features)                                              # splits, layers, shapes, classes
 frame = ra.flattening_frame(features.array("3"), features.labels(), class_names=features.class_names)
 spectra = ra.compute({"my mlp": features}).spectra           # tidy: one row per singular value

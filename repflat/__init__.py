@@ -1,14 +1,17 @@
 """repflat: what a regularizer does to the hidden representations of a network.
 
     import repflat
-    fs = repflat.extract(model, ["layer4"], loader)      # features in memory (torch)
-    fs.array("layer4"), fs.labels(), fs.class_names
+    repflat.layers(model, (3, 32, 32))                  # every layer name, with its shape
+    mixup = repflat.Mixup(model, ["layer1", "layer2"])  # manifold mixup in your own loop
+    logits, targets = mixup(x, y); loss = repflat.soft_cross_entropy(logits, targets)
+    fs = repflat.extract(model, ["layer4"], test_loader, splits="test", arm="mixup", seed=0)
+    fs.array("layer4"), fs.labels(), fs.class_names      # features in memory (torch)
     repflat.Features("runs/erm-seed0")                  # features on disk (numpy only)
 
 Importing `repflat` never imports torch, so the analysis side works where torch is not
-installed: `repflat.extract` and `repflat.train` live on the torch side and are loaded
-the first time they are asked for (a module `__getattr__`, PEP 562); `Features` and
-`MemoryFeatures` are torch-free and imported directly.
+installed: `extract`, `layers`, `Mixup`, `soft_cross_entropy` and `train` live on the
+torch side and are loaded the first time they are asked for (a module `__getattr__`, PEP
+562); `Features` and `MemoryFeatures` are torch-free and imported directly.
 """
 import sys as _sys
 from importlib.machinery import PathFinder as _PathFinder
@@ -51,6 +54,9 @@ from repflat.rundir.features import Features, MemoryFeatures  # noqa: E402 - aft
 
 _LAZY = {  # top-level name -> the torch-side module defining it
     "extract": "repflat.capture.extract",
+    "layers": "repflat.capture.catalog",
+    "Mixup": "repflat.mixing",
+    "soft_cross_entropy": "repflat.mixing",
     "train": "repflat.training.loop",
     "model_proba": "repflat.capture.boundary",
 }

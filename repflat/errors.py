@@ -2,16 +2,44 @@
 
 Every mistake a user can make (a config key, a layer name, a run directory) raises
 `UserError`. The CLI prints its message as one line on stderr and exits with status 2;
-everything else is a bug and keeps its traceback.
+everything else is a bug and keeps its traceback. In Jupyter and IPython a UserError is
+shown as its message alone (`_render_traceback_`, IPython's protocol for an exception's
+own display); in a script, the public functions are wrapped by `public`, so the
+traceback ends at the call that made the mistake, not in the frames of repflat's
+internals it passed through.
 """
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 
 
 class UserError(Exception):
     """A mistake in what the user asked for, phrased so the user can fix it."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython and Jupyter show an exception through this method when it has one: the
+        # message alone, under the cell that made the mistake (the frames it passed through
+        # are repflat's, and say nothing the message does not).
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {line}" if i == 0 else line
+                for i, line in enumerate(str(self).splitlines() or [""])]
+
+
+def public(fn: Callable) -> Callable:
+    """The API boundary: a UserError raised anywhere inside `fn` reaches its caller as if
+    raised by `fn` itself (the internal frames and any exception it replaced dropped), so
+    a notebook or a script shows the call and the one line. Any other exception is a bug
+    and keeps its whole traceback. The wrapper's own frame is marked hidden
+    (`__tracebackhide__`, which IPython and pytest honour)."""
+    @functools.wraps(fn)
+    def boundary(*args, **kwargs):
+        __tracebackhide__ = True  # noqa: F841 - read by IPython and pytest
+        try:
+            return fn(*args, **kwargs)
+        except UserError as err:
+            raise err.with_traceback(None) from None
+    return boundary
 
 
 class RunsFailed(UserError):
@@ -56,6 +84,7 @@ def suggestions(got: str, valid: Iterable[str], n: int = 3) -> list[str]:
     # A synonym, also when misspelt itself ('learning_rat' → learning_rate → lr).
     known = [SYNONYMS[s] for s in difflib.get_close_matches(got, SYNONYMS, n=1, cutoff=0.85)]
     out = [k for k in dict.fromkeys(known) if k in valid]
+    out += [v for v in valid if v.lower() == got.lower() and v not in out]  # 'ERM' → 'erm'
     out += [c for c in difflib.get_close_matches(got, valid, n=n, cutoff=0.5) if c not in out]
     return out[:n]
 

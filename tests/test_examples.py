@@ -22,4 +22,4 @@ def test_example_runs(example, tmp_path):
 
 
 def test_there_are_examples():
-    assert {e.name for e in EXAMPLES} >= {"own_model.py", "other_framework.py"}
+    assert {e.name for e in EXAMPLES} >= {"own_model.py", "own_loop.py", "other_framework.py"}

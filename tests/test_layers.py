@@ -1,7 +1,7 @@
 """The house's layers, enforced: one import namespace, and who may import whom.
 
 DESIGN.md, "Layout, v2": core (errors, progress, config, rundir) ← the torch side
-(training, capture) and core ← the numpy side (repflat.analysis) ← the report
+(training, capture, and repflat.mixing, the front door of the mixing) and core ← the numpy side (repflat.analysis) ← the report
 (repflat.analysis.report); the CLI imports everything. Computation never imports
 presentation, the numpy side never imports torch, and nothing but `repflat` is
 importable after install (the repository's analysis/ folder is repflat.analysis).
@@ -22,7 +22,7 @@ SOURCES = {"repflat": ROOT / "repflat", "repflat.analysis": ROOT / "analysis"}
 TORCH = ("torch", "torchvision")
 LAZY = ("umap",)  # ~10 s to import (numba): only inside the function that uses it
 CORE = ("repflat.errors", "repflat.progress", "repflat.config", "repflat.rundir")
-TORCH_SIDE = ("repflat.training", "repflat.capture")
+TORCH_SIDE = ("repflat.training", "repflat.capture", "repflat.mixing")
 NUMPY_SIDE = ("repflat.analysis",)
 REPORT = ("repflat.analysis.report",)
 

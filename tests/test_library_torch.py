@@ -68,15 +68,15 @@ def files_under(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*"))
 
 
-def test_own_module_and_shuffled_loader_in_memory_equal_the_run_directory(tmp_path, model, monkeypatch):
+def test_own_module_and_loader_in_memory_equal_the_run_directory(tmp_path, model, monkeypatch):
     data = Named()
-    loader = DataLoader(data, batch_size=5, shuffle=True)  # rows must keep their order anyway
+    loader = DataLoader(data, batch_size=5)
     quiet_tmp, cwd = tmp_path / "tmp", tmp_path / "cwd"
     quiet_tmp.mkdir(), cwd.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(quiet_tmp))
     monkeypatch.setenv("TMPDIR", str(quiet_tmp))
     monkeypatch.chdir(cwd)
-    fs = repflat.extract(model, ["conv", "pool", "fc"], loader, progress=False)
+    fs = repflat.extract(model, ["conv", "pool", "fc"], loader, splits="train", progress=False)
     assert files_under(quiet_tmp) == [] and files_under(cwd) == []  # nothing written, anywhere
     assert isinstance(fs, MemoryFeatures)
     assert fs.class_names == ["ant", "bee", "cat"]
@@ -86,7 +86,8 @@ def test_own_module_and_shuffled_loader_in_memory_equal_the_run_directory(tmp_pa
         np.testing.assert_array_equal(fs.array("fc"), expect.numpy())
     assert fs.array("pool").shape == (23, 16) and fs.array("conv").shape == (23, 4 * 6 * 6)
 
-    disk = repflat.extract(model, ["conv", "pool", "fc"], loader, tmp_path / "out", progress=False)
+    disk = repflat.extract(model, ["conv", "pool", "fc"], loader, tmp_path / "out", splits="train",
+                           progress=False)
     assert isinstance(disk, Features)
     for layer in ("conv", "pool", "fc"):  # the same capture loop: equal bit for bit
         a, b = fs.array(layer), disk.array(layer)
@@ -109,13 +110,14 @@ def test_imagefolder_class_names_reach_the_manifest(tmp_path, model):
     from torchvision.datasets import ImageFolder
 
     folder = ImageFolder(square_imagefolder(tmp_path / "data") / "train", transform=T.ToTensor())
-    disk = repflat.extract(model, ["pool"], folder, tmp_path / "out", progress=False)
+    disk = repflat.extract(model, ["pool"], folder, tmp_path / "out", splits="train", progress=False)
     manifest = json.loads((tmp_path / "out/features/manifest.json").read_text())
     assert manifest["class_names"] == ["circle", "cross"]
     assert Features(tmp_path / "out").class_names == disk.class_names == ["circle", "cross"]
     assert disk.labels().tolist() == [0, 0, 0, 1, 1, 1]
     # behind a Subset and a DataLoader the names are found too
-    subset = repflat.extract(model, ["pool"], DataLoader(Subset(folder, [0, 4])), progress=False)
+    subset = repflat.extract(model, ["pool"], DataLoader(Subset(folder, [0, 4])), splits="train",
+                             progress=False)
     assert subset.class_names == ["circle", "cross"] and subset.labels().tolist() == [0, 1]
     assert "classes (2): circle, cross" in repr(subset)
 
@@ -123,13 +125,14 @@ def test_imagefolder_class_names_reach_the_manifest(tmp_path, model):
 def test_tensors_and_arrays_as_x_y(model):
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(10, 3, 5, 5, generator=g), torch.tensor([2, 0, 1] * 3 + [0])
-    fs = repflat.extract(model, ["fc"], (x, y), class_names=["a", "b", "c"], batch_size=4,
-                         progress=False)
+    fs = repflat.extract(model, ["fc"], (x, y), splits="train", class_names=["a", "b", "c"],
+                         batch_size=4, progress=False)
     with torch.no_grad():
         np.testing.assert_array_equal(fs.array("fc"), model(x).numpy())
     assert fs.labels().dtype == np.int64 and fs.labels().tolist() == y.tolist()
     assert fs.class_name(2) == "c" and fs.splits == {}
-    from_numpy = repflat.extract(model, ["fc"], (x.double().numpy(), y.numpy()), progress=False)
+    from_numpy = repflat.extract(model, ["fc"], (x.double().numpy(), y.numpy()), splits="train",
+                                 progress=False)
     np.testing.assert_array_equal(from_numpy.array("fc"), fs.array("fc"))  # float64 -> float32
     assert from_numpy.class_names is None
     test_only = repflat.extract(model, "fc", (x, y), splits=("test",), progress=False)
@@ -249,7 +252,7 @@ X, Y = torch.zeros(4, 3, 6, 6), torch.tensor([0, 1, 0, 1])
 def test_wrong_data_is_one_line_naming_the_parameter(tmp_path, model, monkeypatch, data, kwargs, fragment):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError) as err:
-        repflat.extract(model, ["fc"], data, progress=False, **kwargs)
+        repflat.extract(model, ["fc"], data, progress=False, **{"splits": "train"} | kwargs)
     assert fragment in str(err.value) and "\n" not in str(err.value), str(err.value)
     assert list(tmp_path.iterdir()) == []
 
@@ -258,7 +261,7 @@ def test_features_too_large_for_memory_are_refused_before_allocation(model, monk
     monkeypatch.setenv("REPFLAT_MEMORY_BUDGET", "1K")
     with pytest.raises(UserError, match=r"^out: holding the train features in memory .* pass "
                        r"out=DIR to stream them to disk\) needs"):
-        repflat.extract(model, ["conv"], Named(), progress=False)  # 23 x 144 floats > 1 KiB
+        repflat.extract(model, ["conv"], Named(), splits="train", progress=False)  # 23 x 144 floats > 1 KiB
 
 
 def test_imagefolder_with_only_a_train_folder(tmp_path, model):
@@ -272,22 +275,23 @@ def test_imagefolder_with_only_a_train_folder(tmp_path, model):
 
 def test_a_refused_directory_names_the_field_that_differs(tmp_path, model):
     data = Named()
-    repflat.extract(model, ["fc"], data, tmp_path, progress=False)
+    repflat.extract(model, ["fc"], data, tmp_path, splits="train", progress=False)
     before = digest(tmp_path)
     with pytest.raises(UserError) as err:
-        repflat.extract(model, ["pool"], data, tmp_path, progress=False)
+        repflat.extract(model, ["pool"], data, tmp_path, splits="train", progress=False)
     assert str(err.value) == (f"out: {tmp_path} holds a different extraction (layers: ['pool'] here, "
                               "['fc'] on disk); choose another directory")
     with pytest.raises(UserError, match=r"\(reduce: 'avg' here, 'flatten' on disk\)"):
-        repflat.extract(model, ["fc"], data, tmp_path, reduce="avg", progress=False)
+        repflat.extract(model, ["fc"], data, tmp_path, splits="train", reduce="avg", progress=False)
     assert digest(tmp_path) == before
 
 
 def test_names_added_to_a_complete_extraction_are_recorded(tmp_path, model):
     xy = (X, Y)
-    repflat.extract(model, ["fc"], xy, tmp_path, progress=False)
+    repflat.extract(model, ["fc"], xy, tmp_path, splits="train", progress=False)
     assert Features(tmp_path).class_names is None  # a directory without names reads as before
-    repflat.extract(model, ["fc"], xy, tmp_path, class_names=["even", "odd"], progress=False)
+    repflat.extract(model, ["fc"], xy, tmp_path, splits="train", class_names=["even", "odd"],
+                    progress=False)
     assert Features(tmp_path).class_names == ["even", "odd"]
 
 

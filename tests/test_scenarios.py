@@ -27,7 +27,7 @@ def test_a_own_module_and_loader_to_a_spectra_frame():
     model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3))
     x, y = torch.randn(90, 5), torch.arange(90) % 3
     features = repflat.extract(model, ["1"], DataLoader(TensorDataset(x, y), batch_size=32),
-                               class_names=["a", "b", "c"], progress=False)
+                               splits="train", class_names=["a", "b", "c"], progress=False)
     spectra = ra.compute({"mine": features}).spectra
     per_class = spectra[spectra["group"] == "class"]
     assert set(per_class["class_name"]) == {"a", "b", "c"}

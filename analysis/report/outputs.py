@@ -18,7 +18,7 @@ from repflat.analysis.pipeline import TABLES, compute, load, read_record, write_
 from repflat.analysis.report.build import FIGURES, ReportOptions, build_report, check_options
 from repflat.analysis.results import Analysis
 from repflat.config import read_yaml
-from repflat.errors import UserError, expected
+from repflat.errors import UserError, expected, public
 from repflat.rundir.lock import exclusive
 from repflat.rundir.run import claimed_by
 from repflat.rundir.names import (ANALYSIS_FILE, ANALYSIS_MARKER, CONFIG_FILE, EXPERIMENT_FILE,
@@ -72,8 +72,9 @@ def write_outputs(analysis: Analysis, out: Path, options: ReportOptions, *,
         shutil.rmtree(stage, ignore_errors=True)
 
 
+@public
 def analyze(paths: Iterable[str | Path], out: str | Path, *, overrides: dict | None = None,
-            progress: bool = False, options: ReportOptions = ReportOptions(),
+            progress: bool | None = None, options: ReportOptions = ReportOptions(),
             derived: bool = False) -> list[Path]:
     """Analyse the runs under `paths` into `out`; return the files written.
 
@@ -94,8 +95,9 @@ def analyze(paths: Iterable[str | Path], out: str | Path, *, overrides: dict | N
     overrides : dict, optional
         AnalysisConfig fields (split, layers, epochs, center, scale, rtol, ...) that win
         over the experiment's `analysis` section and the defaults.
-    progress : bool, default False
-        A progress bar over the analysed arrays.
+    progress : bool, optional
+        A progress bar over the analysed arrays; None (default): shown in a notebook or
+        on a terminal when the analysis lasts more than a second.
     options : ReportOptions, default ReportOptions()
         What the report shows (embeddings, their layer and sample count, heat map
         metric, images inline, seed); see `repflat.analysis.report.build.ReportOptions`.

@@ -2,16 +2,20 @@
 in a run directory.
 
     import repflat
-    fs = repflat.extract(model, ["layer3", "layer4"], loader, reduce="avg")   # in memory
-    fs.array("layer4"), fs.labels(), fs.class_names
-    repflat.extract(model, ["layer4"], {"train": train_set, "test": test_set}, "out/")
+    fs = repflat.extract(model, ["layer3", "layer4"], test_loader, splits="test", reduce="avg")
+    fs.array("layer4"), fs.labels(), fs.class_names, fs.indices()
+    repflat.extract(model, ["layer4"], {"train": train_set, "test": test_set}, "out/",
+                    arm="mixup", strategy="manifold_mixup", seed=0)
 
 `model` is any `nn.Module` (for the CLI: a repflat run, or a torchvision model by name
-with an optional weights file). Layers are named as `model.named_modules()` names them,
-or as torchvision's `get_graph_node_names` names functional nodes. An output directory
-gets `extract.yaml` (what was extracted, from which weights) and `features/` in the
-run-directory format, so `repflat analyze` reads it like any run. Both destinations take
-the rows of one capture loop (repflat.capture.engine), so they hold the same arrays.
+with an optional weights file). Layers are named as repflat.capture.hooks says (module
+names, `name:N` for a reused module's calls, FX function nodes; `repflat.layers`
+lists them). An output directory gets `extract.yaml` (what was extracted, from which
+weights, for which run) and `features/` in the run-directory format, so `repflat
+analyze` reads it like any run. Both destinations take the rows of one capture loop
+(repflat.capture.engine), so they hold the same arrays. Before anything is written, the
+first rows go through the model once, so a name that cannot be read (a reused module's
+bare name, a module that does not run) is refused with nothing on disk.
 """
 from __future__ import annotations
 
@@ -25,22 +29,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from repflat.capture.engine import (STATE_DIR, capture_arrays, capture_split, model_fingerprint,
-                                    pending_state)
-from repflat.capture.hooks import check_layers
+from repflat.capture.engine import (DEFAULT_BATCH, STATE_DIR, Taker, capture_arrays, capture_split,
+                                    first_rows, model_fingerprint, pending_state)
+from repflat.capture.hooks import check_layers, evaluating
 from repflat.capture.inputs import Splits, as_splits, check_names_fit
 from repflat.config.loading import dump_yaml
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
-from repflat.errors import UserError, choice, expected
+from repflat.errors import UserError, choice, expected, public
 from repflat.rundir.arrays import PARTIAL
 from repflat.rundir.features import FeatureSet, Features, FeatureWriter, MemoryFeatures
 from repflat.rundir.files import write_text
+from repflat.rundir.label import RunLabel, run_label
 from repflat.rundir.lock import exclusive
 from repflat.rundir.names import EXTRACT_FILE, FORMAT, RunState
 from repflat.rundir.run import NEW, claimed_by, first_difference
 from repflat.training.distributed import from_env, local_device, resolve_device
-
-DEFAULT_BATCH = 256
 
 
 @dataclass
@@ -56,6 +59,14 @@ class Extraction:
     dtype: str
     device: torch.device
     description: dict
+    taker: Taker
+    run: RunLabel | None
+    loader_batches: bool
+    """No batch size was given: a DataLoader's rows keep the loader's batches."""
+
+    def batch_for(self, rows) -> int | None:
+        """The batch size to capture `rows` with; None: the batches of their DataLoader."""
+        return None if self.loader_batches and getattr(rows, "batches", None) else self.batch_size
 
 
 def _is_int(value: object) -> bool:
@@ -63,38 +74,49 @@ def _is_int(value: object) -> bool:
 
 
 def _prepare(model, layers, data, *, splits, class_names, seed, epoch, batch_size, reduce, dtype,
-             device, source) -> Extraction:
+             device, source, arm=None, strategy=None, values=None) -> Extraction:
     if not isinstance(model, nn.Module):
         raise expected("model", "a torch nn.Module", type(model).__name__)
     choice("reduce", reduce, REDUCTIONS)
     choice("dtype", dtype, FEATURE_DTYPES)
     if batch_size is not None and not (_is_int(batch_size) and batch_size >= 1):
         raise expected("batch_size", "an integer >= 1", batch_size)
-    if seed is not None and not (_is_int(seed) and seed >= 0):
-        raise expected("seed", "an integer >= 0", seed)
+    run = run_label(arm, strategy, seed, values)
     if isinstance(layers, str):
         layers = [layers]
     if not layers:
         raise expected("layers", "at least one layer name", "")
-    layers = check_layers(model, layers, "layers", graph_nodes=True)
     found = as_splits(data, splits, class_names)
-    batch_size = batch_size or found.batch_size or DEFAULT_BATCH
+    first = next(iter(found.datasets.values()))
     dev = local_device(resolve_device(device))
+    model = model.to(dev)
+    example = first_rows(first, 2).to(dev) if len(first) else None
+    layers = check_layers(model, layers, "layers", graph_nodes=True, example=example)
+    taker = Taker(model, layers, reduce)
+    if example is not None:  # every name read once, before anything is written
+        from repflat.capture.engine import _take
+
+        with evaluating(model):
+            _take(taker, example, dev)
     description = {
         "format": FORMAT, "model": source or {"source": "python", "class": type(model).__name__},
         "model_sha256": model_fingerprint(model), "layers": list(layers), "data": found.description,
-        "splits": list(found.datasets), "epoch": epoch, "batch_size": batch_size, "reduce": reduce,
+        "splits": list(found.datasets), "epoch": epoch,
+        "batch_size": batch_size or found.batch_size or DEFAULT_BATCH, "reduce": reduce,
         "dtype": dtype}
-    if seed is not None:  # absent rather than null: directories written before it still match
-        description["seed"] = seed
-    return Extraction(model, layers, found, epoch, batch_size, reduce, dtype, dev, description)
+    # absent rather than null: directories written before them still match
+    description |= run.as_yaml() if run is not None else {}
+    return Extraction(model, layers, found, epoch, description["batch_size"], reduce, dtype, dev,
+                      description, taker, run, batch_size is None)
 
 
+@public
 def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os.PathLike | None = None,
             *, splits: Sequence[str] | None = None, class_names: Sequence[str] | None = None,
-            seed: int | None = None, epoch: int = 0, batch_size: int | None = None,
+            arm: str | None = None, strategy: str | None = None, seed: int | None = None,
+            values: dict | None = None, epoch: int = 0, batch_size: int | None = None,
             reduce: str = "flatten", dtype: str = "float32", device: str = "cpu", workers: int = 0,
-            resume: bool = False, restart: bool = False, progress: bool = True,
+            resume: bool = False, restart: bool = False, progress: bool | None = None,
             source: dict | None = None) -> FeatureSet:
     """The features of `layers` of `model` for each split of `data`, in memory or in `out`.
 
@@ -104,17 +126,21 @@ def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os
         Any module; it runs in eval mode for the pass (its mode is restored after) and
         is moved to `device`.
     layers : sequence of str
-        Module names as `model.named_modules()` gives them (`"layer4"`, `"fc"`), `"input"`,
-        or torchvision FX node names of functional ops (`"layer1.0.add"`). An unknown name
-        is an error listing the close matches.
+        Module names as `model.named_modules()` gives them (`"layer4"`, `"fc"`), each
+        call of a module that runs several times per forward pass as `"name:1"`,
+        `"name:2"` (its bare name is refused), `"input"`, or torchvision FX node names of
+        operations that are not modules (`"layer1.0.add"`). Each name means the same
+        tensor whatever else is asked; `repflat.layers(model, example)` lists them with
+        their shapes. An unknown name is an error listing the close matches.
     data : DataConfig, Data, Dataset, DataLoader, (X, y) or dict
         - a DataConfig (`DigitsData()`, `ImageData(name="cifar10", root=...)`) or a
           `repflat.training.data.Data`: its splits;
         - a map-style torch `Dataset` yielding `(input, label)`: one split;
-        - a `DataLoader`: its `.dataset`, read in index order in batches of
-          `batch_size`. Its sampler, shuffling, `drop_last` and `collate_fn` are not
-          used: a loader made with `shuffle=True` would scramble the rows, and row i of
-          every array must be item i, beside label i;
+        - a `DataLoader`: read as a loop over it reads it: its sampler's order (a
+          `SubsetRandomSampler`'s rows only, shuffled as drawn), its batches and
+          `drop_last`, its `collate_fn`; each row keeps its label and its dataset index
+          (`fs.indices(split)`). A loader whose sampler yields something other than
+          dataset indices, or never ends, is refused;
         - a pair `(X, y)` of arrays or tensors, `X` of shape (n_samples, ...) and `y`
           of n_samples labels: one split (numpy floats become float32);
         - a dict `{split: Dataset | DataLoader | (X, y)}`: several splits.
@@ -124,20 +150,26 @@ def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os
         anywhere. A directory: they are streamed into it in the run-directory format
         (memory stays flat however many rows; `repflat analyze` reads it); a directory
         holding another extraction is refused, untouched, naming the field that differs.
-    splits : sequence of "train" and "test", optional
-        The splits to capture: by default every split of a dict, else train. A single
-        data set is one split, named `splits[0]`.
+    splits : "train", "test" or a sequence of them, optional
+        The splits to capture: by default every split of a dict or of a DataConfig's
+        train split. A single data set is one split, which you name (`splits="test"`):
+        nothing says whether a loader holds training or test data.
     class_names : list of str, optional
         The name of each class, index = label. Default: the data set's `classes`
         (torchvision's ImageFolder, CIFAR, MNIST; also behind a Subset or a DataLoader),
         else none.
-    seed : int, optional
-        The seed the model's random initialisation was drawn with, recorded in
-        extract.yaml (`repflat extract --model NAME --seed S` draws the model with it).
+    arm, strategy, seed, values : optional
+        Which run the model is (see `repflat.rundir.label.RunLabel`): the arm tables
+        group by ("erm", "mixup"), its strategy ("none" marks ERM, "input_mixup",
+        "manifold_mixup", or a word of your own), its seed (runs of two arms are paired
+        by seed; `repflat extract --model NAME --seed S` also draws the model with it)
+        and swept values ({"alpha": 2.0}). Recorded in extract.yaml and on the feature
+        set (`fs.run`), so `repflat.analysis.compute` and `repflat analyze` compare your
+        runs as they compare repflat's.
     epoch : int
         The epoch the features are filed under (a trained run's last; default 0).
     batch_size : int, optional
-        Rows per forward pass: the DataLoader's batch size when one is given, else 256.
+        Rows per forward pass: a DataLoader's own batches when none is given, else 256.
     reduce : {"flatten", "avg", "max"}
         A conv map (n, C, H, W) keeps every value, or is averaged or maxed over H, W.
     dtype : {"float32", "float16"}
@@ -147,8 +179,9 @@ def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os
         DataLoader worker processes reading the items.
     resume, restart : bool
         With `out`: continue an interrupted extraction, or discard it and start over.
-    progress : bool
-        A progress bar on a terminal.
+    progress : bool, optional
+        A progress bar (a widget in Jupyter, plain lines where no widget can show). None
+        (default): shown in a notebook or on a terminal, for passes that last.
     source : dict, optional
         What the model is, for extract.yaml (the CLI records the run or torchvision name).
 
@@ -156,31 +189,34 @@ def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os
     -------
     MemoryFeatures when `out` is None, else `Features(out)`: the same arrays either way,
     `fs.array(layer, split=...)` of shape (n_samples, n_features), `fs.labels(split)`,
-    `fs.class_names`.
+    `fs.indices(split)`, `fs.class_names`, `fs.run`.
 
     Under torchrun, `out` splits the batches between the processes; in memory, every
     process computes every row.
     """
+    run = dict(arm=arm, strategy=strategy, seed=seed, values=values)
     if out is not None:
-        extract_to(model, layers, data, out, splits=splits, class_names=class_names, seed=seed,
+        extract_to(model, layers, data, out, splits=splits, class_names=class_names, **run,
                    epoch=epoch, batch_size=batch_size, reduce=reduce, dtype=dtype, device=device,
                    workers=workers, resume=resume, restart=restart, progress=progress, source=source)
         return Features(out)
     if resume or restart:
         raise UserError("resume, restart: expected only with out (a directory to continue or "
                         "start over); in memory every extraction starts afresh")
-    job = _prepare(model, layers, data, splits=splits, class_names=class_names, seed=seed,
+    job = _prepare(model, layers, data, splits=splits, class_names=class_names, **run,
                    epoch=epoch, batch_size=batch_size, reduce=reduce, dtype=dtype, device=device,
                    source=source)
-    model = job.model.to(job.device)
-    arrays, labels = {}, {}
-    for split, dataset in job.data.datasets.items():
+    arrays, labels, indices = {}, {}, {}
+    for split, rows in job.data.datasets.items():
         taken, labels[split] = capture_arrays(
-            model, dataset, job.layers, split=split, device=job.device, batch_size=job.batch_size,
-            reduce=job.reduce, dtype=job.dtype, workers=workers, progress=progress)
+            job.model, rows, job.layers, split=split, device=job.device,
+            batch_size=job.batch_for(rows), reduce=job.reduce,
+            dtype=job.dtype, workers=workers, progress=progress, taker=job.taker)
         arrays |= {(split, job.epoch, layer): a for layer, a in taken.items()}
+        if getattr(rows, "order", None) is not None:
+            indices[split] = rows.order
     check_names_fit(job.data.class_names, labels)
-    return MemoryFeatures(arrays, labels, job.data.class_names)
+    return MemoryFeatures(arrays, labels, job.data.class_names, indices=indices, run=job.run)
 
 
 def _check_out(out: Path, description: dict, resume: bool, restart: bool) -> str:
@@ -215,10 +251,11 @@ def _split_done(writer: FeatureWriter, job: Extraction, split: str) -> bool:
 
 def extract_to(model: nn.Module, layers: Sequence[str], data: object, out: str | os.PathLike, *,
                splits: Sequence[str] | None = None, class_names: Sequence[str] | None = None,
-               seed: int | None = None, epoch: int = 0, batch_size: int | None = None,
+               arm: str | None = None, strategy: str | None = None, seed: int | None = None,
+               values: dict | None = None, epoch: int = 0, batch_size: int | None = None,
                reduce: str = "flatten", dtype: str = "float32", device: str = "cpu",
                workers: int = 0, resume: bool = False, restart: bool = False,
-               progress: bool = True, source: dict | None = None) -> RunState:
+               progress: bool | None = None, source: dict | None = None) -> RunState:
     """`extract(..., out=out)`, saying what it did: NEW (extracted), RESUME (continued or
     completed an extraction in `out`) or COMPLETE (all there already: nothing written)."""
     if not isinstance(out, (str, os.PathLike)):
@@ -226,9 +263,9 @@ def extract_to(model: nn.Module, layers: Sequence[str], data: object, out: str |
     if resume and restart:
         raise UserError("resume, restart: expected at most one of them")
     out = Path(out)
-    job = _prepare(model, layers, data, splits=splits, class_names=class_names, seed=seed,
-                   epoch=epoch, batch_size=batch_size, reduce=reduce, dtype=dtype, device=device,
-                   source=source)
+    job = _prepare(model, layers, data, splits=splits, class_names=class_names, arm=arm,
+                   strategy=strategy, seed=seed, values=values, epoch=epoch,
+                   batch_size=batch_size, reduce=reduce, dtype=dtype, device=device, source=source)
     state = _check_out(out, job.description, resume, restart)
     names = job.data.class_names
     if state is RunState.RESUME:
@@ -243,16 +280,16 @@ def extract_to(model: nn.Module, layers: Sequence[str], data: object, out: str |
                 _clear_partials(out)
             write_text(out / EXTRACT_FILE, dump_yaml(job.description))
         dist.barrier()
-        model = job.model.to(job.device)
         writer = FeatureWriter(out)
-        for split, dataset in job.data.datasets.items():
+        for split, rows in job.data.datasets.items():
             if state is RunState.RESUME and _split_done(writer, job, split):
                 continue  # done in an earlier call
-            capture_split(model, dataset, job.layers, writer, split=split, epoch=job.epoch,
-                          device=job.device, batch_size=job.batch_size, reduce=job.reduce,
-                          dtype=job.dtype, dist=dist, resume=resume,
+            capture_split(job.model, rows, job.layers, writer, split=split, epoch=job.epoch,
+                          device=job.device,
+                          batch_size=job.batch_for(rows),
+                          reduce=job.reduce, dtype=job.dtype, dist=dist, resume=resume,
                           fingerprint=job.description["model_sha256"], workers=workers,
-                          progress=progress)
+                          progress=progress, taker=job.taker)
         if dist.main and names is not None:
             features = Features(out)
             check_names_fit(names, {s: features.labels(s) for s in job.data.datasets})

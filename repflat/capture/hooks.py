@@ -1,8 +1,17 @@
 """Layers by name: the one addressing scheme that capture and mixing share.
 
-A layer is a submodule named as `model.named_modules()` names it (the names
-torchvision's `get_graph_node_names` gives for module outputs), plus `input`, the
-model's input itself (mixing there is input mixup). A layer's features are its output.
+A layer is one of
+- `input`: the model's input itself (mixing there is input mixup);
+- a submodule named as `model.named_modules()` names it: its output, as a forward hook
+  sees it when the module returns. A module that runs more than once per forward pass
+  (torchvision's BasicBlock reuses `self.relu`) has no bare name: each call is
+  `name:1`, `name:2`, … (`split_call`), and the bare name is refused once it fires twice,
+  so a capture never silently keeps one call of several;
+- for capture only, an operation that is not a module, by torchvision's FX node name
+  (`layer1.0.add`; see repflat.capture.graph, which reads it from a traced copy beside
+  the module outputs, each name keeping the meaning it has alone).
+
+`repflat.layers(model, example)` lists them with their shapes (repflat.capture.catalog).
 """
 from __future__ import annotations
 
@@ -55,6 +64,13 @@ def default_layers(model: nn.Module) -> tuple[str, ...]:
     return tuple(names)
 
 
+def runs_twice(name: str, n: int, *, exact: bool = False) -> UserError:
+    """The refusal of a bare name whose module runs `n` (or more) times per forward pass."""
+    calls = ", ".join(f"{name}{CALL_SEP}{k}" for k in range(1, n + 1)) + ("" if exact else ", …")
+    return UserError(f"layer {name!r}: its module runs {n}{'' if exact else ' or more'} times "
+                     f"in one forward pass; name the call you mean: {calls}")
+
+
 def is_module_layer(name: str, modules: Iterable[str]) -> bool:
     """Whether `name` is `input`, a module name or `module:N` among `modules` (the
     names `layer_names` lists), i.e. read by hooks rather than by an FX trace."""
@@ -63,41 +79,39 @@ def is_module_layer(name: str, modules: Iterable[str]) -> bool:
     return name in modules or (call is not None and call >= 1 and base in modules and base != INPUT)
 
 
-def graph_node_names(model: nn.Module) -> list[str]:
-    """torchvision's FX node names of `model` in eval mode (functional ops such as
-    `layer1.0.add` included); empty when the model cannot be traced."""
-    from torchvision.models.feature_extraction import get_graph_node_names
-
-    try:
-        return get_graph_node_names(model)[1]
-    except Exception:  # noqa: BLE001 - any tracing failure means "no node names"
-        return []
-
-
 def check_layers(model: nn.Module, names: Iterable[str], argument: str, *,
-                 graph_nodes: bool = False) -> tuple[str, ...]:
-    """Return `names` if all are layers of `model`; otherwise a UserError with close matches.
+                 graph_nodes: bool = False, example: torch.Tensor | None = None) -> tuple[str, ...]:
+    """Return `names` if all are layers of `model`; otherwise a UserError with close
+    matches and the valid names.
 
     A layer is `input`, a module name, or `module:N` (its N-th call in a forward pass,
-    N ≥ 1; see `split_call`). With `graph_nodes`, FX node names (see `graph_node_names`)
-    are accepted too. A string is one name, not a list of letters.
+    N ≥ 1; see `split_call`). With `graph_nodes`, FX function nodes (repflat.capture.graph)
+    are accepted too. A string is one name, not a list of letters. The valid names listed
+    call each run of a reused module by its number (from a trace, or from one forward
+    pass of `example` when given).
     """
     if isinstance(names, str):
         names = (names,)
-    valid = layer_names(model)
-    known = set(valid)
     names = tuple(names)
+    if not all(isinstance(n, str) for n in names):
+        bad = next(n for n in names if not isinstance(n, str))
+        raise UserError(f"{argument}: expected layer names (str), got {bad!r}")
+    modules = set(layer_names(model))
+    unknown_names = [n for n in names if not is_module_layer(n, modules)]
+    if not unknown_names:
+        return names
+    from repflat.capture import catalog, graph
 
-    def is_layer(n: str) -> bool:
-        return is_module_layer(n, known)
-
-    if graph_nodes and not all(is_layer(n) for n in names):
-        nodes = graph_node_names(model)
-        valid += [n for n in nodes if n not in known]
-        known |= set(nodes)
-    for name in names:
-        if not is_layer(name):
-            raise unknown(argument, name, valid)
+    tr = graph.trace(model)
+    functions = tr.functions(modules) if tr is not None and graph_nodes else {}
+    for name in unknown_names:
+        if name not in functions:
+            valid = catalog.valid_names(model, tr, example, functions=graph_nodes)
+            message = str(unknown(argument, name, valid))
+            hint = graph.fx_hint(tr, name)
+            if hint:  # what FX's name means here says more than the names that look like it
+                message = f"{argument}: unknown name {name!r}{hint}; valid:" + message.split("; valid:", 1)[1]
+            raise UserError(message)
     return names
 
 
@@ -113,7 +127,7 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-def _tensor_output(name: str, output: object) -> torch.Tensor:
+def tensor_output(name: str, output: object) -> torch.Tensor:
     if not isinstance(output, torch.Tensor):
         raise UserError(f"layer {name!r}: expected a module whose output is a tensor, got "
                         f"{type(output).__name__}; choose a submodule of it")
@@ -125,19 +139,21 @@ def _copy(t: torch.Tensor) -> torch.Tensor:
 
 
 def output_hooks(model: nn.Module, names: Iterable[str],
-                 on_output: Callable[[str, torch.Tensor], torch.Tensor | None]) -> list:
+                 on_output: Callable[[str, torch.Tensor], torch.Tensor | None], *,
+                 root: nn.Module | None = None) -> list:
     """Call `on_output(name, output)` at each named layer (its chosen call, for
     `module:N`) during forward passes; a tensor it returns replaces the output. Returns
     the hook handles (remove them to stop).
 
-    One hook per module counts its calls in each forward pass of `model` (reset by a
-    pre-hook on `model`); a bare name whose module runs more than once is refused, since
-    which call it means would be a guess.
+    One hook per module counts its calls in each forward pass of `root` (default
+    `model`; a traced copy calling the same modules, say), reset by a pre-hook on it; a
+    bare name whose module runs more than once is refused, since which call it means
+    would be a guess.
     """
     model = base_module(model)
     modules = set(layer_names(model))
     count: dict[str, int] = {}
-    handles = [model.register_forward_pre_hook(lambda module, args: count.clear())]
+    handles = [(root or model).register_forward_pre_hook(lambda module, args: count.clear())]
     wanted: dict[str, list[tuple[str, int | None]]] = {}
     for name in names:
         if name == INPUT:
@@ -153,11 +169,9 @@ def output_hooks(model: nn.Module, names: Iterable[str],
             n = count[base] = count.get(base, 0) + 1
             for name, call in asked:
                 if call is None and n > 1:
-                    raise UserError(f"layer {name!r}: its module runs {n} or more times in one "
-                                    f"forward pass; name the call you mean: {name}{CALL_SEP}1, "
-                                    f"{name}{CALL_SEP}2, …")
+                    raise runs_twice(name, n)
                 if call is None or call == n:
-                    new = on_output(name, _tensor_output(name, output))
+                    new = on_output(name, tensor_output(name, output))
                     output = output if new is None else new
             return output
         handles.append(model.get_submodule(base).register_forward_hook(hook))
@@ -166,9 +180,10 @@ def output_hooks(model: nn.Module, names: Iterable[str],
 
 @contextlib.contextmanager
 def hooked(model: nn.Module, names: Iterable[str],
-           on_output: Callable[[str, torch.Tensor], torch.Tensor | None]) -> Iterator[None]:
+           on_output: Callable[[str, torch.Tensor], torch.Tensor | None], *,
+           root: nn.Module | None = None) -> Iterator[None]:
     """`output_hooks` for the block inside, removed however it ends."""
-    handles = output_hooks(model, names, on_output)
+    handles = output_hooks(model, names, on_output, root=root)
     try:
         yield
     finally:
@@ -203,25 +218,3 @@ def replacing(model: nn.Module, name: str,
     """
     with hooked(model, (name,), lambda _, output: fn(output)):
         yield
-
-
-def node_recorder(model: nn.Module, nodes: Iterable[str],
-                  transform: Callable[[torch.Tensor], torch.Tensor] = _copy) -> nn.Module:
-    """A traced copy of `model` returning {node: transform(node output)} for FX node names.
-
-    For layers that are not modules (e.g. `layer1.0.add`). The transform is inserted
-    right after each node, before any later in-place op can overwrite its output.
-    """
-    from torchvision.models.feature_extraction import create_feature_extractor
-
-    nodes = tuple(nodes)
-    gm = create_feature_extractor(model, return_nodes={n: n for n in nodes})
-    output = next(n for n in gm.graph.nodes if n.op == "output")
-    taken = {}
-    for name, node in output.args[0].items():
-        with gm.graph.inserting_after(node):
-            taken[name] = gm.graph.call_function(transform, (node,))
-    output.args = (taken,)
-    gm.graph.lint()
-    gm.recompile()
-    return gm

@@ -3,9 +3,13 @@
 - a DataConfig (`DigitsData()`, `ImageData(name="cifar10", root=...)`) or a loaded
   `repflat.training.data.Data`: its splits;
 - a torch `Dataset` yielding `(input, label)`: one split;
-- a `DataLoader`: its `.dataset`, one split, read in order (see `as_splits`);
+- a `DataLoader`: one split, read as the loader reads it (its sampler's order, its
+  batches, its `collate_fn`), each row recorded with its dataset index (see `Rows`);
 - a pair `(X, y)` of arrays or tensors: one split;
 - a dict `{split: Dataset | DataLoader | (X, y)}`: several splits.
+
+A single data set is named by the caller (`splits="test"`): nothing says whether a
+loader holds training or test data.
 
 Class names come from the caller, else from the data set's `classes` attribute (as
 torchvision's ImageFolder, CIFAR and MNIST have it, also behind a Subset or a
@@ -13,12 +17,13 @@ DataLoader), else there are none.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset, default_collate
 
 from repflat.config import DigitsData, ImageData, SpiralsData
 from repflat.config._strict import to_plain
@@ -33,11 +38,82 @@ PYTHON = {"name": "python"}
 
 
 @dataclass(frozen=True)
+class Rows:
+    """One split to capture: items of a map-style dataset, in order, in batches.
+
+    Row i is item `order[i]` of `dataset` (item i when `order` is None); a DataLoader's
+    rows keep its sampler's order, its batch sizes (`batches`), its `collate_fn` and its
+    worker count, so the rows are the ones a loop over the loader sees.
+    """
+
+    dataset: Dataset
+    order: np.ndarray | None = None
+    """The dataset index of each row; None: row i is item i."""
+    batches: tuple[int, ...] | None = None
+    """The loader's batch sizes, in order; None: batches of the extraction's batch size."""
+    collate: Callable | None = None
+    """The loader's collate_fn; None: torch's default."""
+    workers: int | None = None
+    """The loader's worker processes; None: the extraction's `workers`."""
+
+    def __len__(self) -> int:
+        return len(self.order) if self.order is not None else len(self.dataset)
+
+    def indices(self, rows: range) -> Sequence[int]:
+        """The dataset indices of a range of rows."""
+        return rows if self.order is None else self.order[rows.start:rows.stop]
+
+
+def as_rows(data: Dataset | Rows) -> Rows:
+    return data if isinstance(data, Rows) else Rows(data)
+
+
+def _is_index(i: object) -> bool:
+    return isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
+
+
+def loader_rows(loader: DataLoader, where: str) -> Rows:
+    """The rows a loop over `loader` sees, with the dataset index of each, or a UserError
+    saying why they cannot be told."""
+    dataset = loader.dataset
+    _check_map_style(dataset, where)
+    if loader.batch_sampler is None:
+        raise expected(where, "a DataLoader that makes batches (batch_size=None gives single "
+                       "items, with no batch axis)", "batch_size=None")
+    try:
+        n_batches = len(loader.batch_sampler)
+    except TypeError:
+        raise expected(where, "a DataLoader whose sampler has a length (an endless sampler "
+                       "never ends the pass)", type(loader.sampler).__name__) from None
+    batches = [list(b) for b in itertools.islice(loader.batch_sampler, n_batches)]
+    flat = [i for b in batches for i in b]
+    bad = next((i for i in flat if not _is_index(i)), None)
+    if bad is not None:
+        raise expected(where, "a DataLoader whose sampler yields dataset indices (integers), "
+                       "so each row can be matched to its item and label", f"{type(bad).__name__} {bad!r}")
+    order = np.asarray(flat, dtype=np.int64)
+    if len(order) and (order.min() < 0 or order.max() >= len(dataset)):
+        raise expected(where, f"sampler indices from 0 to {len(dataset) - 1}",
+                       int(order.min() if order.min() < 0 else order.max()))
+    sizes = tuple(len(b) for b in batches)
+    identity = len(order) == len(dataset) and np.array_equal(order, np.arange(len(order)))
+    collate = None if loader.collate_fn is default_collate else loader.collate_fn
+    return Rows(dataset, None if identity else order, sizes, collate, loader.num_workers)
+
+
+def _check_map_style(obj: object, where: str) -> None:
+    if isinstance(obj, IterableDataset) or (isinstance(obj, Dataset) and not hasattr(obj, "__len__")):
+        raise expected(where, "a map-style Dataset (with __len__ and __getitem__; rows must keep "
+                       "their order to line up with their labels)", type(obj).__name__)
+
+
+@dataclass(frozen=True)
 class Splits:
     """The data of one extraction."""
 
-    datasets: dict[str, Dataset]
-    """Each split to capture, in order, as a map-style dataset of (input, label)."""
+    datasets: dict[str, Dataset | Rows]
+    """Each split to capture, in order: a map-style dataset of (input, label), or the
+    rows of a DataLoader."""
     class_names: list[str] | None
     description: dict
     """What extract.yaml records as the data."""
@@ -102,19 +178,17 @@ def _pair(pair: tuple, where: str) -> TensorDataset:
     return TensorDataset(x, y.to(torch.int64))
 
 
-def _one(obj: object, where: str) -> tuple[Dataset, int | None]:
-    """One split as a map-style dataset, and its DataLoader's batch size if it came in one."""
-    batch_size = None
+def _one(obj: object, where: str) -> tuple[Dataset | Rows, int | None]:
+    """One split as a map-style dataset (a DataLoader's as its rows), and its DataLoader's
+    batch size if it came in one."""
     if isinstance(obj, DataLoader):
-        obj, batch_size = obj.dataset, obj.batch_size
+        return loader_rows(obj, where), obj.batch_size
     if isinstance(obj, (tuple, list)) and len(obj) == 2 and not isinstance(obj[0], Dataset):
-        return _pair(tuple(obj), where), batch_size
-    if isinstance(obj, IterableDataset) or (isinstance(obj, Dataset) and not hasattr(obj, "__len__")):
-        raise expected(where, "a map-style Dataset (with __len__ and __getitem__; rows must keep "
-                       "their order to line up with their labels)", type(obj).__name__)
+        return _pair(tuple(obj), where), None
+    _check_map_style(obj, where)
     if not isinstance(obj, Dataset):
         raise expected(where, KINDS, type(obj).__name__)
-    return obj, batch_size
+    return obj, None
 
 
 def _either(given: list[str] | None, known: Sequence[str] | None) -> list[str] | None:
@@ -131,11 +205,11 @@ def _same_classes(found: dict[str, list[str] | None]) -> list[str] | None:
 
 
 def as_splits(data: object, splits: Sequence[str] | None, class_names: object = None) -> Splits:
-    """The splits of `data` to capture: `splits`, by default the dict's keys, else train.
+    """The splits of `data` to capture: `splits`, by default the dict's keys or a data
+    config's train split; a single data set's split must be named.
 
-    A DataLoader is read through its `.dataset`, in index order, with the extraction's
-    batch size (its own by default): its sampler, shuffling and `drop_last` are not used,
-    so every row is captured once and row i lines up with label i.
+    A DataLoader is read as a loop over it reads it (`loader_rows`): its sampler's order
+    and batches, its collate_fn; each row's dataset index is kept beside its label.
     """
     names = checked_names(class_names)
     if isinstance(data, Data):
@@ -156,6 +230,11 @@ def as_splits(data: object, splits: Sequence[str] | None, class_names: object = 
         chosen = _chosen(splits, list(data), tuple(data))
         items = {s: (data[s], f"data[{s!r}]") for s in chosen}
     else:
+        one = _one(data, "data")  # what the data is wrong about comes first
+        if splits is None:
+            raise UserError("splits: name the split of a single data set, splits=\"train\" or "
+                            "splits=\"test\" (nothing says which it holds; a dict {split: data} "
+                            "names several)")
         chosen = _chosen(splits, SPLITS, (TRAIN,))
         if len(chosen) != 1:
             raise expected("splits", "one split for a single data set (a dict {split: data} "
@@ -163,7 +242,7 @@ def as_splits(data: object, splits: Sequence[str] | None, class_names: object = 
         items = {chosen[0]: (data, "data")}
     datasets, sizes = {}, set()
     for split, (obj, where) in items.items():
-        datasets[split], size = _one(obj, where)
+        datasets[split], size = one if not isinstance(data, dict) else _one(obj, where)
         sizes |= {size} if size else set()
     if names is None:
         names = _same_classes({s: dataset_classes(obj) for s, (obj, _) in items.items()})

@@ -21,6 +21,7 @@ a partial array under a listed name. Reading needs numpy alone; arrays are loade
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Sequence
@@ -32,8 +33,10 @@ import numpy as np
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.arrays import ArrayStream, load_npy, npy_header, save_npy
 from repflat.rundir.files import inside, read_json, write_text
+from repflat.rundir.label import RunLabel, extracted_label, run_label
 from repflat.rundir.names import (FORMAT, GRID, LABELS, MANIFEST, READABLE_FORMATS, SPLIT_KINDS,
-                                  TRAIN, discriminative_path, feature_path, labels_path)
+                                  TRAIN, discriminative_path, feature_path, indices_path,
+                                  labels_path)
 
 FINAL = "final"
 """`epoch="final"`: the last epoch saved for the split and layer."""
@@ -117,15 +120,58 @@ class FeatureSet:
     (`MemoryFeatures`): entries by split, epoch and layer, their arrays, the labels and
     class names, a readable repr and a frame of what is there.
 
-        fs.array("fc1")                     # train split, final epoch: (n_samples, n_features)
+        fs.array("fc1")                     # train split (or the only one), final epoch
         fs.array("fc1", split="test", epoch=0)
         fs.labels("train"), fs.class_names
+        fs.indices("train")                 # the dataset index of each row
         fs.to_frame()                       # one row per saved array
+        fs.labelled(arm="erm", seed=0)      # which run they come from, for the analysis
+
+    `run` says which run the features come from (a `repflat.rundir.label.RunLabel`: arm,
+    strategy, seed, swept values), or is None when nothing says.
     """
 
     entries: list[Entry]
     splits: dict[str, dict]
     class_names: list[str] | None
+    run: RunLabel | None = None
+
+    def labelled(self, arm: str | None = None, *, strategy: str | None = None,
+                 seed: int | None = None, values: dict | None = None) -> "FeatureSet":
+        """These features, saying which run they come from (nothing is copied).
+
+        Parameters
+        ----------
+        arm : str, optional
+            The arm (the name tables and comparisons group runs by), e.g. "erm".
+        strategy : str, optional
+            "none" (ERM), "input_mixup", "manifold_mixup", or a word of your own.
+        seed : int, optional
+            The run's seed: runs of two arms with the same seed are paired.
+        values : dict, optional
+            Swept values, e.g. {"alpha": 2.0}: columns of the effects table.
+
+        Returns
+        -------
+        FeatureSet
+            A shallow copy with `run` set, so `repflat.analysis.compute([...])` groups it
+            by arm and pairs it by seed as it does repflat's runs.
+        """
+        out = copy.copy(self)
+        out.run = run_label(arm, strategy, seed, values)
+        return out
+
+    def default_split(self) -> str:
+        """The split `array`, `labels` and `indices` read when none is named.
+
+        Returns
+        -------
+        str
+            "train" when there is such a split, else the only split with labels (or with
+            features) when there is one, else "train".
+        """
+        data = self.label_splits() or list(dict.fromkeys(e.split for e in self.entries))
+        return TRAIN if TRAIN in data or len(data) != 1 else data[0]
 
     def select(self, *, split: str | None = None, epoch: int | None = None,
                layer: str | None = None) -> list[Entry]:
@@ -272,7 +318,7 @@ class FeatureSet:
             raise unknown("split", split, splits)
         raise unknown("layer", str(layer), self.layers(split))
 
-    def array(self, layer: str, *, split: str = TRAIN, epoch: int | str = FINAL,
+    def array(self, layer: str, *, split: str | None = None, epoch: int | str = FINAL,
               mmap: bool = False) -> np.ndarray:
         """The features of `layer`, shape (n_samples, n_features), at `epoch` of `split`.
 
@@ -282,8 +328,8 @@ class FeatureSet:
         ----------
         layer : str
             The layer's name, as `layers()` lists it.
-        split : str, default "train"
-            The split.
+        split : str, optional
+            The split; default "train", or the only split there is (`default_split`).
         epoch : int or "final", default "final"
             The epoch the features were captured after; "final" is the last one saved
             for this split and layer. Any other string is read as an integer.
@@ -303,6 +349,7 @@ class FeatureSet:
             If the split, layer or epoch has no saved array (listing what is saved), or
             the file fails its checks.
         """
+        split = split or self.default_split()
         if not self.select(split=split, layer=layer):
             self._unknown(split, layer)
         if epoch == FINAL:
@@ -330,13 +377,13 @@ class FeatureSet:
         """
         raise NotImplementedError
 
-    def labels(self, split: str = TRAIN, *, verify: bool = True) -> np.ndarray:
+    def labels(self, split: str | None = None, *, verify: bool = True) -> np.ndarray:
         """The class of each row of `split`.
 
         Parameters
         ----------
-        split : str, default "train"
-            A split with labels (see `label_splits`).
+        split : str, optional
+            A split with labels (see `label_splits`); default "train", or the only one.
         verify : bool, default True
             Check the labels file's sha256 against the manifest (on disk).
 
@@ -351,6 +398,29 @@ class FeatureSet:
             If the split has no labels.
         """
         raise NotImplementedError
+
+    def indices(self, split: str | None = None) -> np.ndarray:
+        """The dataset index of each row of `split`.
+
+        Where a DataLoader's sampler put the item: row i is item `indices(split)[i]` of
+        its data set.
+
+        Parameters
+        ----------
+        split : str, optional
+            A split with labels; default "train", or the only one.
+
+        Returns
+        -------
+        ndarray of int64, shape (n_samples,)
+            As saved; `0, 1, 2, …` when the rows are the items in order (nothing saved).
+        """
+        split = split or self.default_split()
+        saved = self._indices(split)
+        return saved if saved is not None else np.arange(len(self.labels(split)), dtype=np.int64)
+
+    def _indices(self, split: str) -> np.ndarray | None:
+        return None
 
     def class_name(self, label: int) -> str:
         """The name of class `label` (its number as text when no names are known).
@@ -404,6 +474,11 @@ class FeatureSet:
         if self.class_names is not None:
             shown = ", ".join(self.class_names[:10]) + (", …" if len(self.class_names) > 10 else "")
             lines.append(f"  classes ({len(self.class_names)}): {shown}")
+        if self.run is not None:
+            said = {"arm": self.run.arm, "strategy": self.run.strategy, "seed": self.run.seed,
+                    **self.run.values}
+            lines.append("  run: " + ", ".join(f"{k} {v}" for k, v in said.items()
+                                               if v is not None and v != "unknown"))
         return "\n".join(lines)
 
 
@@ -436,6 +511,7 @@ class Features(FeatureSet):
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self.run = extracted_label(self.root)
         path = self.root / MANIFEST
         if not path.is_file() and not path.is_symlink():
             raise expected("run", f"a run directory with {MANIFEST}", str(self.root))
@@ -468,6 +544,13 @@ class Features(FeatureSet):
             raise expected(f"manifest {path}: labels_sha256", "a sha256 for the labels of every "
                            "split", f"none for {', '.join(unsigned)}")
         self.class_names = _class_names(data.get("class_names"), f"manifest {path}")
+        indices, indices_sha256 = data.get("indices", {}), data.get("indices_sha256", {})
+        if not isinstance(indices, dict) or not isinstance(indices_sha256, dict) or not all(
+                isinstance(v, str) and isinstance(indices_sha256.get(s), str) for s, v in indices.items()):
+            raise expected(f"manifest {path}: indices", "a mapping of split to path, each with "
+                           "its sha256 in indices_sha256", indices)
+        self.index_paths = {s: (_inside(self.root, p, f"manifest indices.{s}"), indices_sha256[s])
+                            for s, p in indices.items()}
         raw = data.get("discriminative", [])
         if not isinstance(raw, list):
             raise expected(f"manifest {path}: discriminative", "a list", type(raw).__name__)
@@ -534,13 +617,13 @@ class Features(FeatureSet):
                            f"{array.shape} {array.dtype}")
         return array
 
-    def labels(self, split: str = TRAIN, *, verify: bool = True) -> np.ndarray:
+    def labels(self, split: str | None = None, *, verify: bool = True) -> np.ndarray:
         """The class of each row of `split`: integers >= 0, one per row of its features.
 
         Parameters
         ----------
-        split : str, default "train"
-            A split with labels (see `label_splits`).
+        split : str, optional
+            A split with labels (see `label_splits`); default "train", or the only one.
         verify : bool, default True
             Check the labels file's sha256 against the manifest.
 
@@ -555,6 +638,7 @@ class Features(FeatureSet):
             If the split has no labels, or the file is not one label per row, fails its
             checksum, or holds a negative label.
         """
+        split = split or self.default_split()
         if split not in self.label_paths:
             raise expected("labels", f"one of {sorted(self.label_paths)}", split)
         where, path = f"labels {split}", self.label_paths[split]
@@ -568,6 +652,22 @@ class Features(FeatureSet):
         if labels.dtype.kind in "iu" and len(labels) and labels.min() < 0:
             raise expected(where, "class labels >= 0", f"{int(labels.min())} in {path}")
         return labels
+
+    def _indices(self, split: str) -> np.ndarray | None:
+        if split not in self.index_paths:
+            return None
+        path, digest = self.index_paths[split]
+        where = f"indices {split}"
+        if npy_header(path, where)[0] != ((n := len(self.labels(split))),):
+            raise expected(where, f"one dataset index per row ({n} rows)", str(path))
+        return _checked_indices(load_npy(path, digest, where, mmap=False), n, where)
+
+
+def _checked_indices(indices: np.ndarray, n: int, where: str) -> np.ndarray:
+    if indices.shape != (n,) or indices.dtype.kind not in "iu" or (n and indices.min() < 0):
+        raise expected(where, f"one dataset index >= 0 per row ({n} rows)",
+                       f"shape {indices.shape} {indices.dtype}")
+    return indices.astype(np.int64, copy=False)
 
 
 class MemoryFeatures(FeatureSet):
@@ -595,12 +695,21 @@ class MemoryFeatures(FeatureSet):
     discriminative : dict {(str, int, str): Discriminative}, optional
         (split, epoch, layer) to the layer's discriminative summary, for Corollary 1's
         measures (`repflat.analysis.discriminative`).
+    indices : dict {str: array-like of int}, optional
+        Each split's dataset index of every row (default: row i is item i).
+    run : RunLabel, optional
+        Which run the features come from (arm, strategy, seed, swept values); see
+        `labelled`.
     """
 
     def __init__(self, arrays: dict[tuple[str, int, str], np.ndarray],
                  labels: dict[str, np.ndarray], class_names: list[str] | None = None,
                  splits: dict[str, dict] | None = None, name: str = "in memory",
-                 discriminative: dict[tuple[str, int, str], Discriminative] | None = None):
+                 discriminative: dict[tuple[str, int, str], Discriminative] | None = None,
+                 indices: dict[str, np.ndarray] | None = None, run: RunLabel | None = None):
+        self._indices_given = {s: _checked_indices(np.asarray(v), len(np.asarray(v)), f"indices[{s!r}]")
+                               for s, v in (indices or {}).items()}
+        self.run = run
         self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
         self._discriminative = dict(discriminative or {})
         self._labels = {s: np.asarray(v) for s, v in labels.items()}
@@ -627,6 +736,9 @@ class MemoryFeatures(FeatureSet):
         """
         return sorted(self._labels)
 
+    def _indices(self, split: str) -> np.ndarray | None:
+        return self._indices_given.get(split)
+
     def load(self, entry: Entry, *, verify: bool = True, mmap: bool = False) -> np.ndarray:
         """The array of `entry`, as held (not copied).
 
@@ -644,13 +756,13 @@ class MemoryFeatures(FeatureSet):
         """
         return self.arrays[entry.split, entry.epoch, entry.layer]
 
-    def labels(self, split: str = TRAIN, *, verify: bool = True) -> np.ndarray:
+    def labels(self, split: str | None = None, *, verify: bool = True) -> np.ndarray:
         """The class of each row of `split`, as given.
 
         Parameters
         ----------
-        split : str, default "train"
-            A split with labels (see `label_splits`).
+        split : str, optional
+            A split with labels (see `label_splits`); default "train", or the only one.
         verify : bool, default True
             Accepted for `Features`' signature; nothing to verify in memory.
 
@@ -664,17 +776,18 @@ class MemoryFeatures(FeatureSet):
         repflat.errors.UserError
             If the split has no labels.
         """
+        split = split or self.default_split()
         if split not in self._labels:
             raise expected("labels", f"one of {sorted(self._labels)}", split)
         return self._labels[split]
 
-    def to_dict(self, split: str = TRAIN, epoch: int | str = FINAL) -> dict[str, np.ndarray]:
+    def to_dict(self, split: str | None = None, epoch: int | str = FINAL) -> dict[str, np.ndarray]:
         """{layer: array} of `split` at `epoch`, as torchvision's feature extractor returns.
 
         Parameters
         ----------
-        split : str, default "train"
-            The split.
+        split : str, optional
+            The split; default "train", or the only one.
         epoch : int or "final", default "final"
             As `array`'s.
 
@@ -688,6 +801,7 @@ class MemoryFeatures(FeatureSet):
         repflat.errors.UserError
             As `array`: a layer with no array at that epoch.
         """
+        split = split or self.default_split()
         if not self.layers(split):
             self._unknown(split, None)
         return {layer: self.array(layer, split=split, epoch=epoch) for layer in self.layers(split)}
@@ -741,11 +855,18 @@ class FeatureWriter:
         self._update(lambda m: self._list(m, entry))
         return entry
 
-    def commit_streams(self, split: str, epoch: int, streams: dict[str, ArrayStream]) -> None:
-        """Finish complete streams (layers, and `LABELS` if present) and list them at once."""
+    def commit_streams(self, split: str, epoch: int, streams: dict[str, ArrayStream], *,
+                       indices: np.ndarray | None = None) -> None:
+        """Finish complete streams (layers, and `LABELS` if present) and list them at once,
+        with the split's dataset indices when given (rows not in the items' order)."""
         done = {layer: stream.finish() for layer, stream in streams.items()}
+        index_digest = None if indices is None else save_npy(
+            self.root / indices_path(split), np.asarray(indices, dtype=np.int64))
 
         def change(m: dict) -> None:
+            if index_digest is not None:
+                m.setdefault("indices", {})[split] = indices_path(split)
+                m.setdefault("indices_sha256", {})[split] = index_digest
             for layer, digest in done.items():
                 stream = streams[layer]
                 if layer == LABELS:

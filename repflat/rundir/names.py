@@ -113,3 +113,9 @@ def discriminative_path(split: str, epoch: int, layer: str) -> str:
 def labels_path(split: str) -> str:
     """Where a split's labels live, relative to the run directory."""
     return f"features/{safe_name(split, 'split')}/labels.npy"
+
+
+def indices_path(split: str) -> str:
+    """Where a split's dataset indices live (the item each row is, when the rows are not
+    the items in order: a DataLoader's sampler chose them), relative to the run directory."""
+    return f"features/{safe_name(split, 'split')}/indices.npy"

@@ -3,8 +3,10 @@
 `prepare_run_dir` decides, before anything is written, whether a directory may receive
 a run: new or empty (start), the same config (done already, or restart an unfinished
 run), or anything else (refused, nothing touched). `read_run` is the analysis side's
-entry point; a directory holding only `features/manifest.json` (features written by
-another tool to the documented contract) reads as a run of unknown strategy and seed.
+entry point; a directory written by `repflat extract` reads as the run its extract.yaml
+names (arm, strategy, seed; repflat.rundir.label), and one holding only
+`features/manifest.json` (features written by another tool to the documented contract)
+as a run of unknown strategy and seed.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import io
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -167,7 +169,7 @@ class RunWriter:
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What the analysis side knows about a run directory."""
+    """What the analysis side knows about a run directory (or features in memory)."""
 
     path: Path
     name: str
@@ -176,6 +178,8 @@ class RunInfo:
     status: str
     config: dict | None
     features: Features
+    values: dict = field(default_factory=dict)
+    """Swept values a user's label gives (an experiment's come from its grid)."""
 
     @property
     def run_id(self) -> str:
@@ -197,6 +201,11 @@ def read_run(path: str | Path) -> RunInfo:
         strategy = str(mixing.get("strategy", UNKNOWN)) if isinstance(mixing, dict) else UNKNOWN
         seed = config.get("seed", UNKNOWN)
         seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else UNKNOWN
+    elif features.run is not None:  # extracted by `repflat extract` or extract(out=), labelled
+        label = features.run
+        name, strategy = label.arm or path.name, label.strategy
+        seed = label.seed if label.seed is not None else UNKNOWN
+        return RunInfo(path, name, strategy, seed, read_status(path), None, features, label.values)
     else:
         name, strategy, seed = path.name, UNKNOWN, UNKNOWN
     return RunInfo(path, name, strategy, seed, read_status(path), config, features)

@@ -36,6 +36,14 @@ class Dist:
         dist.all_reduce(t, op=dist.ReduceOp.MIN)
         return bool(t.item())
 
+    def same(self, value: int) -> bool:
+        """True on every rank when every rank holds the same `value` (an int64)."""
+        if self.world == 1:
+            return True
+        t = torch.tensor([value, -value], dtype=torch.int64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return int(t[0]) == int(-t[1])  # the largest is the smallest: the same answer everywhere
+
 
 def from_env(device: torch.device) -> Dist:
     """The rank and world size of this process, joining the group torchrun set up."""

@@ -86,12 +86,18 @@ class Mixup:
         index = torch.randperm(batch_size, generator=self.generator).to(device)
         return MixPlan(layer, lam, index)
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor):
+    def forward(self, model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, MixPlan]:
+        """The model's logits on `x` mixed at a drawn layer, and the draw (whose call on
+        the targets mixes them the same way), counted in the tally."""
         plan = self.draw(len(x), x.device)
         self._counts[plan.layer] += 1
         self._lambda_sum += plan.lam
         with replacing(model, plan.layer, plan):
             logits = model(x)
+        return logits, plan
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor):
+        logits, plan = self.forward(model, x)
         return logits, plan(targets)
 
 
