@@ -208,8 +208,11 @@ def test_two_arms_three_seeds_give_the_tables_repflat_runs_give(own_runs):
         assert findings == interpretation(runs)[0]  # "What this shows", word for word
         # its caveats too, but where mixing happened, which a run config says and a
         # label does not (it names the strategy, not the eligible layers)
-        assert [c for c in cautions if "trained with mixing" not in c] == [
-            c for c in interpretation(runs)[1] if "Corollary 1 describes minimisers" not in c]
+        where = "Corollary 1 describes minimisers"
+        assert [c for c in cautions if where not in c] == [
+            c for c in interpretation(runs)[1] if where not in c]
+        said = next(c for c in cautions if where in c)
+        assert "mixup: mixed at layers not recorded" in said and "for erm, which does not mix" in said
     assert set(runs.summary["n_runs"]) == {3}
     assert runs.summary["arm"].unique().tolist() == ["erm", "mixup"]
     assert runs.flat["seed"].dropna().astype(int).unique().tolist() == [0, 1, 2]

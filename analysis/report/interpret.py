@@ -148,12 +148,16 @@ def theory_sentence(layer: str, summary: pd.DataFrame) -> str | None:
 
 
 def mixed_layers(analysis: Analysis) -> dict[str, list[str]]:
-    """Each arm's eligible layers, from its runs' configs ([] for arms that do not mix)."""
+    """Each arm's eligible layers, from its runs' configs ([] for arms that do not mix); a
+    run labelled with its strategy alone (a user's loop) by that strategy."""
     out = {}
     for run in analysis.runs:
         mixing = (run.config or {}).get("mixing") if isinstance(run.config, dict) else None
         if not isinstance(mixing, dict):
-            continue
+            if run.strategy in ("none", "input_mixup", "manifold_mixup"):
+                mixing = {"strategy": run.strategy, "layers": ["layers not recorded"]}
+            else:
+                continue
         strategy = mixing.get("strategy")
         layers = [INPUT] if strategy == "input_mixup" else list(mixing.get("layers") or [])
         if strategy == "manifold_mixup" and not layers:
