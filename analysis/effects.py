@@ -18,14 +18,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repflat.analysis.stats import baseline_arm, difference
+from repflat.analysis.stats import NOT_EFFECTS, RESULT_COLUMNS, baseline_arm, paired_differences
 from repflat.analysis.tidy import arm_order, final_epoch, per_run
 from repflat.errors import expected, public, unknown
 
-NOT_EFFECTS = ("n_samples", "pooled_n_samples", "theory_dimension")
-"""Counts and the theory's dimension: properties of the data and the layer, not effects."""
-RESULT_COLUMNS = ["baseline", "n_seeds", "baseline_mean", "arm_mean", "diff", "low", "high",
-                  "relative", "method", "level"]
+__all__ = ["NOT_EFFECTS", "RESULT_COLUMNS", "compare", "effects", "effects_note", "sweep_table"]
 _MISSING = object()
 
 
@@ -85,13 +82,15 @@ def sweep_table(arms: list[str], strategies: dict[str, str], configs: dict[str, 
 
 def effects(values: pd.DataFrame, sweep: pd.DataFrame, *, metrics=None,
             level: float = 0.95) -> pd.DataFrame:
-    """Each arm of `sweep` with a baseline, against it, per layer and metric.
+    """Each arm of `sweep` with a baseline, against it, per layer and metric: the one
+    engine (`repflat.analysis.stats.paired_differences`) with the sweep's template and
+    swept keys carried.
 
     Parameters
     ----------
     values : DataFrame
-        One value per (run, layer, epoch, metric): columns run, arm, seed, layer, epoch,
-        metric, value (`repflat.analysis.tidy.per_run`); each run's final epoch is used.
+        One value per (run, layer, epoch, metric) (`repflat.analysis.tidy.per_run`); each
+        run's final epoch is used.
     sweep : DataFrame
         `sweep_table`'s frame: arm, template, baseline and the swept keys.
     metrics : iterable of str, optional
@@ -103,34 +102,11 @@ def effects(values: pd.DataFrame, sweep: pd.DataFrame, *, metrics=None,
     -------
     DataFrame
         One row per (layer, metric, arm): layer, metric, arm, template, the swept keys,
-        then baseline, n_seeds (pairs when paired), baseline_mean, arm_mean, diff = arm
-        − baseline, low, high (the interval; NaN below three seeds), relative (diff /
-        |baseline_mean|), method ("paired t", "Welch t"), level.
+        then `stats.RESULT_COLUMNS` (baseline, n_seeds, baseline_mean, arm_mean, diff,
+        low, high, relative, method, level).
     """
-    params = [c for c in sweep.columns if c not in ("arm", "template", "baseline")]
-    columns = ["layer", "metric", "arm", "template", *params, *RESULT_COLUMNS]
-    data = final_epoch(values) if len(values) else values
-    if data.empty or sweep["baseline"].isna().all():
-        return pd.DataFrame(columns=columns)
-    data = data[data["metric"].isin(list(metrics))] if metrics is not None else data[
-        ~data["metric"].isin(NOT_EFFECTS)]
-    compared = sweep.dropna(subset=["baseline"])
-    rows = []
-    for (layer, metric), block in data.groupby(["layer", "metric"], sort=False):
-        by_arm = {a: g.set_index(g["seed"].astype(object).where(g["seed"].notna(), g["run"]))["value"]
-                  for a, g in block.groupby("arm", sort=False)}
-        for row in compared.to_dict("records"):
-            arm, base = row["arm"], row["baseline"]
-            if arm not in by_arm or base not in by_arm:
-                continue
-            d = difference(by_arm[arm], by_arm[base], level=level)
-            rows.append({"layer": layer, "metric": metric, "arm": arm, "template": row["template"],
-                         **{p: row[p] for p in params},
-                         "baseline": base, "n_seeds": d["n"], "baseline_mean": d["baseline_mean"],
-                         "arm_mean": d["arm_mean"], "diff": d["difference"], "low": d["ci_low"],
-                         "high": d["ci_high"], "relative": d["relative"], "method": d["method"],
-                         "level": d["level"]})
-    return pd.DataFrame(rows, columns=columns)
+    return paired_differences(values, sweep.dropna(subset=["baseline"]), metrics=metrics,
+                              level=level)
 
 
 @public

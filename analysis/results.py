@@ -79,6 +79,20 @@ class Analysis:
                  f"summary {len(self.summary)}, training {len(self.training)}"]
         return "\n".join(lines + [f"  note: {n[:120]}" for n in self.notes])
 
+    def against(self, baseline: str, metrics) -> pd.DataFrame:
+        """The rows of `effects` comparing an arm with `baseline` on `metrics`: what the
+        pipeline computed, read, not computed again. Tables written before effects.csv
+        existed have none; their comparisons are computed here, once, from `flat`."""
+        effects = self.effects
+        if effects.empty and len(self.flat):
+            from repflat.analysis.stats import compare
+            from repflat.analysis.tidy import per_run
+
+            effects = self.effects = compare(per_run(self.flat))
+        if effects.empty:
+            return effects
+        return effects[(effects["baseline"] == baseline) & effects["metric"].isin(list(metrics))]
+
     @property
     def layer_order(self) -> list[str]:
         return list(dict.fromkeys(self.spectra["layer"])) if len(self.spectra) else list(

@@ -1,9 +1,9 @@
 """Differences between arms over seeds, with intervals: how sure a comparison is.
 
-`compare(values, baseline=...)` takes one value per (run, layer, epoch, metric) (the
-frame `repflat.analysis.tidy.per_run` gives) and, for every other arm, layer and metric,
-the difference of means against the baseline arm at each run's final epoch, with a
-confidence interval:
+The one comparison engine. `paired_differences(values, pairs)` takes one value per (run,
+layer, epoch, metric) (the frame `repflat.analysis.tidy.per_run` gives) and pairs of
+(arm, baseline) and gives, per layer and metric, the difference of means at each run's
+final epoch with a confidence interval (`difference`):
 
 - *paired t*, when the two arms share at least two seeds: the differences d_s =
   x_arm,s − x_base,s over the shared seeds s, mean d̄ and the interval
@@ -14,8 +14,12 @@ confidence interval:
 - no interval (NaN) with fewer than 3 values on a side (3 pairs when paired): two seeds
   give an interval so wide it says nothing, and one gives none at all.
 
-Every interval is a plain t interval per comparison: when many are drawn, some will
-exclude 0 by chance; `count_note` says how many were drawn.
+`compare(values, baseline=...)` pairs every arm with one baseline;
+`repflat.analysis.effects` pairs a sweep's points with the baseline trained at the same
+swept values. Both give the schema effects.csv holds (RESULT_COLUMNS after layer,
+metric, arm and any carried columns), which the pipeline computes once and the report
+reads. Every interval is a plain t interval per comparison: when many are drawn, some
+will exclude 0 by chance; `count_note` says how many were drawn.
 """
 from __future__ import annotations
 
@@ -26,8 +30,10 @@ from repflat.analysis.tidy import final_epoch
 from repflat.errors import unknown
 
 MIN_SEEDS = 3
-COLUMNS = ["layer", "metric", "arm", "baseline", "method", "n", "baseline_mean", "arm_mean",
-           "difference", "ci_low", "ci_high", "relative", "level"]
+RESULT_COLUMNS = ["baseline", "n_seeds", "baseline_mean", "arm_mean", "diff", "low", "high",
+                  "relative", "method", "level"]
+NOT_EFFECTS = ("n_samples", "pooled_n_samples", "theory_dimension")
+"""Counts and the theory's dimension: properties of the data and the layer, not effects."""
 
 
 def _scipy_stats():
@@ -96,55 +102,74 @@ def baseline_arm(values: pd.DataFrame) -> str:
     return (erm or arms)[0]
 
 
-def compare(values: pd.DataFrame, *, baseline: str | None = None, metrics=None,
-            level: float = 0.95) -> pd.DataFrame:
-    """Every arm against `baseline`, per layer and metric, at each run's final epoch.
+def paired_differences(values: pd.DataFrame, pairs: pd.DataFrame, *, metrics=None,
+                       level: float = 0.95) -> pd.DataFrame:
+    """Each (arm, baseline) of `pairs`, per layer and metric, at each run's final epoch.
 
     Parameters
     ----------
     values : DataFrame
         One value per (run, layer, epoch, metric): columns run, arm, seed, layer, epoch,
         metric, value (`repflat.analysis.tidy.per_run`).
-    baseline : str, optional
-        The arm compared against (default: `baseline_arm`); one that is not an arm of
-        `values` is refused, with the close matches.
+    pairs : DataFrame
+        Columns arm and baseline, and any others to carry into each result row (a sweep's
+        template and swept values); one row per arm compared.
     metrics : iterable of str, optional
-        Metrics to compare (default: all).
+        Metrics to compare (default: all but NOT_EFFECTS, which are no effects).
     level : float, default 0.95
         Confidence level of the intervals.
 
     Returns
     -------
     DataFrame
-        Columns COLUMNS: one row per (layer, metric, arm), the layers and arms in the
-        order they come.
+        One row per (layer, metric, arm) that both arms have: layer, metric, arm, the
+        carried columns, then RESULT_COLUMNS: baseline, n_seeds (pairs when paired),
+        baseline_mean, arm_mean, diff = arm − baseline, low, high (the interval; NaN
+        below three seeds), relative (diff / |baseline_mean|), method, level.
     """
-    if values.empty:
-        return pd.DataFrame(columns=COLUMNS)
-    if baseline is not None and baseline not in set(values["arm"]):
-        from repflat.analysis.tidy import arm_order
-
-        raise unknown("baseline", str(baseline), arm_order(values["arm"]), what="arm")
-    base = baseline or baseline_arm(values)
-    data = final_epoch(values)
-    if metrics is not None:
-        data = data[data["metric"].isin(list(metrics))]
+    carried = [c for c in pairs.columns if c not in ("arm", "baseline")]
+    columns = ["layer", "metric", "arm", *carried, *RESULT_COLUMNS]
+    data = final_epoch(values) if len(values) else values
+    if data.empty or pairs.empty:
+        return pd.DataFrame(columns=columns)
+    data = data[data["metric"].isin(list(metrics))] if metrics is not None else data[
+        ~data["metric"].isin(NOT_EFFECTS)]
     rows = []
     for (layer, metric), block in data.groupby(["layer", "metric"], sort=False):
         by_arm = {a: g.set_index(g["seed"].astype(object).where(g["seed"].notna(), g["run"]))["value"]
                   for a, g in block.groupby("arm", sort=False)}
-        if base not in by_arm:
-            continue
-        for arm, series in by_arm.items():
-            if arm != base:
-                rows.append({"layer": layer, "metric": metric, "arm": arm, "baseline": base,
-                             **difference(series, by_arm[base], level=level)})
-    return pd.DataFrame(rows, columns=COLUMNS)
+        for pair in pairs.to_dict("records"):
+            arm, base = pair["arm"], pair["baseline"]
+            if arm not in by_arm or base not in by_arm:
+                continue
+            d = difference(by_arm[arm], by_arm[base], level=level)
+            rows.append({"layer": layer, "metric": metric, "arm": arm,
+                         **{c: pair[c] for c in carried}, "baseline": base, "n_seeds": d["n"],
+                         "baseline_mean": d["baseline_mean"], "arm_mean": d["arm_mean"],
+                         "diff": d["difference"], "low": d["ci_low"], "high": d["ci_high"],
+                         "relative": d["relative"], "method": d["method"], "level": d["level"]})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def compare(values: pd.DataFrame, *, baseline: str | None = None, metrics=None,
+            level: float = 0.95) -> pd.DataFrame:
+    """Every arm against one `baseline` (default `baseline_arm`): `paired_differences`
+    of each arm of `values` with it; a baseline that is not an arm of `values` is
+    refused, with the close matches."""
+    from repflat.analysis.tidy import arm_order
+
+    arms = arm_order(values["arm"]) if len(values) else []
+    if baseline is not None and baseline not in arms:
+        raise unknown("baseline", str(baseline), arms, what="arm")
+    base = baseline or (baseline_arm(values) if arms else None)
+    pairs = pd.DataFrame({"arm": [a for a in arms if a != base], "baseline": base},
+                         columns=["arm", "baseline"])
+    return paired_differences(values, pairs, metrics=metrics, level=level)
 
 
 def count_note(effects: pd.DataFrame) -> str:
     """How many intervals were drawn, and what that means for reading them."""
-    n = int(effects["ci_low"].notna().sum())
+    n = int(effects["low"].notna().sum()) if len(effects) else 0
     if not n:
         return "No intervals were drawn (fewer than three seeds per arm)."
     level = float(effects["level"].iloc[0])

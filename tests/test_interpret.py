@@ -97,12 +97,12 @@ def test_the_numbers_of_a_comparison_share_the_place_its_interval_allows():
     interval half-width's second significant digit, as mean ± std are in the tables."""
     from repflat.analysis.report.interpret import _ci, _shown
 
-    row = pd.Series({"difference": -2.8012, "ci_low": -4.8537, "ci_high": -0.74811, "n": 3,
+    row = pd.Series({"diff": -2.8012, "low": -4.8537, "high": -0.74811, "n_seeds": 3,
                      "level": 0.95, "method": "paired t", "baseline_mean": 29.903, "arm_mean": 27.102})
     show = _shown(row)  # half-width 2.05: two significant digits reach the first decimal
     assert (show(row["arm_mean"]), show(row["baseline_mean"])) == ("27.1", "29.9")
     assert _ci(row) == "(-2.8, 95% CI -4.9 to -0.7, paired t over 3 seeds)"
-    wide = pd.Series({**row, "ci_low": -310.0, "ci_high": 250.0, "difference": -30.4})  # ± 280
+    wide = pd.Series({**row, "low": -310.0, "high": 250.0, "diff": -30.4})  # ± 280
     assert _ci(wide) == "(-30, 95% CI -310 to 250, paired t over 3 seeds)"
-    none = pd.Series({**row, "ci_low": np.nan, "ci_high": np.nan})
+    none = pd.Series({**row, "low": np.nan, "high": np.nan})
     assert _ci(none) == "(-2.80; no interval with 3 seeds)"  # 3 significant digits

@@ -46,7 +46,7 @@ def test_compare_pairs_by_seed_at_the_final_epoch_against_erm():
     assert out[["layer", "metric", "arm", "baseline", "method"]].values.tolist() == [
         ["fc1", "m", "mm", "erm", "paired t"]]
     row = out.iloc[0]
-    assert row["difference"] == pytest.approx(-2.0) and row["ci_low"] == pytest.approx(-2.0)
+    assert row["diff"] == pytest.approx(-2.0) and row["low"] == pytest.approx(-2.0)
     assert "1 intervals were drawn at 95% each" in count_note(out)
 
 

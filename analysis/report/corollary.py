@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from repflat.analysis.report.tables import mean_std, number
-from repflat.analysis.stats import compare
 from repflat.analysis.tidy import arm_order, final_epoch, per_run
 from repflat.progress import counted
 from repflat.rundir.names import EXCESS_MIXUP_LOSS, INPUT, RUN_FILE
@@ -191,9 +190,9 @@ def short_names(base: str, arms: list[str]) -> dict[str, str]:
 def _ci(row) -> str:
     if row is None:
         return ""
-    if not np.isfinite(row["ci_low"]):
-        return f"{row['difference']:+.2g} (no interval, {counted(int(row['n']), 'seed')})"
-    return f"{row['difference']:+.2g} [{row['ci_low']:+.2g}, {row['ci_high']:+.2g}]"
+    if not np.isfinite(row["low"]):
+        return f"{row['diff']:+.2g} (no interval, {counted(int(row['n_seeds']), 'seed')})"
+    return f"{row['diff']:+.2g} [{row['low']:+.2g}, {row['high']:+.2g}]"
 
 
 def _cell(stats: pd.DataFrame, arm: str, metric: str) -> str:
@@ -213,7 +212,6 @@ def corollary_reading(analysis) -> tuple[pd.DataFrame, list[str]]:
     summary = analysis.summary
     if summary.empty or ALONG not in set(summary["metric"]):
         return pd.DataFrame(), []
-    values = per_run(analysis.flat)
     excess = premise(analysis.training).set_index("arm")
     floors = linear_head_floors(analysis.runs)
     floor = {a: float(np.mean([b for _, b in pairs])) for a, pairs in floors.items()}
@@ -231,8 +229,8 @@ def corollary_reading(analysis) -> tuple[pd.DataFrame, list[str]]:
         points = against_premise(analysis.flat, analysis.training, layer)
         for base, arms in groups.items():
             short = short_names(base, arms) if several else {a: a for a in arms}
-            effects = compare(values[values["arm"].isin(arms)], baseline=base, metrics=(ALONG,))
-            effects = effects[effects["layer"] == layer].set_index("arm")
+            effects = analysis.against(base, (ALONG,))
+            effects = effects[(effects["layer"] == layer) & effects["arm"].isin(arms)].set_index("arm")
             for arm in arms:
                 if (arm, ALONG) not in stats.index:
                     continue

@@ -21,7 +21,7 @@ import pandas as pd
 
 from repflat.analysis.report.corollary import METRICS as COROLLARY_METRICS
 from repflat.analysis.results import Analysis
-from repflat.analysis.stats import MIN_SEEDS, baseline_arm, compare, count_note
+from repflat.analysis.stats import MIN_SEEDS, baseline_arm, count_note
 from repflat.analysis.theory import NARROW
 from repflat.analysis.tidy import arm_order, final_epoch, per_run
 from repflat.analysis.report.tables import at_place, is_scientific, mean_std, number, uncertainty_place
@@ -46,10 +46,10 @@ def _shown(row: pd.Series | None):
     """How the numbers of one comparison are written: all to the decimal place its
     interval's half-width allows (2 significant digits of it), as mean ± std are in the
     tables; without an interval, 4 significant digits each."""
-    if row is None or not np.isfinite(row["ci_low"]) or row["ci_high"] <= row["ci_low"]:
+    if row is None or not np.isfinite(row["low"]) or row["high"] <= row["low"]:
         return number
-    half = (row["ci_high"] - row["ci_low"]) / 2
-    values = [half, row["ci_low"], row["ci_high"], row["baseline_mean"], row["arm_mean"]]
+    half = (row["high"] - row["low"]) / 2
+    values = [half, row["low"], row["high"], row["baseline_mean"], row["arm_mean"]]
     if any(is_scientific(v) for v in values if np.isfinite(v) and v != 0):
         return number
     place = uncertainty_place(half)
@@ -59,19 +59,19 @@ def _shown(row: pd.Series | None):
 def _ci(row: pd.Series) -> str:
     """'(−2.8, 95% CI −4.9 to −0.7, paired t over 3 seeds)', or why there is no interval."""
     show = _shown(row)
-    diff = show(row["difference"], 3)
-    seeds = counted(int(row['n']), "seed")
-    if not np.isfinite(row["ci_low"]):
+    diff = show(row["diff"], 3)
+    seeds = counted(int(row['n_seeds']), "seed")
+    if not np.isfinite(row["low"]):
         return f"({diff}; no interval with {seeds})"
-    return (f"({diff}, {row['level']:.0%} CI {show(row['ci_low'], 3)} to "
-            f"{show(row['ci_high'], 3)}, {row['method']} over {seeds})")
+    return (f"({diff}, {row['level']:.0%} CI {show(row['low'], 3)} to "
+            f"{show(row['high'], 3)}, {row['method']} over {seeds})")
 
 
 def _clear(row: pd.Series) -> bool | None:
     """Whether the interval excludes 0 (None: there is no interval)."""
-    if not np.isfinite(row["ci_low"]):
+    if not np.isfinite(row["low"]):
         return None
-    return bool(row["ci_low"] > 0 or row["ci_high"] < 0)
+    return bool(row["low"] > 0 or row["high"] < 0)
 
 
 def _arm_means(summary: pd.DataFrame, layer: str, metric: str) -> pd.Series:
@@ -117,7 +117,7 @@ def layer_sentences(layer: str, summary: pd.DataFrame, effects: pd.DataFrame, ba
         elif not clear:
             how = "no clear change in shape"
         else:
-            how = "flatter in shape" if shape["difference"] < 0 else "less flat in shape, not more"
+            how = "flatter in shape" if shape["diff"] < 0 else "less flat in shape, not more"
         out.append(f"The effective rank, which ignores scale, goes from "
                    f"{_shown(shape)(shape['baseline_mean'])} to {_shown(shape)(shape['arm_mean'])} "
                    f"{_ci(shape)}: {how}.")
@@ -216,7 +216,7 @@ def interpretation(analysis: Analysis) -> tuple[list[str], list[str]]:
         sweep_note = (f"The paper's statistics below compare the arms trained at {base}'s swept values with "
                       f"{base}; the others have their own baseline ({', '.join(sorted(others))}) "
                       "and are compared in the sweep section and effects.csv.")
-    effects = compare(values, baseline=base, metrics=METRICS)
+    effects = analysis.against(base, METRICS)
     findings = [sweep_note] if sweep_note else []
     for layer in analysis.layer_order:
         if layer == INPUT:
