@@ -41,10 +41,6 @@ import numpy as np
 
 from repflat.errors import expected
 
-CLASS_MEASURES = ("along_spread", "across_spread", "along_share", "collapsed", "separation",
-                  "sigma1_over_separation", "sigma_rest_over_separation", "jacobian_energy_share")
-"""The per-class measures, in the order tables list them (their class mean is a `mean` row)."""
-LAYER_MEASURES = ("layer_scale", "downstream_gain", "scale_gain_product")
 COLLAPSE_TOL = 0.05
 """A class whose whole spread is below this share of its separation counts as collapsed."""
 CHUNK = 65536

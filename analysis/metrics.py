@@ -15,12 +15,29 @@ The README's "Flattening metrics" table lists every definition.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from repflat.errors import expected
 from repflat.analysis.moments import as_spectrum
 
 
+def spectrum_metric(*, ordered: bool = True):
+    """Make `kernel(s, ...)`, which takes a spectrum already checked, the public metric
+    `f(s, ...)` that checks any array-like first (`as_spectrum`: 1-D, finite, >= 0, and
+    descending when `ordered`); `f.kernel` stays reachable, so code that computes many
+    metrics of one spectrum checks it once (repflat.analysis.tidy.spectrum_metrics)."""
+    def wrap(kernel):
+        @functools.wraps(kernel)
+        def metric(s, *args, **kwargs):
+            return kernel(as_spectrum(s, ordered=ordered), *args, **kwargs)
+        metric.kernel = kernel
+        return metric
+    return wrap
+
+
+@spectrum_metric()
 def largest_singular_value(s: np.ndarray) -> float:
     """σ₁, the spread along the class's main direction (§3.2's first statistic).
 
@@ -43,10 +60,10 @@ def largest_singular_value(s: np.ndarray) -> float:
     repflat.errors.UserError
         If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
-    s = as_spectrum(s)
     return float(s[0]) if len(s) else 0.0
 
 
+@spectrum_metric()
 def sum_other_singular_values(s: np.ndarray) -> float:
     """Σ_{i≥2} σ_i, the spread outside the main direction (§3.2's second statistic).
 
@@ -69,10 +86,10 @@ def sum_other_singular_values(s: np.ndarray) -> float:
     repflat.errors.UserError
         If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
-    s = as_spectrum(s)
     return float(np.sum(s[1:]))
 
 
+@spectrum_metric(ordered=False)
 def effective_rank(s: np.ndarray) -> float:
     """Effective rank exp(H(p)), p_i = σ_i / Σ_j σ_j, H the Shannon entropy (0·log 0 = 0).
 
@@ -97,7 +114,6 @@ def effective_rank(s: np.ndarray) -> float:
     repflat.errors.UserError
         If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
-    s = as_spectrum(s, ordered=False)
     total = float(np.sum(s))
     if total <= 0:
         return 0.0
@@ -106,6 +122,7 @@ def effective_rank(s: np.ndarray) -> float:
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
+@spectrum_metric(ordered=False)
 def rankme(s: np.ndarray, eps: float = 1e-7) -> float:
     """RankMe: exp(−Σ_i p_i log p_i) with p_i = σ_i / Σ_j σ_j + ε, over all r values.
 
@@ -136,7 +153,6 @@ def rankme(s: np.ndarray, eps: float = 1e-7) -> float:
     repflat.errors.UserError
         If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
-    s = as_spectrum(s, ordered=False)
     s = np.asarray(s, dtype=np.float64)
     total = float(np.sum(s))
     if total <= 0:
@@ -146,6 +162,7 @@ def rankme(s: np.ndarray, eps: float = 1e-7) -> float:
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
+@spectrum_metric(ordered=False)
 def participation_ratio(s: np.ndarray) -> float:
     """Participation ratio (Σ_i λ_i)² / Σ_i λ_i², λ_i = σ_i²: directions sharing the variance.
 
@@ -170,12 +187,12 @@ def participation_ratio(s: np.ndarray) -> float:
     repflat.errors.UserError
         If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
-    s = as_spectrum(s, ordered=False)
     lam = np.asarray(s, dtype=np.float64) ** 2
     sq = float(np.sum(lam ** 2))
     return float(np.sum(lam)) ** 2 / sq if sq > 0 else 0.0
 
 
+@spectrum_metric()
 def stable_rank(s: np.ndarray) -> float:
     """Stable rank ‖X‖²_F / ‖X‖²₂ = Σ_i σ_i² / σ₁²: 1 for rank one, m for m equal σ.
 
@@ -200,13 +217,12 @@ def stable_rank(s: np.ndarray) -> float:
     repflat.errors.UserError
         If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
-    s = as_spectrum(s)
-    s = np.asarray(s, dtype=np.float64)
     if not len(s) or s[0] <= 0:
         return 0.0
     return float(np.sum((s / s[0]) ** 2))
 
 
+@spectrum_metric()
 def variance_share(s: np.ndarray, k: int) -> float:
     """Σ_{i≤k} σ_i² / Σ_i σ_i²: the share of variance along the top k principal directions.
 
@@ -240,13 +256,13 @@ def _power(s, k: int, what: str) -> tuple[np.ndarray, float]:
     """σ_i² of a checked spectrum and their sum, for a share split at k ≥ 0 (`what` k is).
     Each share sums its own side rather than taking 1 − the other: a tiny residual share
     would otherwise be lost to cancellation."""
-    s = as_spectrum(s)
     if k < 0:
         raise expected("k", what, k)
     power = s ** 2
     return power, float(power.sum())
 
 
+@spectrum_metric()
 def numerical_rank(s: np.ndarray, rtol: float) -> int:
     """Numerical rank #{i : σ_i > rtol · σ₁}: directions above a fraction rtol of σ₁.
 
@@ -269,7 +285,6 @@ def numerical_rank(s: np.ndarray, rtol: float) -> int:
     repflat.errors.UserError
         If `s` is not a 1-D array-like of finite, non-negative, descending numbers.
     """
-    s = as_spectrum(s)
     if not len(s) or s[0] <= 0:
         return 0
     return int(np.sum(s > rtol * s[0]))
@@ -302,6 +317,7 @@ def theory_dimension(n_features: int, n_classes: int) -> int:
     return max(n_features - n_classes + 1, 0)
 
 
+@spectrum_metric()
 def residual_variance_share(s: np.ndarray, k: int) -> float:
     """Σ_{i>k} σ_i² / Σ_i σ_i²: the share of variance outside the best k-dim subspace.
 

@@ -18,33 +18,9 @@ another tool). Tables written before these columns (text classes mixing labels a
 value; group "class" or "pooled".
 
 `flattening.csv`: one row per (run, layer, epoch, group, class, metric) with its value.
-Definitions: `repflat.analysis.metrics` and the README's table.
-
-| metric | group | definition |
-|---|---|---|
-| n_samples | each, pooled | rows |
-| largest_singular_value | each, pooled | σ₁ |
-| sum_other_singular_values | each, pooled | Σ_{i≥2} σ_i |
-| effective_rank | each, pooled | Roy & Vetterli: exp(entropy of σ/Σσ) |
-| rankme | each, pooled | Garrido et al.: exp(entropy of σ/Σσ + 1e-7) |
-| participation_ratio | each, pooled | (Σλ)² / Σλ², λ = σ² |
-| stable_rank | each, pooled | Σσ² / σ₁² |
-| numerical_rank | each, pooled | #{σ_i > rtol·σ₁} |
-| variance_share_top{k} | each, pooled | Σ_{i≤k} σ² / Σσ², k = 1, 2, 5, 10 below n_features |
-| theory_dimension | each | dim(H) − K + 1 (Corollary 1) |
-| residual_variance_share | each | share of σ² beyond the first theory_dimension |
-| mean_first_singular_value | mean | σ₁ averaged over classes (Appendix G) |
-| nc1 | all | Papyan et al.: Tr(Σ_W Σ_B⁺) / K (Σ_B about the mean of all rows; analysis.nc1_mean) |
-| within_between_ratio | all | Tr(Σ_W) / Tr(Σ_B) |
-| along_spread, across_spread | each, mean | class spread along / across its discriminative directions ÷ separation along them (Corollary 1; repflat.analysis.discriminative) |
-| along_share | each, mean | share of the class's variance along its discriminative directions |
-| collapsed | each, mean | 1 if the whole spread < collapse_tol × separation (mean: share of classes) |
-| separation | each, mean | RMS distance to the other class means along the discriminative directions |
-| sigma1_over_separation, sigma_rest_over_separation | each, mean | σ₁ and Σσ₂… ÷ (√n_k · separation) |
-| jacobian_energy_share | each, mean | share of the Jacobian's energy in its top K − 1 directions |
-| layer_scale, downstream_gain, scale_gain_product | all | RMS spread of the layer, √λ_max of the mean Jacobian outer product, their product (the gauge) |
-
-The discriminative rows need the run's discriminative summaries (format 2, captured by
+The metrics, their groups and where each is computed: repflat.analysis.registry (and
+the README's "Flattening metrics" table, with the formulas). Corollary 1's
+discriminative rows need the run's discriminative summaries (format 2, captured by
 default); they are absent for features without them.
 
 Classes of fewer than two rows get only their n_samples row (they have no spread).
@@ -56,36 +32,16 @@ import numpy as np
 import pandas as pd
 
 from repflat.analysis import metrics as M
-from repflat.analysis.discriminative import CLASS_MEASURES, COLLAPSE_TOL, discriminative_geometry
+from repflat.analysis import registry
+from repflat.analysis.discriminative import COLLAPSE_TOL, discriminative_geometry
+from repflat.analysis.moments import as_spectrum
+from repflat.analysis.registry import CLASS_MEASURES
 from repflat.analysis.runs import run_columns
 from repflat.analysis.spectra import layer_statistics
 from repflat.config import AnalysisConfig
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.run import RunInfo
 from repflat.rundir.names import ALL, CLASS, MEAN, NOT_A_CLASS, POOLED, UNKNOWN
-
-TOP_K = (1, 2, 5, 10)
-CLASS_METRICS = ("largest_singular_value", "sum_other_singular_values", "effective_rank",
-                 "rankme", "participation_ratio", "stable_rank", "numerical_rank",
-                 *(f"variance_share_top{k}" for k in TOP_K), "theory_dimension",
-                 "residual_variance_share")
-LAYER_METRICS = ("nc1", "within_between_ratio")
-
-
-def spectrum_metrics(s: np.ndarray, *, rtol: float, n_features: int | None = None) -> dict[str, float]:
-    """Every metric of one spectrum; top-k shares for k below `n_features` (all if None)."""
-    values = {"largest_singular_value": M.largest_singular_value(s),
-              "sum_other_singular_values": M.sum_other_singular_values(s),
-              "effective_rank": M.effective_rank(s),
-              "rankme": M.rankme(s),
-              "participation_ratio": M.participation_ratio(s),
-              "stable_rank": M.stable_rank(s),
-              "numerical_rank": M.numerical_rank(s, rtol)}
-    for k in TOP_K:
-        if n_features is None or k < n_features:
-            values[f"variance_share_top{k}"] = M.variance_share(s, k)
-    return values
-
 
 CLASS_COLUMNS = ["group", "class", "class_name"]
 RUN_COLUMNS = ["run", "arm", "strategy", "seed", "split", "layer", "epoch"]
@@ -159,9 +115,11 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
     k_theory = M.theory_dimension(dim, n_classes)
     counts = dict(zip(st.classes.tolist(), st.counts.tolist()))
     n_total = int(st.counts.sum())
-    spectra = {k: s / np.sqrt(counts[k]) if scale else s for k, s in st.spectra.items()}
-    pooled = st.pooled / np.sqrt(n_total) if scale else st.pooled
+    # each spectrum checked once, then every metric reads it as it is (registry kernels)
+    spectra = {k: as_spectrum(s / np.sqrt(counts[k]) if scale else s) for k, s in st.spectra.items()}
+    pooled = as_spectrum(st.pooled / np.sqrt(n_total) if scale else st.pooled)
     names, values, groups, labels_ = [], [], [], []
+    context = registry.Context(rtol, dim)
 
     def put(group: str, label: int | None, metrics: dict) -> None:
         names.extend(metrics)
@@ -179,15 +137,16 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
         row = {"n_samples": counts[cls]}
         if cls in spectra:
             s = spectra[cls]
-            row |= spectrum_metrics(s, rtol=rtol, n_features=dim) | {
+            row |= registry.spectrum_metrics(s, context) | {
                 "theory_dimension": k_theory,
-                "residual_variance_share": M.residual_variance_share(s, k_theory)}
+                "residual_variance_share": M.residual_variance_share.kernel(s, k_theory)}
         put(CLASS, cls, row | geometry.get(cls, {}))
-    put(POOLED, None, {"n_samples": n_total} | spectrum_metrics(pooled, rtol=rtol, n_features=dim))
+    put(POOLED, None, {"n_samples": n_total} | registry.spectrum_metrics(pooled, context))
     averaged = {m: float(np.mean([g[m] for g in geometry.values() if m in g]))
                 for m in CLASS_MEASURES if any(m in g for g in geometry.values())}
     put(MEAN, None, {"mean_first_singular_value":
-                     float(np.mean([M.largest_singular_value(s) for s in spectra.values()]))} | averaged)
+                     float(np.mean([M.largest_singular_value.kernel(s)
+                                    for s in spectra.values()]))} | averaged)
     layer = {"nc1": M.nc1(st, mean=nc1_mean),
              "within_between_ratio": M.within_between_ratio(st, mean=nc1_mean)} | gauge
     put(ALL, None, {m: v for m, v in layer.items() if np.isfinite(v)})  # NaN: undefined, left out

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from repflat.analysis.paper import FIRST_HIDDEN, TRAINING, PaperEntry, arm_for
+from repflat.analysis.registry import table_titles, title
 from repflat.analysis.runs import lowest_seed
 from repflat.analysis.tidy import arm_order, class_names_in, final_epoch, order_rows, over_seeds
 from repflat.rundir.names import CLASS, MEAN
@@ -79,17 +80,8 @@ def at_place(x: float, place: int) -> str:
     return f"{x:.{place}f}"
 
 
-TABLE_METRICS = {  # summary metric -> column title
-    "largest_singular_value": "σ₁",
-    "sum_other_singular_values": "Σ σ₂…",
-    "effective_rank": "effective rank",
-    "numerical_rank": "numerical rank",
-    "theory_dimension": "dim(H)−K+1",
-    "residual_variance_share": "variance beyond dim(H)−K+1",
-    "pooled_largest_singular_value": "pooled σ₁",
-    "pooled_effective_rank": "pooled effective rank",
-    "nc1": "NC1",
-}
+TABLE_METRICS = table_titles()
+"""{summary metric: column title} of the main flattening table (repflat.analysis.registry)."""
 
 
 def flattening_table(summary: pd.DataFrame, layer_order: list[str]) -> pd.DataFrame:
@@ -260,7 +252,7 @@ def paper_table(entry: PaperEntry, summary: pd.DataFrame, training: pd.DataFrame
                         if len(found) else MISSING)
         else:
             layer = first_hidden if pv.layer is FIRST_HIDDEN else pv.layer
-            what = f"{TABLE_METRICS.get(pv.quantity, pv.quantity)} at {layer or '?'} (class mean)"
+            what = f"{title(pv.quantity)} at {layer or '?'} (class mean)"
             found = summary[(summary["arm"] == arm) & (summary["layer"] == layer)
                             & (summary["metric"] == pv.quantity)]
             found = final_epoch(found, by="arm")
