@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from repflat.analysis.stats import NOT_EFFECTS, RESULT_COLUMNS, baseline_arm, paired_differences
-from repflat.analysis.tidy import arm_order, final_epoch, per_run
+from repflat.analysis.tidy import arm_order, per_run
 from repflat.errors import expected, public, unknown
 
 __all__ = ["NOT_EFFECTS", "RESULT_COLUMNS", "compare", "effects", "effects_note", "sweep_table"]

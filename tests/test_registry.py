@@ -69,3 +69,33 @@ def test_a_spectrum_is_checked_once_however_many_metrics_read_it(monkeypatch):
     X, y, summary = _layer()
     sframe, _ = layer_tables(X, y, center=True, rtol=0.01, discriminative=summary)
     assert len(calls) == sframe.drop_duplicates(["group", "class"]).shape[0]  # 3 classes + pooled
+
+
+def test_every_declared_figure_has_a_drawer_and_the_command_line_offers_each():
+    """Figures are declared once in the contract (names and files); the report registers
+    one drawer per name, and --figures and the stale-figure cleanup read the same list."""
+    from repflat.analysis.report.sections import DRAWERS
+    from repflat.cli.parser import FIGURE_NAMES
+    from repflat.rundir.names import FIGURES
+
+    assert list(DRAWERS) == list(FIGURES) == list(FIGURE_NAMES)
+    files = [f for fs in FIGURES.values() for f in fs]
+    assert len(files) == len(set(files)) and "datasets_entropy.png" in files
+
+
+def test_a_report_removes_every_stale_figure_it_did_not_draw_again(tmp_path):
+    """An analysis directory that once held a data set grid (two files) and is analysed
+    again without one loses both; the entropy grid used to stay behind."""
+    from repflat.analysis.report.outputs import analyze
+    from repflat.rundir.features import MemoryFeatures
+    from repflat.rundir.names import FIGURES
+
+    X, y, _ = _layer()
+    fs = MemoryFeatures({("train", 0, "h"): X}, {"train": y})
+    out = tmp_path / "a"
+    out.mkdir()
+    (out / "analysis.json").write_text("{}")  # an analysis directory repflat wrote before
+    for name in FIGURES["datasets"]:
+        (out / name).write_bytes(b"old figure")
+    analyze({"erm": fs}, out, progress=False)
+    assert not any((out / name).exists() for name in FIGURES["datasets"])

@@ -11,37 +11,34 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from repflat.analysis.results import Analysis
-from repflat.analysis.embeddings import METHODS, NAMES, embed_runs, sampling_note
+from repflat.analysis.embeddings import METHODS
 from repflat.analysis.report.interpret import interpretation
 from repflat.analysis.paper import PAPER, PICTURES, paper_entry
-from repflat.analysis.report.markup import Code, Details, Heading, Image, Paragraph, Table, write_report
-from repflat.analysis.report.tables import (accuracy_table, extraction_configs, mixing_table, all_metrics_table, arm_configs, config_difference_table, flattening_table, theory_table,
-                             config_yaml, paper_table, unknown_metrics)
+from repflat.analysis.report.markup import Code, Details, Heading, Paragraph, Table, write_report
+from repflat.analysis.report.tables import (accuracy_table, all_metrics_table, arm_configs,
+                                            config_difference_table, config_yaml,
+                                            extraction_configs, flattening_table, mixing_table,
+                                            paper_table, theory_table, unknown_metrics)
 from repflat.analysis.theory import NARROW, theory_check
-from repflat.analysis.report.corollary import INTRO as COROLLARY_INTRO, against_premise, corollary_reading, families
+from repflat.analysis.report.corollary import INTRO as COROLLARY_INTRO, corollary_reading
 from repflat.analysis.report.datasets import calibration_table, cell_metrics, cells, mixup_sentences
-from repflat.config import AnalysisConfig
 from repflat.progress import counted, say
 from repflat.errors import expected, unknown
-from repflat.rundir.run import RunInfo
+from repflat.rundir.names import FIGURES
 from repflat.config._strict import to_plain
 
 DEFAULT_METRIC = "along_spread"
 """The heat map's default: scale-free and Corollary 1's own measure; raw Σ σ₂… when
 the features carry no discriminative summaries (format 1, other tools)."""
 FALLBACK_METRIC = "sum_other_singular_values"
-FIGURE_NAMES = ("figure1", "planes", "boundaries", "datasets", "spectra", "heatmap", "epochs",
-                "embeddings", "effects", "corollary")
-PER_ARM = ("figure1", "planes", "boundaries", "embeddings")
-"""Figures drawn from one run per arm: left out when the runs span several data sets (an
-arm's lowest seed would stand for one data set only); the data set grid replaces them."""
-FIGURES = tuple(f"{name}.png" for name in FIGURE_NAMES)
+FIGURE_NAMES = tuple(FIGURES)
+"""What `--figures` names (repflat.rundir.names.FIGURES), in the report's order."""
 
 
 @dataclass(frozen=True)
@@ -190,120 +187,28 @@ def _config_blocks(analysis: Analysis) -> list:
 
 
 def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tuple[list, list[Path]]:
-    runs, s, summary = analysis.runs, analysis.settings, analysis.summary
-    blocks, written = [], []
-    d = _drawing() if options.figures != () else None
+    """The figures this report draws (repflat.analysis.report.sections, in their order),
+    and the sentence naming those left out as asked."""
+    from repflat.analysis.report.sections import DRAWERS, PER_ARM, Page
 
-    def add(fig, name: str, heading: str, caption: str, before: list | None = None,
-            after: list | None = None) -> None:
-        if fig is None:
-            return
-        written.append(d.save(fig, out, name))
-        blocks.extend([Heading(heading), *(before or []), Image(name, caption), *(after or [])])
-
-    def draw(name: str, make):
-        """The figure `make()` draws, if this report draws `name` (else nothing is computed)."""
-        return make() if options.draws(name) else None
-
-    where = cells(runs)
+    page = Page(analysis, options, out, _drawing() if options.figures != () else None,
+                cells(analysis.runs))
     skipped = [n for n in FIGURE_NAMES if not options.draws(n)  # no grid to leave out of one data set
-               and (n != "datasets" or not where.empty)]
+               and (n != "datasets" or not page.where.empty)]
     if skipped:
-        blocks.append(Paragraph(f"Figures left out, as asked (--figures): {', '.join(skipped)}."))
-    if not where.empty:
-        _dataset_blocks(analysis, where, blocks, add, draw, d)
-        options = dataclasses.replace(options, figures=tuple(
-            n for n in (FIGURE_NAMES if options.figures is None else options.figures)
-            if n not in PER_ARM))
-    add(draw("figure1", lambda: d.figure1(runs, analysis.spectra, layers=s.spectra_layers,
-                                        cls=s.spectra_class)) if runs else None,
-        "figure1.png", "Figure 1",
-        "Figure 1 reproduced: (a, b) input-space confidence, ERM vs manifold mixup; (d, e) the "
-        "2D bottleneck with its confidence map, training states by class and hidden states of "
-        "uniform inputs (black); (c, f) one class's singular values, mean ± std over seeds.")
-    add(draw("planes", lambda: d.planes(runs)) if runs else None, "planes.png", "Hidden planes",
-        "The 2D plane layer of every arm (lowest seed): confidence map, training states by "
-        "class, hidden states of uniform inputs in black (the paper's Figure 2 view).")
-    add(draw("boundaries", lambda: d.boundaries(runs)) if runs else None, "boundaries.png", "Decision boundaries",
-        "Every arm's classifier over the input plane (lowest seed), from the saved grid: the "
-        "predicted class, the confidence (faded to white at chance) with the training points, "
-        "and the entropy of the predicted distribution in nats.")
-    add(draw("spectra", lambda: d.spectra_figure(analysis.spectra, cls=s.spectra_class)),
-        "spectra.png", "Spectra",
-        f"Singular values of each layer's {'centred' if s.center else 'raw'} class matrices "
-        "(log scale) at each run's last analysed epoch: line = mean over seeds, band = ±1 "
-        "std over seeds. The class average is taken per run before the seeds; the pooled "
-        "column (all classes together) is the control.")
-    metric = heatmap_metric(analysis, options)
-    arms = list(dict.fromkeys(summary["arm"]))
-    if metric and options.draws("heatmap") and len(arms) == 1:
-        blocks += [Heading("Strategy × layer"), Paragraph(
-            f"There is one arm ({arms[0]}), so there is no heat map: its colours are ratios "
-            "between arms. Its values are in the flattening and all-metrics tables.")]
-    add(draw("heatmap", lambda: d.heatmap_figure(summary, metric)) if metric else None,
-        "heatmap.png", "Strategy × layer",
-        f"{metric} (class-averaged, mean over seeds, final epoch) per arm and layer; "
-        "numbers = values, colour = ratio to the first arm at the same layer (log scale; at a "
-        "layer the first arm lacks, to the first arm that has it). "
-        "The pooled-class control is beside it when the tables have it.")
-    epochs = draw("epochs", lambda: d.epochs_figure(summary))
-    several = len(summary) and summary.groupby("arm")["epoch"].nunique().max() > 1
-    constant = (d.constant_note(d.constant_panels(summary))
-                if several and options.draws("epochs") else None)
-    if epochs is None and options.draws("epochs"):
-        blocks += [Heading("Over training"), Paragraph(
-            "One epoch per run was analysed. To see when flattening sets in, capture several "
-            "epochs (capture.epochs in the config) and analyse them all (--epochs all)."
-            if not several else "Every metric the figure would show is constant over "
-            "training, so there is no figure." if constant else "No layer but the input "
-            "has the metrics this figure shows.")]
-        blocks += [Paragraph(constant)] if several and constant else []
-    add(epochs, "epochs.png", "Over training",
-        "Class-averaged flattening metrics at every analysed epoch: mean over seeds, band = ±1 std.",
-        after=[Paragraph(constant)] if constant else [])
-    layer = (embedding_layer(analysis, options)
-             if runs and options.embeddings and options.draws("embeddings") else None)
-    if layer is not None:
-        found = embed_runs(runs, layer=layer, split=s.split, methods=options.embeddings,
-                           max_samples=options.max_samples, seed=options.seed)
-        notes = [Paragraph(n) for n in found.notes]  # arms whose layer has nothing to embed
-        if found.data.empty:
-            blocks += [Heading("Embeddings"), *notes, Paragraph(
-                f"No arm's {layer} has anything to embed, so there is no embeddings figure.")]
-        else:
-            data = found.data
-            add(d.plot_embeddings(data, seed=options.seed), "embeddings.png", "Embeddings",
-                f"{', '.join(NAMES[m] for m in options.embeddings)} of {layer} for each arm "
-                f"(lowest seed), points coloured by class; {sampling_note(data, options.seed)}. "
-                f"Seeded ({options.seed}); `repflat report --embeddings pca,tsne,umap` adds UMAP.",
-                before=notes)
-    frames = {layer: frame for layer in analysis.layer_order
-              if options.draws("corollary")
-              and not (frame := against_premise(analysis.flat, analysis.training, layer)).empty}
-    if frames:
-        erm = {r.name for r in runs if r.strategy == "none"}
-        fig, left_out = d.corollary_figure(frames, families(analysis), erm)
-        add(fig, "corollary.png", "Corollary 1: spread against the premise",
-            "Class-averaged spread along the discriminative directions (left: Corollary 1 puts "
-            "it at 0 at a minimiser) and across them (right: left free), each relative to the "
-            "class separation, against the excess mixup loss (log scale; the premise is that "
-            "it is small), one row per layer. One line per run through its analysed epochs, a "
-            "dot at the last; ERM (hollow) at its final epoch, its excess measured on the same "
-            "kind of mixes. Flattening: along → 0 as the excess falls, across finite; "
-            "collapse: both → 0.",
-            after=[Paragraph(f"Rows left out of the figure, to keep it readable: "
-                             f"{', '.join(left_out)}; their values are in summary.csv.")]
-            if left_out else [])
-    if options.draws("effects") and len(analysis.effects):  # only a sweep has swept keys
-        found, files = d.sweep_blocks(analysis.effects, [l for l in analysis.layer_order if l != "input"],
-                                      lambda fig, name: d.save(fig, out, name))
-        blocks, written = blocks + found, written + files
-    return blocks, written
+        page.blocks.append(Paragraph(f"Figures left out, as asked (--figures): {', '.join(skipped)}."))
+    if not page.where.empty:
+        _dataset_blocks(analysis, page.where, page.blocks)
+    for name, draw in DRAWERS.items():
+        if not options.draws(name) or (not page.where.empty and name in PER_ARM):
+            continue
+        draw(page)
+    return page.blocks, page.written
 
 
-def _dataset_blocks(analysis: Analysis, where: pd.DataFrame, blocks: list, add, draw, d) -> None:
-    """The data set × arm section, appended to `blocks`: sentences, the table, and the grids
-    (confidence, entropy) through `add`."""
+def _dataset_blocks(analysis: Analysis, where: pd.DataFrame, blocks: list) -> None:
+    """The data set × arm section's text, appended to `blocks`: sentences and the table
+    (its grids are the `datasets` figure)."""
     metrics = cell_metrics(analysis.training, where)
     blocks += [Heading("Data sets × arms")]
     blocks += [Paragraph(
@@ -316,16 +221,6 @@ def _dataset_blocks(analysis: Analysis, where: pd.DataFrame, blocks: list, add, 
                              "of the confidence (Guo et al. 2017); label noise, where a data set "
                              "has it, is in the training labels only."),
                    Table(calibration_table(metrics), name="datasets")]
-    caption = ("Rows: data sets; columns: arms (lowest seed). The classifier over the input "
-               "plane from the saved grid (the data's bounding box plus 10% each side), {}; "
-               "training points by class (noisy labels as trained). Corner: test NLL and ECE, "
-               "mean over seeds.")
-    add(draw("datasets", lambda: d.dataset_grid(analysis.runs, where, metrics)), "datasets.png",
-        "Decision boundaries by data set", caption.format("the predicted class faded to white "
-                                                          "at chance (confidence)"))
-    add(draw("datasets", lambda: d.dataset_grid(analysis.runs, where, metrics, response="entropy")),
-        "datasets_entropy.png", "Entropy by data set",
-        caption.format("the entropy of the predicted distribution (light: certain, dark: log K nats)"))
 
 
 def dataset_findings(analysis: Analysis, where: pd.DataFrame) -> list[str]:

@@ -24,7 +24,7 @@ from repflat.analysis.results import Analysis
 from repflat.analysis.stats import MIN_SEEDS, baseline_arm, count_note
 from repflat.analysis.theory import NARROW
 from repflat.analysis.tidy import arm_order, final_epoch, per_run
-from repflat.analysis.report.tables import at_place, is_scientific, mean_std, number, uncertainty_place
+from repflat.analysis.report.tables import at_place, is_scientific, number, uncertainty_place
 from repflat.rundir.names import INPUT
 from repflat.progress import counted
 

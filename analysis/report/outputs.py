@@ -15,13 +15,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from repflat.analysis.pipeline import TABLES, compute, load, read_record, write_tables
-from repflat.analysis.report.build import FIGURES, ReportOptions, build_report, check_options
+from repflat.analysis.report.build import ReportOptions, build_report, check_options
 from repflat.analysis.results import Analysis
 from repflat.config import read_yaml
 from repflat.errors import UserError, expected, public
 from repflat.rundir.lock import exclusive
 from repflat.rundir.run import claimed_by
-from repflat.rundir.names import (ANALYSIS_FILE, ANALYSIS_MARKER, CONFIG_FILE, EXPERIMENT_FILE,
+from repflat.rundir.names import (ANALYSIS_FILE, ANALYSIS_MARKER, CONFIG_FILE, EXPERIMENT_FILE, FIGURES,
                                   MANIFEST)
 
 
@@ -64,7 +64,7 @@ def write_outputs(analysis: Analysis, out: Path, options: ReportOptions, *,
             os.replace(path, out / path.name)
             published.append(out / path.name)
         drawn = {p.name for p in built}
-        for stale in FIGURES:
+        for stale in (f for files in FIGURES.values() for f in files):  # datasets_entropy.png too
             if stale not in drawn:
                 (out / stale).unlink(missing_ok=True)
         return published

@@ -10,9 +10,9 @@ import argparse
 from repflat import __version__
 from repflat.cli.launching import add_launcher_flags
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
+from repflat.rundir.names import FIGURES
 
-FIGURE_NAMES = ("figure1", "planes", "boundaries", "datasets", "spectra", "heatmap", "epochs",
-                "embeddings", "effects", "corollary")  # as repflat.analysis.report.build names them
+FIGURE_NAMES = tuple(FIGURES)  # the contract declares them; the analysis draws them
 
 
 class Parser(argparse.ArgumentParser):

@@ -31,6 +31,15 @@ ANALYSIS_MARKER = ".repflat-analysis"
 LOCK_FILE = ".repflat.lock"
 RUNS_DIR = "runs"                  # an experiment directory's runs, RUNS_DIR/run_dirname(...)
 ANALYSIS_DIR = "analysis"          # and its analysis
+FIGURES = {  # what `--figures` names, in the report's order -> the files each writes
+    "datasets": ("datasets.png", "datasets_entropy.png"),  # runs of several data sets
+    "figure1": ("figure1.png",), "planes": ("planes.png",), "boundaries": ("boundaries.png",),
+    "spectra": ("spectra.png",), "heatmap": ("heatmap.png",), "epochs": ("epochs.png",),
+    "embeddings": ("embeddings.png",), "corollary": ("corollary.png",),
+    "effects": ("effects.png",),  # a sweep
+}
+"""An analysis directory's figures (repflat.analysis.report.sections draws them): declared
+here, where the command line reads them without loading the analysis."""
 
 # ---------------------------------------------------------------- metrics.csv columns
 MIXUP_LOSS = "mixup_loss"
