@@ -38,12 +38,14 @@ from repflat.analysis.metrics import (effective_rank, largest_singular_value, nc
                                       residual_variance_share, stable_rank,
                                       sum_other_singular_values, theory_dimension,
                                       variance_share, within_between_ratio)
-from repflat.analysis.moments import LayerStats, as_features, as_labels
+from repflat.analysis.moments import LayerStats
+from repflat.analysis.inputs import as_features, as_labels
 from repflat.analysis.effects import compare
 from repflat.analysis.pipeline import compute
 from repflat.analysis.results import Analysis
 from repflat.analysis.spectra import class_spectra, layer_statistics, singular_values
-from repflat.analysis.tidy import flattening_frame, layer_tables, summarize
+from repflat.analysis.tidy import summarize
+from repflat.analysis.layers import flattening_frame, layer_tables
 
 __all__ = [
     # spectra

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from repflat.analysis.moments import as_features
+from repflat.analysis.inputs import as_features
 from repflat.analysis.runs import lowest_seed, run_columns
 from repflat.analysis.tidy import arm_order
 from repflat.errors import UserError, expected, unknown

@@ -33,8 +33,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from repflat.analysis.moments import (DENSE_MAX_FEATURES, Factor, LayerStats, Moments, factored,
-                             clean_spectrum, not_finite, psd_singular_values)
+from repflat.analysis.moments import (DENSE_MAX_FEATURES, Factor, LayerStats, Moments, clean_spectrum,
+                                      factored, psd_singular_values)
+from repflat.analysis.inputs import not_finite
 
 CHUNK_BYTES = 64 << 20     # float64 bytes of one chunk of rows (per worker)
 RELEASE_BYTES = 64 << 20   # bytes read through a mapping between two releases of it

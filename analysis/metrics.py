@@ -20,14 +20,14 @@ import functools
 import numpy as np
 
 from repflat.errors import expected
-from repflat.analysis.moments import as_spectrum
+from repflat.analysis.inputs import as_spectrum
 
 
 def spectrum_metric(*, ordered: bool = True):
     """Make `kernel(s, ...)`, which takes a spectrum already checked, the public metric
     `f(s, ...)` that checks any array-like first (`as_spectrum`: 1-D, finite, >= 0, and
     descending when `ordered`); `f.kernel` stays reachable, so code that computes many
-    metrics of one spectrum checks it once (repflat.analysis.tidy.spectrum_metrics)."""
+    metrics of one spectrum checks it once (repflat.analysis.registry.spectrum_metrics)."""
     def wrap(kernel):
         @functools.wraps(kernel)
         def metric(s, *args, **kwargs):

@@ -27,7 +27,8 @@ import pandas as pd
 from repflat.analysis.results import Analysis
 from repflat.analysis.io import numeric_columns, read_csv
 from repflat.analysis.effects import effects, sweep_table
-from repflat.analysis.tidy import analyze_features, per_run, plan, summarize, typed_columns
+from repflat.analysis.tidy import per_run, summarize, typed_columns
+from repflat.analysis.layers import analyze_features, plan
 from repflat.analysis.runs import (collect_runs, label_points, nested, on_disk, sources,
                                    training_metrics)
 from repflat.config import AnalysisConfig, parse_experiment, read_yaml

@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from repflat.analysis.moments import (Factor, LayerStats, as_features, check_inputs, factored, not_finite,
-                                     clean_spectrum)
+from repflat.analysis.moments import Factor, LayerStats, factored, clean_spectrum
+from repflat.analysis.inputs import as_features, check_inputs, not_finite
 from repflat.analysis.gram import CHUNK_BYTES, default_workers, gram_statistics
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.files import check_budget

@@ -3,7 +3,7 @@
 Writes 1,000,000 × 2,048 float16 features (4.1 GB) with 1,000 shuffled classes into a
 temporary directory, as a bare features directory (`features/manifest.json` and its
 arrays, the documented contract, as another framework would write it), then runs
-`repflat.analysis.tidy.analyze_features` on it in a fresh process, exactly what
+`repflat.analysis.layers.analyze_features` on it in a fresh process, exactly what
 `repflat analyze` computes before writing tables: checksum, per-class spectra, every
 metric, the pooled control, NC1. The child reports its wall time and its peak resident
 memory (VmHWM from /proc/self/status; ru_maxrss elsewhere), which must stay well below
@@ -90,7 +90,7 @@ def generate(root: Path, n: int, d: int, k: int) -> None:
 
 def measure(root: str) -> None:
     """In a fresh process: analyse, then print time and peak memory as JSON."""
-    from repflat.analysis.tidy import analyze_features
+    from repflat.analysis.layers import analyze_features
     from repflat.analysis.runs import collect_runs
 
     baseline = peak_rss_bytes()

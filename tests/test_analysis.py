@@ -8,7 +8,8 @@ import pytest
 from repflat.analysis import metrics as M
 from repflat.analysis.report.plotting.boundary import BoundaryDisplay
 from repflat.analysis.report.toy import figure1
-from repflat.analysis.tidy import analyze_features, layer_tables, summarize
+from repflat.analysis.tidy import summarize
+from repflat.analysis.layers import analyze_features, layer_tables
 from repflat.analysis.runs import collect_runs
 from repflat.analysis.spectra import class_spectra
 from repflat.config import AnalysisConfig

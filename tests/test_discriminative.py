@@ -13,7 +13,7 @@ import pytest
 from repflat.analysis.discriminative import discriminative_basis, discriminative_geometry
 from repflat.analysis.metrics import residual_variance_share
 from repflat.analysis.spectra import class_spectra
-from repflat.analysis.tidy import layer_tables
+from repflat.analysis.layers import layer_tables
 from repflat.rundir.features import Discriminative
 
 W = np.array([1.0, 0.0])  # the head's discriminative direction

@@ -22,7 +22,8 @@ from repflat.analysis.report.tables import number
 from repflat.analysis.report.toy import boundaries
 from repflat.analysis.results import Analysis
 from repflat.analysis.embeddings import embed_runs
-from repflat.analysis.tidy import analyze_features, summarize
+from repflat.analysis.tidy import summarize
+from repflat.analysis.layers import analyze_features
 from repflat.config import AnalysisConfig
 from repflat.rundir.features import MemoryFeatures
 from repflat.rundir.names import UNKNOWN, Status

@@ -11,7 +11,8 @@ from repflat.analysis.report.plotting.boundary import BoundaryDisplay
 from repflat.analysis.embeddings import embed, embedding_frame, subsample
 from repflat.analysis.report.plotting.embeddings import plot_embeddings
 from repflat.analysis.report.figures import epochs_figure, heatmap_figure, spectra_figure
-from repflat.analysis.tidy import analyze_features, summarize
+from repflat.analysis.tidy import summarize
+from repflat.analysis.layers import analyze_features
 from repflat.analysis.report.plotting.plots import class_mean_spectra, metric_matrix, plot_spectrum, seed_band
 from repflat.analysis.runs import collect_runs
 from repflat.analysis.report.plotting.style import arm_colors

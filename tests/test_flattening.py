@@ -7,7 +7,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from repflat.analysis import metrics as M
-from repflat.analysis.tidy import analyze_features, layer_tables, summarize
+from repflat.analysis.tidy import summarize
+from repflat.analysis.layers import analyze_features, layer_tables
 from repflat.analysis.runs import collect_runs
 from repflat.analysis.spectra import class_spectra, singular_values
 from repflat.config import AnalysisConfig

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import repflat.analysis as ra
-from repflat.analysis.moments import as_features, as_labels
+from repflat.analysis.inputs import as_features, as_labels
 from repflat.analysis.tidy import typed_columns
 from repflat.errors import UserError
 from repflat.rundir.features import MemoryFeatures

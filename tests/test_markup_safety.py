@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from repflat.analysis.embeddings import COLUMNS, embed, embed_runs, embedding_problem
 from repflat.analysis.report.plotting.embeddings import plot_embeddings
 from repflat.analysis.report.figures import epochs_figure, heatmap_figure, spectra_figure
-from repflat.analysis.tidy import analyze_features
+from repflat.analysis.layers import analyze_features
 from repflat.analysis.report.markup import (Code, Details, Heading, Ids, Image, Paragraph, Table, md_block,
                              md_text, one_line, render_html, render_markdown)
 from repflat.analysis.runs import collect_runs

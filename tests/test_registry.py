@@ -9,7 +9,7 @@ import numpy as np
 
 import repflat.analysis as ra
 from repflat.analysis import registry
-from repflat.analysis.tidy import layer_tables
+from repflat.analysis.layers import layer_tables
 from repflat.rundir.features import Discriminative
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,11 +57,11 @@ def test_every_public_metric_function_is_in_the_stable_api():
 def test_a_spectrum_is_checked_once_however_many_metrics_read_it(monkeypatch):
     """Every spectrum metric reads the checked array through its kernel: one check per
     spectrum in a layer's tables (the pipeline once validated each spectrum ~10 times)."""
-    import repflat.analysis.tidy as tidy
+    import repflat.analysis.layers as layers
 
     calls = []
-    real = tidy.as_spectrum
-    monkeypatch.setattr(tidy, "as_spectrum", lambda s, *a, **k: calls.append(1) or real(s, *a, **k))
+    real = layers.as_spectrum
+    monkeypatch.setattr(layers, "as_spectrum", lambda s, *a, **k: calls.append(1) or real(s, *a, **k))
     import repflat.analysis.metrics as M
 
     monkeypatch.setattr(M, "as_spectrum", lambda *a, **k: (_ for _ in ()).throw(AssertionError(

@@ -222,7 +222,7 @@ def rank3_class(n: int = 1000, d: int = 200, seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("rtol", [1e-2, 1e-7])
 def test_the_svd_and_gram_paths_give_the_same_metrics(rtol):
-    from repflat.analysis.tidy import layer_tables
+    from repflat.analysis.layers import layer_tables
 
     x, y = rank3_class(), np.zeros(1000, dtype=int)
     tables = {m: layer_tables(x, y, center=True, rtol=rtol, method=m)[1] for m in ("svd", "gram")}

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from repflat.analysis.tidy import analyze_features
+from repflat.analysis.layers import analyze_features
 from repflat.analysis.runs import collect_runs
 from repflat.analysis.report.tables import theory_table
 from repflat.analysis.theory import theory_check

@@ -19,7 +19,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.patches import Patch
 
-from repflat.analysis.moments import as_array, as_features, as_labels
+from repflat.analysis.inputs import as_array, as_features, as_labels
 from repflat.analysis.report.plotting.style import class_colors, lighten, literal
 from repflat.errors import choice, expected
 from repflat.rundir.features import Features
