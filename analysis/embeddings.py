@@ -14,8 +14,8 @@ identical (dead ReLUs) crashed the process in scikit-learn's t-SNE, whose PCA
 initialisation divides by a zero spread. Such a layer is not embedded; `embed` refuses
 it with a UserError and `embed_runs` leaves the arm out with a sentence saying why.
 
-umap-learn is imported inside `embed` only: importing it compiles numba code (~10 s),
-which nobody who asks for PCA or t-SNE should wait for.
+umap-learn is imported inside `embed` only: importing it compiles numba code (its time:
+benchmarks/cli_latency.py --imports), which nobody who asks for PCA or t-SNE should wait for.
 """
 from __future__ import annotations
 
@@ -103,8 +103,8 @@ def embed(features: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.nda
 
 
 def _embed(x: np.ndarray, method: str, seed: int) -> np.ndarray:
-    # Imported here, not at the top: scikit-learn takes ~1.3 s to import, which an
-    # analysis without embeddings (`--figures none`) should not pay.
+    # Imported here, not at the top: an analysis without embeddings (`--figures none`)
+    # should not pay scikit-learn's import (benchmarks/cli_latency.py --imports).
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 

@@ -37,7 +37,7 @@ NOT_EFFECTS = ("n_samples", "pooled_n_samples", "theory_dimension")
 
 
 def _scipy_stats():
-    from scipy import stats  # here: importing it costs ~0.7 s, paid only when intervals are drawn
+    from scipy import stats  # here, paid only when intervals are drawn (its import time: benchmarks/cli_latency.py --imports)
 
     return stats
 

@@ -3,6 +3,7 @@ interpreter start-up and imports count.
 
     python benchmarks/cli_latency.py            # all of it (~1-2 minutes on 2 cores)
     python benchmarks/cli_latency.py --no-demo  # the quick answers only
+    python benchmarks/cli_latency.py --imports  # what each heavy library costs to import
 
 Measured side by side in one run (this machine may be shared; the reference line is the
 same machine's `python -c "import yaml"`):
@@ -12,6 +13,10 @@ same machine's `python -c "import yaml"`):
     analyze --figures none, one run     target <= 2 s
     make demo path (run spirals, auto)  target <= 25 s, with where the time goes:
                                         training, analysis, each figure, the report
+
+and, with --imports, the import time of each library repflat imports only where it is
+used (scipy.stats for intervals, scikit-learn for embeddings, umap-learn, matplotlib and
+seaborn for figures, torchvision for its models): the measurements behind those choices.
 """
 from __future__ import annotations
 
@@ -80,15 +85,31 @@ def demo_breakdown(tmp: Path) -> None:
     print("  (each phase is a new process: imports counted in each, once in the total)")
 
 
+LAZY_IMPORTS = ("scipy.stats", "sklearn.manifold", "umap", "matplotlib.pyplot", "seaborn",
+                "torch", "torchvision")
+"""Imported only where used; why: the time each takes, printed by --imports."""
+
+
+def import_costs(reference: float) -> None:
+    for module in LAZY_IMPORTS:
+        seconds, _ = timed(sys.executable, "-c", f"import {module}")
+        line(f"import {module}", seconds, reference=reference)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-demo", action="store_true", help="skip the end-to-end demo timing")
+    parser.add_argument("--imports", action="store_true",
+                        help="only the import time of each library imported where it is used")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         reference, _ = timed(sys.executable, "-c", "import yaml")
         line('reference: python -c "import yaml"', reference)
+        if args.imports:
+            import_costs(reference)
+            return
 
         typo = tmp / "typo.yaml"
         typo.write_text(SPIRALS.read_text().replace("lr: 0.003", "learning_rat: 0.003"))

@@ -46,7 +46,8 @@ class ReportOptions:
     """What `repflat report` lets a reader choose; `analyze` and `run` use the defaults."""
 
     embeddings: tuple[str, ...] = ("pca", "tsne")
-    """Embedding methods (pca, tsne, umap); empty for none. UMAP costs ~10 s to import."""
+    """Embedding methods (pca, tsne, umap); empty for none. UMAP is slow to import
+    (benchmarks/cli_latency.py --imports), so it is not among the defaults."""
     embedding_layer: str | None = None
     """Layer to embed; default: the last of the analysis' spectra_layers, else the last
     analysed layer wider than 2."""
