@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from repflat import __version__
+from repflat.version import __version__
 from repflat.errors import UserError, expected
 from repflat.rundir.files import is_regular, read_json, read_yaml_file
 from repflat.rundir.lock import visible_entries
