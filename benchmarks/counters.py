@@ -12,7 +12,8 @@ should be once of:
 - per run: `config.yaml`, `run.json`, `metrics.csv` read and written,
   `features/manifest.json` read and written, the directory prepared
   (`prepare_run_dir`), the run's config made plain (`to_plain` of its RunConfig);
-- per saved array: hashed (`sha256_file` of a .npy file), the most any one array was;
+- per saved array: hashed (`sha256_file` of a .npy file), the most any one array was (in
+  all, and while training and while analysing);
 - per spectrum: validated (`as_spectrum`);
 - comparisons of arms against the baseline: computed (`stats.difference`).
 
@@ -76,7 +77,8 @@ def counting(calls: collections.Counter, hashed: collections.Counter, phase: lis
                 if name == "to_plain" and args:  # to_plain(RunConfig): making a run's config plain
                     calls[f"to_plain({type(args[0]).__name__})"] += 1
                 if name == "sha256_file":
-                    hashed[final_name(args[0] if args else kwargs["path"])] += 1
+                    where = final_name(args[0] if args else kwargs["path"])
+                    hashed[phase[-1] if phase else "setup", where] += 1
             depth[name] += 1
             try:
                 return function(*args, **kwargs)
@@ -156,10 +158,15 @@ def count(experiment: Path, out: Path) -> dict:
 
     spectra = len(pd.read_csv(out / "analysis/spectra.csv")
                   .drop_duplicates(["run", "layer", "epoch", "group", "class"]))
-    npy = {p: n for p, n in hashed.items() if p.endswith(".npy")}
+    npy = {k: n for k, n in hashed.items() if k[1].endswith(".npy")}
+    per_array = collections.Counter()
+    for (_, path), n in npy.items():
+        per_array[path] += n
     return {"status": status, "runs": len(runs), "arrays": arrays, "spectra": spectra,
             "calls": dict(calls), "opens": {"/".join(k): v for k, v in opens.items()},
-            "arrays_hashed": sum(npy.values()), "most_hashes_of_one_array": max(npy.values(), default=0),
+            "arrays_hashed": sum(npy.values()), "most_hashes_of_one_array": max(per_array.values(), default=0),
+            "most_hashes_of_one_array_while": {p: max((n for (ph, _), n in npy.items() if ph == p), default=0)
+                                              for p in ("training", "analysis")},
             "other_files_hashed": sum(hashed.values()) - sum(npy.values())}
 
 
@@ -181,6 +188,7 @@ def rows(c: dict) -> list[tuple[str, int, int | None]]:
             ("run configs made plain (to_plain)", c["calls"].get("to_plain(RunConfig)", 0), n),
             ("arrays hashed", c["arrays_hashed"], c["arrays"]),
             ("most hashes of one array", c["most_hashes_of_one_array"], None),
+            *[(f"  of them while {p}", n, None) for p, n in c["most_hashes_of_one_array_while"].items()],
             ("other files hashed (manifests)", c["other_files_hashed"], n),
             ("spectra validated (as_spectrum)", c["calls"].get("as_spectrum", 0), c["spectra"]),
             ("arm-against-baseline differences", c["calls"].get("difference", 0), None)]

@@ -27,7 +27,7 @@ import yaml
 
 from repflat.cli import main
 from repflat.rundir.features import FeatureWriter
-from repflat.rundir.files import sha256_file
+from repflat.files import sha256_file
 
 GOOD_RUN = {"data": {"n_per_class": 20}, "model": {"widths": [8], "bottleneck": 2, "widths_after": [8]},
             "train": {"epochs": 1, "batch_size": 16},

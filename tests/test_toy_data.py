@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_moons
 
-from repflat.config._strict import parse
+from repflat.strict import parse
 from repflat.config import DataConfig
 from repflat.errors import UserError
 from repflat.training.data import load_data

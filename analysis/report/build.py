@@ -30,7 +30,7 @@ from repflat.config import AnalysisConfig
 from repflat.progress import counted, say
 from repflat.errors import expected, unknown
 from repflat.rundir.run import RunInfo
-from repflat.config._strict import to_plain
+from repflat.strict import to_plain
 
 DEFAULT_METRIC = "along_spread"
 """The heat map's default: scale-free and Corollary 1's own measure; raw Σ σ₂… when

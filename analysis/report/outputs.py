@@ -19,8 +19,7 @@ from repflat.analysis.report.build import FIGURES, ReportOptions, build_report, 
 from repflat.analysis.results import Analysis
 from repflat.config import read_yaml
 from repflat.errors import UserError, expected, public
-from repflat.rundir.lock import exclusive
-from repflat.rundir.run import claimed_by
+from repflat.rundir.lock import claimed_by, exclusive
 from repflat.rundir.names import (ANALYSIS_FILE, ANALYSIS_MARKER, CONFIG_FILE, EXPERIMENT_FILE,
                                   MANIFEST)
 

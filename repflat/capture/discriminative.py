@@ -34,7 +34,7 @@ from torch import nn
 
 from repflat.capture.hooks import evaluating, hooked, is_module_layer, layer_names
 from repflat.errors import UserError
-from repflat.rundir.files import check_budget
+from repflat.files import check_budget
 from repflat.rundir.names import INPUT
 
 MAX_BYTES = 2**30

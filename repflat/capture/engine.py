@@ -41,13 +41,13 @@ from repflat.training.distributed import Dist
 from repflat.progress import progress_bar
 from repflat.config.schema import REDUCTIONS
 from repflat.errors import UserError, choice, expected
-from repflat.rundir.files import check_budget, read_json
+from repflat.files import check_budget, read_json
 from repflat.capture.graph import did_not_run
 from repflat.capture.hooks import evaluating, is_module_layer, layer_names, recording
 from repflat.capture.inputs import Rows, as_rows
 from repflat.rundir.arrays import PARTIAL, ArrayStream
 from repflat.rundir.features import FeatureWriter
-from repflat.rundir.files import write_text
+from repflat.files import write_text
 from repflat.rundir.names import LABELS, feature_path, labels_path
 
 STATE_DIR = "features/.partial"

@@ -33,16 +33,16 @@ from repflat.capture.engine import (DEFAULT_BATCH, STATE_DIR, Taker, capture_arr
                                     first_rows, model_fingerprint, pending_state)
 from repflat.capture.hooks import check_layers, evaluating
 from repflat.capture.inputs import Splits, as_splits, check_names_fit
-from repflat.config.loading import dump_yaml
+from repflat.strict import dump_yaml
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
 from repflat.errors import UserError, choice, expected, public
 from repflat.rundir.arrays import PARTIAL
 from repflat.rundir.features import FeatureSet, Features, FeatureWriter, MemoryFeatures
-from repflat.rundir.files import write_text
+from repflat.files import write_text
 from repflat.rundir.label import RunLabel, run_label
 from repflat.rundir.lock import exclusive
 from repflat.rundir.names import EXTRACT_FILE, FORMAT, RunState
-from repflat.rundir.run import NEW, claimed_by, first_difference
+from repflat.rundir.lock import NEW, claimed_by, first_difference
 from repflat.training.distributed import from_env, local_device, resolve_device
 
 
@@ -280,7 +280,7 @@ def extract_to(model: nn.Module, layers: Sequence[str], data: object, out: str |
                 _clear_partials(out)
             write_text(out / EXTRACT_FILE, dump_yaml(job.description))
         dist.barrier()
-        writer = FeatureWriter(out)
+        writer = FeatureWriter(out, held=dist.main)
         for split, rows in job.data.datasets.items():
             if state is RunState.RESUME and _split_done(writer, job, split):
                 continue  # done in an earlier call

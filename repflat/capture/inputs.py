@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset, default_collate
 
 from repflat.config import DigitsData, ImageData, SpiralsData
-from repflat.config._strict import to_plain
+from repflat.strict import to_plain
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.names import SPLITS, TRAIN
 from repflat.training.data import Data, load_data

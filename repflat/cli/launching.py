@@ -32,7 +32,7 @@ def launcher_config(args, exp):
     """The experiment's `launcher:` section with the command line's options over it; None
     without --launcher (then no launcher option may be given)."""
     from repflat.config import LauncherConfig
-    from repflat.config._strict import parse, to_plain
+    from repflat.strict import parse, to_plain
 
     given = {field: getattr(args, dest) for dest, field in FLAGS.items()
              if getattr(args, dest) is not None}

@@ -34,7 +34,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin, get_type_hints
 
-from repflat.config._strict import merge, parse
+from repflat.strict import merge, parse
 from repflat.errors import UserError, expected, unknown
 
 READABLE = re.compile(r"^[A-Za-z0-9_.+-]+$")

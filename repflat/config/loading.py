@@ -26,9 +26,8 @@ from repflat.config.grid import GridPoint, expand
 from repflat.config.launcher import LauncherConfig
 from repflat.config.schema import AnalysisConfig, DataConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
-from repflat.rundir.files import YAML_LIMIT, load_yaml, read_text, safe_name
-from repflat.rundir.names import run_dirname
-from repflat.config._strict import merge, parse, to_plain
+from repflat.files import YAML_LIMIT, load_yaml, read_text, safe_name
+from repflat.strict import dump_yaml, merge, parse  # noqa: F401 - dump_yaml: the report imports it from here
 
 
 @dataclass(frozen=True)
@@ -48,9 +47,11 @@ class Experiment:
     def arms(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(r.name for r in self.runs))
 
-    def run_dirname(self, run: RunConfig) -> str:
-        """The directory of `run` below the experiment's RUNS_DIR (the format's name)."""
-        return run_dirname(run.name, run.seed)
+    @property
+    def description(self) -> str | None:
+        """The file's `description`, as the report's opening line (None without one)."""
+        text = self.source.get("description")
+        return str(text) if text else None
 
 
 def read_yaml(path: str | Path, *, follow: bool = True) -> dict:
@@ -264,9 +265,3 @@ def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | Non
         raise UserError(f"arm: {path} is a run config, not an experiment; give no arm")
     return cfg if seed is None else dataclasses.replace(cfg, seed=seed)
 
-
-def dump_yaml(data: object) -> str:
-    """YAML text of a config (dataclasses included) or plain data, keys in their order:
-    the one form every YAML file repflat writes, and every config a report shows, takes."""
-    return yaml.safe_dump(to_plain(data), sort_keys=False, default_flow_style=None,
-                          allow_unicode=True)

@@ -1,6 +1,6 @@
 """The sections of a run config: data, model, mixing, training, evaluation, capture,
 and the analysis settings of an experiment file. Frozen dataclasses, one docstring per
-field, checked in `__post_init__` (repflat.config._strict turns a failed check into an error
+field, checked in `__post_init__` (repflat.strict turns a failed check into an error
 naming the dotted key).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from repflat.config._strict import FieldError
+from repflat.strict import FieldError
 from repflat.config.toy import (ArraysData, BlobsData, CirclesData, CsvData,
                                 GaussianQuantilesData, MoonsData, XorData, check_common)
 

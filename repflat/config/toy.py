@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from repflat.config._strict import FieldError
+from repflat.strict import FieldError
 
 MAX_TOY_POINTS = 1_000_000
 """Most points a toy set may generate: more is a typo, not an experiment on 2 cores."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repflat.errors import UserError, expected
-from repflat.rundir.files import is_regular, read_yaml_file
+from repflat.files import is_regular, read_yaml_file
 from repflat.rundir.names import EXTRACT_FILE, UNKNOWN, run_dirname
 
 KEYS = ("arm", "strategy", "seed", "values")

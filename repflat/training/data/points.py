@@ -16,7 +16,7 @@ import numpy as np
 
 from repflat.config import ArraysData, CsvData
 from repflat.errors import UserError, expected
-from repflat.rundir.files import read_bytes, read_text
+from repflat.files import read_bytes, read_text
 
 POINTS_LIMIT = 256 << 20
 """Largest points file read (bytes), and largest total of an .npz's unpacked arrays."""

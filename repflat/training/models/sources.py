@@ -14,7 +14,7 @@ from torch import nn
 
 from repflat.config import RunConfig, load_run_config
 from repflat.errors import UserError, expected, unknown
-from repflat.rundir.files import open_regular
+from repflat.files import open_regular
 from repflat.rundir.names import CHECKPOINT_FILE, CONFIG_FILE
 
 

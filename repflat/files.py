@@ -9,8 +9,9 @@ through `atomic_path`.
 
 - `open_regular`: O_NOFOLLOW and O_NONBLOCK, then fstat: a link, a FIFO, a device or a
   directory is refused before a byte is read (a FIFO would block, /dev/zero never ends).
-- `read_bytes`/`read_text`/`read_json`/`load_yaml`: size caps, strict UTF-8, and parser
-  limits (JSON nesting and integer length; YAML aliases that expand past a node budget).
+- `read_bytes`/`read_text`/`read_json`/`load_yaml`/`read_csv`: size caps, strict UTF-8,
+  and parser limits (JSON nesting and integer length; YAML aliases that expand past a
+  node budget).
 - `atomic_path`: a fresh temporary sibling (created O_EXCL | O_NOFOLLOW) moved over the
   target with `os.replace`, which replaces a planted link instead of writing through it.
 """
@@ -22,6 +23,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,6 +173,37 @@ def read_yaml_file(path: str | Path, where: str, limit: int = YAML_LIMIT, *,
     return load_yaml(read_text(path, where, limit, follow=follow), f"{where}: {path}")
 
 
+def read_csv(path: str | Path, where: str, *, dtype: dict | None = None,
+             limit: int = TEXT_LIMIT):
+    """The table in `path` as a pandas DataFrame; an empty file gives an empty frame."""
+    import io
+
+    import pandas as pd
+
+    text = read_text(path, where, limit)
+    if not text.strip():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=dtype)
+    except (pd.errors.ParserError, ValueError, TypeError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise UserError(f"{where}: {path} is not a readable table ({first})") from None
+
+
+def numeric_columns(frame, columns, path: Path, where: str):
+    """`frame` with `columns` (those present) checked to hold numbers (or blanks)."""
+    import pandas as pd
+
+    for column in (c for c in columns if c in frame.columns):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
+        if bad.any():
+            raise UserError(f"{where}: {path} column {column!r} holds "
+                            f"{str(frame[column][bad].iloc[0])[:40]!r}, not a number")
+        frame[column] = values
+    return frame
+
+
 def inside(root: Path, rel: str, where: str, what: str = "its directory") -> Path:
     """`root / rel`, refusing a path that is absolute or resolves outside `root`
     (through `..` or through a link on the way); `what` names `root` in the error."""
@@ -255,15 +288,56 @@ def write_bytes(path: str | Path, data: bytes, *, durable: bool = False) -> None
         tmp.write_bytes(data)
 
 
+_DIGESTS: dict[tuple[int, int], tuple[tuple[int, int, int], str]] = {}
+"""sha256 of files this process hashed: (device, inode) -> ((size, mtime, ctime), hex)."""
+MAX_DIGESTS = 1 << 16
+SETTLED_NS = 2_000_000_000
+"""A file unchanged for this long (ns) when it is hashed has a digest worth remembering:
+file times tick coarsely (a jiffy, up to two seconds on some file systems), so a change
+made in the same tick as the last one would leave every time as it was."""
+
+
+def _identity(st: os.stat_result) -> tuple[tuple[int, int], tuple[int, int, int]]:
+    return (st.st_dev, st.st_ino), (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    """The sha256 of a regular file's bytes (see `open_regular`). Remembered for
+    `known_sha256` when the file had settled (unchanged for SETTLED_NS) before it was
+    read, so that any later change shows in its times."""
+    started = time.time_ns()
     digest = hashlib.sha256()
     fd = open_regular(path, "file")
     try:
+        key, state = _identity(os.fstat(fd))
         while block := os.read(fd, chunk):
             digest.update(block)
+        settled = started - max(state[1], state[2]) > SETTLED_NS
+        same = _identity(os.fstat(fd)) == (key, state)
     finally:
         os.close(fd)
+    if settled and same:
+        if len(_DIGESTS) >= MAX_DIGESTS:
+            _DIGESTS.clear()
+        _DIGESTS[key] = (state, digest.hexdigest())
     return digest.hexdigest()
+
+
+def known_sha256(path: str | Path) -> str | None:
+    """The sha256 this process computed of the file at `path` if it is the same file,
+    settled when hashed and unchanged since (size, modification and status-change times:
+    the last cannot be set back); else None."""
+    try:
+        key, state = _identity(os.lstat(path))
+    except OSError:
+        return None
+    known = _DIGESTS.get(key)
+    return known[1] if known is not None and known[0] == state else None
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of the file at `path`: remembered (`known_sha256`) or computed."""
+    return known_sha256(path) or sha256_file(path)
 
 
 # ---------------------------------------------------------------- memory
