@@ -214,11 +214,12 @@ def _read_tables(directory: Path) -> dict[str, pd.DataFrame]:
             continue
         frame = read_csv(path, "paths", dtype=TEXT_COLUMNS)
         if frame.empty and not optional:
-            raise UserError(f"paths: {path} is empty")
+            raise UserError(f"{path} is empty", argument="paths")
         needed = TABLE_COLUMNS.get(fname, ())
         missing = [c for c in (*needed, "arm", "layer") if c not in frame.columns] if needed else []
         if missing:
-            raise UserError(f"paths: {path} is not a repflat table (no column {missing[0]!r})")
+            raise UserError(f"{path} is not a repflat table (no column {missing[0]!r})",
+                            argument="paths")
         frames[fname] = typed_columns(numeric_columns(frame, needed, path, "paths"),
                                       f"paths: {path}")
     return frames

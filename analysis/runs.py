@@ -129,8 +129,9 @@ def collect_runs(paths: Iterable[str | Path]) -> tuple[list[RunInfo], AnalysisCo
         if isinstance(raw, ExperimentDir):
             missing = [d.name for d in raw.run_paths if not (d / MANIFEST).is_file()]
             if missing:
-                raise UserError(f"paths: experiment {raw.path} has runs without features: "
-                                f"{', '.join(missing)}; run `repflat run` on it to finish them")
+                raise UserError(f"experiment {raw.path} has runs without features: "
+                                f"{', '.join(missing)}; run `repflat run` on it to finish them",
+                                argument="paths")
             runs += [read_run(d) for d in raw.run_paths]
             settings, name = settings or raw.analysis, name or raw.name
             continue
@@ -148,9 +149,9 @@ def collect_runs(paths: Iterable[str | Path]) -> tuple[list[RunInfo], AnalysisCo
     ids = [r.run_id for r in runs]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
-        raise UserError(f"paths: two runs share the name {dupes[0]!r}; rename one (a "
+        raise UserError(f"two runs share the name {dupes[0]!r}; rename one (a "
                         "directory), or name feature sets in a mapping {name: features}, "
-                        "so tables can tell them apart")
+                        "so tables can tell them apart", argument="paths")
     return runs, settings, name
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from repflat.errors import UserError, expected
+from repflat.errors import UserError, expected, first_line
 
 YAML_LIMIT = 1 << 20        # configs, experiment files, extract.yaml: a few kB in practice
 JSON_LIMIT = 64 << 20       # manifests of many arrays, analysis records, run.json
@@ -56,8 +56,9 @@ def open_regular(path: str | Path, where: str, *, follow: bool = False) -> int:
         fd = os.open(path, flags)
     except OSError as err:
         if err.errno == errno.ELOOP:
-            raise UserError(f"{where}: {path} is a symbolic link; repflat reads only regular "
-                            "files inside the directories it is given, never through links") from None
+            raise UserError(f"{path} is a symbolic link; repflat reads only regular "
+                            "files inside the directories it is given, never through links",
+                            argument=where) from None
         if err.errno in (errno.ENOENT, errno.ENOTDIR):
             raise expected(where, "an existing file", str(path)) from None
         if err.errno == errno.EISDIR:
@@ -84,14 +85,14 @@ def read_bytes(path: str | Path, where: str, limit: int, *, follow: bool = False
     try:
         size = os.fstat(fd).st_size
         if size > limit:
-            raise UserError(f"{where}: {path} is {size:,} bytes, more than the {limit:,} such a "
-                            "file may hold; refusing to read it")
+            raise UserError(f"{path} is {size:,} bytes, more than the {limit:,} such a "
+                            "file may hold; refusing to read it", argument=where)
         chunks, total = [], 0
         while block := os.read(fd, min(1 << 20, limit + 1 - total)):
             chunks.append(block)
             total += len(block)
             if total > limit:  # it grew while being read
-                raise UserError(f"{where}: {path} is larger than {limit:,} bytes")
+                raise UserError(f"{path} is larger than {limit:,} bytes", argument=where)
         return b"".join(chunks)
     finally:
         os.close(fd)
@@ -102,24 +103,24 @@ def read_text(path: str | Path, where: str, limit: int = TEXT_LIMIT, *,
     try:
         return read_bytes(path, where, limit, follow=follow).decode("utf-8")
     except UnicodeDecodeError as err:
-        raise UserError(f"{where}: {path} is not UTF-8 text (byte {err.start})") from None
+        raise UserError(f"{path} is not UTF-8 text (byte {err.start})", argument=where) from None
 
 
-def parse_json(text: str, where: str) -> object:
-    """JSON text, refused with one line when malformed, nested too deeply (Python's
-    recursion limit) or holding integers past Python's digit limit."""
+def parse_json(text: str, where: str, path: str | Path) -> object:
+    """JSON text (of the file `path`), refused with one line when malformed, nested too
+    deeply (Python's recursion limit) or holding integers past Python's digit limit."""
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
-        reason = "nested too deeply" if isinstance(err, RecursionError) else str(err).splitlines()[0][:160]
-        raise UserError(f"{where} is not valid JSON ({reason})") from None
+        reason = "nested too deeply" if isinstance(err, RecursionError) else first_line(err)
+        raise UserError(f"{path} is not valid JSON ({reason})", argument=where) from None
 
 
 def read_json(path: str | Path, where: str, limit: int = JSON_LIMIT) -> object:
-    return parse_json(read_text(path, where, limit), f"{where}: {path}")
+    return parse_json(read_text(path, where, limit), where, path)
 
 
-def _expanded_size(data: object, where: str, budget: int) -> None:
+def _expanded_size(data: object, where: str, path: str | Path, budget: int) -> None:
     """Refuse `data` if, aliases followed, it holds more than `budget` values or a cycle."""
     sizes: dict[int, int] = {}
     active: set[int] = set()
@@ -131,15 +132,16 @@ def _expanded_size(data: object, where: str, budget: int) -> None:
         if key in sizes:
             return sizes[key]
         if key in active:
-            raise UserError(f"{where} is not usable YAML (an alias refers to itself)")
+            raise UserError(f"{path} is not usable YAML (an alias refers to itself)",
+                            argument=where)
         active.add(key)
         items = [*obj.keys(), *obj.values()] if isinstance(obj, dict) else obj
         total = 1
         for item in items:
             total += size(item)
             if total > budget:
-                raise UserError(f"{where} expands to more than {budget:,} values through "
-                                "YAML aliases; refusing to read it")
+                raise UserError(f"{path} expands to more than {budget:,} values through YAML "
+                                "aliases; refusing to read it", argument=where)
         active.discard(key)
         sizes[key] = total
         return total
@@ -147,30 +149,30 @@ def _expanded_size(data: object, where: str, budget: int) -> None:
     size(data)
 
 
-def load_yaml(text: str, where: str, *, budget: int = YAML_NODES) -> object:
-    """YAML text through PyYAML's safe loader (no Python objects), bounded: aliases are
-    followed only up to `budget` values in all, nesting only to Python's recursion limit."""
+def load_yaml(text: str, where: str, path: str | Path, *, budget: int = YAML_NODES) -> object:
+    """YAML text (of the file `path`) through PyYAML's safe loader (no Python objects),
+    bounded: aliases are followed only up to `budget` values in all, nesting only to
+    Python's recursion limit."""
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as err:  # say where, as an editor's file:line:col
         mark = err.problem_mark
         at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = " ".join(filter(None, (err.context, err.problem))) or type(err).__name__
-        raise UserError(f"{where}{at} is not valid YAML ({problem})") from None
-    except yaml.YAMLError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{where} is not valid YAML ({first})") from None
+        raise UserError(f"{path}{at} is not valid YAML ({problem})", argument=where) from None
+    except (yaml.YAMLError, ValueError) as err:  # ValueError: an integer past Python's digits
+        limit = None if isinstance(err, yaml.YAMLError) else 160
+        raise UserError(f"{path} is not valid YAML ({first_line(err, limit)})",
+                        argument=where) from None
     except RecursionError:
-        raise UserError(f"{where} is not valid YAML (nested too deeply)") from None
-    except ValueError as err:  # e.g. an integer past Python's digit limit
-        raise UserError(f"{where} is not valid YAML ({str(err).splitlines()[0][:160]})") from None
-    _expanded_size(data, where, budget)
+        raise UserError(f"{path} is not valid YAML (nested too deeply)", argument=where) from None
+    _expanded_size(data, where, path, budget)
     return data
 
 
 def read_yaml_file(path: str | Path, where: str, limit: int = YAML_LIMIT, *,
                    follow: bool = False) -> object:
-    return load_yaml(read_text(path, where, limit, follow=follow), f"{where}: {path}")
+    return load_yaml(read_text(path, where, limit, follow=follow), where, path)
 
 
 def read_csv(path: str | Path, where: str, *, dtype: dict | None = None,
@@ -186,8 +188,8 @@ def read_csv(path: str | Path, where: str, *, dtype: dict | None = None,
     try:
         return pd.read_csv(io.StringIO(text), dtype=dtype)
     except (pd.errors.ParserError, ValueError, TypeError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
-        raise UserError(f"{where}: {path} is not a readable table ({first})") from None
+        raise UserError(f"{path} is not a readable table ({first_line(err)})",
+                        argument=where) from None
 
 
 def numeric_columns(frame, columns, path: Path, where: str):
@@ -198,8 +200,9 @@ def numeric_columns(frame, columns, path: Path, where: str):
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = values.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
         if bad.any():
-            raise UserError(f"{where}: {path} column {column!r} holds "
-                            f"{str(frame[column][bad].iloc[0])[:40]!r}, not a number")
+            raise UserError(f"{path} column {column!r} holds "
+                            f"{str(frame[column][bad].iloc[0])[:40]!r}, not a number",
+                            argument=where)
         frame[column] = values
     return frame
 
@@ -387,5 +390,6 @@ def memory_budget() -> int:
 def check_budget(nbytes: int, where: str, what: str) -> None:
     budget = memory_budget()
     if nbytes > budget:
-        raise UserError(f"{where}: {what} needs {nbytes / 2**30:.3g} GiB, more than the memory "
-                        f"budget of {budget / 2**30:.3g} GiB (set {BUDGET_ENV} to change it)")
+        raise UserError(f"{what} needs {nbytes / 2**30:.3g} GiB, more than the memory "
+                        f"budget of {budget / 2**30:.3g} GiB (set {BUDGET_ENV} to change it)",
+                        argument=where)

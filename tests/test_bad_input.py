@@ -63,8 +63,11 @@ def merged(source: dict, **parts) -> dict:
 def features_dir(root: Path, x, y, *, layer: str = "h") -> str:
     """A bare features directory (as another framework would write it)."""
     run = root / "feats"
+    if np.asarray(y).dtype.kind not in "iu":
+        _raw_labels(run, y)  # before the writer opens the manifest, which it then holds
     w = FeatureWriter(run)
-    w.add_labels("train", np.asarray(y)) if np.asarray(y).dtype.kind in "iu" else _raw_labels(run, y)
+    if np.asarray(y).dtype.kind in "iu":
+        w.add_labels("train", np.asarray(y))
     w.add("train", 1, layer, np.asarray(x))
     return str(run)
 

@@ -29,23 +29,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.test_report import SPIRALS
+
 ROOT = Path(__file__).resolve().parent.parent
-TINY = {
-    "name": "tiny",
-    "seeds": [0, 1],
-    "base": {
-        "data": {"n_per_class": 30},
-        "model": {"widths": [8], "bottleneck": 2, "widths_after": [8]},
-        "train": {"epochs": 3, "batch_size": 16},
-        "capture": {"layers": ["input", "fc1", "bottleneck", "fc2"], "epochs": [1],
-                    "grid_resolution": 8, "uniform_samples": 10},
-    },
-    "arms": {
-        "erm": {"mixing": {"strategy": "none"}},
-        "manifold_mixup": {"mixing": {"strategy": "manifold_mixup", "layers": ["fc1", "bottleneck"]}},
-    },
-    "analysis": {"spectra_layers": ["fc1", "fc2"], "epochs": "all"},
-}
 RUN_JSON_READS = 3
 """run.json reads per run while analysing: the run record's, and the report's own two
 (Corollary 1's bound and the mixing table), until the report reads `run.results`."""
@@ -54,7 +40,7 @@ RUN_JSON_READS = 3
 @pytest.fixture(scope="module")
 def counted(tmp_path_factory) -> dict:
     path = tmp_path_factory.mktemp("counters") / "tiny.yaml"
-    path.write_text(yaml.safe_dump(TINY))
+    path.write_text(yaml.safe_dump(SPIRALS))
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks/counters.py"), "--experiment",
                            str(path), "--json"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -67,7 +53,7 @@ def opened(c: dict, what: str, mode: str, phase: str | None = None) -> int:
 
 
 def test_the_experiment_is_read_and_parsed_once(counted):
-    assert counted["status"] == 0 and counted["runs"] == 4
+    assert counted["status"] == 0 and counted["runs"] == 6
     assert opened(counted, "experiment", "read") == 1
     assert counted["calls"]["parse_experiment"] == 1
 

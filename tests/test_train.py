@@ -10,7 +10,7 @@ from torch import nn
 
 from repflat.rundir.names import RunState
 from repflat.errors import UserError
-from repflat.capture.hooks import recording
+from repflat.base.layers import recording
 from repflat.rundir.run import read_run
 from repflat.rundir.features import Features
 from repflat.training.loop import train

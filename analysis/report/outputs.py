@@ -164,8 +164,8 @@ def report_targets(paths: Iterable[str | Path], out: str | Path | None) -> list[
     outs = [t[2].resolve() for t in targets]
     dupes = sorted({str(o) for o in outs if outs.count(o) > 1})
     if dupes:
-        raise UserError(f"out: two reports would be written to {dupes[0]}; report them "
-                        "one at a time or rename an experiment")
+        raise UserError(f"two reports would be written to {dupes[0]}; report them "
+                        "one at a time or rename an experiment", argument="out")
     for _, _, target in targets:
         check_output_dir(target)
     return targets

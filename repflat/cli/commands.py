@@ -94,7 +94,7 @@ def analyze(paths, out, overrides: dict, quiet: bool, figures=None, derived: boo
 
 
 def extract(args) -> None:
-    from repflat.capture.extract import extract_to
+    from repflat.capture.extract import ExtractOptions, extract_to
     from repflat.config import DataConfig
     from repflat.strict import parse
     from repflat.rundir.names import RunState
@@ -106,7 +106,8 @@ def extract(args) -> None:
     if args.run_dir:
         given = [n for n in ("weights", "num_classes", "seed") if getattr(args, n) is not None]
         if given:
-            raise UserError(f"{', '.join(given)}: expected only with --model, not with --run-dir")
+            raise UserError("expected only with --model, not with --run-dir",
+                            argument=', '.join(given))
         model, cfg, epoch = run_model(args.run_dir)
         source = {"source": "run", "path": str(args.run_dir)}
         data = cfg.data
@@ -120,11 +121,10 @@ def extract(args) -> None:
         fields |= {"root": args.root} if args.root else {}
         fields |= {"download": True} if args.download else {}
         data = parse(DataConfig, fields, "data")
-    state = extract_to(model, args.layers, data, args.out, splits=args.split, seed=args.seed,
-                       epoch=epoch, batch_size=args.batch_size, reduce=args.reduce,
-                       dtype=args.dtype, device=args.device, workers=args.workers,
-                       resume=args.resume, restart=args.restart, progress=not args.quiet,
-                       source=source)
+    state = extract_to(model, args.layers, data, args.out, ExtractOptions(
+        splits=args.split, seed=args.seed, epoch=epoch, batch_size=args.batch_size,
+        reduce=args.reduce, dtype=args.dtype, device=args.device, workers=args.workers,
+        resume=args.resume, restart=args.restart, progress=not args.quiet, source=source))
     if not args.quiet and _main_rank():
         done = ("already complete, nothing to do" if state is RunState.COMPLETE
                 else f"extracted {', '.join(args.layers)} for {', '.join(args.split)}")

@@ -39,7 +39,7 @@ def launcher_config(args, exp):
     if args.launcher is None:
         stray = list(given) + (["wait"] if args.no_wait else [])
         if stray:
-            raise UserError(f"{', '.join(stray)}: expected only with --launcher")
+            raise UserError("expected only with --launcher", argument=', '.join(stray))
         return None
     if args.jobs != 1:
         raise expected("jobs", "1 with --launcher (each run is a job of its own)", args.jobs)

@@ -51,18 +51,18 @@ def npy_header(path: Path, where: str) -> tuple[tuple[int, ...], np.dtype, int]:
     except Exception as err:  # noqa: BLE001 - numpy's header parser raises many kinds
         # (ValueError, SyntaxError, tokenize.TokenError, ... found by tests/test_fuzz.py);
         # for a file on disk every one of them means the same: not a readable array.
-        raise UserError(f"{where}: {path} is not a readable .npy array "
-                        f"({type(err).__name__}: {err})") from None
+        raise UserError(f"{path} is not a readable .npy array "
+                        f"({type(err).__name__}: {err})", argument=where) from None
     if dtype.hasobject:
-        raise UserError(f"{where}: {path} holds Python objects, which only pickle can load; "
-                        "refusing to (features are plain numbers)")
+        raise UserError(f"{path} holds Python objects, which only pickle can load; "
+                        "refusing to (features are plain numbers)", argument=where)
     if fortran:
         raise expected(where, "a C-ordered .npy array", f"{path} (Fortran order)")
     expected_size = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
     if size != expected_size:
         what = "truncated" if size < expected_size else "longer than its header says"
-        raise UserError(f"{where}: {path} is {what} ({size} bytes, its header needs "
-                        f"{expected_size})")
+        raise UserError(f"{path} is {what} ({size} bytes, its header needs "
+                        f"{expected_size})", argument=where)
     return tuple(shape), dtype, offset
 
 
@@ -76,13 +76,13 @@ def load_npy(path: Path, sha256: str | None, where: str, mmap: bool) -> np.ndarr
             check_budget(int(np.prod(shape, dtype=object)) * dtype.itemsize, where,
                          f"{path} (shape {shape}, {dtype})")
         if sha256 is not None and file_sha256(path) != sha256:
-            raise UserError(f"{where}: checksum mismatch for {path} (the file changed after "
-                            "it was written)")
+            raise UserError(f"checksum mismatch for {path} (the file changed after "
+                            "it was written)", argument=where)
         if not is_regular(path):  # swapped for a link since its header was read
             raise expected(where, "a regular file", str(path))
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
-        raise UserError(f"{where}: {path} is not a readable .npy array ({err})") from None
+        raise UserError(f"{path} is not a readable .npy array ({err})", argument=where) from None
 
 
 class ArrayStream:

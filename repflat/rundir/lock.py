@@ -49,8 +49,8 @@ def exclusive(directory: str | Path, argument: str = "out", *,
     """
     directory = Path(directory)
     if derived and directory.is_symlink():
-        raise UserError(f"{argument}: {directory} is a symbolic link; repflat writes only into "
-                        "directories it made, never through links")
+        raise UserError(f"{directory} is a symbolic link; repflat writes only into "
+                        "directories it made, never through links", argument=argument)
     directory.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
@@ -58,18 +58,20 @@ def exclusive(directory: str | Path, argument: str = "out", *,
     except OSError as err:
         if err.errno != errno.ELOOP:
             raise
-        raise UserError(f"{argument}: {directory / LOCK_FILE} is a symbolic link; refusing to "
-                        "write through it (remove it if the directory is yours)") from None
+        raise UserError(f"{directory / LOCK_FILE} is a symbolic link; refusing to "
+                        "write through it (remove it if the directory is yours)",
+                        argument=argument) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UserError(f"{argument}: {directory / LOCK_FILE} is not a regular file; "
-                            "refusing to use it as a lock")
+            raise UserError(f"{directory / LOCK_FILE} is not a regular file; "
+                            "refusing to use it as a lock", argument=argument)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise UserError(f"{argument}: {directory} is in use by another repflat process "
-                            f"(pid {holder}); wait for it to finish or choose another directory") from None
+            raise UserError(f"{directory} is in use by another repflat process "
+                            f"(pid {holder}); wait for it to finish or choose another directory",
+                            argument=argument) from None
         check_tree(directory, argument)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -104,8 +106,8 @@ def check_tree(directory: Path, argument: str = "out") -> None:
             mode = os.lstat(path).st_mode
             if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 what = "a symbolic link" if stat.S_ISLNK(mode) else "a special file"
-                raise UserError(f"{argument}: {path} is {what}; repflat writes only into "
-                                "directories holding plain files and folders")
+                raise UserError(f"{path} is {what}; repflat writes only into "
+                                "directories holding plain files and folders", argument=argument)
 
 
 def visible_entries(directory: Path) -> list[Path]:

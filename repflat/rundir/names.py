@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+from repflat.config.strategies import STRATEGIES, Strategy, strategy  # noqa: F401 - re-exported
 from repflat.files import safe_name
 
 FORMAT = 2
@@ -90,6 +91,9 @@ put these words in the `class` column itself; readers convert them."""
 
 UNKNOWN = "unknown"
 """A run's strategy or seed when its directory does not say (features from another tool)."""
+# STRATEGIES (the strategy and arm names run.json, config.yaml and the tables use, with
+# their labels, order and baseline) is declared with the config that takes them
+# (repflat.config.strategies) and imported from here by the readers.
 
 
 class Status(str, Enum):

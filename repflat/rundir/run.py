@@ -75,7 +75,7 @@ def read_metrics(path: str | Path):
         return None
     if EPOCH not in frame.columns or frame[EPOCH].isna().any() or not (
             frame[EPOCH] == frame[EPOCH].round()).all():
-        raise UserError(f"{where}: {path} needs an integer epoch column, one value per row")
+        raise UserError(f"{path} needs an integer epoch column, one value per row", argument=where)
     return frame.assign(**{EPOCH: frame[EPOCH].astype(int)})
 
 
@@ -123,9 +123,9 @@ class RunWriter:
 
     def log_epoch(self, row: dict, *, flush: bool = False) -> None:
         """Add an epoch's row; metrics.csv is rewritten when `flush` (checkpoints, captures,
-        the last epoch) or a second after the last write: rewriting it atomically every
-        epoch costs a small run dearly (benchmarks/write_costs.py), and the checkpoint
-        holds the rows anyway."""
+        the last epoch) or a second after the last write, not every epoch: a small run's
+        epochs are short enough for the rewrite to show (benchmarks/write_costs.py), and
+        the checkpoint holds the rows anyway."""
         self.rows.append(row)
         if flush or time.monotonic() - self._written >= 1.0:
             self._write_rows()

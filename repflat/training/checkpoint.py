@@ -16,7 +16,7 @@ import torch
 import torch.distributed
 
 from repflat.training.claim import normalized
-from repflat.training.distributed import Dist
+from repflat.base.distributed import Dist
 from repflat.errors import UserError
 from repflat.files import open_regular, write_bytes
 

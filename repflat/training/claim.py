@@ -38,6 +38,7 @@ def prepare_run_dir(path: str | Path, config: dict, argument: str = "out") -> Ru
     if on_disk is NEW:
         return RunState.NEW
     if normalized(on_disk) != normalized(config):
-        raise UserError(f"{argument}: {path} already holds a different run "
-                        f"({first_difference(on_disk, config)}); choose another directory")
+        raise UserError(f"{path} already holds a different run "
+                        f"({first_difference(on_disk, config)}); choose another directory",
+                        argument=argument)
     return RunState.COMPLETE if read_status(path) is Status.COMPLETE else RunState.RESTART

@@ -38,8 +38,8 @@ def _submitit():
     try:
         import submitit
     except ImportError:
-        raise UserError("launcher: expected the submitit package, got none; install it with "
-                        "`pip install 'repflat[cluster]'`") from None
+        raise UserError("expected the submitit package, got none; install it with "
+                        "`pip install 'repflat[cluster]'`", argument="launcher") from None
     return submitit
 
 
@@ -98,9 +98,9 @@ def check_not_running(plan: Plan) -> None:
         path = plan.path(run)
         pid = holder(path)
         if pid is not None:
-            raise UserError(f"out: {path} is being trained by another repflat process (pid {pid}), "
+            raise UserError(f"{path} is being trained by another repflat process (pid {pid}), "
                             "likely a job of an earlier submission; wait for it or cancel it, "
-                            "then rerun")
+                            "then rerun", argument="out")
 
 
 SUBMISSION_LINK = re.compile(r"^\.submission_file_[0-9a-f]{32}\.sh$")
@@ -221,8 +221,8 @@ def _submit(executor, todo: list[RunConfig], dirs: list[Path], threads: int, fol
             return executor.map_array(TrainJob(), todo, [str(d) for d in dirs], [threads] * len(todo))
     except (utils.FailedJobError, utils.FailedSubmissionError) as err:
         why = [l for l in (str(err) or said.getvalue()).splitlines() if l.strip()]
-        raise UserError(f"launcher: the cluster refused the jobs: {why[-1] if why else type(err).__name__}; "
-                        "nothing was submitted") from None
+        raise UserError(f"the cluster refused the jobs: {why[-1] if why else type(err).__name__}; "
+                        "nothing was submitted", argument="launcher") from None
     finally:
         remove_submission_links(folder)
 

@@ -36,15 +36,15 @@ from repflat.rundir.names import (BEST, BEST_EPOCH, CHECKPOINT_FILE, EPOCH, EXCE
                                   MIXES, PREMISE_COLUMNS, RUN_FILE, SECONDS, TEST_ACCURACY,
                                   TEST_ECE, TEST_ERROR, TEST_NLL, TRAIN_LOSS, RunState)
 from repflat.training.premise import PremiseProbe
-from repflat.capture.probes2d import forward_features
-from repflat.capture.snapshot import capture
+from repflat.training.snapshot import capture
 from repflat.config import RunConfig, TrainConfig
-from repflat.training.data import Data, load_data
-from repflat.training.data.batches import Seeded, epoch_batches, load_batches
-from repflat.training.distributed import Dist, from_env, local_device, resolve_device
+from repflat.base.data import Data, load_data
+from repflat.base.data.batches import Seeded, epoch_batches, load_batches
+from repflat.base.distributed import Dist, from_env, local_device, resolve_device
 from repflat.training.losses import soft_target_loss
 from repflat.training.evaluate import accuracy_and_nll, autocast, expected_calibration_error, fgsm_accuracy, predict
-from repflat.capture.hooks import check_layers, default_layers, layer_names
+from repflat.base.layers import default_layers, forward_features, layer_names
+from repflat.base.naming import check_layers
 from repflat.rundir.lock import exclusive
 from repflat.training.mixing import build_mixer
 from repflat.progress import progress_bar, say
@@ -92,7 +92,7 @@ class Setup:
     @cached_property
     def optimizer(self) -> torch.optim.Optimizer:
         # Built on first use, not in setup(): torch's first optimizer imports torch._dynamo
-        # (~1.3 s), which `run --check` and `train --check` have no need to pay.
+        # (slow: benchmarks/import_costs.py), which `run --check` and `train --check` need not pay.
         tc, params = self.cfg.train, self.model.parameters()
         if tc.optimizer == "sgd":
             return torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum,

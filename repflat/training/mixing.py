@@ -15,7 +15,8 @@ from scipy.special import betaincinv
 from torch import nn
 
 from repflat.config import MixingConfig
-from repflat.capture.hooks import check_layers, default_layers, replacing
+from repflat.base.layers import default_layers, replacing
+from repflat.base.naming import check_layers
 from repflat.rundir.names import INPUT, MEAN_LAMBDA, MIXES
 
 

@@ -44,8 +44,8 @@ def check_experiment_dir(out: Path, exp: Experiment) -> None:
         raise expected("out", "a directory written by `repflat run`",
                        f"{out} (its {EXPERIMENT_FILE} is unreadable)") from None
     if previous.name != exp.name:
-        raise UserError(f"out: {out} holds experiment {previous.name!r}, not {exp.name!r}; "
-                        "choose another directory")
+        raise UserError(f"{out} holds experiment {previous.name!r}, not {exp.name!r}; "
+                        "choose another directory", argument="out")
 
 
 def check_analysis(exp: Experiment, captured: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]) -> None:

@@ -125,8 +125,9 @@ class FeatureSet(abc.ABC):
         found = self.select(split=split, epoch=epoch, layer=layer)
         if not found:
             have = sorted({f"{e.split}/{e.epoch}/{e.layer}" for e in self.entries})
-            raise UserError(f"features: no array for split {split!r}, epoch {epoch}, layer "
-                            f"{layer!r} in {self.where}; saved: {', '.join(have[:20]) or 'none'}")
+            raise UserError(f"no array for split {split!r}, epoch {epoch}, layer "
+                            f"{layer!r} in {self.where}; saved: {', '.join(have[:20]) or 'none'}",
+                            argument="features")
         return found[-1]
 
     def epochs(self, split: str | None = None) -> list[int]:

@@ -21,7 +21,7 @@ def read_manifest(root: Path) -> tuple[dict, str]:
     path = root / MANIFEST
     inside(root, MANIFEST, "manifest", "the run directory")
     text = read_text(path, "manifest", JSON_LIMIT)
-    return parse_json(text, f"manifest: {path}"), hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return parse_json(text, "manifest", path), hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class Features(FeatureSet):
