@@ -1,6 +1,6 @@
 """How often one `repflat run` reads, parses, validates and hashes the same thing.
 
-Runs `repflat run EXPERIMENT --out TMP --figures none` in this process (runs trained
+Runs `repflat run EXPERIMENT --out TMP --figures none` (or `--figures`) in this process (runs trained
 one after another, here) with the functions that do each piece of work wrapped in
 counters (in their own module and wherever a repflat module imported them by name;
 a recursive function counts its outermost calls) and an audit hook counting opens of
@@ -62,7 +62,8 @@ def _repflat_modules() -> list:
     return [m for k, m in list(sys.modules.items()) if k == "repflat" or k.startswith("repflat.")]
 
 
-def counting(calls: collections.Counter, hashed: collections.Counter, phase: list) -> None:
+def counting(calls: collections.Counter, hashed: collections.Counter, phase: list,
+             settle: bool = False) -> None:
     """Replace each counted function, in every loaded repflat module that holds it, by a
     wrapper that counts its outermost calls (a profile hook slowed training tenfold)."""
     _load(MODULES)
@@ -89,6 +90,11 @@ def counting(calls: collections.Counter, hashed: collections.Counter, phase: lis
     def in_phase(function, name):
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
+            if settle and PHASES[name] == "analysis":  # every file written before is settled
+                import time
+
+                files = sys.modules.get("repflat.files")  # (a version before it: two seconds)
+                time.sleep(getattr(files, "SETTLED_NS", 2_000_000_000) / 1e9 + 0.1)
             phase.append(PHASES[name])
             try:
                 return function(*args, **kwargs)
@@ -118,7 +124,7 @@ def final_name(path) -> str:
     return os.path.join(folder, base.removesuffix(".partial"))
 
 
-def count(experiment: Path, out: Path) -> dict:
+def count(experiment: Path, out: Path, figures: str = "none", settle: bool = False) -> dict:
     """What one `repflat run` of `experiment` into `out` did, as counters."""
     calls: collections.Counter = collections.Counter()
     hashed: collections.Counter = collections.Counter()
@@ -143,11 +149,11 @@ def count(experiment: Path, out: Path) -> dict:
             if base == f or (base.startswith(f".{f}.") and base.endswith(".tmp")):
                 opens[f, mode, now] += 1
 
-    counting(calls, hashed, phase)
+    counting(calls, hashed, phase, settle)
     sys.addaudithook(audit)  # cannot be removed: this process ends after one count
     from repflat.cli import main
 
-    status = main(["run", str(experiment), "--out", str(out), "--quiet", "--figures", "none"])
+    status = main(["run", str(experiment), "--out", str(out), "--quiet", "--figures", figures])
     runs = sorted((out / "runs").iterdir())
     arrays = 0
     for run in runs:
@@ -199,9 +205,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", type=Path, default=ROOT / "experiments/spirals.yaml")
     parser.add_argument("--json", action="store_true", help="the counters as one JSON object")
+    parser.add_argument("--figures", default="none", help="what `repflat run --figures` draws "
+                        "(drawing reads features again)")
+    parser.add_argument("--settle", action="store_true", help="wait before the analysis until "
+                        "every file written is settled (repflat.files.SETTLED_NS), so what the "
+                        "analysis hashes does not depend on how fast training was")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        counted = count(args.experiment, Path(tmp) / "exp")
+        counted = count(args.experiment, Path(tmp) / "exp", args.figures, args.settle)
     if counted["status"] != 0:
         raise SystemExit(f"repflat run exited with {counted['status']}")
     if args.json:
