@@ -41,6 +41,9 @@ benchmark: install  ## the speed benchmarks (see benchmarks/)
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/spectra_speed.py
 	$(BIN)/python benchmarks/design_choices.py
+	$(BIN)/python benchmarks/import_costs.py
+	$(BIN)/python benchmarks/write_costs.py
+	$(BIN)/python benchmarks/counters.py
 
 # The text of each results/<experiment>/analysis/report.md, from its top through its
 # Training table (the README's numbers come from these), into docs/results/<experiment>.md.

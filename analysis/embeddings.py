@@ -215,7 +215,8 @@ def embed_runs(runs: list[RunInfo], *, layer: str, split: str = "train",
                 "class_name": [names[int(k)] for k in labels[rows]],
                 "x": coords[:, 0], "y": coords[:, 1], "n_total": len(array)}))
     if not found:
-        raise UserError(f"embedding_layer: no run saved layer {layer!r} for split {split!r}")
+        raise UserError(f"no run saved layer {layer!r} for split {split!r}",
+                        argument="embedding_layer")
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
     return Embedded(data.astype({"seed": "Int64", "class": "Int64"}), tuple(skipped),
                     tuple(without), layer, split)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -31,15 +30,15 @@ from repflat.analysis.tidy import per_run, summarize, typed_columns
 from repflat.analysis.layers import analyze_features, plan
 from repflat.analysis.runs import (collect_runs, label_points, nested, on_disk, sources,
                                    training_metrics)
-from repflat.config import AnalysisConfig, parse_experiment, read_yaml
-from repflat.rundir.lock import exclusive
+from repflat.config import AnalysisConfig
 from repflat.progress import counted, progress_bar, say
 from repflat.errors import RepflatWarning, UserError, expected, public
-from repflat.rundir.files import is_regular, read_json
-from repflat.rundir.run import claimed_by, read_run
-from repflat.rundir.files import sha256_file, write_text
-from repflat.config._strict import FieldError, parse, to_plain
-from repflat.rundir.names import ANALYSIS_FILE, CLASS, EXPERIMENT_FILE, MANIFEST, Status
+from repflat.files import is_regular, read_json
+from repflat.rundir.experiment import ExperimentDir
+from repflat.rundir.run import read_run
+from repflat.files import sha256_file, write_text
+from repflat.strict import FieldError, parse, to_plain
+from repflat.rundir.names import ANALYSIS_FILE, CLASS, MANIFEST, Status
 
 TABLES = ("spectra.csv", "flattening.csv", "summary.csv", "training.csv", "effects.csv")
 OPTIONAL = ("training.csv", "effects.csv")  # older analyses lack them
@@ -54,19 +53,15 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 
 def _description(paths: list) -> str | None:
-    for p in (Path(p) for p in paths if isinstance(p, (str, Path))):
-        if (p / EXPERIMENT_FILE).is_file():
-            text = read_yaml(p / EXPERIMENT_FILE, follow=False).get("description")
-            return str(text) if text else None
-    return None
+    """The first experiment directory's description (`paths` as `sources` gives them)."""
+    return next((p.description for p in paths if isinstance(p, ExperimentDir)), None)
 
 
 def grid_points(paths: list) -> dict:
     """{arm: GridPoint} of the experiment directories among `paths` (their `grid`)."""
     points = {}
-    for p in (Path(p) for p in paths if isinstance(p, (str, Path))):
-        if (p / EXPERIMENT_FILE).is_file() and not (p / MANIFEST).is_file():
-            points |= parse_experiment(read_yaml(p / EXPERIMENT_FILE, follow=False)).points
+    for p in (p for p in paths if isinstance(p, ExperimentDir)):
+        points |= p.points
     return points
 
 
@@ -218,11 +213,12 @@ def _read_tables(directory: Path) -> dict[str, pd.DataFrame]:
             continue
         frame = read_csv(path, "paths", dtype=TEXT_COLUMNS)
         if frame.empty and not optional:
-            raise UserError(f"paths: {path} is empty")
+            raise UserError(f"{path} is empty", argument="paths")
         needed = TABLE_COLUMNS.get(fname, ())
         missing = [c for c in (*needed, "arm", "layer") if c not in frame.columns] if needed else []
         if missing:
-            raise UserError(f"paths: {path} is not a repflat table (no column {missing[0]!r})")
+            raise UserError(f"{path} is not a repflat table (no column {missing[0]!r})",
+                            argument="paths")
         frames[fname] = typed_columns(numeric_columns(frame, needed, path, "paths"),
                                       f"paths: {path}")
     return frames

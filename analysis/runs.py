@@ -20,21 +20,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from repflat.analysis.io import numeric_columns, read_csv
-from repflat.config import AnalysisConfig, parse_experiment, read_yaml
+from repflat.config import AnalysisConfig
 from repflat.config.grid import GridPoint
 from repflat.errors import UserError, expected
 from repflat.rundir.features import Features, FeatureSet
 from repflat.rundir.label import RunLabel
+from repflat.rundir.experiment import ExperimentDir, is_experiment_dir, read_experiment_dir
 from repflat.rundir.run import RunInfo, read_run
-from repflat.rundir.names import EXPERIMENT_FILE, MANIFEST, PREMISE_COLUMNS, RUNS_DIR, UNKNOWN, Status
+from repflat.rundir.names import EXPERIMENT_FILE, MANIFEST, UNKNOWN, Status
 
 
 def sources(paths) -> list:
     """`paths` as a list of sources: one path or FeatureSet alone, an iterable of them,
-    or a mapping {name: FeatureSet} (as (name, FeatureSet) pairs)."""
-    if isinstance(paths, (str, Path, FeatureSet)):
-        return [paths]
+    or a mapping {name: FeatureSet} (as (name, FeatureSet) pairs); an experiment
+    directory as its ExperimentDir, its experiment.yaml read once here."""
+    if isinstance(paths, (str, Path, FeatureSet, ExperimentDir)):
+        paths = [paths]
     if isinstance(paths, Mapping):
         for name, fs in paths.items():
             if not isinstance(name, str) or not isinstance(fs, FeatureSet):
@@ -44,7 +45,9 @@ def sources(paths) -> list:
     if not isinstance(paths, Iterable):
         raise expected("paths", "run or experiment directories, or FeatureSet objects",
                        type(paths).__name__)
-    return list(paths)
+    return [read_experiment_dir(p) if isinstance(p, (str, Path)) and Path(p).is_dir()
+            and is_experiment_dir(p) and not (Path(p) / MANIFEST).is_file() else p
+            for p in paths]
 
 
 def memory_run(features: FeatureSet, name: str) -> RunInfo:
@@ -108,12 +111,6 @@ def _open(source) -> list[RunInfo]:
     return []
 
 
-def experiment_runs(path: Path) -> tuple[list[Path], AnalysisConfig, str]:
-    """The run directories an experiment directory lists, its analysis settings and name."""
-    exp = parse_experiment(read_yaml(path / EXPERIMENT_FILE, follow=False))
-    return [path / RUNS_DIR / exp.run_dirname(r) for r in exp.runs], exp.analysis, exp.name
-
-
 def collect_runs(paths: Iterable[str | Path]) -> tuple[list[RunInfo], AnalysisConfig | None, str | None]:
     """Open every run named by `paths`.
 
@@ -129,6 +126,15 @@ def collect_runs(paths: Iterable[str | Path]) -> tuple[list[RunInfo], AnalysisCo
         if isinstance(raw, (tuple, FeatureSet)):
             runs += _open(raw)
             continue
+        if isinstance(raw, ExperimentDir):
+            missing = [d.name for d in raw.run_paths if not (d / MANIFEST).is_file()]
+            if missing:
+                raise UserError(f"experiment {raw.path} has runs without features: "
+                                f"{', '.join(missing)}; run `repflat run` on it to finish them",
+                                argument="paths")
+            runs += [read_run(d) for d in raw.run_paths]
+            settings, name = settings or raw.analysis, name or raw.name
+            continue
         if not isinstance(raw, (str, Path)):
             raise expected("paths", "a run or experiment directory, or a FeatureSet object",
                            type(raw).__name__)
@@ -137,23 +143,15 @@ def collect_runs(paths: Iterable[str | Path]) -> tuple[list[RunInfo], AnalysisCo
             raise expected("paths", "an existing run or experiment directory", str(path))
         if (path / MANIFEST).is_file():
             runs.append(read_run(path))
-        elif (path / EXPERIMENT_FILE).is_file():
-            dirs, cfg, exp_name = experiment_runs(path)
-            missing = [d.name for d in dirs if not (d / MANIFEST).is_file()]
-            if missing:
-                raise UserError(f"paths: experiment {path} has runs without features: "
-                                f"{', '.join(missing)}; run `repflat run` on it to finish them")
-            runs += [read_run(d) for d in dirs]
-            settings, name = settings or cfg, name or exp_name
         else:
             raise expected("paths", f"a run directory (with {MANIFEST}) or an experiment "
                            f"directory (with {EXPERIMENT_FILE})", str(path))
     ids = [r.run_id for r in runs]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
-        raise UserError(f"paths: two runs share the name {dupes[0]!r}; rename one (a "
+        raise UserError(f"two runs share the name {dupes[0]!r}; rename one (a "
                         "directory), or name feature sets in a mapping {name: features}, "
-                        "so tables can tell them apart")
+                        "so tables can tell them apart", argument="paths")
     return runs, settings, name
 
 
@@ -170,25 +168,10 @@ def run_columns(run: RunInfo) -> dict:
     return {"run": run.run_id, "arm": run.name, "strategy": run.strategy, "seed": seed}
 
 
-METRICS_FILE = "metrics.csv"
-METRIC_COLUMNS = ("epoch", "lr", "train_loss", "test_accuracy", "test_error", "test_nll",
-                  "test_ece", "fgsm_accuracy", "seconds", *PREMISE_COLUMNS)
-
-
 def read_metrics(run: RunInfo) -> pd.DataFrame | None:
     """A run's metrics.csv with its known columns checked to be numbers (epoch an
-    integer); None when the run has none."""
-    path = run.path / METRICS_FILE
-    if not path.exists() and not path.is_symlink():
-        return None
-    where = f"run {run.path}: {METRICS_FILE}"
-    frame = numeric_columns(read_csv(path, where), METRIC_COLUMNS, path, where)
-    if frame.empty:
-        return None
-    if "epoch" not in frame.columns or frame["epoch"].isna().any() or not (
-            frame["epoch"] == frame["epoch"].round()).all():
-        raise UserError(f"{where}: {path} needs an integer epoch column, one value per row")
-    return frame.assign(epoch=frame["epoch"].astype(int))
+    integer); None when the run has none (the run record's, read once)."""
+    return run.metrics
 
 
 def training_metrics(runs: list[RunInfo]) -> pd.DataFrame:

@@ -33,7 +33,7 @@ from repflat.analysis.moments import Factor, LayerStats, factored, clean_spectru
 from repflat.analysis.inputs import as_features, check_inputs, not_finite
 from repflat.analysis.gram import CHUNK_BYTES, default_workers, gram_statistics
 from repflat.errors import UserError, expected, unknown
-from repflat.rundir.files import check_budget
+from repflat.files import check_budget
 
 SVD_MAX_VALUES = 1 << 22  # 4,194,304 values, e.g. 8,192 × 512: 32 MiB as float64
 METHODS = ("auto", "svd", "gram")

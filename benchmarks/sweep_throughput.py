@@ -46,12 +46,13 @@ def repflat(*args: str) -> None:
 def sequential(path: Path, out: Path) -> float:
     """Each run of the sweep as its own `repflat train` command, one after the other."""
     from repflat.config import load_experiment
+    from repflat.rundir.names import run_dirname
 
     exp = load_experiment(path)
     start = time.perf_counter()
     for run in exp.runs:
         repflat("train", str(path), "--arm", run.name, "--seed", str(run.seed),
-                "--out", str(out / exp.run_dirname(run)), "--quiet")
+                "--out", str(out / run_dirname(run.name, run.seed)), "--quiet")
     return time.perf_counter() - start
 
 

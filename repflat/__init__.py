@@ -17,7 +17,7 @@ import sys as _sys
 from importlib.machinery import PathFinder as _PathFinder
 from pathlib import Path as _Path
 
-__version__ = "0.1.0"
+from repflat.version import __version__
 
 
 # ---------------------------------------------------------------- source checkouts

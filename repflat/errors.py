@@ -16,7 +16,48 @@ from collections.abc import Callable, Iterable
 
 
 class UserError(Exception):
-    """A mistake in what the user asked for, phrased so the user can fix it."""
+    """A mistake in what the user asked for, phrased so the user can fix it.
+
+    The message is one line, `[WHERE: ][ARGUMENT: ]DETAIL`; its parts are kept as fields,
+    so whoever says it in another form reads them rather than the text (the CLI turns a
+    parameter into its flag, config loading puts FILE:LINE:COL of a key before it):
+
+    - `argument`: the parameter or dotted config key the mistake is in (`batch_size`,
+      `arms.erm.mixing.alpha`, several as `resume, restart`), with any qualifier the
+      message gives it (`paths: DIR`, `layers (saved for ...)`); None when the message
+      names none;
+    - `expected`, `got`: what was expected (for an unknown name, the valid names) and
+      what was got, when the message says them;
+    - `what`: for an unknown name, what kind of name it is (`key`, `layer`);
+    - `where`: the file the argument is in, said first.
+    """
+
+    def __init__(self, detail: str, *, argument: str | None = None, expected: object = None,
+                 got: object = None, what: str | None = None, where: str | None = None):
+        self.detail, self.argument, self.where = detail, argument, where
+        self.expected, self.got, self.what = expected, got, what
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return ": ".join(p for p in (self.where, self.argument, self.detail) if p is not None)
+
+    def __reduce__(self):  # keep the fields across processes (a sweep's workers)
+        return _restored, (type(self), self.args, dict(self.__dict__))
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The parameter names `argument` opens with (before a qualifier `: ...` or
+        ` (...)`); empty when it names none (a config key, a file)."""
+        head = (self.argument or "").split(": ")[0].split(" (")[0]
+        names = tuple(head.split(", "))
+        return names if head and all(n.isidentifier() for n in names) else ()
+
+    def located(self, where: str) -> UserError:
+        """The same mistake, said to be in `where` (before any place it already names)."""
+        out = UserError(self.detail, argument=self.argument, expected=self.expected,
+                        got=self.got, what=self.what,
+                        where=where if self.where is None else f"{where}: {self.where}")
+        return out
 
     def _render_traceback_(self) -> list[str]:
         # IPython and Jupyter show an exception through this method when it has one: the
@@ -24,6 +65,13 @@ class UserError(Exception):
         # are repflat's, and say nothing the message does not).
         return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {line}" if i == 0 else line
                 for i, line in enumerate(str(self).splitlines() or [""])]
+
+
+def _restored(cls: type, args: tuple, state: dict) -> UserError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
 
 
 def public(fn: Callable) -> Callable:
@@ -57,7 +105,7 @@ class RepflatWarning(UserWarning):
 
 def expected(argument: str, what: str, got: object) -> UserError:
     """`argument: expected WHAT, got GOT` — the message every check uses."""
-    return UserError(f"{argument}: expected {what}, got {got!r}")
+    return UserError(f"expected {what}, got {got!r}", argument=argument, expected=what, got=got)
 
 
 def choice(argument: str, got: object, valid: Iterable[object]) -> object:
@@ -89,11 +137,21 @@ def suggestions(got: str, valid: Iterable[str], n: int = 3) -> list[str]:
     return out[:n]
 
 
-def unknown(argument: str, got: str, valid: Iterable[str], *, what: str = "name") -> UserError:
+def unknown(argument: str, got: str, valid: Iterable[str], *, what: str = "name",
+            hint: str | None = None) -> UserError:
     """An unknown name (a key, a layer, a split), with the close matches first and then
-    every valid one: `argument: unknown WHAT 'got' (did you mean ...?); valid: ...`."""
+    every valid one: `argument: unknown WHAT 'got' (did you mean ...?); valid: ...`.
+    `hint`, when given, says instead of the close matches what `got` is (` (...)`)."""
     valid = list(valid)
-    close = suggestions(got, valid)
-    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+    if hint is None:
+        close = suggestions(got, valid)
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
     shown = ", ".join(valid[:40]) + (f", … ({len(valid)} in all)" if len(valid) > 40 else "")
-    return UserError(f"{argument}: unknown {what} {got!r}{hint}; valid: {shown}")
+    return UserError(f"unknown {what} {got!r}{hint}; valid: {shown}", argument=argument,
+                     expected=tuple(valid), got=got, what=what)
+
+
+def first_line(err: BaseException, limit: int | None = 160) -> str:
+    """What a foreign exception (numpy's, torch's, a parser's) says, in one line: its first
+    line, cut to `limit` characters, or its type's name when it says nothing."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:limit]

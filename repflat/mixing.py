@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repflat.capture.hooks import base_module, check_layers, default_layers, layer_names
+from repflat.base.layers import base_module, default_layers, layer_names
+from repflat.base.naming import check_layers
 from repflat.errors import UserError, expected, public
 from repflat.rundir.names import INPUT
 from repflat.training.losses import soft_target_loss
@@ -43,7 +44,7 @@ def _is_int(value: object) -> bool:
 def _check_calls(model: nn.Module, layers: Sequence[str]) -> None:
     """Refuse, before any batch, a layer that does not run or whose module runs more than
     once under a bare name, where a trace can tell (else the first batch does)."""
-    from repflat.capture.graph import module_call, trace
+    from repflat.base.graph import module_call, trace
 
     tr = trace(model)
     if tr is None:
@@ -101,7 +102,8 @@ class Mixup:
         if num_classes is not None and not (_is_int(num_classes) and num_classes >= 1):
             raise expected("num_classes", "an integer >= 1", num_classes)
         if seed is not None and generator is not None:
-            raise UserError("seed, generator: expected one of them (a generator carries its own seed)")
+            raise UserError("expected one of them (a generator carries its own seed)",
+                            argument="seed, generator")
         if seed is not None and not (_is_int(seed) and seed >= 0):
             raise expected("seed", "an integer >= 0", seed)
         if generator is None:

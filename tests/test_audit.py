@@ -142,7 +142,7 @@ def test_tiny_files_promising_gigabytes_stay_within_500_mb(tmp_path):
     sparse = Path(features_dir(tmp_path / "sparse", np.ones((20, 3), np.float32), np.arange(20) % 2))
     labels = hostile.sparse_npy(sparse / "features/train/labels.npy", (1 << 27,))  # 1 GiB of holes
     manifest = json.loads((sparse / "features/manifest.json").read_text())
-    from repflat.rundir.files import sha256_file
+    from repflat.files import sha256_file
     manifest["labels_sha256"]["train"] = sha256_file(labels)
     (sparse / "features/manifest.json").write_text(json.dumps(manifest))
     code, peak, err = peak_rss_mb(["analyze", str(sparse), "--out", str(tmp_path / "b")])

@@ -27,7 +27,7 @@ import yaml
 
 from repflat.cli import main
 from repflat.rundir.features import FeatureWriter
-from repflat.rundir.files import sha256_file
+from repflat.files import sha256_file
 
 GOOD_RUN = {"data": {"n_per_class": 20}, "model": {"widths": [8], "bottleneck": 2, "widths_after": [8]},
             "train": {"epochs": 1, "batch_size": 16},
@@ -63,8 +63,11 @@ def merged(source: dict, **parts) -> dict:
 def features_dir(root: Path, x, y, *, layer: str = "h") -> str:
     """A bare features directory (as another framework would write it)."""
     run = root / "feats"
+    if np.asarray(y).dtype.kind not in "iu":
+        _raw_labels(run, y)  # before the writer opens the manifest, which it then holds
     w = FeatureWriter(run)
-    w.add_labels("train", np.asarray(y)) if np.asarray(y).dtype.kind in "iu" else _raw_labels(run, y)
+    if np.asarray(y).dtype.kind in "iu":
+        w.add_labels("train", np.asarray(y))
     w.add("train", 1, layer, np.asarray(x))
     return str(run)
 

@@ -15,9 +15,9 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 import repflat
-from repflat.capture.catalog import valid_names
+from repflat.base.naming import valid_names
 from repflat.capture.engine import Taker
-from repflat.capture.graph import trace
+from repflat.base.graph import trace
 from repflat.errors import UserError
 
 def keep(t: torch.Tensor) -> torch.Tensor:

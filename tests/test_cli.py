@@ -184,11 +184,17 @@ def test_library_errors_name_parameters_and_the_cli_names_flags(tmp_path, capsys
 
     with pytest.raises(UserError, match=r"^batch_size: expected an integer >= 1, got 0"):
         extract(torch.nn.Linear(2, 2), ["weight"], None, tmp_path / "o", batch_size=0)
-    assert as_flags("batch_size: expected an integer >= 1, got 0", "extract") == \
-        "--batch-size: expected an integer >= 1, got 0"
-    assert as_flags("resume, restart: expected at most one of them", "extract") == \
-        "--resume, --restart: expected at most one of them"
-    assert as_flags("analysis.layers: unknown name 'x'", "run") == "analysis.layers: unknown name 'x'"
+    from repflat.errors import expected, unknown
+
+    assert as_flags(expected("batch_size", "an integer >= 1", 0), "extract") == \
+        ["--batch-size: expected an integer >= 1, got 0"]
+    assert as_flags(UserError("expected at most one of them", argument="resume, restart"),
+                    "extract") == ["--resume, --restart: expected at most one of them"]
+    assert as_flags(unknown("layers (saved for the train split of r)", "x", ["y"]), "analyze") == \
+        ["--layers (saved for the train split of r): unknown name 'x'; valid: y"]
+    assert as_flags(unknown("analysis.layers", "x", ["y"]), "run") == ["analysis.layers: unknown name 'x'; valid: y"]
+    assert as_flags(UserError("out: the first line, said as it is"), "run") == \
+        ["out: the first line, said as it is"]  # a message without an argument is not read
     assert main(["extract", "--model", "resnet18", "--layers", "fc", "--batch-size", "0",
                  "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.startswith("repflat: error: --batch-size: expected an integer >= 1")

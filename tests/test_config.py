@@ -5,7 +5,7 @@ import pytest
 from repflat.config import (MixingConfig, RunConfig, TrainConfig, dump_yaml, load_experiment,
                             load_run_config, parse_experiment)
 from repflat.errors import UserError
-from repflat.config._strict import parse, to_plain
+from repflat.strict import parse, to_plain
 
 
 def test_defaults_round_trip_through_yaml(tmp_path, tiny):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from repflat.config import DigitsData, ImageData
-from repflat.training.data import load_data
+from repflat.base.data import load_data
 from repflat.errors import UserError
 from tests.datafiles import (make_cifar10, make_cifar100, make_imagefolder, make_mnist,
                              make_svhn, skip_md5)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from repflat.cli import main
 from repflat.config import dump_yaml
-from repflat.training.data import load_data
+from repflat.base.data import load_data
 from repflat.rundir.run import read_run
 from repflat.rundir.features import Features
 

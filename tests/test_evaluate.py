@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from repflat.config import DigitsData, ResNetModel, TorchvisionModel
-from repflat.training.data import load_data
+from repflat.base.data import load_data
 from repflat.training.evaluate import (accuracy_and_nll, expected_calibration_error, fgsm_accuracy, predict)
 from repflat.training.models import build_model
 from repflat.training.loop import soft_target_loss

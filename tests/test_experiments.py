@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from repflat.rundir.experiment import run_path
 from repflat.rundir.names import RunState
 from repflat.config import ImageData, load_experiment, parse_experiment
 from repflat.training.loop import train
@@ -50,7 +51,7 @@ def test_image_experiment_runs_one_short_step(tmp_path, monkeypatch, path):
     # manifold mixup exercises the most (mixing at named stages); every arm for one file
     every_arm = path == IMAGE_FILES[0]
     for run in (r for r in exp.runs if every_arm or r.name == "manifold_mixup"):
-        out = tmp_path / "runs" / exp.run_dirname(run)
+        out = run_path(tmp_path, run)
         assert train(run, out, progress=False) == RunState.NEW
         metrics = pd.read_csv(out / "metrics.csv")
         assert len(metrics) == 1 and metrics["train_loss"].notna().all()

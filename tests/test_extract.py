@@ -11,7 +11,7 @@ from repflat.capture.engine import pending_state, reduce_features
 from repflat.cli import main
 from tests.trees import digest
 from repflat.config import DigitsData
-from repflat.training.data import Data
+from repflat.base.data import Data
 from repflat.errors import UserError
 from repflat.capture.extract import extract
 from repflat.rundir.features import Features

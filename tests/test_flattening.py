@@ -14,7 +14,7 @@ from repflat.analysis.spectra import class_spectra, singular_values
 from repflat.config import AnalysisConfig
 from repflat.errors import UserError
 from repflat.rundir.features import FeatureWriter
-from repflat.rundir.files import sha256_file
+from repflat.files import sha256_file
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from repflat.errors import UserError
 from repflat.rundir.features import FeatureWriter, Features
-from repflat.rundir.files import sha256_file
+from repflat.files import sha256_file
 
 FUZZ_EXAMPLES = 300
 fuzz = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from repflat.cli import main
-from repflat.rundir.files import sha256_file
+from repflat.files import sha256_file
 from tests import hostile
 from tests.test_bad_input import (GOOD_EXPERIMENT, GOOD_RUN, Case, edit_manifest, features_dir,
                                   good_features, merged, run_case, yaml_file)

@@ -10,7 +10,8 @@ from torch import nn  # noqa: E402
 
 from repflat.capture.discriminative import (batch_jacobians, class_jacobian_summaries,  # noqa: E402
                                             factor_rank)
-from repflat.capture.hooks import check_layers, recording, replacing  # noqa: E402
+from repflat.base.layers import recording, replacing  # noqa: E402
+from repflat.base.naming import check_layers  # noqa: E402
 from repflat.errors import UserError  # noqa: E402
 from repflat.training.losses import loss_infimum, soft_target_loss  # noqa: E402
 
@@ -138,7 +139,7 @@ class PointsHead(nn.Module):
 
 
 def _probe(model, loss, n=4000, alpha=2.0):
-    from repflat.training.data import Data
+    from repflat.base.data import Data
     from repflat.training.premise import PremiseProbe
     y = np.repeat([0, 1], n // 2)
     x = np.where(y[:, None] == 0, 1.0, -1.0).astype(np.float32)

@@ -1,10 +1,16 @@
 """The house's layers, enforced: one import namespace, and who may import whom.
 
-DESIGN.md, "Layout, v2": core (errors, progress, config, rundir) ← the torch side
-(training, capture, and repflat.mixing, the front door of the mixing) and core ← the numpy side (repflat.analysis) ← the report
-(repflat.analysis.report); the CLI imports everything. Computation never imports
-presentation, the numpy side never imports torch, and nothing but `repflat` is
-importable after install (the repository's analysis/ folder is repflat.analysis).
+Every module of repflat stands on a declared floor (FLOORS) of one side: the torch-free
+core at the bottom (errors; safe files and the strict parser; config; the run directory,
+which holds a run config), then two sides that never meet: the torch side (the neutral
+floor `repflat.base` that capture and training both use, capture, training, which
+captures its runs through capture, and `repflat.mixing`, the front door of your own
+loop's mixing) and the numpy side (`repflat.analysis`, then its report). A module may
+import only from floors below its own, on its side or in the core, or from its own
+package; so no arrow runs back up, between packages or between the modules of one
+(no circle). The CLI imports everything. The numpy side and the core never import
+torch, `import repflat` stays torch-free, and nothing but `repflat` is importable after
+install (the repository's analysis/ folder is repflat.analysis).
 """
 from __future__ import annotations
 
@@ -21,10 +27,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = {"repflat": ROOT / "repflat", "repflat.analysis": ROOT / "analysis"}
 TORCH = ("torch", "torchvision")
 LAZY = ("umap",)  # ~10 s to import (numba): only inside the function that uses it
-CORE = ("repflat.errors", "repflat.progress", "repflat.config", "repflat.rundir")
-TORCH_SIDE = ("repflat.training", "repflat.capture", "repflat.mixing")
-NUMPY_SIDE = ("repflat.analysis",)
-REPORT = ("repflat.analysis.report",)
+FLOORS = {  # module or package prefix -> (floor, side); the longest prefix decides
+    "repflat.version": (0, "core"), "repflat.errors": (0, "core"), "repflat.progress": (0, "core"),
+    "repflat.files": (1, "core"), "repflat.strict": (1, "core"),
+    "repflat.config": (2, "core"),
+    "repflat.rundir": (3, "core"),
+    "repflat": (4, "facade"),  # the package face: `repflat.Features`, lazy torch-side names
+    "repflat.base": (5, "torch"), "repflat.capture": (6, "torch"),
+    "repflat.training": (7, "torch"), "repflat.mixing": (8, "torch"),
+    "repflat.analysis": (5, "numpy"), "repflat.analysis.report": (6, "numpy"),
+    "repflat.cli": (9, "cli"), "repflat.__main__": (10, "cli"),
+}
+PACKAGES = sorted(FLOORS, key=len, reverse=True)
 
 
 def modules() -> dict[str, Path]:
@@ -40,24 +54,29 @@ def modules() -> dict[str, Path]:
     return out
 
 
+def unit(name: str) -> str:
+    """The declared package or module `name` belongs to."""
+    return next(p for p in PACKAGES if name == p or name.startswith(p + "."))
+
+
 def layer(name: str) -> str:
-    for tag, prefixes in (("report", REPORT), ("numpy", NUMPY_SIDE), ("torch", TORCH_SIDE),
-                          ("core", CORE)):
-        if any(name == p or name.startswith(p + ".") for p in prefixes):
-            return tag
-    if name == "repflat.cli" or name.startswith("repflat.cli.") or name == "repflat.__main__":
-        return "cli"
-    return {"repflat": "facade"}.get(name, "core")
+    """The side of `name`: core, torch, numpy, report (the numpy side's presentation),
+    facade or cli."""
+    u = unit(name)
+    return "report" if u == "repflat.analysis.report" else FLOORS[u][1]
 
 
-ALLOWED = {  # layer -> the layers of repflat it may import
-    "core": {"core"},
-    "torch": {"core", "torch"},
-    "numpy": {"core", "numpy"},
-    "report": {"core", "numpy", "report"},
-    "facade": {"core"},
-    "cli": {"core", "torch", "numpy", "report", "facade", "cli"},
-}
+def may_import(importer: str, imported: str) -> bool:
+    """Within one package, or down to a lower floor of the same side or of the core."""
+    a, b = unit(importer), unit(imported)
+    if a == b:
+        return True
+    (fa, sa), (fb, sb) = FLOORS[a], FLOORS[b]
+    if sa == "cli":
+        return True
+    if b == "repflat":
+        return False  # the face imports the layers, never the other way (nor sideways)
+    return fb < fa and (sb == "core" or sb == sa)
 
 
 def imports(path: Path, name: str) -> list[tuple[str, int]]:
@@ -104,11 +123,65 @@ def test_imports_respect_the_layers(name):
         top = imported.split(".")[0]
         if mine in ("core", "numpy", "report", "facade") and top in TORCH:
             bad.append(f"line {line}: {imported} (torch side)")
-        if top == "repflat" and layer(imported) not in ALLOWED[mine]:
-            bad.append(f"line {line}: {imported} ({layer(imported)} layer)")
+        if top == "repflat" and not may_import(name, imported):
+            bad.append(f"line {line}: {imported} (floor {FLOORS[unit(imported)]} from "
+                       f"{FLOORS[unit(name)]})")
         if top == "analysis":
             bad.append(f"line {line}: {imported} (the namespace is repflat.analysis)")
     assert not bad, f"{name} ({mine}) imports: " + "; ".join(bad)
+
+
+def test_every_module_stands_on_a_declared_floor():
+    for name in modules():
+        assert unit(name) in FLOORS, name
+    undeclared = [n for n in modules() if unit(n) == "repflat" and n != "repflat"]
+    assert not undeclared, f"declare a floor for {undeclared} in FLOORS"
+
+
+def test_the_floors_forbid_every_arrow_back_up():
+    """The rule itself: for every pair of declared units, one of the two arrows is
+    forbidden, and the sides never meet."""
+    units = list(FLOORS)
+    for a in units:
+        for b in units:
+            if a != b and "cli" not in (FLOORS[a][1], FLOORS[b][1]):
+                assert not (may_import(a, b) and may_import(b, a)), (a, b)
+    assert not may_import("repflat.capture.engine", "repflat.training.loop")
+    assert not may_import("repflat.base.layers", "repflat.capture.engine")
+    assert not may_import("repflat.config.loading", "repflat.rundir.names")
+    assert not may_import("repflat.analysis.tidy", "repflat.base.layers")
+    assert not may_import("repflat.training.loop", "repflat.analysis.tidy")
+
+
+CIRCLES_CHECKED = ("core", "facade", "torch", "cli")
+"""Sides whose modules may not import each other in a circle (the numpy side still has
+some, inside functions: repflat.analysis.effects and .pipeline, say)."""
+
+
+def test_no_module_imports_itself_back_through_others():
+    """No circle of modules, within a package either (imports inside functions count)."""
+    names = {n: p for n, p in modules().items() if layer(n) in CIRCLES_CHECKED}
+    graph = {n: {i for i, _ in imports(p, n) if i in names and i != n} for n, p in names.items()}
+    faces = {n for n, p in names.items() if p.name == "__init__.py"}
+    for n in graph:  # a package face only hands names on: its arrows close no circle
+        graph[n] -= {f for f in faces if n.startswith(f + ".")}
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(n: str) -> None:
+        state[n] = 1
+        path.append(n)
+        for m in sorted(graph[n]):
+            if state.get(m) == 1:
+                raise AssertionError("circle: " + " -> ".join(path[path.index(m):] + [m]))
+            if m not in state:
+                visit(m)
+        path.pop()
+        state[n] = 2
+
+    for n in sorted(graph):
+        if n not in state:
+            visit(n)
 
 
 def test_the_numpy_side_and_core_import_no_torch_at_run_time():

@@ -239,7 +239,7 @@ def test_nc1_mean_is_an_analysis_setting_and_a_flag():
     from repflat.cli.commands import analysis_overrides
     from repflat.cli.parser import build_parser
     from repflat.config import AnalysisConfig
-    from repflat.config._strict import parse
+    from repflat.strict import parse
     from repflat.errors import UserError
 
     args = build_parser().parse_args(["analyze", "runs/x", "--nc1-mean", "class_means"])

@@ -6,7 +6,7 @@ from scipy import stats
 
 from repflat.config import MixingConfig
 from repflat.errors import UserError
-from repflat.capture.hooks import recording
+from repflat.base.layers import recording
 from repflat.training.mixing import MixPlan, Mixup, NoMixing, build_mixer
 from repflat.training.models.mlp import MLP
 from repflat.rundir.names import INPUT

@@ -12,7 +12,7 @@ import torchvision
 from torch import nn
 
 import repflat
-from repflat.capture.hooks import recording
+from repflat.base.layers import recording
 from repflat.errors import UserError
 from repflat.training.mixing import Mixup as LoopMixup
 

@@ -8,8 +8,8 @@ import yaml
 
 from repflat.cli import main
 from repflat.config import load_experiment, load_run_config
-from repflat.training.data import load_data
-from repflat.training.data import points
+from repflat.base.data import load_data
+from repflat.base.data import points
 from tests.test_bad_input import Case, run_case
 
 RUN = {"model": {"widths": [8], "bottleneck": None, "widths_after": []},

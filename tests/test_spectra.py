@@ -256,6 +256,6 @@ def test_an_rtol_below_the_accuracy_is_refused():
 
 def parse_analysis(**fields):
     from repflat.config import AnalysisConfig
-    from repflat.config._strict import parse
+    from repflat.strict import parse
 
     return parse(AnalysisConfig, fields, "analysis")

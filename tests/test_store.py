@@ -41,6 +41,34 @@ def test_checksum_mismatch_is_detected(tmp_path):
     assert fs.load(fs.get("train", 5, "fc1"), verify=False).shape == (10, 3)
 
 
+def test_an_array_is_hashed_once_per_reader_and_again_once_changed(tmp_path, monkeypatch):
+    """A file hashed when settled (unchanged for a while: repflat.files.SETTLED_NS, here
+    every file) is not hashed again while its times and size stay; a changed one is."""
+    import os
+
+    from repflat import files
+
+    write_some(tmp_path)  # the writer's digests: of files just written, never remembered
+    monkeypatch.setattr(files, "SETTLED_NS", -1)
+    hashed = []
+    real = files.sha256_file
+    monkeypatch.setattr(files, "sha256_file", lambda p, *a: hashed.append(p) or real(p, *a))
+    fs = Features(tmp_path)
+    entry = fs.get("train", 5, "fc1")
+    first, again = fs.load(entry), Features(tmp_path).load(entry)
+    np.testing.assert_array_equal(first, again)
+    assert len(hashed) == 1
+    path = tmp_path / entry.path
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0xFF
+    st = os.stat(path)
+    path.write_bytes(bytes(raw))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a tick later, whatever the clock
+    with pytest.raises(UserError, match="checksum mismatch"):
+        fs.load(entry)
+    assert len(hashed) == 2
+
+
 def test_no_temporary_files_remain_and_manifest_lists_only_complete_arrays(tmp_path):
     write_some(tmp_path)
     assert not list(tmp_path.rglob("*.tmp"))

@@ -154,26 +154,26 @@ def test_a_half_finished_sweep_resumes(tmp_path, monkeypatch):
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(data))
     out = tmp_path / "out"
-    real, trained = sweep.train, []
+    real, trained = sweep.train_prepared, []
 
-    def interrupted(cfg, where, **kwargs):
+    def interrupted(cfg, where, *args, **kwargs):
         if len(trained) == 2:
             raise KeyboardInterrupt  # the third run never finishes
         trained.append(cfg.name)
-        return real(cfg, where, **kwargs)
+        return real(cfg, where, *args, **kwargs)
 
-    monkeypatch.setattr(sweep, "train", interrupted)
+    monkeypatch.setattr(sweep, "train_prepared", interrupted)
     with pytest.raises(KeyboardInterrupt):
         sweep.run_experiment(path, out, progress=False)
     assert trained == ["erm", "input_mixup"]
     stamps = {n: (out / "runs" / f"{n}-seed0" / "run.json").stat().st_mtime_ns for n in trained}
 
-    def recording(cfg, where, **kwargs):
+    def recording(cfg, where, *args, **kwargs):
         trained.append(cfg.name)
-        return real(cfg, where, **kwargs)
+        return real(cfg, where, *args, **kwargs)
 
     trained.clear()
-    monkeypatch.setattr(sweep, "train", recording)
+    monkeypatch.setattr(sweep, "train_prepared", recording)
     sweep.run_experiment(path, out, progress=False)
     assert trained == ["mm-alpha0.5", "mm-alpha1", "mm-alpha2"]  # complete runs skipped
     assert stamps == {n: (out / "runs" / f"{n}-seed0" / "run.json").stat().st_mtime_ns for n in stamps}
@@ -218,7 +218,7 @@ def test_a_grid_over_several_data_sets_compares_within_each_data_set():
     """`datasets` × `grid`: runs are <data set>.<arm>; each keeps its arm's swept values and
     is set against the baseline of its own data set, never another's."""
     from repflat.analysis.effects import sweep_table
-    from repflat.config._strict import to_plain
+    from repflat.strict import to_plain
 
     data = tiny(grid={"arms": ["mm"], "params": {"mixing.alpha": [0.5, 2]}})
     data["base"] = {k: v for k, v in data["base"].items() if k != "data"}

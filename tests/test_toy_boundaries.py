@@ -184,7 +184,7 @@ def test_two_d_data_capture_its_input_by_default_so_boundaries_show_the_points()
     """Without capture.layers, a 2-D data set captures `input` beside the hidden layers:
     the boundary pictures draw the training points from it. Wider data does not."""
     from repflat.config.schema import RunConfig
-    from repflat.config._strict import parse
+    from repflat.strict import parse
     from repflat.training.loop import setup
 
     two_d = setup(parse(RunConfig, {"data": {"name": "moons", "n_per_class": 20},

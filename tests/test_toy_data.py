@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_moons
 
-from repflat.config._strict import parse
+from repflat.strict import parse
 from repflat.config import DataConfig
 from repflat.errors import UserError
-from repflat.training.data import load_data
-from repflat.training.data.toy import flip_labels, make_checkerboard, make_toy
+from repflat.base.data import load_data
+from repflat.base.data.toy import flip_labels, make_toy
+from repflat.config.toy import make_checkerboard
 
 TOYS = {"spirals": {"n_classes": 3}, "moons": {}, "circles": {}, "blobs": {"n_classes": 4},
         "gaussian_quantiles": {"n_classes": 3}, "xor": {"cells": 3}}

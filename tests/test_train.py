@@ -10,7 +10,7 @@ from torch import nn
 
 from repflat.rundir.names import RunState
 from repflat.errors import UserError
-from repflat.capture.hooks import recording
+from repflat.base.layers import recording
 from repflat.rundir.run import read_run
 from repflat.rundir.features import Features
 from repflat.training.loop import train
@@ -181,5 +181,5 @@ def test_resolved_configs_show_only_what_applies(trained_runs):
     mixup = yaml.safe_load((trained_runs["input_mixup", 0] / "config.yaml").read_text())
     assert set(mixup["mixing"]) == {"strategy", "alpha"}
     # a run written with the fields that do not apply (an earlier version) is the same run
-    from repflat.rundir.run import normalized
+    from repflat.training.claim import normalized
     assert normalized({**erm, "mixing": {"strategy": "none", "alpha": 2.0, "layers": []}}) == normalized(erm)

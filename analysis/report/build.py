@@ -31,7 +31,7 @@ from repflat.analysis.report.datasets import calibration_table, cell_metrics, ce
 from repflat.progress import counted, say
 from repflat.errors import expected, unknown
 from repflat.rundir.names import FIGURES
-from repflat.config._strict import to_plain
+from repflat.strict import to_plain
 
 DEFAULT_METRIC = "along_spread"
 """The heat map's default: scale-free and Corollary 1's own measure; raw Σ σ₂… when

@@ -97,7 +97,7 @@ def linear_head_floors(runs) -> dict[str, list[tuple[float, float]]]:
     run's (final excess, closed-form minimum of the excess) (theory.linear_head_excess)."""
     from repflat.analysis.runs import on_disk
     from repflat.analysis.theory import linear_head_excess
-    from repflat.rundir.files import read_json
+    from repflat.files import read_json
 
     found: dict[str, list[tuple[float, float]]] = {}
     for run in runs:

@@ -23,7 +23,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from repflat.rundir.files import write_text
+from repflat.files import write_text
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,7 @@ from repflat.analysis.report.build import ReportOptions, build_report, check_opt
 from repflat.analysis.results import Analysis
 from repflat.config import read_yaml
 from repflat.errors import UserError, expected, public
-from repflat.rundir.lock import exclusive
-from repflat.rundir.run import claimed_by
+from repflat.rundir.lock import claimed_by, exclusive
 from repflat.rundir.names import (ANALYSIS_FILE, ANALYSIS_MARKER, CONFIG_FILE, EXPERIMENT_FILE, FIGURES,
                                   MANIFEST)
 
@@ -165,8 +164,8 @@ def report_targets(paths: Iterable[str | Path], out: str | Path | None) -> list[
     outs = [t[2].resolve() for t in targets]
     dupes = sorted({str(o) for o in outs if outs.count(o) > 1})
     if dupes:
-        raise UserError(f"out: two reports would be written to {dupes[0]}; report them "
-                        "one at a time or rename an experiment")
+        raise UserError(f"two reports would be written to {dupes[0]}; report them "
+                        "one at a time or rename an experiment", argument="out")
     for _, _, target in targets:
         check_output_dir(target)
     return targets

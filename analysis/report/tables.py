@@ -15,7 +15,7 @@ from repflat.analysis.runs import lowest_seed
 from repflat.analysis.tidy import arm_order, class_names_in, final_epoch, order_rows, over_seeds
 from repflat.rundir.names import CLASS, MEAN
 from repflat.errors import UserError
-from repflat.rundir.files import is_regular, read_json, read_yaml_file
+from repflat.files import is_regular, read_json, read_yaml_file
 from repflat.rundir.names import EXTRACT_FILE, RUN_FILE
 from repflat.rundir.run import RunInfo
 from repflat.config.loading import dump_yaml

@@ -31,9 +31,9 @@ from repflat.analysis.runs import lowest_seed
 from repflat.analysis.tidy import arm_order, class_names_in, final_epoch
 from repflat.errors import expected
 from repflat.rundir.run import RunInfo
-from repflat.rundir.names import CLASS, INPUT_GRID, PLANE_GRID, UNIFORM
+from repflat.rundir.names import CLASS, INPUT_GRID, PLANE_GRID, STRATEGIES, UNIFORM
 
-LABELS = {"none": "ERM", "input_mixup": "input mixup", "manifold_mixup": "manifold mixup"}
+LABELS = {s.name: s.label for s in STRATEGIES}
 
 
 def pick_run(runs: list[RunInfo], strategy: str | None = None, arm: str | None = None,

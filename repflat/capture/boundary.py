@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from repflat.capture.probes2d import forward_features
-from repflat.errors import expected
+from repflat.base.layers import forward_features
+from repflat.errors import expected, first_line
 from repflat.rundir.names import PROBABILITIES
 
 
@@ -54,8 +54,8 @@ class ModelProba:
         try:
             out = forward_features(self.model, x, (), device=self.device, batch_size=self.batch_size)
         except RuntimeError as err:  # a model that does not take (n, d) inputs
-            first = (str(err).strip().splitlines() or ["RuntimeError"])[0][:160]
-            raise expected("model", f"a module taking inputs of shape (n, {x.shape[-1]})", first) from None
+            raise expected("model", f"a module taking inputs of shape (n, {x.shape[-1]})",
+                           first_line(err)) from None
         return out[PROBABILITIES]
 
     def __repr__(self) -> str:

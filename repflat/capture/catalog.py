@@ -1,6 +1,6 @@
 """`repflat.layers(model, example)`: every layer name a capture accepts, with its shape.
 
-The names are the ones `repflat.extract` reads (repflat.capture.hooks): `input`, each
+The names are the ones `repflat.extract` reads (repflat.base.naming): `input`, each
 module that runs once per forward pass, `module:N` for each call of one that runs more
 often, and the FX function nodes (`layer1.0.add`) when the model can be traced. Shapes
 come from one forward pass of the example in eval mode, read by the capture's own reader,
@@ -12,78 +12,10 @@ import numpy as np
 import torch
 from torch import fx, nn
 
-from repflat.capture.hooks import CALL_SEP, base_module, evaluating, layer_names
+from repflat.base.layers import CALL_SEP, base_module, evaluating
+from repflat.base.naming import valid_names
 from repflat.errors import expected, public
 from repflat.rundir.names import INPUT
-
-
-def call_counts(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
-    """How often each named module gives a tensor in one forward pass of `x` (eval mode,
-    no grad); a module that gives something else (a tuple: an attention block's output
-    and weights) counts -1, as no layer."""
-    model = base_module(model)
-    counts: dict[str, int] = {}
-    handles = []
-    for name, module in model.named_modules():
-        if name:
-            def hook(m, args, out, name=name):
-                if counts.get(name, 0) >= 0:
-                    counts[name] = counts.get(name, 0) + 1 if isinstance(out, torch.Tensor) else -1
-            handles.append(module.register_forward_hook(hook))
-    try:
-        with evaluating(model), torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return counts
-
-
-def tensor_functions(tr, x: torch.Tensor) -> set[str]:
-    """The FX names of the nodes that give a tensor on `x` (an Interpreter over a copy of
-    the traced graph)."""
-    graph = fx.Graph()
-    graph.output(graph.graph_copy(tr.graph, {}))
-    found: set[str] = set()
-
-    class Probe(fx.Interpreter):
-        def run_node(self, n):
-            out = super().run_node(n)
-            if isinstance(out, torch.Tensor) and n.name in names:
-                found.add(names[n.name])
-            return out
-
-    names = {n.name: tr.qualname[n] for n in tr.graph.nodes if n in tr.qualname}
-    with evaluating(tr.root), torch.no_grad():
-        Probe(fx.GraphModule(tr.root, graph)).run(x)
-    return found
-
-
-def valid_names(model: nn.Module, tr=None, example: torch.Tensor | None = None, *,
-                functions: bool = True) -> list[str]:
-    """The layer names of `model`, in definition order then graph order: `input`, modules
-    (a reused one as `name:1`, `name:2`, …; one that never runs, or gives no tensor, left
-    out), then FX function nodes (with `functions`; those giving a tensor). Calls are
-    counted by a forward pass of `example` when given, else from the trace `tr`
-    (repflat.capture.graph.trace); with neither, a module is listed by its bare name."""
-    modules = layer_names(base_module(model))[1:]
-    counts, tensors = None, None
-    if example is not None:
-        try:
-            counts = call_counts(model, example)
-            tensors = tensor_functions(tr, example) if functions and tr is not None else None
-        except Exception:  # noqa: BLE001 - the model refuses the data: the probe says so later
-            counts = tensors = None
-    out = [INPUT]
-    for name in modules:
-        n = counts.get(name, 0) if counts is not None else tr.count(name) if tr is not None else None
-        if n is None or n == 1:
-            out.append(name)
-        elif n > 1:
-            out += [f"{name}{CALL_SEP}{k}" for k in range(1, n + 1)]
-    if functions and tr is not None:
-        out += [f for f in tr.functions(set(modules)) if tensors is None or f in tensors]
-    return out
 
 
 def example_batch(model: nn.Module, example: object) -> torch.Tensor:
@@ -132,8 +64,8 @@ def layers(model: nn.Module, example: object):
     """
     import pandas as pd
 
+    from repflat.base.graph import trace
     from repflat.capture.engine import Taker
-    from repflat.capture.graph import trace
 
     if not isinstance(model, nn.Module):
         raise expected("model", "a torch nn.Module", type(model).__name__)

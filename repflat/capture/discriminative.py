@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from repflat.capture.hooks import evaluating, hooked, is_module_layer, layer_names
+from repflat.base.layers import evaluating, hooked, is_module_layer, layer_names
 from repflat.errors import UserError
-from repflat.rundir.files import check_budget
+from repflat.files import check_budget
 from repflat.rundir.names import INPUT
 
 MAX_BYTES = 2**30
@@ -90,8 +90,8 @@ def batch_jacobians(model: nn.Module, x: torch.Tensor, layers: Sequence[str], *,
         centred = logits - logits.mean(dim=1, keepdim=True)
         missing = [l for l in layers if l not in outputs]
         if missing:
-            raise UserError(f"capture.discriminative: layer {missing[0]!r} did not run in the "
-                            "forward pass")
+            raise UserError(f"layer {missing[0]!r} did not run in the "
+                            "forward pass", argument="capture.discriminative")
         K = logits.shape[1]
         rows = {l: [] for l in layers}
         tensors = [outputs[l] for l in layers]

@@ -37,17 +37,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from repflat.training.distributed import Dist
+from repflat.base.distributed import Dist
 from repflat.progress import progress_bar
 from repflat.config.schema import REDUCTIONS
-from repflat.errors import UserError, choice, expected
-from repflat.rundir.files import check_budget, read_json
-from repflat.capture.graph import did_not_run
-from repflat.capture.hooks import evaluating, is_module_layer, layer_names, recording
+from repflat.errors import UserError, choice, expected, first_line
+from repflat.files import check_budget, read_json
+from repflat.base.graph import did_not_run
+from repflat.base.layers import evaluating, is_module_layer, layer_names, recording
 from repflat.capture.inputs import Rows, as_rows
 from repflat.rundir.arrays import PARTIAL, ArrayStream
 from repflat.rundir.features import FeatureWriter
-from repflat.rundir.files import write_text
+from repflat.files import write_text
 from repflat.rundir.names import LABELS, feature_path, labels_path
 
 STATE_DIR = "features/.partial"
@@ -78,7 +78,7 @@ class Taker:
     output reduced to (n, n_features) (`reduce_features`).
 
     Module names are read with forward hooks. When a name is an FX function node, every
-    name is read in one pass of a traced copy instead (repflat.capture.graph), each with
+    name is read in one pass of a traced copy instead (repflat.base.graph), each with
     the meaning it has alone; `trace` passes a trace already made.
     """
 
@@ -90,13 +90,14 @@ class Taker:
         modules = set(layer_names(model))
         self.reader = None
         if not all(is_module_layer(name, modules) for name in self.layers):
-            from repflat.capture import graph
+            from repflat.base import graph
 
             tr = trace if trace is not None else graph.trace(model)
             if tr is None:
                 name = next(n for n in self.layers if not is_module_layer(n, modules))
-                raise UserError(f"layers: {name!r} is not a module, and torch.fx cannot trace "
-                                f"{type(model).__name__} to find it; name modules only")
+                raise UserError(f"{name!r} is not a module, and torch.fx cannot trace "
+                                f"{type(model).__name__} to find it; name modules only",
+                                argument="layers")
             self.reader = graph.GraphReader(model, tr, self.layers, self.transform)
 
     def _reduce(self, t: torch.Tensor) -> torch.Tensor:
@@ -175,7 +176,7 @@ def batch_rows(taker: Taker, rows: Rows, batches: Sequence[range], *, device: to
     items = iterate(rows.dataset, [rows.indices(b) for b in batches],
                     workers if rows.workers is None else rows.workers, rows.collate)
     for idx, (x, y) in zip(batches, items):
-        out = _take(taker, x, device)
+        out = take(taker, x, device)
         got = {layer: out[layer].to(torch_dtype).cpu().numpy() for layer in taker.layers}
         got[LABELS] = checked_labels(y, len(x))
         yield idx, got
@@ -226,13 +227,12 @@ def _read_done(job: Job, root: Path, rank: int) -> int | None:
     return done if isinstance(done, int) and 0 <= done else None
 
 
-def _take(taker: Taker, x: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
+def take(taker: Taker, x: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
     try:
         return taker(x.to(device, non_blocking=True))
     except RuntimeError as err:
-        first = str(err).strip().splitlines()[0]
-        raise UserError(f"model: it does not accept inputs of shape {tuple(x.shape[1:])} from "
-                        f"this data set ({first})") from None
+        raise UserError(f"it does not accept inputs of shape {tuple(x.shape[1:])} from this "
+                        f"data set ({first_line(err, None)})", argument="model") from None
 
 
 def _open_streams(taker: Taker, dataset: Rows, job: Job, names: dict[str, str],
@@ -278,8 +278,9 @@ def capture_split(model: nn.Module, dataset: Dataset | Rows, layers: Sequence[st
     batches = row_batches(rows, batch_size)
     order = rows_digest(rows, batches)
     if order and not dist.same(int(order[:15], 16)):
-        raise UserError(f"data: the {split} loader's sampler gives each process another order "
-                        "of rows; seed its generator (DataLoader(generator=...)) or pass the Dataset")
+        raise UserError(f"the {split} loader's sampler gives each process another order "
+                        "of rows; seed its generator (DataLoader(generator=...)) or pass the Dataset",
+                        argument="data")
     job = Job(split, epoch, tuple(layers), reduce, dtype, n, batch_size or 0, dist.world,
               fingerprint, order)
     names = {layer: feature_path(split, epoch, layer) for layer in layers}

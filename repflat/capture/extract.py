@@ -8,7 +8,7 @@ in a run directory.
                     arm="mixup", strategy="manifold_mixup", seed=0)
 
 `model` is any `nn.Module` (for the CLI: a repflat run, or a torchvision model by name
-with an optional weights file). Layers are named as repflat.capture.hooks says (module
+with an optional weights file). Layers are named as repflat.base.layers says (module
 names, `name:N` for a reused module's calls, FX function nodes; `repflat.layers`
 lists them). An output directory gets `extract.yaml` (what was extracted, from which
 weights, for which run) and `features/` in the run-directory format, so `repflat
@@ -30,84 +30,103 @@ import torch
 from torch import nn
 
 from repflat.capture.engine import (DEFAULT_BATCH, STATE_DIR, Taker, capture_arrays, capture_split,
-                                    first_rows, model_fingerprint, pending_state)
-from repflat.capture.hooks import check_layers, evaluating
+                                    first_rows, model_fingerprint, pending_state, take)
+from repflat.base.layers import evaluating
+from repflat.base.naming import check_layers
 from repflat.capture.inputs import Splits, as_splits, check_names_fit
-from repflat.config.loading import dump_yaml
+from repflat.strict import dump_yaml
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
 from repflat.errors import UserError, choice, expected, public
 from repflat.rundir.arrays import PARTIAL
 from repflat.rundir.features import FeatureSet, Features, FeatureWriter, MemoryFeatures
-from repflat.rundir.files import write_text
+from repflat.files import write_text
 from repflat.rundir.label import RunLabel, run_label
 from repflat.rundir.lock import exclusive
 from repflat.rundir.names import EXTRACT_FILE, FORMAT, RunState
-from repflat.rundir.run import NEW, claimed_by, first_difference
-from repflat.training.distributed import from_env, local_device, resolve_device
+from repflat.rundir.lock import NEW, claimed_by, first_difference
+from repflat.base.distributed import from_env, local_device, resolve_device
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """What an extraction takes besides the model, its layers, the data and `out`: the
+    keywords of `extract` (its Parameters say what each does), held once."""
+
+    splits: Sequence[str] | str | None = None
+    class_names: Sequence[str] | None = None
+    arm: str | None = None
+    strategy: str | None = None
+    seed: int | None = None
+    values: dict | None = None
+    epoch: int = 0
+    batch_size: int | None = None
+    reduce: str = "flatten"
+    dtype: str = "float32"
+    device: str = "cpu"
+    workers: int = 0
+    resume: bool = False
+    restart: bool = False
+    progress: bool | None = None
+    source: dict | None = None
 
 
 @dataclass
 class Extraction:
     """One extraction, checked and described, before anything is computed or written."""
 
+    options: ExtractOptions
     model: nn.Module
     layers: tuple[str, ...]
     data: Splits
-    epoch: int
     batch_size: int
-    reduce: str
-    dtype: str
     device: torch.device
     description: dict
     taker: Taker
     run: RunLabel | None
-    loader_batches: bool
-    """No batch size was given: a DataLoader's rows keep the loader's batches."""
 
     def batch_for(self, rows) -> int | None:
-        """The batch size to capture `rows` with; None: the batches of their DataLoader."""
-        return None if self.loader_batches and getattr(rows, "batches", None) else self.batch_size
+        """The batch size to capture `rows` with; None (no batch size was given): the
+        batches of the DataLoader they came from."""
+        return None if self.options.batch_size is None and getattr(rows, "batches", None) \
+            else self.batch_size
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _prepare(model, layers, data, *, splits, class_names, seed, epoch, batch_size, reduce, dtype,
-             device, source, arm=None, strategy=None, values=None) -> Extraction:
+def _prepare(model, layers, data, o: ExtractOptions) -> Extraction:
     if not isinstance(model, nn.Module):
         raise expected("model", "a torch nn.Module", type(model).__name__)
-    choice("reduce", reduce, REDUCTIONS)
-    choice("dtype", dtype, FEATURE_DTYPES)
-    if batch_size is not None and not (_is_int(batch_size) and batch_size >= 1):
-        raise expected("batch_size", "an integer >= 1", batch_size)
-    run = run_label(arm, strategy, seed, values)
+    choice("reduce", o.reduce, REDUCTIONS)
+    choice("dtype", o.dtype, FEATURE_DTYPES)
+    if o.batch_size is not None and not (_is_int(o.batch_size) and o.batch_size >= 1):
+        raise expected("batch_size", "an integer >= 1", o.batch_size)
+    run = run_label(o.arm, o.strategy, o.seed, o.values)
     if isinstance(layers, str):
         layers = [layers]
     if not layers:
         raise expected("layers", "at least one layer name", "")
-    found = as_splits(data, splits, class_names)
+    found = as_splits(data, o.splits, o.class_names)
     first = next(iter(found.datasets.values()))
-    dev = local_device(resolve_device(device))
+    dev = local_device(resolve_device(o.device))
     model = model.to(dev)
     example = first_rows(first, 2).to(dev) if len(first) else None
     layers = check_layers(model, layers, "layers", graph_nodes=True, example=example)
-    taker = Taker(model, layers, reduce)
+    taker = Taker(model, layers, o.reduce)
     if example is not None:  # every name read once, before anything is written
-        from repflat.capture.engine import _take
-
         with evaluating(model):
-            _take(taker, example, dev)
+            take(taker, example, dev)
     description = {
-        "format": FORMAT, "model": source or {"source": "python", "class": type(model).__name__},
+        "format": FORMAT, "model": o.source or {"source": "python", "class": type(model).__name__},
         "model_sha256": model_fingerprint(model), "layers": list(layers), "data": found.description,
-        "splits": list(found.datasets), "epoch": epoch,
-        "batch_size": batch_size or found.batch_size or DEFAULT_BATCH, "reduce": reduce,
-        "dtype": dtype}
+        "splits": list(found.datasets), "epoch": o.epoch,
+        "batch_size": o.batch_size or found.batch_size or DEFAULT_BATCH, "reduce": o.reduce,
+        "dtype": o.dtype}
     # absent rather than null: directories written before them still match
     description |= run.as_yaml() if run is not None else {}
-    return Extraction(model, layers, found, epoch, description["batch_size"], reduce, dtype, dev,
-                      description, taker, run, batch_size is None)
+    return Extraction(o, model, layers, found, description["batch_size"], dev, description,
+                      taker, run)
 
 
 @public
@@ -134,7 +153,7 @@ def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os
         their shapes. An unknown name is an error listing the close matches.
     data : DataConfig, Data, Dataset, DataLoader, (X, y) or dict
         - a DataConfig (`DigitsData()`, `ImageData(name="cifar10", root=...)`) or a
-          `repflat.training.data.Data`: its splits;
+          `repflat.base.data.Data`: its splits;
         - a map-style torch `Dataset` yielding `(input, label)`: one split;
         - a `DataLoader`: read as a loop over it reads it: its sampler's order (a
           `SubsetRandomSampler`'s rows only, shuffled as drawn), its batches and
@@ -194,25 +213,23 @@ def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os
     Under torchrun, `out` splits the batches between the processes; in memory, every
     process computes every row.
     """
-    run = dict(arm=arm, strategy=strategy, seed=seed, values=values)
+    options = ExtractOptions(splits, class_names, arm, strategy, seed, values, epoch, batch_size,
+                             reduce, dtype, device, workers, resume, restart, progress, source)
     if out is not None:
-        extract_to(model, layers, data, out, splits=splits, class_names=class_names, **run,
-                   epoch=epoch, batch_size=batch_size, reduce=reduce, dtype=dtype, device=device,
-                   workers=workers, resume=resume, restart=restart, progress=progress, source=source)
+        extract_to(model, layers, data, out, options)
         return Features(out)
     if resume or restart:
-        raise UserError("resume, restart: expected only with out (a directory to continue or "
-                        "start over); in memory every extraction starts afresh")
-    job = _prepare(model, layers, data, splits=splits, class_names=class_names, **run,
-                   epoch=epoch, batch_size=batch_size, reduce=reduce, dtype=dtype, device=device,
-                   source=source)
+        raise UserError("expected only with out (a directory to continue or "
+                        "start over); in memory every extraction starts afresh",
+                        argument="resume, restart")
+    job = _prepare(model, layers, data, options)
     arrays, labels, indices = {}, {}, {}
     for split, rows in job.data.datasets.items():
         taken, labels[split] = capture_arrays(
             job.model, rows, job.layers, split=split, device=job.device,
-            batch_size=job.batch_for(rows), reduce=job.reduce,
-            dtype=job.dtype, workers=workers, progress=progress, taker=job.taker)
-        arrays |= {(split, job.epoch, layer): a for layer, a in taken.items()}
+            batch_size=job.batch_for(rows), reduce=reduce, dtype=dtype, workers=workers,
+            progress=progress, taker=job.taker)
+        arrays |= {(split, epoch, layer): a for layer, a in taken.items()}
         if getattr(rows, "order", None) is not None:
             indices[split] = rows.order
     check_names_fit(job.data.class_names, labels)
@@ -230,11 +247,11 @@ def _check_out(out: Path, description: dict, resume: bool, restart: bool) -> str
         if differs.startswith("model_sha256:"):  # two hashes say less than this
             differs = ("model_sha256: other weights here than on disk; a model drawn at random "
                        "is drawn again only with the same seed")
-        raise UserError(f"out: {out} holds a different extraction ({differs}); choose another "
-                        "directory")
+        raise UserError(f"{out} holds a different extraction ({differs}); choose another "
+                        "directory", argument="out")
     if pending_state(out) and not (resume or restart):
-        raise UserError(f"out: {out} holds an interrupted extraction; resume it (--resume, resume=True) "
-                        "or start it over (--restart, restart=True)")
+        raise UserError(f"{out} holds an interrupted extraction; resume it (--resume, resume=True) "
+                        "or start it over (--restart, restart=True)", argument="out")
     return RunState.RESUME
 
 
@@ -245,28 +262,23 @@ def _clear_partials(out: Path) -> None:
 
 
 def _split_done(writer: FeatureWriter, job: Extraction, split: str) -> bool:
-    return all(writer.has(split, job.epoch, layer) for layer in job.layers) \
+    return all(writer.has(split, job.options.epoch, layer) for layer in job.layers) \
         and split in writer.manifest["labels"]
 
 
-def extract_to(model: nn.Module, layers: Sequence[str], data: object, out: str | os.PathLike, *,
-               splits: Sequence[str] | None = None, class_names: Sequence[str] | None = None,
-               arm: str | None = None, strategy: str | None = None, seed: int | None = None,
-               values: dict | None = None, epoch: int = 0, batch_size: int | None = None,
-               reduce: str = "flatten", dtype: str = "float32", device: str = "cpu",
-               workers: int = 0, resume: bool = False, restart: bool = False,
-               progress: bool | None = None, source: dict | None = None) -> RunState:
-    """`extract(..., out=out)`, saying what it did: NEW (extracted), RESUME (continued or
-    completed an extraction in `out`) or COMPLETE (all there already: nothing written)."""
+def extract_to(model: nn.Module, layers: Sequence[str], data: object, out: str | os.PathLike,
+               options: ExtractOptions = ExtractOptions()) -> RunState:
+    """`extract(..., out=out)` with its keywords as `options`, saying what it did: NEW
+    (extracted), RESUME (continued or completed an extraction in `out`) or COMPLETE (all
+    there already: nothing written)."""
     if not isinstance(out, (str, os.PathLike)):
         raise expected("out", "a directory path, or None for features in memory", type(out).__name__)
-    if resume and restart:
-        raise UserError("resume, restart: expected at most one of them")
+    o = options
+    if o.resume and o.restart:
+        raise UserError("expected at most one of them", argument="resume, restart")
     out = Path(out)
-    job = _prepare(model, layers, data, splits=splits, class_names=class_names, arm=arm,
-                   strategy=strategy, seed=seed, values=values, epoch=epoch,
-                   batch_size=batch_size, reduce=reduce, dtype=dtype, device=device, source=source)
-    state = _check_out(out, job.description, resume, restart)
+    job = _prepare(model, layers, data, o)
+    state = _check_out(out, job.description, o.resume, o.restart)
     names = job.data.class_names
     if state is RunState.RESUME:
         writer = FeatureWriter(out)  # a corrupt manifest is refused before anything is written
@@ -276,20 +288,19 @@ def extract_to(model: nn.Module, layers: Sequence[str], data: object, out: str |
     dist = from_env(job.device)
     with exclusive(out) if dist.main else contextlib.nullcontext():
         if dist.main:
-            if restart:
+            if o.restart:
                 _clear_partials(out)
             write_text(out / EXTRACT_FILE, dump_yaml(job.description))
         dist.barrier()
-        writer = FeatureWriter(out)
+        writer = FeatureWriter(out, held=dist.main)
         for split, rows in job.data.datasets.items():
             if state is RunState.RESUME and _split_done(writer, job, split):
                 continue  # done in an earlier call
-            capture_split(job.model, rows, job.layers, writer, split=split, epoch=job.epoch,
-                          device=job.device,
-                          batch_size=job.batch_for(rows),
-                          reduce=job.reduce, dtype=job.dtype, dist=dist, resume=resume,
-                          fingerprint=job.description["model_sha256"], workers=workers,
-                          progress=progress, taker=job.taker)
+            capture_split(job.model, rows, job.layers, writer, split=split, epoch=o.epoch,
+                          device=job.device, batch_size=job.batch_for(rows), reduce=o.reduce,
+                          dtype=o.dtype, dist=dist, resume=o.resume,
+                          fingerprint=job.description["model_sha256"], workers=o.workers,
+                          progress=o.progress, taker=job.taker)
         if dist.main and names is not None:
             features = Features(out)
             check_names_fit(names, {s: features.labels(s) for s in job.data.datasets})

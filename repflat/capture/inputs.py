@@ -1,7 +1,7 @@
 """What `extract` accepts as data, as named splits of map-style datasets.
 
 - a DataConfig (`DigitsData()`, `ImageData(name="cifar10", root=...)`) or a loaded
-  `repflat.training.data.Data`: its splits;
+  `repflat.base.data.Data`: its splits;
 - a torch `Dataset` yielding `(input, label)`: one split;
 - a `DataLoader`: one split, read as the loader reads it (its sampler's order, its
   batches, its `collate_fn`), each row recorded with its dataset index (see `Rows`);
@@ -26,10 +26,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset, default_collate
 
 from repflat.config import DigitsData, ImageData, SpiralsData
-from repflat.config._strict import to_plain
+from repflat.strict import to_plain
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.names import SPLITS, TRAIN
-from repflat.training.data import Data, load_data
+from repflat.base.data import Data, load_data
 
 KINDS = ("a DataConfig, a Dataset of (input, label) items, a DataLoader, a pair (X, y) of "
          "arrays or tensors, or a dict {split: one of these}")
@@ -198,9 +198,10 @@ def _either(given: list[str] | None, known: Sequence[str] | None) -> list[str] |
 def _same_classes(found: dict[str, list[str] | None]) -> list[str] | None:
     named = {s: n for s, n in found.items() if n is not None}
     if len({tuple(n) for n in named.values()}) > 1:
-        raise UserError("data: the splits name different classes ("
+        raise UserError("the splits name different classes ("
                         + "; ".join(f"{s}: {', '.join(n[:5])}{', …' if len(n) > 5 else ''}"
-                                    for s, n in named.items()) + "); pass class_names")
+                                    for s, n in named.items()) + "); pass class_names",
+                                    argument="data")
     return next(iter(named.values()), None)
 
 
@@ -232,9 +233,9 @@ def as_splits(data: object, splits: Sequence[str] | None, class_names: object = 
     else:
         one = _one(data, "data")  # what the data is wrong about comes first
         if splits is None:
-            raise UserError("splits: name the split of a single data set, splits=\"train\" or "
+            raise UserError("name the split of a single data set, splits=\"train\" or "
                             "splits=\"test\" (nothing says which it holds; a dict {split: data} "
-                            "names several)")
+                            "names several)", argument="splits")
         chosen = _chosen(splits, SPLITS, (TRAIN,))
         if len(chosen) != 1:
             raise expected("splits", "one split for a single data set (a dict {split: data} "

@@ -19,39 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from repflat.capture.hooks import evaluating, recording, replacing
+from repflat.base.layers import forward_features
 from repflat.config import CaptureConfig
 from repflat.rundir.features import FeatureWriter
 from repflat.rundir.grids import grid_points, padded_box
 from repflat.rundir.names import (GRID, INPUT, INPUT_GRID, PLANE_GRID, PROBABILITIES, SCATTER,
                                   TRAIN, UNIFORM)
-from repflat.training.data import Data
-
-
-@torch.no_grad()
-def forward_features(model: nn.Module, x: np.ndarray, layers: tuple[str, ...], *,
-                     device: torch.device, batch_size: int = 8192,
-                     plane: tuple[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """Features of `layers` (and `probabilities`) for in-memory inputs `x`, in eval mode.
-
-    `plane=(layer, points)` substitutes `points` for that layer's output, so the
-    network downstream of it is evaluated on arbitrary hidden coordinates.
-    """
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in (*layers, PROBABILITIES)}
-    with evaluating(model):
-        for start in range(0, len(x), batch_size):
-            xb = torch.as_tensor(x[start:start + batch_size]).to(device)
-            with recording(model, layers) as rec:
-                if plane is None:
-                    logits = model(xb)
-                else:
-                    hb = torch.as_tensor(plane[1][start:start + batch_size]).to(device)
-                    with replacing(model, plane[0], lambda h, hb=hb: hb):
-                        logits = model(xb)
-            rec[PROBABILITIES] = torch.softmax(logits.float(), dim=1)
-            for name in parts:
-                parts[name].append(rec[name].flatten(1).float().cpu().numpy())
-    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+from repflat.base.data import Data
 
 
 def save_grids(model: nn.Module, data: Data, cfg: CaptureConfig, epoch: int,

@@ -15,8 +15,6 @@ in repflat.cli.parser; the library's parameter names become flags here (FLAGS).
 from __future__ import annotations
 
 import errno
-import os
-import re
 import signal
 import sys
 import threading
@@ -44,18 +42,16 @@ FLAGS = {  # library parameter -> the command's flag or argument, per command
                "embedding_layer": "--embedding-layer", "max_samples": "--max-samples",
                "metric": "--metric", "figures": "--figures"},
 }
-_LEAD = re.compile(r"^([a-z_]+(?:, [a-z_]+)*)(?=[: ])")
-
-
-def as_flags(message: str, command: str) -> str:
+def as_flags(err: UserError, command: str) -> list[str]:
     """A library error, which names parameters (`batch_size: expected ...`), as the command
-    line says it (`--batch-size: expected ...`); config keys and the rest pass as they are."""
-    names = FLAGS.get(command, {})
-    match = _LEAD.match(message)
-    if not match or not all(n in names for n in match.group(1).split(", ")):
-        return message
-    flags = ", ".join(names[n] for n in match.group(1).split(", "))
-    return flags + message[match.end():]
+    line says it (`--batch-size: expected ...`), one line per line of it; config keys and
+    the rest pass as they are."""
+    lines = [" ".join(line.split()) for line in getattr(err, "lines", None) or [str(err)]]
+    names, params = FLAGS.get(command, {}), err.parameters
+    if err.where is None and params and all(p in names for p in params):
+        said = ", ".join(params)
+        lines[0] = ", ".join(names[p] for p in params) + lines[0][len(said):]
+    return lines
 
 
 def environment_error(err: OSError) -> str:
@@ -108,8 +104,8 @@ def _dispatch(args) -> int:
     try:
         COMMANDS[args.command](args)
     except UserError as err:
-        for line in getattr(err, "lines", None) or [str(err)]:  # several: one per failed run
-            print("repflat: error: " + as_flags(" ".join(line.split()), args.command), file=sys.stderr)
+        for line in as_flags(err, args.command):  # several: one per failed run
+            print("repflat: error: " + line, file=sys.stderr)
         return 2
     except OSError as err:  # the environment refused: a full disk, a read-only directory
         print("repflat: error: " + environment_error(err), file=sys.stderr)

@@ -94,9 +94,9 @@ def analyze(paths, out, overrides: dict, quiet: bool, figures=None, derived: boo
 
 
 def extract(args) -> None:
-    from repflat.capture.extract import extract_to
+    from repflat.capture.extract import ExtractOptions, extract_to
     from repflat.config import DataConfig
-    from repflat.config._strict import parse
+    from repflat.strict import parse
     from repflat.rundir.names import RunState
     from repflat.training.models.sources import run_model, torchvision_model
 
@@ -106,7 +106,8 @@ def extract(args) -> None:
     if args.run_dir:
         given = [n for n in ("weights", "num_classes", "seed") if getattr(args, n) is not None]
         if given:
-            raise UserError(f"{', '.join(given)}: expected only with --model, not with --run-dir")
+            raise UserError("expected only with --model, not with --run-dir",
+                            argument=', '.join(given))
         model, cfg, epoch = run_model(args.run_dir)
         source = {"source": "run", "path": str(args.run_dir)}
         data = cfg.data
@@ -120,11 +121,10 @@ def extract(args) -> None:
         fields |= {"root": args.root} if args.root else {}
         fields |= {"download": True} if args.download else {}
         data = parse(DataConfig, fields, "data")
-    state = extract_to(model, args.layers, data, args.out, splits=args.split, seed=args.seed,
-                       epoch=epoch, batch_size=args.batch_size, reduce=args.reduce,
-                       dtype=args.dtype, device=args.device, workers=args.workers,
-                       resume=args.resume, restart=args.restart, progress=not args.quiet,
-                       source=source)
+    state = extract_to(model, args.layers, data, args.out, ExtractOptions(
+        splits=args.split, seed=args.seed, epoch=epoch, batch_size=args.batch_size,
+        reduce=args.reduce, dtype=args.dtype, device=args.device, workers=args.workers,
+        resume=args.resume, restart=args.restart, progress=not args.quiet, source=source))
     if not args.quiet and _main_rank():
         done = ("already complete, nothing to do" if state is RunState.COMPLETE
                 else f"extracted {', '.join(args.layers)} for {', '.join(args.split)}")
@@ -150,13 +150,14 @@ def report(args) -> None:
 def listing(exp, out=None) -> str:
     """The arms of an experiment, one a line with their swept values, and the run count;
     with `out`, each arm's complete runs (read from run.json; torch is not needed)."""
-    from repflat.rundir.names import RUNS_DIR, Status
+    from repflat.rundir.experiment import run_path
+    from repflat.rundir.names import Status
     from repflat.rundir.run import read_status
 
     def complete(arm: str) -> str:
         if out is None:
             return ""
-        done = sum(read_status(Path(out) / RUNS_DIR / exp.run_dirname(r)) is Status.COMPLETE
+        done = sum(read_status(run_path(out, r)) is Status.COMPLETE
                    for r in exp.runs if r.name == arm)
         return f"  [{done}/{len(exp.seeds)} complete]"
 
@@ -182,6 +183,7 @@ def run(args) -> None:
         return
     launcher = launcher_config(args, exp)  # and a wrong launcher option
     cluster = "slurm" if args.launcher == "submitit" else "local"
+    from repflat.rundir.experiment import ExperimentDir
     from repflat.training.sweep import plan_experiment, run_experiment
 
     if args.check:
@@ -201,8 +203,9 @@ def run(args) -> None:
                           progress=not args.quiet)
         if args.no_wait:
             return
+        directory = ExperimentDir(Path(args.out), exp)
     else:
-        run_experiment(exp, args.out, progress=not args.quiet, jobs=args.jobs)
-    if not args.no_analysis:
-        analyze([args.out], Path(args.out) / "analysis", {}, args.quiet, figures=args.figures,
+        directory = run_experiment(exp, args.out, progress=not args.quiet, jobs=args.jobs)
+    if not args.no_analysis:  # the experiment as parsed above: its file is not read again
+        analyze([directory], Path(args.out) / "analysis", {}, args.quiet, figures=args.figures,
                 derived=True)

@@ -32,14 +32,14 @@ def launcher_config(args, exp):
     """The experiment's `launcher:` section with the command line's options over it; None
     without --launcher (then no launcher option may be given)."""
     from repflat.config import LauncherConfig
-    from repflat.config._strict import parse, to_plain
+    from repflat.strict import parse, to_plain
 
     given = {field: getattr(args, dest) for dest, field in FLAGS.items()
              if getattr(args, dest) is not None}
     if args.launcher is None:
         stray = list(given) + (["wait"] if args.no_wait else [])
         if stray:
-            raise UserError(f"{', '.join(stray)}: expected only with --launcher")
+            raise UserError("expected only with --launcher", argument=', '.join(stray))
         return None
     if args.jobs != 1:
         raise expected("jobs", "1 with --launcher (each run is a job of its own)", args.jobs)

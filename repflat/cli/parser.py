@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from repflat import __version__
+from repflat.version import __version__
 from repflat.cli.launching import add_launcher_flags
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
 from repflat.rundir.names import FIGURES

@@ -4,7 +4,7 @@ A *run* config (`RunConfig`) describes one training run: data, model, mixing
 strategy, optimiser, what to capture, and the seed. An *experiment* file
 (`experiments/*.yaml`) holds a `base` run config, named `arms` that override parts of
 it (a strategy, a regularizer), the `seeds` every arm is trained with, and the
-`analysis` settings. Both are YAML; both are parsed strictly (see `repflat.config._strict`), and
+`analysis` settings. Both are YAML; both are parsed strictly (see `repflat.strict`), and
 every run directory keeps its resolved `config.yaml`, which is itself a valid run
 config.
 

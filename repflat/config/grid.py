@@ -34,7 +34,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin, get_type_hints
 
-from repflat.config._strict import merge, parse
+from repflat.strict import merge, parse
 from repflat.errors import UserError, expected, unknown
 
 READABLE = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -153,7 +153,8 @@ def expand(grid: Any, arms: dict, base: dict, run_cls: type) -> tuple[dict, dict
             if key not in valid_keys:
                 raise unknown(f"{where}.params", str(key), valid_keys, what="key")
             if key in ("name", "seed"):
-                raise UserError(f"{where}.params.{key}: set by the experiment; sweep it there")
+                raise UserError("set by the experiment; sweep it there",
+                                argument=f"{where}.params.{key}")
         short = _short(list(params))
         axes = {key: _values(params, key, f"{where}.params") for key in params}
         for arm in chosen:
@@ -169,8 +170,8 @@ def expand(grid: Any, arms: dict, base: dict, run_cls: type) -> tuple[dict, dict
                     raise expected(where, "arm names of at most 100 characters (they name "
                                    "directories); label long values ({label: value})", name)
                 if name in points or (name in arms and name not in chosen):
-                    raise UserError(f"{where}: two arms would be named {name!r}; rename an arm "
-                                    "or label the values ({label: value})")
+                    raise UserError(f"two arms would be named {name!r}; rename an arm "
+                                    "or label the values ({label: value})", argument=where)
                 override = arms[arm] or {}
                 for key, (_, value, _) in zip(params, combo):
                     override = merge(override, nested(key, value))

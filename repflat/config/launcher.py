@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from repflat.config._strict import FieldError
+from repflat.strict import FieldError
 
 # These values are written into the job script SLURM reads (#SBATCH lines): a newline or
 # a space in them would start a new line or option there.

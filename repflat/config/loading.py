@@ -26,9 +26,8 @@ from repflat.config.grid import GridPoint, expand
 from repflat.config.launcher import LauncherConfig
 from repflat.config.schema import AnalysisConfig, DataConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
-from repflat.rundir.files import YAML_LIMIT, load_yaml, read_text, safe_name
-from repflat.rundir.names import run_dirname
-from repflat.config._strict import merge, parse, to_plain
+from repflat.files import YAML_LIMIT, load_yaml, read_text, safe_name
+from repflat.strict import dump_yaml, merge, parse  # noqa: F401 - dump_yaml: the report imports it from here
 
 
 @dataclass(frozen=True)
@@ -48,9 +47,11 @@ class Experiment:
     def arms(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(r.name for r in self.runs))
 
-    def run_dirname(self, run: RunConfig) -> str:
-        """The directory of `run` below the experiment's RUNS_DIR (the format's name)."""
-        return run_dirname(run.name, run.seed)
+    @property
+    def description(self) -> str | None:
+        """The file's `description`, as the report's opening line (None without one)."""
+        text = self.source.get("description")
+        return str(text) if text else None
 
 
 def read_yaml(path: str | Path, *, follow: bool = True) -> dict:
@@ -66,7 +67,7 @@ def _read(path: str | Path, follow: bool) -> tuple[dict, str]:
     if not path.exists() and not path.is_symlink():
         raise expected("config", "an existing YAML file", str(path))
     text = read_text(path, "config", YAML_LIMIT, follow=follow)
-    data = load_yaml(text, f"config: {path}")
+    data = load_yaml(text, "config", path)
     if not isinstance(data, dict):
         raise expected(f"config {path}", "a YAML mapping", type(data).__name__)
     return data, text
@@ -78,28 +79,22 @@ def located(path: str | Path, text: str) -> Iterator[None]:
     try:
         yield
     except UserError as err:
-        at = locate(text, str(err))
-        where = f"{path}:{at[0]}:{at[1]}" if at else str(path)
-        raise UserError(f"{where}: {err}") from None
+        at = locate(text, err)
+        raise err.located(f"{path}:{at[0]}:{at[1]}" if at else str(path)) from None
 
 
-_KEY = re.compile(r"^([^\s:]+): ")
-_UNKNOWN_KEY = re.compile(r"unknown key '([^']*)'")
-
-
-def locate(text: str, message: str) -> tuple[int, int] | None:
-    """(line, column), 1-based, of the key an error names (`a.b[2].c: ...`, or `a.b:
-    unknown key 'x'`) in the YAML `text`; None when it cannot be found. An arm's key
-    missing from its override is looked up in `base` (arms are merged onto it)."""
-    lead = _KEY.match(message)
-    if not lead:
-        return None
-    tokens = [t for part in lead.group(1).split(".") for t in re.split(r"\[(\d+)\]", part) if t]
+def locate(text: str, err: UserError) -> tuple[int, int] | None:
+    """(line, column), 1-based, in the YAML `text`, of the key an error is about: its
+    argument (`a.b[2].c`), or the key it says is unknown there; None when it cannot be
+    found. An arm's key missing from its override is looked up in `base` (arms are
+    merged onto it)."""
+    if not err.argument or any(c.isspace() or c == ":" for c in err.argument):
+        return None  # not a key: a parameter with a qualifier, a file
+    tokens = [t for part in err.argument.split(".") for t in re.split(r"\[(\d+)\]", part) if t]
     if tokens and tokens[0] in ("config", "experiment"):
         tokens = tokens[1:]
-    extra = _UNKNOWN_KEY.search(message)
-    if extra:
-        tokens.append(extra.group(1))
+    if err.what == "key":
+        tokens.append(str(err.got))
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except (yaml.YAMLError, RecursionError):
@@ -165,7 +160,8 @@ def parse_experiment(data: dict) -> Experiment:
         raise expected("base", "a mapping (a run config)", base)
     for key in ("name", "seed"):
         if key in base:
-            raise UserError(f"base.{key}: set by the experiment (arm name, seeds); remove it")
+            raise UserError("set by the experiment (arm name, seeds); remove it",
+                            argument=f"base.{key}")
     parse(RunConfig, base, "base")  # errors in the shared part name `base`, not an arm
     arms = data.get("arms")
     if not isinstance(arms, dict) or not arms:
@@ -177,7 +173,7 @@ def parse_experiment(data: dict) -> Experiment:
             raise expected(f"arms.{arm}", "a mapping of overrides", override)
         for key in ("name", "seed") + (("data",) if datasets else ()):
             if key in (override or {}):
-                raise UserError(f"arms.{arm}.{key}: set by the experiment; remove it")
+                raise UserError("set by the experiment; remove it", argument=f"arms.{arm}.{key}")
     points = {}
     if "grid" in data:  # an arm's own mistakes are named as the arm's, before its points
         first_data = {"data": next(iter(datasets.values()))} if datasets else {}
@@ -211,7 +207,8 @@ def parse_datasets(data: dict, base: dict, arms) -> dict[str, dict] | None:
     if not isinstance(datasets, dict) or not datasets:
         raise expected("datasets", "a non-empty mapping of data set names to data configs", datasets)
     if "data" in base:
-        raise UserError("base.data: the experiment's `datasets` set each run's data; remove it")
+        raise UserError("the experiment's `datasets` set each run's data; remove it",
+                        argument="base.data")
     for key, cfg in datasets.items():
         safe_name(str(key), f"datasets.{key}")
         if "." in str(key):
@@ -261,12 +258,6 @@ def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | Non
     with located(path, text):
         cfg = resolve_paths(parse(RunConfig, data), Path(path).parent)
     if arm is not None:
-        raise UserError(f"arm: {path} is a run config, not an experiment; give no arm")
+        raise UserError(f"{path} is a run config, not an experiment; give no arm", argument="arm")
     return cfg if seed is None else dataclasses.replace(cfg, seed=seed)
 
-
-def dump_yaml(data: object) -> str:
-    """YAML text of a config (dataclasses included) or plain data, keys in their order:
-    the one form every YAML file repflat writes, and every config a report shows, takes."""
-    return yaml.safe_dump(to_plain(data), sort_keys=False, default_flow_style=None,
-                          allow_unicode=True)

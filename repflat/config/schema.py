@@ -1,50 +1,27 @@
 """The sections of a run config: data, model, mixing, training, evaluation, capture,
 and the analysis settings of an experiment file. Frozen dataclasses, one docstring per
-field, checked in `__post_init__` (repflat.config._strict turns a failed check into an error
+field, checked in `__post_init__` (repflat.strict turns a failed check into an error
 naming the dotted key).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, Union, get_args
 
-from repflat.config._strict import FieldError
-from repflat.config.toy import (ArraysData, BlobsData, CirclesData, CsvData,
-                                GaussianQuantilesData, MoonsData, XorData, check_common)
+from repflat.config.strategies import MIXING_STRATEGIES
+from repflat.strict import FieldError
+from repflat.config.toy import (FILE_DATA, TOY_DATA, ArraysData, BlobsData,  # noqa: F401
+                                CirclesData, CsvData, GaussianQuantilesData, MoonsData,
+                                SpiralsData, XorData)
 
-Strategy = Literal["none", "input_mixup", "manifold_mixup"]
+Strategy = Literal[MIXING_STRATEGIES]
 Reduction = Literal["flatten", "avg", "max"]
 FeatureDtype = Literal["float32", "float16"]
 REDUCTIONS, FEATURE_DTYPES = get_args(Reduction), get_args(FeatureDtype)
 MIN_RTOL = 1e-7
 """The smallest numerical-rank tolerance that means something: the spectra's relative
 accuracy (repflat.analysis.moments.RELATIVE_ACCURACY, which a test keeps equal)."""
-
-
-@dataclass(frozen=True)
-class SpiralsData:
-    name: Literal["spirals"] = "spirals"
-    """K interleaved 2D spiral arms, one class per arm (the paper's Figure 1)."""
-    n_classes: int = 2
-    """Number of classes (spiral arms)."""
-    n_per_class: int = 500
-    """Points per class, train and test together."""
-    noise: float = 0.04
-    """Standard deviation of the Gaussian noise added to each 2D point."""
-    turns: float = 1.25
-    """How many full turns each arm makes."""
-    label_noise: float = 0.0
-    """Share of training labels replaced by another class, drawn uniformly (seeded)."""
-    test_fraction: float = 0.5
-    """Share of each class held out as the test split."""
-    seed: int = 0
-    """Seed of the data; separate from the run seed so all arms see the same points."""
-
-    def __post_init__(self):
-        check_common(self)  # classes, points, noise, label noise, split, seed
-        if self.turns <= 0:
-            raise FieldError("turns", "a number > 0", self.turns)
 
 
 @dataclass(frozen=True)
@@ -87,8 +64,9 @@ class ImageData:
             raise FieldError("image_size", "a positive integer or null", self.image_size)
 
 
-DataConfig = (SpiralsData | MoonsData | CirclesData | BlobsData | GaussianQuantilesData | XorData
-              | ArraysData | CsvData | DigitsData | ImageData)
+DataConfig = Union[(*TOY_DATA, *FILE_DATA, DigitsData, ImageData)]
+"""Every data set a run config may name: the toy sets in the order repflat.config.toy
+declares them (spirals first: the default), your own points, digits, torchvision's."""
 
 
 def _check_fraction(value: float) -> None:

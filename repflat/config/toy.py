@@ -1,20 +1,39 @@
-"""Configs of the 2-D toy data sets beside spirals, and of a user's own points.
+"""The 2-D toy data sets, each declared once here, and the configs of a user's own points.
+
+A toy set is a frozen dataclass registered with `@toy_set`: its `name`, its fields (each
+with a docstring), their checks (`check_common` and its own, in `__post_init__`) and
+`points()`, the generator. Everything else iterates the registry (TOY_DATA): the data
+configs a run accepts (repflat.config.schema.DataConfig), loading (repflat.base.data),
+the README's table (tests/test_toy_data.py holds the two together).
 
 Every toy set is generated from its `seed` (separate from the run seed, so every arm
 and seed of an experiment sees the same points), balanced (`n_per_class` points per
 class, train and test together) and may flip a share of its training labels
 (`label_noise`). The test split keeps the true labels, so test NLL and calibration
-measure the clean task whatever the noise.
+measure the clean task whatever the noise. scikit-learn's generators are used where one
+exists, imported when asked for (it is slow to import; benchmarks/import_costs.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-from repflat.config._strict import FieldError
+import numpy as np
+
+from repflat.strict import FieldError
 
 MAX_TOY_POINTS = 1_000_000
 """Most points a toy set may generate: more is a typo, not an experiment on 2 cores."""
+TOY_DATA: tuple[type, ...] = ()
+"""The toy sets, in the order they are declared (the first is the default data set)."""
+
+
+def toy_set(cls: type) -> type:
+    """Register a toy data set: a frozen dataclass with a `name: Literal[...]` field and a
+    `points(self)` method returning x (K · n_per_class, 2) and integer labels y."""
+    global TOY_DATA
+    TOY_DATA += (cls,)
+    return cls
 
 
 def check_common(cfg, *, min_classes: int = 2) -> None:
@@ -40,6 +59,37 @@ def check_common(cfg, *, min_classes: int = 2) -> None:
         raise FieldError("seed", "an integer >= 0", cfg.seed)
 
 
+@toy_set
+@dataclass(frozen=True)
+class SpiralsData:
+    name: Literal["spirals"] = "spirals"
+    """K interleaved 2D spiral arms, one class per arm (the paper's Figure 1)."""
+    n_classes: int = 2
+    """Number of classes (spiral arms)."""
+    n_per_class: int = 500
+    """Points per class, train and test together."""
+    noise: float = 0.04
+    """Standard deviation of the Gaussian noise added to each 2D point."""
+    turns: float = 1.25
+    """How many full turns each arm makes."""
+    label_noise: float = 0.0
+    """Share of training labels replaced by another class, drawn uniformly (seeded)."""
+    test_fraction: float = 0.5
+    """Share of each class held out as the test split."""
+    seed: int = 0
+    """Seed of the data; separate from the run seed so all arms see the same points."""
+
+    def __post_init__(self):
+        check_common(self)  # classes, points, noise, label noise, split, seed
+        if self.turns <= 0:
+            raise FieldError("turns", "a number > 0", self.turns)
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        return make_spirals(self.n_classes, self.n_per_class, noise=self.noise, turns=self.turns,
+                            seed=self.seed)
+
+
+@toy_set
 @dataclass(frozen=True)
 class MoonsData:
     name: Literal["moons"] = "moons"
@@ -58,7 +108,14 @@ class MoonsData:
     def __post_init__(self):
         check_common(self)
 
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn import datasets as sk
 
+        n = self.n_per_class
+        return sk.make_moons((n, n), noise=self.noise or None, random_state=self.seed)
+
+
+@toy_set
 @dataclass(frozen=True)
 class CirclesData:
     name: Literal["circles"] = "circles"
@@ -81,7 +138,15 @@ class CirclesData:
         if not 0 < self.factor < 1:
             raise FieldError("factor", "a number in (0, 1)", self.factor)
 
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn import datasets as sk
 
+        n = self.n_per_class
+        return sk.make_circles((n, n), noise=self.noise or None, factor=self.factor,
+                               random_state=self.seed)
+
+
+@toy_set
 @dataclass(frozen=True)
 class BlobsData:
     name: Literal["blobs"] = "blobs"
@@ -108,7 +173,15 @@ class BlobsData:
         if not self.box > 0:
             raise FieldError("box", "a number > 0", self.box)
 
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn import datasets as sk
 
+        return sk.make_blobs([self.n_per_class] * self.n_classes, n_features=2,
+                             cluster_std=self.spread, center_box=(-self.box, self.box),
+                             random_state=self.seed)
+
+
+@toy_set
 @dataclass(frozen=True)
 class GaussianQuantilesData:
     name: Literal["gaussian_quantiles"] = "gaussian_quantiles"
@@ -128,7 +201,15 @@ class GaussianQuantilesData:
     def __post_init__(self):
         check_common(self)
 
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn import datasets as sk
 
+        return sk.make_gaussian_quantiles(n_samples=self.n_per_class * self.n_classes,
+                                          n_features=2, n_classes=self.n_classes,
+                                          random_state=self.seed)
+
+
+@toy_set
 @dataclass(frozen=True)
 class XorData:
     name: Literal["xor"] = "xor"
@@ -151,6 +232,9 @@ class XorData:
         check_common(self)
         if not 2 <= self.cells <= 64:
             raise FieldError("cells", "an integer in [2, 64]", self.cells)
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        return make_checkerboard(self.cells, self.n_per_class, noise=self.noise, seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -212,5 +296,48 @@ def _check_split(cfg) -> None:
         raise FieldError("seed", "an integer >= 0", cfg.seed)
 
 
-TOY_DATA = (MoonsData, CirclesData, BlobsData, GaussianQuantilesData, XorData)
 FILE_DATA = (ArraysData, CsvData)
+"""Your own points, from a file."""
+
+
+# ---------------------------------------------------------------- generators
+
+def make_spirals(n_classes: int = 2, n_per_class: int = 500, *, noise: float = 0.04,
+                 turns: float = 1.25, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Points on K spiral arms with Gaussian noise.
+
+    Arm k is r(t) · (cos θ, sin θ) with θ = 2π·turns·t + 2πk/K and r(t) = t, for t
+    drawn with density ∝ t on [0.1, 1] so points are spread evenly along the arm rather
+    than crowded at the centre. Noise ~ N(0, noise²) is added to each coordinate.
+
+    Returns `x` of shape (K · n_per_class, 2), float32, and integer labels `y`,
+    class-major (all of class 0 first).
+    """
+    rng = np.random.default_rng(seed)
+    t = np.sqrt(rng.uniform(0.1**2, 1.0, size=(n_classes, n_per_class)))
+    theta = 2 * np.pi * turns * t + 2 * np.pi * np.arange(n_classes)[:, None] / n_classes
+    x = np.stack([t * np.cos(theta), t * np.sin(theta)], axis=-1)
+    x = x + rng.normal(0.0, noise, size=x.shape)
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    return x.reshape(-1, 2).astype(np.float32), y.astype(np.int64)
+
+
+def make_checkerboard(cells: int = 2, n_per_class: int = 250, *, noise: float = 0.0,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Points uniform on [−1, 1]² labelled (i + j) mod 2 by their square (i, j) of a
+    `cells` × `cells` grid; cells = 2 is XOR of the signs. Each class draws its squares
+    uniformly among its own, then a point uniform in the square, so classes are exactly
+    balanced even when `cells` is odd; then Gaussian noise of std `noise` is added."""
+    rng = np.random.default_rng(seed)
+    i, j = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+    squares = np.stack([i.ravel(), j.ravel()], axis=1)
+    parity = squares.sum(1) % 2
+    xs, ys = [], []
+    for k in (0, 1):
+        own = squares[parity == k]
+        corner = own[rng.integers(len(own), size=n_per_class)]
+        xs.append((corner + rng.uniform(size=(n_per_class, 2))) * (2 / cells) - 1)
+        ys.append(np.full(n_per_class, k))
+    x = np.concatenate(xs)
+    x = x + rng.normal(0.0, noise, size=x.shape) if noise else x
+    return x.astype(np.float32), np.concatenate(ys).astype(np.int64)

@@ -2,7 +2,7 @@
 
 Readers check a header against the file's real size and the dtype (an object array
 would need pickle) before loading, and an array loaded whole against the memory budget
-(repflat.rundir.files). Writers save whole arrays atomically (`save_npy`) or fill a
+(repflat.files). Writers save whole arrays atomically (`save_npy`) or fill a
 preallocated file row by row (`ArrayStream`), so memory does not grow with the rows.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from repflat.errors import UserError, expected
-from repflat.rundir.files import (atomic_path, check_budget, create_new, is_regular, open_regular,
-                                  sha256_file)
+from repflat.files import (atomic_path, check_budget, create_new, file_sha256, is_regular,
+                           open_regular, sha256_file)
 
 PARTIAL = ".partial"
 """Suffix of an array being written row by row; it takes its final name when complete."""
@@ -51,37 +51,38 @@ def npy_header(path: Path, where: str) -> tuple[tuple[int, ...], np.dtype, int]:
     except Exception as err:  # noqa: BLE001 - numpy's header parser raises many kinds
         # (ValueError, SyntaxError, tokenize.TokenError, ... found by tests/test_fuzz.py);
         # for a file on disk every one of them means the same: not a readable array.
-        raise UserError(f"{where}: {path} is not a readable .npy array "
-                        f"({type(err).__name__}: {err})") from None
+        raise UserError(f"{path} is not a readable .npy array "
+                        f"({type(err).__name__}: {err})", argument=where) from None
     if dtype.hasobject:
-        raise UserError(f"{where}: {path} holds Python objects, which only pickle can load; "
-                        "refusing to (features are plain numbers)")
+        raise UserError(f"{path} holds Python objects, which only pickle can load; "
+                        "refusing to (features are plain numbers)", argument=where)
     if fortran:
         raise expected(where, "a C-ordered .npy array", f"{path} (Fortran order)")
     expected_size = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
     if size != expected_size:
         what = "truncated" if size < expected_size else "longer than its header says"
-        raise UserError(f"{where}: {path} is {what} ({size} bytes, its header needs "
-                        f"{expected_size})")
+        raise UserError(f"{path} is {what} ({size} bytes, its header needs "
+                        f"{expected_size})", argument=where)
     return tuple(shape), dtype, offset
 
 
 def load_npy(path: Path, sha256: str | None, where: str, mmap: bool) -> np.ndarray:
     """The array in `path` (a regular file, no link), its header checked first and, when
-    loaded whole, its size against the memory budget, before its checksum is computed."""
+    loaded whole, its size against the memory budget, before its checksum is computed
+    (once per process for a file that has not changed since: repflat.files.known_sha256)."""
     try:
         shape, dtype, _ = npy_header(path, where)
         if not mmap:
             check_budget(int(np.prod(shape, dtype=object)) * dtype.itemsize, where,
                          f"{path} (shape {shape}, {dtype})")
-        if sha256 is not None and sha256_file(path) != sha256:
-            raise UserError(f"{where}: checksum mismatch for {path} (the file changed after "
-                            "it was written)")
+        if sha256 is not None and file_sha256(path) != sha256:
+            raise UserError(f"checksum mismatch for {path} (the file changed after "
+                            "it was written)", argument=where)
         if not is_regular(path):  # swapped for a link since its header was read
             raise expected(where, "a regular file", str(path))
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
-        raise UserError(f"{where}: {path} is not a readable .npy array ({err})") from None
+        raise UserError(f"{path} is not a readable .npy array ({err})", argument=where) from None
 
 
 class ArrayStream:

@@ -12,14 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from repflat.config.strategies import MIXING_STRATEGIES
 from repflat.errors import UserError, expected
-from repflat.rundir.files import is_regular, read_yaml_file
+from repflat.files import is_regular, read_yaml_file
 from repflat.rundir.names import EXTRACT_FILE, UNKNOWN, run_dirname
 
 KEYS = ("arm", "strategy", "seed", "values")
 """extract.yaml's keys for a run's identity."""
-STRATEGIES = ("none", "input_mixup", "manifold_mixup")
-"""The paper's strategies (`none` is ERM); any other word is accepted as a user's own."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ def run_label(arm: object = None, strategy: object = None, seed: object = None,
         return None
     prefix = f"{where}: " if where else ""
     if strategy is not None and (not isinstance(strategy, str) or not strategy):
-        raise expected(f"{prefix}strategy", "a word such as " + ", ".join(STRATEGIES), strategy)
+        raise expected(f"{prefix}strategy", "a word such as " + ", ".join(MIXING_STRATEGIES), strategy)
     if arm is not None and (not isinstance(arm, str) or not arm or Path(arm).name != arm
                             or arm in (".", "..")):
         raise expected(f"{prefix}arm", "a name for the arm without '/' (tables group runs by it)", arm)

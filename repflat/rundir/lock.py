@@ -1,4 +1,9 @@
-"""One writer per directory: an exclusive lock held while a command writes into it.
+"""Which directories repflat writes into: those it made (`claimed_by`), one writer at a
+time (`exclusive`, a lock held while a command writes).
+
+A directory is repflat's when it is new or empty, or holds the marker file of the command
+writing into it (config.yaml, extract.yaml, experiment.yaml, the analysis marker); any
+other folder is refused before anything is written (`claimed_by`).
 
 The lock is `fcntl.flock` on DIR/.repflat.lock, which the kernel releases when its
 holder exits, however it exits: a lock left by a killed process is therefore simply
@@ -25,7 +30,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from repflat.errors import UserError
+from repflat.errors import UserError, expected
+from repflat.files import is_regular, read_yaml_file
 from repflat.rundir.names import LOCK_FILE
 
 TEMPORARY = re.compile(r"^\..+\.(\d+)\.tmp$")
@@ -43,8 +49,8 @@ def exclusive(directory: str | Path, argument: str = "out", *,
     """
     directory = Path(directory)
     if derived and directory.is_symlink():
-        raise UserError(f"{argument}: {directory} is a symbolic link; repflat writes only into "
-                        "directories it made, never through links")
+        raise UserError(f"{directory} is a symbolic link; repflat writes only into "
+                        "directories it made, never through links", argument=argument)
     directory.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
@@ -52,18 +58,20 @@ def exclusive(directory: str | Path, argument: str = "out", *,
     except OSError as err:
         if err.errno != errno.ELOOP:
             raise
-        raise UserError(f"{argument}: {directory / LOCK_FILE} is a symbolic link; refusing to "
-                        "write through it (remove it if the directory is yours)") from None
+        raise UserError(f"{directory / LOCK_FILE} is a symbolic link; refusing to "
+                        "write through it (remove it if the directory is yours)",
+                        argument=argument) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UserError(f"{argument}: {directory / LOCK_FILE} is not a regular file; "
-                            "refusing to use it as a lock")
+            raise UserError(f"{directory / LOCK_FILE} is not a regular file; "
+                            "refusing to use it as a lock", argument=argument)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise UserError(f"{argument}: {directory} is in use by another repflat process "
-                            f"(pid {holder}); wait for it to finish or choose another directory") from None
+            raise UserError(f"{directory} is in use by another repflat process "
+                            f"(pid {holder}); wait for it to finish or choose another directory",
+                            argument=argument) from None
         check_tree(directory, argument)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -98,8 +106,8 @@ def check_tree(directory: Path, argument: str = "out") -> None:
             mode = os.lstat(path).st_mode
             if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 what = "a symbolic link" if stat.S_ISLNK(mode) else "a special file"
-                raise UserError(f"{argument}: {path} is {what}; repflat writes only into "
-                                "directories holding plain files and folders")
+                raise UserError(f"{path} is {what}; repflat writes only into "
+                                "directories holding plain files and folders", argument=argument)
 
 
 def visible_entries(directory: Path) -> list[Path]:
@@ -142,3 +150,40 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
                 (here / name).unlink(missing_ok=True)
                 stale.append(here / name)
     return stale
+
+
+NEW = object()
+"""What `claimed_by` returns for a directory that is absent or empty."""
+
+
+def claimed_by(path: Path, marker: str, written_by: str, argument: str = "out"):
+    """What a directory's marker file (config.yaml, extract.yaml, experiment.yaml) holds,
+    as parsed YAML (None if unreadable), or NEW if the directory is absent or empty.
+
+    Refuses, changing nothing, a path that is a file or a non-empty directory without
+    the marker: repflat writes only into directories it made.
+    """
+    if path.exists() and not path.is_dir():
+        raise expected(argument, "a directory", f"{path} (a file)")
+    if not path.exists() or not visible_entries(path):
+        return NEW
+    if not (path / marker).is_file() and not (path / marker).is_symlink():
+        raise expected(argument, f"an empty directory or one written by {written_by}",
+                       f"{path} ({len(visible_entries(path))} entries, no {marker})")
+    try:
+        return read_yaml_file(path / marker, argument)
+    except UserError:
+        if (path / marker).is_symlink() or not is_regular(path / marker):
+            raise  # a link or a special file: not a directory repflat made
+        return None  # repflat's, but unreadable: the caller says what it expected
+
+
+def first_difference(on_disk: object, here: object, where: str = "") -> str:
+    """The first field (dotted, in sorted order) where two descriptions differ, as
+    `field: HERE here, ON_DISK on disk`: what a refusal to reuse a directory tells."""
+    if isinstance(on_disk, dict) and isinstance(here, dict):
+        for key in sorted(set(on_disk) | set(here), key=str):
+            if on_disk.get(key) != here.get(key):
+                return first_difference(on_disk.get(key), here.get(key),
+                                        f"{where}.{key}" if where else str(key))
+    return f"{where or 'config'}: {here!r} here, {on_disk!r} on disk"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from enum import Enum
 
-from repflat.rundir.files import safe_name
+from repflat.config.strategies import STRATEGIES, Strategy, strategy  # noqa: F401 - re-exported
+from repflat.files import safe_name
 
 FORMAT = 2
 """The `format` number in run.json, the manifest and analysis.json. Format 2 adds the
@@ -42,6 +43,15 @@ FIGURES = {  # what `--figures` names, in the report's order -> the files each w
 here, where the command line reads them without loading the analysis."""
 
 # ---------------------------------------------------------------- metrics.csv columns
+EPOCH, LR, TRAIN_LOSS, SECONDS = "epoch", "lr", "train_loss", "seconds"
+"""The epoch (1-based), its learning rate, mean training loss and wall time."""
+TEST_ACCURACY, TEST_ERROR, TEST_NLL = "test_accuracy", "test_error", "test_nll"
+TEST_ECE, FGSM_ACCURACY = "test_ece", "fgsm_accuracy"
+"""Test measurements: ECE with evaluation.calibration, FGSM at the chosen epochs ('' between)."""
+MIXES = "mixes_"
+"""Column prefix: batches mixed at each eligible layer in the epoch (`mixes_<layer>`)."""
+MEAN_LAMBDA = "mean_lambda"
+"""The mean λ drawn in the epoch ('' when nothing was mixed)."""
 MIXUP_LOSS = "mixup_loss"
 """The loss on the run's fixed evaluation mixes (repflat.training.premise)."""
 MIXUP_LOSS_INFIMUM = "mixup_loss_infimum"
@@ -50,6 +60,13 @@ MIXUP_LOSS_INFIMUM = "mixup_loss_infimum"
 EXCESS_MIXUP_LOSS = "excess_mixup_loss"
 """mixup_loss − mixup_loss_infimum: Corollary 1's premise is that this is small."""
 PREMISE_COLUMNS = (MIXUP_LOSS, MIXUP_LOSS_INFIMUM, EXCESS_MIXUP_LOSS)
+METRIC_COLUMNS = (EPOCH, LR, TRAIN_LOSS, TEST_ACCURACY, TEST_ERROR, TEST_NLL, TEST_ECE,
+                  FGSM_ACCURACY, SECONDS, *PREMISE_COLUMNS)
+"""The columns of metrics.csv that hold numbers (or blanks), besides MIXES and MEAN_LAMBDA."""
+FINAL, BEST = "final_", "best_"
+"""run.json's results: `final_<column>` and `best_<column>` of metrics.csv's last and best
+epoch (test_error, test_nll; final excess_mixup_loss and fgsm_accuracy), `best_epoch`."""
+BEST_EPOCH = "best_epoch"
 
 # ---------------------------------------------------------------- splits and layers
 TRAIN, TEST = "train", "test"
@@ -83,6 +100,9 @@ put these words in the `class` column itself; readers convert them."""
 
 UNKNOWN = "unknown"
 """A run's strategy or seed when its directory does not say (features from another tool)."""
+# STRATEGIES (the strategy and arm names run.json, config.yaml and the tables use, with
+# their labels, order and baseline) is declared with the config that takes them
+# (repflat.config.strategies) and imported from here by the readers.
 
 
 class Status(str, Enum):

@@ -1,12 +1,16 @@
-"""A run directory as a whole: its config, status, per-epoch metrics and features.
+"""A run directory as a whole: the run record the analysis reads, and the writer of its
+non-feature files.
 
-`prepare_run_dir` decides, before anything is written, whether a directory may receive
-a run: new or empty (start), the same config (done already, or restart an unfinished
-run), or anything else (refused, nothing touched). `read_run` is the analysis side's
-entry point; a directory written by `repflat extract` reads as the run its extract.yaml
-names (arm, strategy, seed; repflat.rundir.label), and one holding only
-`features/manifest.json` (features written by another tool to the documented contract)
-as a run of unknown strategy and seed.
+`read_run` reads a directory once into a `RunInfo`: its identity (arm, strategy, seed,
+swept values), config.yaml (as written, and as a RunConfig), run.json (status and
+results), its features (the manifest) and, when first asked for, metrics.csv as a frame.
+A directory written by `repflat extract` reads as the run its extract.yaml names (arm,
+strategy, seed; repflat.rundir.label), and one holding only `features/manifest.json`
+(features written by another tool to the documented contract) as a run of unknown
+strategy and seed. Features held in memory are runs too (`RunInfo.in_memory`).
+
+`RunWriter` writes config.yaml, run.json and metrics.csv, and keeps what it wrote, so the
+line a finished run says is made without reading them back.
 """
 from __future__ import annotations
 
@@ -16,100 +20,63 @@ import json
 import shutil
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-
-from repflat import __version__
+from repflat.config import RunConfig
 from repflat.errors import UserError, expected
-from repflat.rundir.files import is_regular, read_json, read_yaml_file
-from repflat.rundir.lock import visible_entries
-from repflat.rundir.features import Features
-from repflat.rundir.files import write_text
-from repflat.rundir.names import (CHECKPOINT_FILE, CONFIG_FILE, FORMAT, METRICS_FILE, RUN_FILE,
-                                  UNKNOWN, RunState, Status)
-from repflat.config.loading import dump_yaml
+from repflat.files import is_regular, numeric_columns, read_csv, read_json, read_yaml_file, write_text
+from repflat.rundir.features import Features, FeatureSet
+from repflat.rundir.label import RunLabel
+from repflat.rundir.names import (CHECKPOINT_FILE, CONFIG_FILE, EPOCH, FORMAT, METRIC_COLUMNS, SECONDS,
+                                  METRICS_FILE, RUN_FILE, UNKNOWN, RunState, Status)
+from repflat.strict import dump_yaml, parse
+from repflat.version import __version__
+
+INFO_LIMIT = 1 << 20
+"""Largest run.json read (bytes): a few hundred in practice."""
 
 
-
-def first_difference(on_disk: object, here: object, where: str = "") -> str:
-    """The first field (dotted, in sorted order) where two descriptions differ, as
-    `field: HERE here, ON_DISK on disk`: what a refusal to reuse a directory tells."""
-    if isinstance(on_disk, dict) and isinstance(here, dict):
-        for key in sorted(set(on_disk) | set(here), key=str):
-            if on_disk.get(key) != here.get(key):
-                return first_difference(on_disk.get(key), here.get(key),
-                                        f"{where}.{key}" if where else str(key))
-    return f"{where or 'config'}: {here!r} here, {on_disk!r} on disk"
-
-
-NEW = object()
-"""What `claimed_by` returns for a directory that is absent or empty."""
-
-
-def claimed_by(path: Path, marker: str, written_by: str, argument: str = "out"):
-    """What a directory's marker file (config.yaml, extract.yaml, experiment.yaml) holds,
-    as parsed YAML (None if unreadable), or NEW if the directory is absent or empty.
-
-    Refuses, changing nothing, a path that is a file or a non-empty directory without
-    the marker: repflat writes only into directories it made.
-    """
-    if path.exists() and not path.is_dir():
-        raise expected(argument, "a directory", f"{path} (a file)")
-    if not path.exists() or not visible_entries(path):
-        return NEW
-    if not (path / marker).is_file() and not (path / marker).is_symlink():
-        raise expected(argument, f"an empty directory or one written by {written_by}",
-                       f"{path} ({len(visible_entries(path))} entries, no {marker})")
+def _run_json(path: Path) -> dict | None:
+    """run.json of `path` as a dict; None when there is none or it is not repflat's JSON.
+    A link, a FIFO or a device there is refused, unread."""
+    info_path = path / RUN_FILE
+    if not info_path.exists() and not info_path.is_symlink():
+        return None
+    if info_path.is_symlink() or not is_regular(info_path):
+        read_json(info_path, RUN_FILE)  # raises, naming what it is, without reading it
     try:
-        return read_yaml_file(path / marker, argument)
-    except UserError as err:
-        if (path / marker).is_symlink() or not is_regular(path / marker):
-            raise  # a link or a special file: not a directory repflat made
-        return None  # repflat's, but unreadable: the caller says what it expected
+        info = read_json(info_path, RUN_FILE, limit=INFO_LIMIT)
+    except UserError:
+        return None
+    return info if isinstance(info, dict) else None
 
 
-def normalized(config: object) -> object:
-    """A run config as repflat writes it now (fields that do not apply left out), so a run
-    written by an earlier version (ERM with an α, say) is still recognised as the same."""
-    from repflat.config import RunConfig
-    from repflat.config._strict import parse, to_plain
-
-    try:
-        return to_plain(parse(RunConfig, config))
-    except (UserError, TypeError, AttributeError):
-        return config
-
-
-def prepare_run_dir(path: str | Path, config: dict, argument: str = "out") -> RunState:
-    """Check `path` can take a run of `config`: RunState NEW, RESTART (unfinished) or COMPLETE.
-
-    Raises UserError, changing nothing, if the directory holds a different run or
-    something that is not a run.
-    """
-    path = Path(path)
-    on_disk = claimed_by(path, CONFIG_FILE, "`repflat train`", argument)
-    if on_disk is NEW:
-        return RunState.NEW
-    if normalized(on_disk) != normalized(config):
-        raise UserError(f"{argument}: {path} already holds a different run "
-                        f"({first_difference(on_disk, config)}); choose another directory")
-    return RunState.COMPLETE if read_status(path) is Status.COMPLETE else RunState.RESTART
+def _status(info: dict | None) -> Status:
+    status = info.get("status") if info is not None else None
+    return Status(status) if status in {s.value for s in Status} else Status.UNKNOWN
 
 
 def read_status(path: str | Path) -> Status:
     """run.json's status ("running", "complete"), or "unknown" when there is no run.json
     or it is not repflat's JSON; a link, a FIFO or a device there is refused, unread."""
-    info_path = Path(path) / RUN_FILE
-    if not info_path.exists() and not info_path.is_symlink():
-        return Status.UNKNOWN
-    if info_path.is_symlink() or not is_regular(info_path):
-        read_json(info_path, RUN_FILE)  # raises, naming what it is, without reading it
-    try:
-        info = read_json(info_path, RUN_FILE, limit=1 << 20)
-    except UserError:
-        return Status.UNKNOWN
-    status = info.get("status") if isinstance(info, dict) else None
-    return Status(status) if status in {s.value for s in Status} else Status.UNKNOWN
+    return _status(_run_json(Path(path)))
+
+
+def read_metrics(path: str | Path):
+    """metrics.csv of the run directory `path` as a DataFrame, its known columns checked to
+    be numbers (epoch an integer); None when the run has none (or an empty one)."""
+    path = Path(path) / METRICS_FILE
+    if not path.exists() and not path.is_symlink():
+        return None
+    where = f"run {path.parent}: {METRICS_FILE}"
+    frame = numeric_columns(read_csv(path, where), METRIC_COLUMNS, path, where)
+    if frame.empty:
+        return None
+    if EPOCH not in frame.columns or frame[EPOCH].isna().any() or not (
+            frame[EPOCH] == frame[EPOCH].round()).all():
+        raise UserError(f"{path} needs an integer epoch column, one value per row", argument=where)
+    return frame.assign(**{EPOCH: frame[EPOCH].astype(int)})
 
 
 class RunWriter:
@@ -119,6 +86,7 @@ class RunWriter:
     its files are removed) or RESUME (continued from its checkpoint: files kept, the
     metrics rewritten from the checkpoint's rows by `restore`). `threads` (the CPU
     thread count) is recorded because bit-exact repeats on the CPU depend on it.
+    `info` (run.json) and `rows` (metrics.csv) hold what was written.
     """
 
     def __init__(self, path: str | Path, config: dict, state: str, threads: int | None = None):
@@ -142,7 +110,7 @@ class RunWriter:
 
     def _write_rows(self) -> None:
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(self.rows[0]) if self.rows else ["epoch"])
+        writer = csv.DictWriter(out, fieldnames=list(self.rows[0]) if self.rows else [EPOCH])
         writer.writeheader()
         writer.writerows(self.rows)
         write_text(self.path / METRICS_FILE, out.getvalue())
@@ -155,21 +123,29 @@ class RunWriter:
 
     def log_epoch(self, row: dict, *, flush: bool = False) -> None:
         """Add an epoch's row; metrics.csv is rewritten when `flush` (checkpoints, captures,
-        the last epoch) or a second after the last write. Rewriting it atomically every
-        epoch cost a fifth of a small run's time; the checkpoint holds the rows anyway."""
+        the last epoch) or a second after the last write, not every epoch: a small run's
+        epochs are short enough for the rewrite to show (benchmarks/write_costs.py), and
+        the checkpoint holds the rows anyway."""
         self.rows.append(row)
         if flush or time.monotonic() - self._written >= 1.0:
             self._write_rows()
 
     def finish(self, seconds: float, results: dict | None = None) -> None:
         self.info |= {"status": Status.COMPLETE.value, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                      "seconds": round(seconds, 3), **(results or {})}
+                      SECONDS: round(seconds, 3), **(results or {})}
         self._write_info()
 
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What the analysis side knows about a run directory (or features in memory)."""
+    """One run, as the analysis sees it: a run directory read once (`read_run`), or
+    features held in memory.
+
+    The identity (`name` is the arm, `strategy`, `seed`, swept `values`) is the one a
+    labelled feature set carries (`label`, a RunLabel); `config` is config.yaml as
+    written (None without one), `cfg` the same as a RunConfig, `results` run.json as
+    written, `features` the feature set and `metrics` metrics.csv as a frame.
+    """
 
     path: Path
     name: str
@@ -177,17 +153,50 @@ class RunInfo:
     seed: int | str
     status: str
     config: dict | None
-    features: Features
+    features: FeatureSet
     values: dict = field(default_factory=dict)
     """Swept values a user's label gives (an experiment's come from its grid)."""
+    results: dict = field(default_factory=dict)
+    """run.json as written ({} without one): status, seed, thread count, and once the run
+    is complete its results (`final_test_error`, `best_test_error`, `best_epoch`,
+    `final_test_nll`, `best_test_nll`, `final_excess_mixup_loss`, `mixing`, `premise`...)."""
 
     @property
     def run_id(self) -> str:
         return self.path.name
 
+    @property
+    def in_memory(self) -> bool:
+        """Features held in memory: no directory, no config, no metrics."""
+        return not isinstance(self.features, Features)
+
+    @property
+    def label(self) -> RunLabel:
+        """The run's identity as a labelled feature set carries it (unknown seed: None)."""
+        seed = self.seed if isinstance(self.seed, int) and not isinstance(self.seed, bool) else None
+        return RunLabel(self.name, self.strategy, seed, dict(self.values))
+
+    @cached_property
+    def cfg(self) -> RunConfig | None:
+        """config.yaml as a RunConfig; None without one, or when it is not one this
+        version reads (written by hand, or by a version with other fields)."""
+        if not isinstance(self.config, dict):
+            return None
+        try:
+            return parse(RunConfig, self.config)
+        except (UserError, TypeError, AttributeError):
+            return None
+
+    @cached_property
+    def metrics(self):
+        """metrics.csv as a DataFrame (read on first use; see `read_metrics`); None for
+        features in memory or a run without one."""
+        return None if self.in_memory else read_metrics(self.path)
+
 
 def read_run(path: str | Path) -> RunInfo:
-    """Open a run directory (or a bare features directory) for analysis."""
+    """Open a run directory (or a bare features directory) for analysis: each of its
+    files read once."""
     path = Path(path)
     if not path.is_dir():
         raise expected("run", "an existing run directory", str(path))
@@ -195,6 +204,8 @@ def read_run(path: str | Path) -> RunInfo:
     if (path / CONFIG_FILE).exists() or (path / CONFIG_FILE).is_symlink():
         config = read_yaml_file(path / CONFIG_FILE, f"run {path}: config.yaml")
     features = Features(path)
+    info = _run_json(path)
+    results = info if info is not None else {}
     if isinstance(config, dict):
         name = str(config.get("name", path.name))
         mixing = config.get("mixing")
@@ -205,7 +216,8 @@ def read_run(path: str | Path) -> RunInfo:
         label = features.run
         name, strategy = label.arm or path.name, label.strategy
         seed = label.seed if label.seed is not None else UNKNOWN
-        return RunInfo(path, name, strategy, seed, read_status(path), None, features, label.values)
+        return RunInfo(path, name, strategy, seed, _status(info), None, features, label.values,
+                       results)
     else:
         name, strategy, seed = path.name, UNKNOWN, UNKNOWN
-    return RunInfo(path, name, strategy, seed, read_status(path), config, features)
+    return RunInfo(path, name, strategy, seed, _status(info), config, features, results=results)

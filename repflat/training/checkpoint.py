@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 import torch.distributed
 
-from repflat.rundir.run import normalized
-from repflat.training.distributed import Dist
+from repflat.training.claim import normalized
+from repflat.base.distributed import Dist
 from repflat.errors import UserError
-from repflat.rundir.files import open_regular, write_bytes
+from repflat.files import open_regular, write_bytes
 
 FORMAT = 1
 

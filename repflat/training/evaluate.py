@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repflat.capture.hooks import evaluating
-from repflat.training.data import Data
-from repflat.training.data.batches import load_batches, row_chunks
+from repflat.base.layers import evaluating
+from repflat.base.data import Data
+from repflat.base.data.batches import load_batches, row_chunks
 
 
 def autocast(device: torch.device, enabled: bool):

@@ -25,7 +25,6 @@ from repflat.config import Experiment, LauncherConfig, RunConfig
 from repflat.errors import RunsFailed, UserError, expected
 from repflat.progress import progress_bar, say
 from repflat.rundir.lock import holder
-from repflat.rundir.names import RUNS_DIR
 from repflat.training.sweep import Plan, plan_experiment
 
 JOBS_DIR = "slurm"
@@ -39,8 +38,8 @@ def _submitit():
     try:
         import submitit
     except ImportError:
-        raise UserError("launcher: expected the submitit package, got none; install it with "
-                        "`pip install 'repflat[cluster]'`") from None
+        raise UserError("expected the submitit package, got none; install it with "
+                        "`pip install 'repflat[cluster]'`", argument="launcher") from None
     return submitit
 
 
@@ -54,11 +53,15 @@ class TrainJob:
     def __call__(self, cfg: RunConfig, run_dir: str, threads: int) -> str:
         import torch
 
-        from repflat.training.loop import run_line, train
+        from repflat.strict import to_plain
+        from repflat.training.claim import prepare_run_dir
+        from repflat.training.loop import finished_line, train_prepared
 
         torch.set_num_threads(threads)
-        state = train(cfg, run_dir, progress=False)
-        print(run_line(cfg, run_dir), flush=True)  # into the job's log
+        plain = to_plain(cfg)
+        state, line = train_prepared(cfg, run_dir, plain, prepare_run_dir(run_dir, plain),
+                                     progress=False)
+        print(line or finished_line(cfg, run_dir), flush=True)  # into the job's log
         return state.value
 
     def checkpoint(self, *args, **kwargs):
@@ -92,12 +95,12 @@ def check_not_running(plan: Plan) -> None:
     """Refuse to submit a run another process is training now (a job of an earlier
     submission): a second job for it would only fail on its lock."""
     for run in plan.todo:
-        path = plan.out / RUNS_DIR / plan.exp.run_dirname(run)
+        path = plan.path(run)
         pid = holder(path)
         if pid is not None:
-            raise UserError(f"out: {path} is being trained by another repflat process (pid {pid}), "
+            raise UserError(f"{path} is being trained by another repflat process (pid {pid}), "
                             "likely a job of an earlier submission; wait for it or cancel it, "
-                            "then rerun")
+                            "then rerun", argument="out")
 
 
 SUBMISSION_LINK = re.compile(r"^\.submission_file_[0-9a-f]{32}\.sh$")
@@ -191,7 +194,7 @@ def launch_experiment(exp: Experiment, out: str | Path, launcher: LauncherConfig
         if not todo:
             return []
         executor = make_executor(folder, launcher, cluster, job_name(exp))
-        dirs = [plan.out / RUNS_DIR / exp.run_dirname(r) for r in todo]
+        dirs = [plan.path(r) for r in todo]
         jobs = _submit(executor, todo, dirs, launcher.cpus, folder)
         ids = jobs[0].job_id.split("_")[0] if cluster == "slurm" else ", ".join(j.job_id for j in jobs)
         say(f"submitted {len(jobs)} job{'s' if len(jobs) > 1 else ''} ({ids}); logs in {folder}",
@@ -218,15 +221,15 @@ def _submit(executor, todo: list[RunConfig], dirs: list[Path], threads: int, fol
             return executor.map_array(TrainJob(), todo, [str(d) for d in dirs], [threads] * len(todo))
     except (utils.FailedJobError, utils.FailedSubmissionError) as err:
         why = [l for l in (str(err) or said.getvalue()).splitlines() if l.strip()]
-        raise UserError(f"launcher: the cluster refused the jobs: {why[-1] if why else type(err).__name__}; "
-                        "nothing was submitted") from None
+        raise UserError(f"the cluster refused the jobs: {why[-1] if why else type(err).__name__}; "
+                        "nothing was submitted", argument="launcher") from None
     finally:
         remove_submission_links(folder)
 
 
 def _wait(jobs: list, todo: list[RunConfig], dirs: list[Path], cluster: Cluster,
           progress: bool) -> list[Failure]:
-    from repflat.training.loop import run_line
+    from repflat.training.loop import finished_line
 
     submitit = _submitit()
     index = {id(j): i for i, j in enumerate(jobs)}
@@ -237,7 +240,7 @@ def _wait(jobs: list, todo: list[RunConfig], dirs: list[Path], cluster: Cluster,
             i = index[id(job)]
             error = job.exception()
             if error is None:
-                say(run_line(todo[i], dirs[i]), show=progress)
+                say(finished_line(todo[i], dirs[i]), show=progress)
             else:
                 failures.append(Failure(dirs[i], failure_reason(error), job.paths.stderr))
             bar.update()

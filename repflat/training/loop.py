@@ -31,25 +31,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from repflat.training import checkpoint
-from repflat.rundir.names import (CHECKPOINT_FILE, EXCESS_MIXUP_LOSS, INPUT, METRICS_FILE,
-                                  PREMISE_COLUMNS, RUN_FILE, RunState)
+from repflat.rundir.names import (BEST, BEST_EPOCH, CHECKPOINT_FILE, EPOCH, EXCESS_MIXUP_LOSS,
+                                  FGSM_ACCURACY, FINAL, INPUT, LR, MEAN_LAMBDA, METRICS_FILE,
+                                  MIXES, PREMISE_COLUMNS, RUN_FILE, SECONDS, TEST_ACCURACY,
+                                  TEST_ECE, TEST_ERROR, TEST_NLL, TRAIN_LOSS, RunState)
 from repflat.training.premise import PremiseProbe
-from repflat.capture.probes2d import forward_features
-from repflat.capture.snapshot import capture
+from repflat.training.snapshot import capture
 from repflat.config import RunConfig, TrainConfig
-from repflat.training.data import Data, load_data
-from repflat.training.data.batches import Seeded, epoch_batches, load_batches
-from repflat.training.distributed import Dist, from_env, local_device, resolve_device
+from repflat.base.data import Data, load_data
+from repflat.base.data.batches import Seeded, epoch_batches, load_batches
+from repflat.base.distributed import Dist, from_env, local_device, resolve_device
 from repflat.training.losses import soft_target_loss
 from repflat.training.evaluate import accuracy_and_nll, autocast, expected_calibration_error, fgsm_accuracy, predict
-from repflat.capture.hooks import check_layers, default_layers, layer_names
+from repflat.base.layers import default_layers, forward_features, layer_names
+from repflat.base.naming import check_layers
 from repflat.rundir.lock import exclusive
-from repflat.training.mixing import MEAN_LAMBDA, MIXES, build_mixer
+from repflat.training.mixing import build_mixer
 from repflat.progress import progress_bar, say
 from repflat.training.models import build_model
-from repflat.rundir.run import RunWriter, prepare_run_dir
+from repflat.rundir.run import RunWriter
+from repflat.training.claim import prepare_run_dir
 from repflat.rundir.features import FeatureWriter
-from repflat.config._strict import to_plain
+from repflat.strict import to_plain
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class Setup:
     @cached_property
     def optimizer(self) -> torch.optim.Optimizer:
         # Built on first use, not in setup(): torch's first optimizer imports torch._dynamo
-        # (~1.3 s), which `run --check` and `train --check` have no need to pay.
+        # (slow: benchmarks/import_costs.py), which `run --check` and `train --check` need not pay.
         tc, params = self.cfg.train, self.model.parameters()
         if tc.optimizer == "sgd":
             return torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum,
@@ -150,13 +153,13 @@ def test_metrics(s: Setup, epoch: int) -> dict:
     cfg, ev = s.cfg, s.cfg.evaluation
     logits, labels = predict(s.model, s.data, "test", s.device, amp=cfg.train.amp)
     accuracy, nll = accuracy_and_nll(logits, labels)
-    row = {"test_accuracy": accuracy, "test_error": 1 - accuracy, "test_nll": nll}
+    row = {TEST_ACCURACY: accuracy, TEST_ERROR: 1 - accuracy, TEST_NLL: nll}
     if ev.calibration:
         probs = torch.softmax(torch.as_tensor(logits, dtype=torch.float64), 1).numpy()
-        row["test_ece"] = expected_calibration_error(probs, labels)
+        row[TEST_ECE] = expected_calibration_error(probs, labels)
     if ev.fgsm_epsilon is not None:
         due = epoch == cfg.train.epochs or (ev.fgsm_every and epoch % ev.fgsm_every == 0)
-        row["fgsm_accuracy"] = (fgsm_accuracy(s.model, s.data, "test", ev.fgsm_epsilon, s.device)
+        row[FGSM_ACCURACY] = (fgsm_accuracy(s.model, s.data, "test", ev.fgsm_epsilon, s.device)
                                 if due else "")
     return row
 
@@ -173,20 +176,20 @@ def premise_metrics(s: Setup, epoch: int) -> dict:
 
 def summary(rows: list[dict]) -> dict:
     """Final and best test error and NLL (the paper's authors report the best)."""
-    errors = [r["test_error"] for r in rows]
+    errors = [r[TEST_ERROR] for r in rows]
     best = int(np.argmin(errors))
-    out = {"final_test_error": errors[-1], "best_test_error": errors[best],
-           "best_epoch": rows[best]["epoch"], "final_test_nll": rows[-1]["test_nll"],
-           "best_test_nll": min(r["test_nll"] for r in rows)}
+    out = {FINAL + TEST_ERROR: errors[-1], BEST + TEST_ERROR: errors[best],
+           BEST_EPOCH: rows[best][EPOCH], FINAL + TEST_NLL: rows[-1][TEST_NLL],
+           BEST + TEST_NLL: min(r[TEST_NLL] for r in rows)}
     if rows[-1].get(EXCESS_MIXUP_LOSS, "") != "":
-        out["final_" + EXCESS_MIXUP_LOSS] = rows[-1][EXCESS_MIXUP_LOSS]
-    if rows[-1].get("fgsm_accuracy", "") != "":
-        out["final_fgsm_accuracy"] = rows[-1]["fgsm_accuracy"]
+        out[FINAL + EXCESS_MIXUP_LOSS] = rows[-1][EXCESS_MIXUP_LOSS]
+    if rows[-1].get(FGSM_ACCURACY, "") != "":
+        out[FINAL + FGSM_ACCURACY] = rows[-1][FGSM_ACCURACY]
     mixes = {k.removeprefix(MIXES): sum(int(r[k]) for r in rows) for k in rows[-1] if k.startswith(MIXES)}
     if mixes:  # totals over the run; mean λ weighted by the batches mixed each epoch
         weights = [sum(int(r[f"{MIXES}{l}"]) for l in mixes) for r in rows]
         drawn = [(w, r[MEAN_LAMBDA]) for w, r in zip(weights, rows) if w and r[MEAN_LAMBDA] != ""]
-        out["mixing"] = {"batches_mixed": mixes, "mean_lambda":
+        out["mixing"] = {"batches_mixed": mixes, MEAN_LAMBDA:
                          sum(w * l for w, l in drawn) / sum(w for w, _ in drawn) if drawn else None}
     return out
 
@@ -194,9 +197,6 @@ def summary(rows: list[dict]) -> dict:
 def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bool = False,
           built: Setup | None = None) -> RunState:
     """Train `cfg` into run directory `out`; return what was done (NEW, RESUME, COMPLETE).
-
-    Returns NEW (trained from the start), RESUME (continued from a checkpoint) or
-    COMPLETE (already done, nothing trained).
 
     An unfinished run of the same config continues from its latest checkpoint unless
     `restart` is set. `built`: `setup(cfg)` already made (and so checked) by the caller,
@@ -216,7 +216,7 @@ def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bo
         or left as it is if complete). Afterwards it holds config.yaml, run.json,
         metrics.csv, checkpoint.pt and features/ (see `repflat.rundir.features`).
     progress : bool, default True
-        A progress bar on a terminal.
+        A progress bar on a terminal, and the line `run_line` says when it ends.
     restart : bool, default False
         Start an unfinished run over instead of continuing it from its checkpoint (a
         complete run is not trained again either way).
@@ -240,9 +240,20 @@ def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bo
         If `built` was set up for another config.
     """
     plain = to_plain(cfg)
-    state = prepare_run_dir(out, plain)
+    state, line = train_prepared(cfg, out, plain, prepare_run_dir(out, plain), progress=progress,
+                                 restart=restart, built=built)
+    say(line, show=progress and line is not None)
+    return state
+
+
+def train_prepared(cfg: RunConfig, out: str | Path, plain: dict, state: RunState, *,
+                   progress: bool = True, restart: bool = False,
+                   built: Setup | None = None) -> tuple[RunState, str | None]:
+    """`train`, for a directory already prepared (`prepare_run_dir(out, plain)` gave
+    `state`, `plain` is `to_plain(cfg)`): what was done, and the line the run says (None
+    on ranks other than 0 and for a run complete already)."""
     if state is RunState.COMPLETE:
-        return RunState.COMPLETE
+        return RunState.COMPLETE, None
     if built is not None and built.cfg != cfg:
         raise ValueError("train: `built` was set up for another config")
     s = built or setup(cfg)
@@ -254,38 +265,43 @@ def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bo
         run = (RunWriter(out, plain, RunState.RESUME if resumed else state, torch.get_num_threads())
                if dist.main else None)
         dist.barrier()
-        fit(s, out, run, dist, resumed, progress=progress)
+        fit(s, out, run, dist, resumed, plain, progress=progress)
     dist.barrier()
-    say(run_line(cfg, out), show=progress and dist.main)
-    return RunState.RESUME if resumed else RunState.NEW
+    line = run_line(cfg, run.info, run.rows) if run is not None else None
+    return (RunState.RESUME if resumed else RunState.NEW), line
 
 
-def run_line(cfg: RunConfig, out: str | Path) -> str:
+def run_line(cfg: RunConfig, info: dict, rows: list[dict]) -> str:
     """What a finished run did, in one line: 'erm seed 0: 300 epochs, test accuracy 0.996,
-    train loss 0.012, 4.1 s' (from its run.json and metrics.csv)."""
-    info = json.loads((Path(out) / RUN_FILE).read_text())
-    error, seconds = info.get("final_test_error"), info.get("seconds")
-    rows = (Path(out) / METRICS_FILE).read_text().splitlines()
-    header, last = rows[0].split(","), rows[-1].split(",")
-    loss = float(last[header.index("train_loss")]) if "train_loss" in header else None
+    train loss 0.012, 4.1 s', from its run.json (`info`) and metrics.csv (`rows`)."""
+    error, seconds = info.get(FINAL + TEST_ERROR), info.get(SECONDS)
+    loss = float(rows[-1][TRAIN_LOSS]) if rows and TRAIN_LOSS in rows[-1] else None
     parts = [f"{cfg.train.epochs} epochs"]
     if error is not None:
         parts.append(f"test accuracy {1 - error:.3f}")
     if loss is not None:
         parts.append(f"train loss {loss:.3g}")
     mixing = info.get("mixing")
-    if mixing and mixing.get("mean_lambda") is not None:
-        parts.append(f"mean λ {mixing['mean_lambda']:.2f}")
+    if mixing and mixing.get(MEAN_LAMBDA) is not None:
+        parts.append(f"mean λ {mixing[MEAN_LAMBDA]:.2f}")
     if seconds is not None:
         parts.append(f"{seconds:.1f} s" if seconds >= 1 else f"{seconds:.2f} s")
     return f"{cfg.name} seed {cfg.seed}: {', '.join(parts)}"
 
 
-def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | None, *,
-        progress: bool) -> None:
-    """The training loop: epochs of mixed batches, test metrics, captures, checkpoints."""
+def finished_line(cfg: RunConfig, out: str | Path) -> str:
+    """`run_line` of a run another process trained (a cluster job), from its files."""
+    info = json.loads((Path(out) / RUN_FILE).read_text())
+    rows = (Path(out) / METRICS_FILE).read_text().splitlines()
+    header, last = rows[0].split(","), rows[-1].split(",")
+    return run_line(cfg, info, [dict(zip(header, last))])
+
+
+def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | None,
+        plain: dict, *, progress: bool) -> None:
+    """The training loop: epochs of mixed batches, test metrics, captures, checkpoints.
+    `plain` is the config as run.json and the checkpoint record it (`to_plain(s.cfg)`)."""
     cfg = s.cfg
-    plain = to_plain(cfg)
     model, opt, K, tc = s.model, s.optimizer, s.data.n_classes, cfg.train
     net = model
     if dist.world > 1:
@@ -297,7 +313,7 @@ def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | 
     if hasattr(s.mixer, "generator"):
         generators["mixing"] = s.mixer.generator
     torch.manual_seed(s.seeds.dropout + dist.rank)
-    features = FeatureWriter(out)
+    features = FeatureWriter(out, held=dist.main)
     train_items = None if s.data.arrays is not None else Seeded(
         s.data.augmented or s.data.datasets["train"], s.seeds.augment)
     rows, first = [], 1
@@ -356,12 +372,12 @@ def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | 
         capturing = epoch in s.capture_epochs
         checkpointing = epoch % tc.checkpoint_every == 0 or epoch == tc.epochs
         if dist.main:
-            row = {"epoch": epoch, "lr": lr, "train_loss": (total[0] / total[1]).item(),
+            row = {EPOCH: epoch, LR: lr, TRAIN_LOSS: (total[0] / total[1]).item(),
                    **s.mixer.take_tally(), **premise_metrics(s, epoch), **test_metrics(s, epoch),
-                   "seconds": round(time.perf_counter() - t0, 4)}
+                   SECONDS: round(time.perf_counter() - t0, 4)}
             rows.append(row)
             run.log_epoch(row, flush=capturing or checkpointing)
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['test_accuracy']:.3f}",
+            bar.set_postfix(loss=f"{row[TRAIN_LOSS]:.3f}", acc=f"{row[TEST_ACCURACY]:.3f}",
                             refresh=False)
         if capturing:
             save_features(epoch)

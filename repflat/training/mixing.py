@@ -15,8 +15,9 @@ from scipy.special import betaincinv
 from torch import nn
 
 from repflat.config import MixingConfig
-from repflat.capture.hooks import check_layers, default_layers, replacing
-from repflat.rundir.names import INPUT
+from repflat.base.layers import default_layers, replacing
+from repflat.base.naming import check_layers
+from repflat.rundir.names import INPUT, MEAN_LAMBDA, MIXES
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,6 @@ class MixPlan:
         # index_select + add(alpha=) is the cheapest form forward and backward (benchmarks/).
         return torch.add(t.mul(self.lam), t.index_select(0, self.index), alpha=1.0 - self.lam)
 
-
-MIXES = "mixes_"
-"""metrics.csv column prefix: batches mixed at each eligible layer in the epoch."""
-MEAN_LAMBDA = "mean_lambda"
 
 
 class NoMixing:

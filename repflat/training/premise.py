@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from scipy.special import betaincinv
 from torch import nn
 
-from repflat.capture.hooks import evaluating, replacing
+from repflat.base.layers import evaluating, replacing
 from repflat.rundir.names import EXCESS_MIXUP_LOSS, MIXUP_LOSS, MIXUP_LOSS_INFIMUM
-from repflat.training.data.batches import load_batches
+from repflat.base.data.batches import load_batches
 from repflat.training.losses import loss_infimum, soft_target_loss
 
 MAX_MIXES = 4096

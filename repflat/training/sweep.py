@@ -24,14 +24,14 @@ import torch
 
 from repflat.config import Experiment, RunConfig, load_experiment, parse_experiment
 from repflat.errors import UserError, expected, unknown
-from repflat.rundir.lock import exclusive
+from repflat.files import write_text
 from repflat.progress import counted, progress_bar, say
-from repflat.rundir.run import NEW, claimed_by, prepare_run_dir
-from repflat.rundir.files import write_text
-from repflat.training.loop import Setup, run_line, setup, train
-from repflat.config._strict import to_plain
-from repflat.rundir.names import EXPERIMENT_FILE, RUNS_DIR, RunState
-from repflat.config.loading import dump_yaml
+from repflat.rundir.experiment import ExperimentDir, run_path
+from repflat.rundir.lock import NEW, claimed_by, exclusive
+from repflat.rundir.names import EXPERIMENT_FILE, RunState
+from repflat.strict import dump_yaml, to_plain
+from repflat.training.claim import prepare_run_dir
+from repflat.training.loop import Setup, setup, train_prepared
 
 
 def check_experiment_dir(out: Path, exp: Experiment) -> None:
@@ -44,8 +44,8 @@ def check_experiment_dir(out: Path, exp: Experiment) -> None:
         raise expected("out", "a directory written by `repflat run`",
                        f"{out} (its {EXPERIMENT_FILE} is unreadable)") from None
     if previous.name != exp.name:
-        raise UserError(f"out: {out} holds experiment {previous.name!r}, not {exp.name!r}; "
-                        "choose another directory")
+        raise UserError(f"{out} holds experiment {previous.name!r}, not {exp.name!r}; "
+                        "choose another directory", argument="out")
 
 
 def check_analysis(exp: Experiment, captured: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]) -> None:
@@ -62,10 +62,10 @@ def check_analysis(exp: Experiment, captured: dict[str, tuple[tuple[str, ...], t
                     raise unknown(f"{key} (captured by arm {arm!r})", layer, layers)
 
 
-def _train_in_worker(cfg: RunConfig, out: Path, threads: int) -> RunConfig:
+def _train_in_worker(cfg: RunConfig, out: Path, plain: dict, state: RunState,
+                     threads: int) -> str | None:
     torch.set_num_threads(threads)
-    train(cfg, out, progress=False)
-    return cfg
+    return train_prepared(cfg, out, plain, state, progress=False)[1]
 
 
 def job_count(jobs: int | str, runs: list[RunConfig]) -> int:
@@ -91,12 +91,22 @@ class Plan:
 
     exp: Experiment
     out: Path | None
-    built: dict[str, Setup]   # run directory name -> its setup (each arm's first run)
-    states: dict[str, RunState]
+    built: dict[Path, Setup]   # run directory -> its setup (each arm's first run)
+    states: dict[Path, RunState]
+    plain: dict[Path, dict]    # run directory -> its config made plain, as it is written
 
     @property
     def todo(self) -> list[RunConfig]:
-        return [r for r in self.exp.runs if self.states.get(self.exp.run_dirname(r)) is not RunState.COMPLETE]
+        return [r for r in self.exp.runs if self.states.get(self.path(r)) is not RunState.COMPLETE]
+
+    def path(self, run: RunConfig) -> Path:
+        """The run's directory (below `out`; relative without one)."""
+        return run_path(self.out if self.out is not None else "", run)
+
+    @property
+    def directory(self) -> ExperimentDir:
+        """The experiment directory, as the analysis reads it (without reading it back)."""
+        return ExperimentDir(self.out, self.exp)
 
     def todo_line(self, how: str = "") -> str:
         """What is about to happen: 'tiny: 6 runs (3 arms × 2 seeds), 2 complete already,
@@ -141,28 +151,29 @@ def plan_experiment(exp: Experiment | str | Path, out: str | Path | None = None,
         first = next(r for r in exp.runs if r.name == arm)
         if check_device is not None:
             first = dataclasses.replace(first, train=dataclasses.replace(first.train, device=check_device))
-        built[exp.run_dirname(first)] = setup(first)
+        built[run_path(out or "", first)] = setup(first)
     check_analysis(exp, {s.cfg.name: (s.capture_layers, s.cfg.capture.splits) for s in built.values()})
-    states = {} if out is None else {
-        exp.run_dirname(r): prepare_run_dir(out / RUNS_DIR / exp.run_dirname(r), to_plain(r))
-        for r in exp.runs}
-    return Plan(exp, out, built, states)
+    plain = {} if out is None else {run_path(out, r): to_plain(r) for r in exp.runs}
+    states = {path: prepare_run_dir(path, config) for path, config in plain.items()}
+    return Plan(exp, out, built, states, plain)
 
 
 def run_experiment(exp: Experiment | str | Path, out: str | Path, *, progress: bool = True,
-                   jobs: int | str = 1) -> Experiment:
+                   jobs: int | str = 1) -> ExperimentDir:
     """Train every (arm, seed) of the experiment (a file, or one already loaded) into
-    `out`, `jobs` at a time."""
+    `out`, `jobs` at a time; return the experiment directory (for the analysis)."""
     plan = plan_experiment(exp, out)
-    exp, out, built, todo = plan.exp, plan.out, plan.built, plan.todo
+    exp, built, todo = plan.exp, plan.built, plan.todo
     n_jobs = job_count(jobs, todo) if todo else 1
     with plan.claimed():
         say(plan.todo_line(f", {n_jobs} at a time" if n_jobs > 1 else ""), show=progress)
         bar = progress_bar(total=len(todo), desc=f"{exp.name}: runs", unit="run", show=progress)
         if n_jobs == 1:
             for run in todo:
-                name = exp.run_dirname(run)
-                train(run, out / RUNS_DIR / name, progress=progress, built=built.pop(name, None))
+                path = plan.path(run)
+                _, line = train_prepared(run, path, plan.plain[path], plan.states[path],
+                                         progress=progress, built=built.pop(path, None))
+                say(line, show=progress and line is not None)
                 bar.update()
         else:
             built.clear()  # the workers build their own runs
@@ -170,12 +181,12 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path, *, progress: b
             # unsafe), one thread each; the runs' own progress bars would interleave.
             threads = max(1, (os.cpu_count() or 1) // n_jobs)
             with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn")) as pool:
-                futures = [pool.submit(_train_in_worker, r, out / RUNS_DIR / exp.run_dirname(r),
-                                       threads) for r in todo]
+                futures = [pool.submit(_train_in_worker, r, plan.path(r), plan.plain[plan.path(r)],
+                                       plan.states[plan.path(r)], threads) for r in todo]
                 try:
                     for future in as_completed(futures):
-                        run = future.result()
-                        say(run_line(run, out / RUNS_DIR / exp.run_dirname(run)), show=progress)
+                        line = future.result()
+                        say(line, show=progress and line is not None)
                         bar.update()
                 except KeyboardInterrupt:
                     # Stop now, not after the runs in flight (they resume from their last
@@ -189,4 +200,4 @@ def run_experiment(exp: Experiment | str | Path, out: str | Path, *, progress: b
                         f.cancel()
                     raise
         bar.close()
-    return exp
+    return plan.directory

@@ -24,7 +24,7 @@ def _make(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) -> nn.
         blocks = {"preactresnet18": (2, 2, 2, 2), "preactresnet34": (3, 4, 6, 3)}[cfg.name]
         return PreActResNet(blocks, n_classes, channels, cfg.stem_stride)
     if isinstance(cfg, TorchvisionModel):
-        import torchvision  # here, not at the top: importing it costs ~1.5 s on every command
+        import torchvision  # here, not at the top: every command would pay (benchmarks/import_costs.py)
 
         names = sorted(torchvision.models.list_models(module=torchvision.models))
         if cfg.arch not in names:

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from repflat.config import RunConfig, load_run_config
-from repflat.errors import UserError, expected, unknown
-from repflat.rundir.files import open_regular
+from repflat.errors import UserError, expected, first_line, unknown
+from repflat.files import open_regular
 from repflat.rundir.names import CHECKPOINT_FILE, CONFIG_FILE
 
 
@@ -30,9 +30,9 @@ def load_weights(path: str | Path, argument: str = "weights", *, follow: bool = 
         with os.fdopen(fd, "rb") as fh:
             return torch.load(fh, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise UserError(f"{argument}: {path} is not a repflat checkpoint or a state dict "
-                        f"(torch.load with weights_only=True refused it: {first})") from None
+        raise UserError(f"{path} is not a repflat checkpoint or a state dict (torch.load with "
+                        f"weights_only=True refused it: {first_line(err, 200)})",
+                        argument=argument) from None
 
 
 def state_dict_of(obj: object, path: str | Path, argument: str = "weights") -> dict:
@@ -53,12 +53,13 @@ def load_into(model: nn.Module, state: dict, path: str | Path, argument: str) ->
         model.load_state_dict(state)
     except RuntimeError as err:
         detail = " ".join(str(err).split())[:300]
-        raise UserError(f"{argument}: the weights in {path} do not fit the model ({detail})") from None
+        raise UserError(f"the weights in {path} do not fit the model ({detail})",
+                        argument=argument) from None
     return model
 
 
 def classification_models() -> list[str]:
-    import torchvision  # only where a torchvision model is asked for: it costs ~1.5 s to import
+    import torchvision  # only where a torchvision model is asked for (benchmarks/import_costs.py)
 
     return sorted(torchvision.models.list_models(module=torchvision.models))
 

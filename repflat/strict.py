@@ -1,9 +1,11 @@
 """Strict conversion between plain YAML data and frozen dataclasses.
 
-`parse(Cls, data, where)` accepts exactly the keys `Cls` declares, with exactly their
+The one parser of every typed thing repflat reads (run configs, experiments, launcher
+and analysis settings): public, and below both config and the run directory, which use
+it. `parse(Cls, data, where)` accepts exactly the keys `Cls` declares, with exactly their
 types, and names the offending key in dotted form ("arms.mixup.mixing.alpha") when it
 does not. `to_plain(obj)` writes a dataclass back as YAML-ready data, so a resolved
-config round-trips: `parse(Cls, to_plain(cfg)) == cfg`.
+config round-trips: `parse(Cls, to_plain(cfg)) == cfg`, and `dump_yaml` writes it.
 
 Only the annotation forms the configs use are supported: bool, int, float, str,
 Literal[...], tuple[X, ...], X | None, dict[str, X], nested dataclasses, and unions of
@@ -17,6 +19,8 @@ import math
 import types
 import typing
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+import yaml
 
 from repflat.errors import UserError, expected, unknown
 
@@ -173,3 +177,10 @@ def merge(base: dict, override: dict) -> dict:
         else:
             out[key] = value
     return out
+
+
+def dump_yaml(data: object) -> str:
+    """YAML text of a config (dataclasses included) or plain data, keys in their order:
+    the one form every YAML file repflat writes, and every config a report shows, takes."""
+    return yaml.safe_dump(to_plain(data), sort_keys=False, default_flow_style=None,
+                          allow_unicode=True)

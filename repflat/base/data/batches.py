@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from repflat.training.distributed import Dist
+from repflat.base.distributed import Dist
 
 
 def row_chunks(n: int, batch_size: int) -> list[torch.Tensor]:

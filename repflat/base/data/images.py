@@ -58,8 +58,9 @@ def _open(cfg: ImageData, split: str, augment_side: int | None = None):
             return cls(root, train=train, transform=tf, download=cfg.download)
         return tvd.SVHN(root, split=split, transform=tf, download=cfg.download)
     except RuntimeError as err:  # torchvision's "Dataset not found or corrupted"
-        raise UserError(f"data.root: no readable {cfg.name} {split} split in {root} ({err}); "
-                        "set data.download / --download to fetch it") from None
+        raise UserError(f"no readable {cfg.name} {split} split in {root} ({err}); "
+                        "set data.download / --download to fetch it",
+                        argument="data.root") from None
 
 
 def dataset_labels(ds) -> np.ndarray:
@@ -80,7 +81,7 @@ def _check_folders(cfg: ImageData, splits: Sequence[str]) -> None:
 def load_images(cfg: ImageData, splits: Sequence[str] = SPLITS):
     """The `splits` of an image data set (only those are opened), with the class names
     torchvision gives (ImageFolder: the folder names; SVHN, which has none: the digits)."""
-    from repflat.training.data import Data
+    from repflat.base.data import Data
 
     if cfg.name == "imagefolder":
         _check_folders(cfg, splits)
@@ -92,8 +93,9 @@ def load_images(cfg: ImageData, splits: Sequence[str] = SPLITS):
     if cfg.name == "imagefolder":
         n_classes = len(first.classes)
         if any(ds.classes != first.classes for ds in sets.values()):
-            raise UserError(f"data.root: {cfg.test_dir}/ and {cfg.train_dir}/ hold different "
-                            f"classes ({len(sets[TEST].classes)} and {len(sets[TRAIN].classes)})")
+            raise UserError(f"{cfg.test_dir}/ and {cfg.train_dir}/ hold different "
+                            f"classes ({len(sets[TEST].classes)} and {len(sets[TRAIN].classes)})",
+                            argument="data.root")
     else:
         n_classes = CLASSES[cfg.name]
     names = getattr(first, "classes", None) or [str(k) for k in range(n_classes)]

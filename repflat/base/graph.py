@@ -1,6 +1,6 @@
 """Layers that are not modules (FX function nodes), read beside module outputs with one meaning.
 
-The naming scheme (repflat.capture.hooks) is module names, `module:N` for the N-th call
+The naming scheme (repflat.base.layers) is module names, `module:N` for the N-th call
 of a module that runs more than once per forward pass, `input`, and, for operations that
 are not modules, torchvision's FX node names of function and method calls
 (`layer1.0.add`, `flatten`; `get_graph_node_names`). FX's names for *module* calls
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import fx, nn
 
-from repflat.capture.hooks import (CALL_SEP, base_module, evaluating, hooked, layer_names,
+from repflat.base.layers import (CALL_SEP, base_module, evaluating, hooked, layer_names,
                                    runs_twice, split_call, tensor_output)
 from repflat.errors import UserError
 from repflat.rundir.names import INPUT
@@ -216,3 +216,23 @@ def fx_hint(tr: Trace | None, name: str) -> str:
         return f" (FX's name for the model's input: here it is {INPUT!r})"
     ours = tr.module_call_names().get(name)
     return f" (FX's name for a call of a module: here it is {ours!r})" if ours else ""
+
+
+def tensor_functions(tr, x: torch.Tensor) -> set[str]:
+    """The FX names of the nodes that give a tensor on `x` (an Interpreter over a copy of
+    the traced graph)."""
+    graph = fx.Graph()
+    graph.output(graph.graph_copy(tr.graph, {}))
+    found: set[str] = set()
+
+    class Probe(fx.Interpreter):
+        def run_node(self, n):
+            out = super().run_node(n)
+            if isinstance(out, torch.Tensor) and n.name in names:
+                found.add(names[n.name])
+            return out
+
+    names = {n.name: tr.qualname[n] for n in tr.graph.nodes if n in tr.qualname}
+    with evaluating(tr.root), torch.no_grad():
+        Probe(fx.GraphModule(tr.root, graph)).run(x)
+    return found

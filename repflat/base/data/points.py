@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from repflat.config import ArraysData, CsvData
-from repflat.errors import UserError, expected
-from repflat.rundir.files import read_bytes, read_text
+from repflat.errors import UserError, expected, first_line
+from repflat.files import read_bytes, read_text
 
 POINTS_LIMIT = 256 << 20
 """Largest points file read (bytes), and largest total of an .npz's unpacked arrays."""
@@ -61,8 +61,8 @@ def check_points(x, y, x_test=None, y_test=None, class_names=None, *, where: str
     x = _inputs(np.asarray(x), f"{where}: x")
     y = _labels(np.asarray(y), len(x), f"{where}: y")
     if (x_test is None) != (y_test is None):
-        raise UserError(f"{where}: x_test and y_test come together; got only "
-                        f"{'x_test' if y_test is None else 'y_test'}")
+        raise UserError(f"x_test and y_test come together; got only "
+                        f"{'x_test' if y_test is None else 'y_test'}", argument=where)
     present = np.unique(y)
     if len(present) < 2:
         raise expected(f"{where}: y", "at least two classes", f"only class {present.tolist()}")
@@ -96,26 +96,25 @@ def read_npz(path: str, where: str = "data.path") -> Points:
         raise expected(where, "a NumPy .npz file (a zip of .npy arrays)", path) from None
     unpacked = sum(m.file_size for m in members)
     if unpacked > POINTS_LIMIT:  # a small file that unpacks to gigabytes
-        raise UserError(f"{where}: {path} unpacks to {unpacked:,} bytes, more than the "
-                        f"{POINTS_LIMIT:,} allowed; refusing to read it")
+        raise UserError(f"{path} unpacks to {unpacked:,} bytes, more than the "
+                        f"{POINTS_LIMIT:,} allowed; refusing to read it", argument=where)
     arrays = {}
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             for key in npz.files:
                 if key not in NPZ_KEYS:
-                    raise UserError(f"{where}: {path} holds an array {key[:40]!r}; expected only "
-                                    f"{', '.join(NPZ_KEYS)}")
+                    raise UserError(f"{path} holds an array {key[:40]!r}; expected only "
+                                    f"{', '.join(NPZ_KEYS)}", argument=where)
                 arrays[key] = npz[key]
     except UserError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
-        raise UserError(f"{where}: {path} holds an array that cannot be read without pickles "
-                        f"({first})") from None
+        raise UserError(f"{path} holds an array that cannot be read without pickles "
+                        f"({first_line(err, 120)})", argument=where) from None
     for key in ("x", "y"):
         if key not in arrays:
-            raise UserError(f"{where}: {path} has no array {key!r} (it holds "
-                            f"{', '.join(arrays) or 'none'})")
+            raise UserError(f"{path} has no array {key!r} (it holds "
+                            f"{', '.join(arrays) or 'none'})", argument=where)
     return check_points(arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"),
                         arrays.get("class_names"), where=f"{where}: {path}")
 
@@ -127,12 +126,13 @@ def _csv_columns(path: str, cfg: CsvData, where: str) -> tuple[np.ndarray, np.nd
     try:
         frame = pd.read_csv(io.StringIO(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
-        raise UserError(f"{where}: {path} is not a readable CSV table ({first})") from None
+        raise UserError(f"{path} is not a readable CSV table ({first_line(err, 120)})",
+                        argument=where) from None
     for column in (*cfg.features, cfg.label):
         if column not in frame.columns:
             shown = ", ".join(repr(str(c)[:40]) for c in list(frame.columns)[:10])
-            raise UserError(f"{where}: {path} has no column {column!r} (it has {shown or 'none'})")
+            raise UserError(f"{path} has no column {column!r} (it has {shown or 'none'})",
+                            argument=where)
     x = np.empty((len(frame), 2), dtype=np.float64)
     for i, column in enumerate(cfg.features):
         values = pd.to_numeric(frame[column], errors="coerce")

@@ -1,4 +1,5 @@
-"""Layers by name: the one addressing scheme that capture and mixing share.
+"""Layers by name: the one addressing scheme that capture, training and mixing share,
+and the hooks that read or replace a named layer's output.
 
 A layer is one of
 - `input`: the model's input itself (mixing there is input mixup);
@@ -8,21 +9,24 @@ A layer is one of
   `name:1`, `name:2`, … (`split_call`), and the bare name is refused once it fires twice,
   so a capture never silently keeps one call of several;
 - for capture only, an operation that is not a module, by torchvision's FX node name
-  (`layer1.0.add`; see repflat.capture.graph, which reads it from a traced copy beside
+  (`layer1.0.add`; see repflat.base.graph, which reads it from a traced copy beside
   the module outputs, each name keeping the meaning it has alone).
 
-`repflat.layers(model, example)` lists them with their shapes (repflat.capture.catalog).
+A request is checked against the names a model has by repflat.base.naming (close
+matches, every valid name); `repflat.layers(model, example)` lists them with their
+shapes (repflat.capture.catalog).
 """
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
-from repflat.errors import UserError, unknown
-from repflat.rundir.names import INPUT
+from repflat.errors import UserError
+from repflat.rundir.names import INPUT, PROBABILITIES
 
 
 
@@ -59,8 +63,8 @@ def default_layers(model: nn.Module) -> tuple[str, ...]:
     """The model's hidden layers, for models that declare them (repflat's own do)."""
     names = getattr(model, "hidden_layers", None)
     if not names:
-        raise UserError(f"layers: {type(model).__name__} declares no hidden layers; "
-                        "name the layers to use explicitly")
+        raise UserError(f"{type(model).__name__} declares no hidden layers; "
+                        "name the layers to use explicitly", argument="layers")
     return tuple(names)
 
 
@@ -77,42 +81,6 @@ def is_module_layer(name: str, modules: Iterable[str]) -> bool:
     modules = set(modules)
     base, call = split_call(name, modules)
     return name in modules or (call is not None and call >= 1 and base in modules and base != INPUT)
-
-
-def check_layers(model: nn.Module, names: Iterable[str], argument: str, *,
-                 graph_nodes: bool = False, example: torch.Tensor | None = None) -> tuple[str, ...]:
-    """Return `names` if all are layers of `model`; otherwise a UserError with close
-    matches and the valid names.
-
-    A layer is `input`, a module name, or `module:N` (its N-th call in a forward pass,
-    N ≥ 1; see `split_call`). With `graph_nodes`, FX function nodes (repflat.capture.graph)
-    are accepted too. A string is one name, not a list of letters. The valid names listed
-    call each run of a reused module by its number (from a trace, or from one forward
-    pass of `example` when given).
-    """
-    if isinstance(names, str):
-        names = (names,)
-    names = tuple(names)
-    if not all(isinstance(n, str) for n in names):
-        bad = next(n for n in names if not isinstance(n, str))
-        raise UserError(f"{argument}: expected layer names (str), got {bad!r}")
-    modules = set(layer_names(model))
-    unknown_names = [n for n in names if not is_module_layer(n, modules)]
-    if not unknown_names:
-        return names
-    from repflat.capture import catalog, graph
-
-    tr = graph.trace(model)
-    functions = tr.functions(modules) if tr is not None and graph_nodes else {}
-    for name in unknown_names:
-        if name not in functions:
-            valid = catalog.valid_names(model, tr, example, functions=graph_nodes)
-            message = str(unknown(argument, name, valid))
-            hint = graph.fx_hint(tr, name)
-            if hint:  # what FX's name means here says more than the names that look like it
-                message = f"{argument}: unknown name {name!r}{hint}; valid:" + message.split("; valid:", 1)[1]
-            raise UserError(message)
-    return names
 
 
 @contextlib.contextmanager
@@ -218,3 +186,29 @@ def replacing(model: nn.Module, name: str,
     """
     with hooked(model, (name,), lambda _, output: fn(output)):
         yield
+
+
+@torch.no_grad()
+def forward_features(model: nn.Module, x: np.ndarray, layers: tuple[str, ...], *,
+                     device: torch.device, batch_size: int = 8192,
+                     plane: tuple[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Features of `layers` (and `probabilities`) for in-memory inputs `x`, in eval mode.
+
+    `plane=(layer, points)` substitutes `points` for that layer's output, so the
+    network downstream of it is evaluated on arbitrary hidden coordinates.
+    """
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in (*layers, PROBABILITIES)}
+    with evaluating(model):
+        for start in range(0, len(x), batch_size):
+            xb = torch.as_tensor(x[start:start + batch_size]).to(device)
+            with recording(model, layers) as rec:
+                if plane is None:
+                    logits = model(xb)
+                else:
+                    hb = torch.as_tensor(plane[1][start:start + batch_size]).to(device)
+                    with replacing(model, plane[0], lambda h, hb=hb: hb):
+                        logits = model(xb)
+            rec[PROBABILITIES] = torch.softmax(logits.float(), dim=1)
+            for name in parts:
+                parts[name].append(rec[name].flatten(1).float().cpu().numpy())
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}

@@ -9,8 +9,9 @@ through `atomic_path`.
 
 - `open_regular`: O_NOFOLLOW and O_NONBLOCK, then fstat: a link, a FIFO, a device or a
   directory is refused before a byte is read (a FIFO would block, /dev/zero never ends).
-- `read_bytes`/`read_text`/`read_json`/`load_yaml`: size caps, strict UTF-8, and parser
-  limits (JSON nesting and integer length; YAML aliases that expand past a node budget).
+- `read_bytes`/`read_text`/`read_json`/`load_yaml`/`read_csv`: size caps, strict UTF-8,
+  and parser limits (JSON nesting and integer length; YAML aliases that expand past a
+  node budget).
 - `atomic_path`: a fresh temporary sibling (created O_EXCL | O_NOFOLLOW) moved over the
   target with `os.replace`, which replaces a planted link instead of writing through it.
 """
@@ -22,12 +23,13 @@ import hashlib
 import json
 import os
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
-from repflat.errors import UserError, expected
+from repflat.errors import UserError, expected, first_line
 
 YAML_LIMIT = 1 << 20        # configs, experiment files, extract.yaml: a few kB in practice
 JSON_LIMIT = 64 << 20       # manifests of many arrays, analysis records, run.json
@@ -54,8 +56,9 @@ def open_regular(path: str | Path, where: str, *, follow: bool = False) -> int:
         fd = os.open(path, flags)
     except OSError as err:
         if err.errno == errno.ELOOP:
-            raise UserError(f"{where}: {path} is a symbolic link; repflat reads only regular "
-                            "files inside the directories it is given, never through links") from None
+            raise UserError(f"{path} is a symbolic link; repflat reads only regular "
+                            "files inside the directories it is given, never through links",
+                            argument=where) from None
         if err.errno in (errno.ENOENT, errno.ENOTDIR):
             raise expected(where, "an existing file", str(path)) from None
         if err.errno == errno.EISDIR:
@@ -82,14 +85,14 @@ def read_bytes(path: str | Path, where: str, limit: int, *, follow: bool = False
     try:
         size = os.fstat(fd).st_size
         if size > limit:
-            raise UserError(f"{where}: {path} is {size:,} bytes, more than the {limit:,} such a "
-                            "file may hold; refusing to read it")
+            raise UserError(f"{path} is {size:,} bytes, more than the {limit:,} such a "
+                            "file may hold; refusing to read it", argument=where)
         chunks, total = [], 0
         while block := os.read(fd, min(1 << 20, limit + 1 - total)):
             chunks.append(block)
             total += len(block)
             if total > limit:  # it grew while being read
-                raise UserError(f"{where}: {path} is larger than {limit:,} bytes")
+                raise UserError(f"{path} is larger than {limit:,} bytes", argument=where)
         return b"".join(chunks)
     finally:
         os.close(fd)
@@ -100,24 +103,24 @@ def read_text(path: str | Path, where: str, limit: int = TEXT_LIMIT, *,
     try:
         return read_bytes(path, where, limit, follow=follow).decode("utf-8")
     except UnicodeDecodeError as err:
-        raise UserError(f"{where}: {path} is not UTF-8 text (byte {err.start})") from None
+        raise UserError(f"{path} is not UTF-8 text (byte {err.start})", argument=where) from None
 
 
-def parse_json(text: str, where: str) -> object:
-    """JSON text, refused with one line when malformed, nested too deeply (Python's
-    recursion limit) or holding integers past Python's digit limit."""
+def parse_json(text: str, where: str, path: str | Path) -> object:
+    """JSON text (of the file `path`), refused with one line when malformed, nested too
+    deeply (Python's recursion limit) or holding integers past Python's digit limit."""
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
-        reason = "nested too deeply" if isinstance(err, RecursionError) else str(err).splitlines()[0][:160]
-        raise UserError(f"{where} is not valid JSON ({reason})") from None
+        reason = "nested too deeply" if isinstance(err, RecursionError) else first_line(err)
+        raise UserError(f"{path} is not valid JSON ({reason})", argument=where) from None
 
 
 def read_json(path: str | Path, where: str, limit: int = JSON_LIMIT) -> object:
-    return parse_json(read_text(path, where, limit), f"{where}: {path}")
+    return parse_json(read_text(path, where, limit), where, path)
 
 
-def _expanded_size(data: object, where: str, budget: int) -> None:
+def _expanded_size(data: object, where: str, path: str | Path, budget: int) -> None:
     """Refuse `data` if, aliases followed, it holds more than `budget` values or a cycle."""
     sizes: dict[int, int] = {}
     active: set[int] = set()
@@ -129,15 +132,16 @@ def _expanded_size(data: object, where: str, budget: int) -> None:
         if key in sizes:
             return sizes[key]
         if key in active:
-            raise UserError(f"{where} is not usable YAML (an alias refers to itself)")
+            raise UserError(f"{path} is not usable YAML (an alias refers to itself)",
+                            argument=where)
         active.add(key)
         items = [*obj.keys(), *obj.values()] if isinstance(obj, dict) else obj
         total = 1
         for item in items:
             total += size(item)
             if total > budget:
-                raise UserError(f"{where} expands to more than {budget:,} values through "
-                                "YAML aliases; refusing to read it")
+                raise UserError(f"{path} expands to more than {budget:,} values through YAML "
+                                "aliases; refusing to read it", argument=where)
         active.discard(key)
         sizes[key] = total
         return total
@@ -145,30 +149,62 @@ def _expanded_size(data: object, where: str, budget: int) -> None:
     size(data)
 
 
-def load_yaml(text: str, where: str, *, budget: int = YAML_NODES) -> object:
-    """YAML text through PyYAML's safe loader (no Python objects), bounded: aliases are
-    followed only up to `budget` values in all, nesting only to Python's recursion limit."""
+def load_yaml(text: str, where: str, path: str | Path, *, budget: int = YAML_NODES) -> object:
+    """YAML text (of the file `path`) through PyYAML's safe loader (no Python objects),
+    bounded: aliases are followed only up to `budget` values in all, nesting only to
+    Python's recursion limit."""
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as err:  # say where, as an editor's file:line:col
         mark = err.problem_mark
         at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = " ".join(filter(None, (err.context, err.problem))) or type(err).__name__
-        raise UserError(f"{where}{at} is not valid YAML ({problem})") from None
-    except yaml.YAMLError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{where} is not valid YAML ({first})") from None
+        raise UserError(f"{path}{at} is not valid YAML ({problem})", argument=where) from None
+    except (yaml.YAMLError, ValueError) as err:  # ValueError: an integer past Python's digits
+        limit = None if isinstance(err, yaml.YAMLError) else 160
+        raise UserError(f"{path} is not valid YAML ({first_line(err, limit)})",
+                        argument=where) from None
     except RecursionError:
-        raise UserError(f"{where} is not valid YAML (nested too deeply)") from None
-    except ValueError as err:  # e.g. an integer past Python's digit limit
-        raise UserError(f"{where} is not valid YAML ({str(err).splitlines()[0][:160]})") from None
-    _expanded_size(data, where, budget)
+        raise UserError(f"{path} is not valid YAML (nested too deeply)", argument=where) from None
+    _expanded_size(data, where, path, budget)
     return data
 
 
 def read_yaml_file(path: str | Path, where: str, limit: int = YAML_LIMIT, *,
                    follow: bool = False) -> object:
-    return load_yaml(read_text(path, where, limit, follow=follow), f"{where}: {path}")
+    return load_yaml(read_text(path, where, limit, follow=follow), where, path)
+
+
+def read_csv(path: str | Path, where: str, *, dtype: dict | None = None,
+             limit: int = TEXT_LIMIT):
+    """The table in `path` as a pandas DataFrame; an empty file gives an empty frame."""
+    import io
+
+    import pandas as pd
+
+    text = read_text(path, where, limit)
+    if not text.strip():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=dtype)
+    except (pd.errors.ParserError, ValueError, TypeError) as err:
+        raise UserError(f"{path} is not a readable table ({first_line(err)})",
+                        argument=where) from None
+
+
+def numeric_columns(frame, columns, path: Path, where: str):
+    """`frame` with `columns` (those present) checked to hold numbers (or blanks)."""
+    import pandas as pd
+
+    for column in (c for c in columns if c in frame.columns):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
+        if bad.any():
+            raise UserError(f"{path} column {column!r} holds "
+                            f"{str(frame[column][bad].iloc[0])[:40]!r}, not a number",
+                            argument=where)
+        frame[column] = values
+    return frame
 
 
 def inside(root: Path, rel: str, where: str, what: str = "its directory") -> Path:
@@ -255,15 +291,56 @@ def write_bytes(path: str | Path, data: bytes, *, durable: bool = False) -> None
         tmp.write_bytes(data)
 
 
+_DIGESTS: dict[tuple[int, int], tuple[tuple[int, int, int], str]] = {}
+"""sha256 of files this process hashed: (device, inode) -> ((size, mtime, ctime), hex)."""
+MAX_DIGESTS = 1 << 16
+SETTLED_NS = 2_000_000_000
+"""A file unchanged for this long (ns) when it is hashed has a digest worth remembering:
+file times tick coarsely (a jiffy, up to two seconds on some file systems), so a change
+made in the same tick as the last one would leave every time as it was."""
+
+
+def _identity(st: os.stat_result) -> tuple[tuple[int, int], tuple[int, int, int]]:
+    return (st.st_dev, st.st_ino), (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    """The sha256 of a regular file's bytes (see `open_regular`). Remembered for
+    `known_sha256` when the file had settled (unchanged for SETTLED_NS) before it was
+    read, so that any later change shows in its times."""
+    started = time.time_ns()
     digest = hashlib.sha256()
     fd = open_regular(path, "file")
     try:
+        key, state = _identity(os.fstat(fd))
         while block := os.read(fd, chunk):
             digest.update(block)
+        settled = started - max(state[1], state[2]) > SETTLED_NS
+        same = _identity(os.fstat(fd)) == (key, state)
     finally:
         os.close(fd)
+    if settled and same:
+        if len(_DIGESTS) >= MAX_DIGESTS:
+            _DIGESTS.clear()
+        _DIGESTS[key] = (state, digest.hexdigest())
     return digest.hexdigest()
+
+
+def known_sha256(path: str | Path) -> str | None:
+    """The sha256 this process computed of the file at `path` if it is the same file,
+    settled when hashed and unchanged since (size, modification and status-change times:
+    the last cannot be set back); else None."""
+    try:
+        key, state = _identity(os.lstat(path))
+    except OSError:
+        return None
+    known = _DIGESTS.get(key)
+    return known[1] if known is not None and known[0] == state else None
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of the file at `path`: remembered (`known_sha256`) or computed."""
+    return known_sha256(path) or sha256_file(path)
 
 
 # ---------------------------------------------------------------- memory
@@ -313,5 +390,6 @@ def memory_budget() -> int:
 def check_budget(nbytes: int, where: str, what: str) -> None:
     budget = memory_budget()
     if nbytes > budget:
-        raise UserError(f"{where}: {what} needs {nbytes / 2**30:.3g} GiB, more than the memory "
-                        f"budget of {budget / 2**30:.3g} GiB (set {BUDGET_ENV} to change it)")
+        raise UserError(f"{what} needs {nbytes / 2**30:.3g} GiB, more than the memory "
+                        f"budget of {budget / 2**30:.3g} GiB (set {BUDGET_ENV} to change it)",
+                        argument=where)

@@ -58,11 +58,12 @@ def from_env(device: torch.device) -> Dist:
 def resolve_device(name: str) -> torch.device:
     """`cpu`, `cuda`, or `auto` (CUDA when present); asking for absent CUDA is a UserError."""
     if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("device: expected a machine with CUDA, got none; use 'cpu' or 'auto'")
+        raise UserError("expected a machine with CUDA, got none; use 'cpu' or 'auto'",
+                        argument="device")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name not in ("cpu", "cuda"):
-        raise UserError(f"device: expected 'cpu', 'cuda' or 'auto', got {name!r}")
+        raise UserError(f"expected 'cpu', 'cuda' or 'auto', got {name!r}", argument="device")
     return torch.device(name)
 
 

@@ -13,8 +13,8 @@ from torch import nn
 from repflat.capture.discriminative import class_jacobian_summaries, supported
 from repflat.capture.engine import batch_indices, capture_split, iterate
 from repflat.config import CaptureConfig
-from repflat.training.data import Data
-from repflat.training.distributed import Dist
+from repflat.base.data import Data
+from repflat.base.distributed import Dist
 from repflat.capture.probes2d import save_grids
 from repflat.progress import say
 from repflat.rundir.features import FeatureWriter

@@ -1,6 +1,6 @@
-"""Data sets by config: the 2-D toy sets (spirals, moons, circles, blobs, Gaussian
-quantiles, xor), your own points (.npz or CSV) and scikit-learn's digits in memory,
-image data sets through torchvision. Every data set has a `train` and a `test` split whose rows keep a
+"""Data sets by config: the 2-D toy sets (repflat.config.toy declares them), your own
+points (.npz or CSV) and scikit-learn's digits in memory, image data sets through
+torchvision. Every data set has a `train` and a `test` split whose rows keep a
 fixed order, so features saved for a split line up with its labels row by row (an image
 data set opens only the splits asked for: an ImageFolder may have no test folder).
 """
@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 from repflat.config import DataConfig, DigitsData
 from repflat.config.toy import FILE_DATA, TOY_DATA
-from repflat.config.schema import SpiralsData
 from repflat.errors import expected
 from repflat.rundir.names import SPLITS
 
@@ -75,7 +74,7 @@ def in_memory(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, n_c
         raise expected("data.test_fraction", f"a split leaving every class training rows "
                        f"(class {empty[0]} has none)", test_fraction)
     if label_noise:
-        from repflat.training.data.toy import flip_labels
+        from repflat.base.data.toy import flip_labels
 
         labels["train"] = flip_labels(labels["train"], label_noise, n_classes, seed=(seed, 2))
     datasets = {s: TensorDataset(torch.as_tensor(arrays[s]), torch.as_tensor(labels[s])) for s in SPLITS}
@@ -94,13 +93,13 @@ def load_data(cfg: DataConfig, splits: Sequence[str] = SPLITS) -> Data:
     """The data set of a config; a missing or unreadable one is a UserError.
 
     `splits`: those an image data set opens (the in-memory ones always have both)."""
-    if isinstance(cfg, (SpiralsData, *TOY_DATA)):
-        from repflat.training.data.toy import make_toy
+    if isinstance(cfg, TOY_DATA):
+        from repflat.base.data.toy import make_toy
 
         x, y, k = make_toy(cfg)
         return in_memory(x, y, cfg.test_fraction, cfg.seed, k, label_noise=cfg.label_noise)
     if isinstance(cfg, FILE_DATA):
-        from repflat.training.data.points import read_points
+        from repflat.base.data.points import read_points
 
         p = read_points(cfg)
         test = None if p.x_test is None else (p.x_test, p.y_test)
@@ -110,6 +109,6 @@ def load_data(cfg: DataConfig, splits: Sequence[str] = SPLITS) -> Data:
         x, y = load_digits_array()
         return in_memory(x, y, cfg.test_fraction, cfg.seed, 10, pixel_mean=(0.0,), pixel_std=(1.0,),
                          class_names=tuple(str(k) for k in range(10)))
-    from repflat.training.data.images import load_images
+    from repflat.base.data.images import load_images
 
     return load_images(cfg, splits)
