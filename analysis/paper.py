@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from repflat.rundir.names import STRATEGIES
+
 FIRST_HIDDEN = None
 """Layer placeholder: the first analysed layer that is not the input."""
 
@@ -20,7 +22,8 @@ TRAINING = {  # quantity -> (metrics.csv column, best = min or max over epochs, 
     "test_nll": ("test_nll", "min", "identity", "test NLL (best epoch)"),
 }
 
-BASELINE_ALIASES = ("erm", "none", "baseline")
+BASELINE_ALIASES = tuple(w for s in STRATEGIES if s.baseline for w in (*s.aliases, s.name))
+"""The arm names the paper's baseline column matches (the baseline strategy's aliases, then its name)."""
 
 
 @dataclass(frozen=True)

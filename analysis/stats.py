@@ -28,6 +28,7 @@ import pandas as pd
 
 from repflat.analysis.tidy import final_epoch
 from repflat.errors import unknown
+from repflat.rundir.names import STRATEGIES
 
 MIN_SEEDS = 3
 RESULT_COLUMNS = ["baseline", "n_seeds", "baseline_mean", "arm_mean", "diff", "low", "high",
@@ -91,15 +92,18 @@ def difference(arm: pd.Series, base: pd.Series, *, level: float = 0.95) -> dict:
 
 
 def baseline_arm(values: pd.DataFrame) -> str:
-    """ERM when there is one (strategy `none`, or an arm named erm, none or baseline),
-    else the first arm in the fixed order."""
+    """The baseline strategy's arm when there is one (repflat.config.strategies: ERM,
+    strategy `none`, or an arm named by it or an alias: erm, none, baseline), else the
+    first arm in the declared order."""
     from repflat.analysis.tidy import arm_order
 
     arms = arm_order(values["arm"])
-    erm = [a for a in arms if a.lower() in ("erm", "none", "baseline")]
+    baselines = [s for s in STRATEGIES if s.baseline]
+    base = [a for a in arms if any(a.lower() in (s.name, *s.aliases) for s in baselines)]
     if "strategy" in values:
-        erm += [a for a in arms if set(values.loc[values["arm"] == a, "strategy"]) == {"none"}]
-    return (erm or arms)[0]
+        base += [a for a in arms if set(values.loc[values["arm"] == a, "strategy"])
+                 in [{s.name} for s in baselines]]
+    return (base or arms)[0]
 
 
 def paired_differences(values: pd.DataFrame, pairs: pd.DataFrame, *, metrics=None,

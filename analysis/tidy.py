@@ -34,7 +34,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from repflat.errors import UserError
-from repflat.rundir.names import CLASS, MEAN, NOT_A_CLASS, POOLED, UNKNOWN
+from repflat.rundir.names import CLASS, MEAN, NOT_A_CLASS, POOLED, STRATEGIES, UNKNOWN
 
 CLASS_COLUMNS = ["group", "class", "class_name"]
 RUN_COLUMNS = ["run", "arm", "strategy", "seed", "split", "layer", "epoch"]
@@ -123,14 +123,13 @@ def per_run(flat: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- ordering and selection
 
 # Strategies first (in the paper's order), then the regularizers, then anything else.
-ORDER = {"erm": 0, "none": 0, "baseline": 0, "weight_decay": 1, "input_noise": 2,
-         "dropout": 3, "batch_norm": 4, "input_mixup": 5, "manifold_mixup": 6}
-
-
 def arm_order(arms: Iterable[str]) -> list[str]:
-    """ERM first, the regularizers, input then manifold mixup, then other arms as they came."""
+    """The declared strategies and regularizer arms first, in their order (repflat.config.
+    strategies.STRATEGIES: ERM, the regularizers, input then manifold mixup; an alias
+    such as `erm` where its strategy stands), then other arms as they came."""
     arms = list(dict.fromkeys(arms))
-    return sorted(arms, key=lambda a: (ORDER.get(a, 9), arms.index(a)))
+    rank = {a: i for i, s in enumerate(STRATEGIES) for a in (s.name, *s.aliases)}
+    return sorted(arms, key=lambda a: (rank.get(a, len(STRATEGIES)), arms.index(a)))
 
 
 def class_order(labels) -> list[int]:

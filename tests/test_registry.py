@@ -99,3 +99,26 @@ def test_a_report_removes_every_stale_figure_it_did_not_draw_again(tmp_path):
         (out / name).write_bytes(b"old figure")
     analyze({"erm": fs}, out, progress=False)
     assert not any((out / name).exists() for name in FIGURES["datasets"])
+
+
+def test_the_analysis_orders_colours_and_compares_arms_by_the_declared_strategies():
+    """Arm order, fixed colours and the baseline come from repflat.config.strategies
+    (tidy.ORDER, style.FIXED and stats' list of ERM names were typed out separately)."""
+    import pandas as pd
+
+    from repflat.analysis.report.plotting.style import COLOURS, FIXED
+    from repflat.analysis.stats import baseline_arm
+    from repflat.analysis.tidy import arm_order
+    from repflat.config.strategies import STRATEGIES
+
+    assert set(COLOURS) == {s.name for s in STRATEGIES}  # every declared strategy has its colour
+    assert len(set(COLOURS.values())) == len(COLOURS)
+    for s in STRATEGIES:
+        assert all(FIXED[w] == COLOURS[s.name] for w in (s.name, *s.aliases))
+    declared = [s.name for s in STRATEGIES]
+    assert arm_order(["mine", *reversed(declared)]) == [*declared, "mine"]
+    base = next(s for s in STRATEGIES if s.baseline)
+    for name in (base.name, *base.aliases):
+        frame = pd.DataFrame({"arm": ["manifold_mixup", name], "strategy": ["manifold_mixup", "?"]})
+        assert baseline_arm(frame) == name
+    assert baseline_arm(pd.DataFrame({"arm": ["mm", "plain"], "strategy": ["manifold_mixup", base.name]})) == "plain"

@@ -26,6 +26,7 @@ from repflat.analysis.theory import NARROW
 from repflat.analysis.tidy import arm_order, final_epoch, per_run
 from repflat.analysis.report.tables import at_place, is_scientific, number, uncertainty_place
 from repflat.rundir.names import INPUT
+from repflat.config.strategies import MIXING_STRATEGIES
 from repflat.progress import counted
 
 SPREAD = "sum_other_singular_values"
@@ -154,7 +155,7 @@ def mixed_layers(analysis: Analysis) -> dict[str, list[str]]:
     for run in analysis.runs:
         mixing = (run.config or {}).get("mixing") if isinstance(run.config, dict) else None
         if not isinstance(mixing, dict):
-            if run.strategy in ("none", "input_mixup", "manifold_mixup"):
+            if run.strategy in MIXING_STRATEGIES:
                 mixing = {"strategy": run.strategy, "layers": ["layers not recorded"]}
             else:
                 continue

@@ -19,11 +19,17 @@ import seaborn as sns
 from matplotlib import cycler
 from seaborn.external import husl
 
+from repflat.rundir.names import STRATEGIES
+
 PALETTE = sns.color_palette("colorblind")  # Wong's palette as seaborn orders it (10 colours)
 # The paper's strategies and the regularizers of its Figure 2 keep their colours in every
 # figure, whatever else is plotted; other arms take the remaining colours in turn.
-FIXED = {"erm": 0, "none": 0, "baseline": 0, "input_mixup": 1, "manifold_mixup": 2,
-         "dropout": 3, "weight_decay": 4, "input_noise": 5, "batch_norm": 6}
+COLOURS = {"none": 0, "input_mixup": 1, "manifold_mixup": 2, "dropout": 3, "weight_decay": 4,
+           "input_noise": 5, "batch_norm": 6}
+"""Palette index of each declared strategy (repflat.config.strategies), by its name."""
+FIXED = {word: COLOURS[s.name] for s in STRATEGIES if s.name in COLOURS
+         for word in (s.name, *s.aliases)}
+"""Every arm name a fixed colour goes with: each strategy's name and its aliases (erm)."""
 # Classes take light, soft colours and arms saturated ones, so a class is never read as an
 # arm (class 0 was ERM's blue) and no colour is in both palettes (tests/test_figure_cases).
 CLASS_PALETTE = sns.color_palette("Set2")
