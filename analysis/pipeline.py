@@ -189,7 +189,7 @@ def write_tables(analysis: Analysis, out: Path, home: Path | None = None) -> lis
     record = {"format": 1, "name": analysis.name, "description": analysis.description,
               "home": str(home.resolve()), "settings": to_plain(analysis.settings),
               "runs": [{"run": r.run_id, "path": os.path.relpath(r.path.resolve(), home.resolve()),
-                        "manifest_sha256": sha256_file(r.path / MANIFEST)}
+                        "manifest_sha256": r.features.manifest_sha256}  # as the run record read it
                        for r in analysis.runs if on_disk(r)],
               "in_memory": [r.run_id for r in analysis.runs if not on_disk(r)]}
     write_text(out / ANALYSIS_FILE, json.dumps(record, indent=1))

@@ -28,7 +28,7 @@ import pandas as pd
 from repflat.analysis.report.tables import mean_std, number
 from repflat.analysis.tidy import arm_order, final_epoch, per_run
 from repflat.progress import counted
-from repflat.rundir.names import EXCESS_MIXUP_LOSS, INPUT, RUN_FILE
+from repflat.rundir.names import EXCESS_MIXUP_LOSS, FINAL, INPUT
 
 ALONG, ACROSS, COLLAPSED, ALONG_SHARE = "along_spread", "across_spread", "collapsed", "along_share"
 RAW = "sum_other_singular_values"
@@ -95,19 +95,13 @@ def linear_head_floors(runs) -> dict[str, list[tuple[float, float]]]:
     """For runs whose mixed layer feeds a linear head directly (K = 2, cross-entropy, one
     mixed layer that is the model's 2-D bottleneck with no layers after it): per arm, each
     run's (final excess, closed-form minimum of the excess) (theory.linear_head_excess)."""
-    from repflat.analysis.runs import on_disk
     from repflat.analysis.theory import linear_head_excess
-    from repflat.files import read_json
 
     found: dict[str, list[tuple[float, float]]] = {}
     for run in runs:
-        path = run.path / RUN_FILE if on_disk(run) else None
-        if path is None or not path.is_file():
-            continue
-        info = read_json(path, "run.json")
-        info = info if isinstance(info, dict) else {}
+        info = run.results  # run.json, as the run record read it
         cfg = run.config if isinstance(run.config, dict) else {}
-        premise_info, excess = info.get("premise"), info.get("final_" + EXCESS_MIXUP_LOSS)
+        premise_info, excess = info.get("premise"), info.get(FINAL + EXCESS_MIXUP_LOSS)
         model = cfg.get("model") or {}
         if (not isinstance(premise_info, dict) or excess is None
                 or premise_info.get("loss") != "cross_entropy" or model.get("name") != "mlp"

@@ -15,8 +15,8 @@ from repflat.analysis.runs import lowest_seed
 from repflat.analysis.tidy import arm_order, class_names_in, final_epoch, order_rows, over_seeds
 from repflat.rundir.names import CLASS, MEAN
 from repflat.errors import UserError
-from repflat.files import is_regular, read_json, read_yaml_file
-from repflat.rundir.names import EXTRACT_FILE, RUN_FILE
+from repflat.files import is_regular, read_yaml_file
+from repflat.rundir.names import EXTRACT_FILE
 from repflat.rundir.run import RunInfo
 from repflat.config.loading import dump_yaml
 
@@ -177,12 +177,7 @@ def mixing_table(runs: list[RunInfo]) -> pd.DataFrame:
     from each run's run.json; empty when no run recorded mixing."""
     rows = []
     for run in runs:
-        path = run.path / RUN_FILE
-        try:
-            info = read_json(path, "run.json", limit=1 << 20) if is_regular(path) else None
-        except UserError:
-            info = None
-        mixing = info.get("mixing") if isinstance(info, dict) else None
+        mixing = run.results.get("mixing")  # run.json, as the run record read it
         if not isinstance(mixing, dict) or not isinstance(mixing.get("batches_mixed"), dict):
             continue
         lam = mixing.get("mean_lambda")
