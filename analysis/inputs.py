@@ -28,9 +28,9 @@ def as_array(value, argument: str = "features") -> np.ndarray:
     device = getattr(getattr(value, "device", None), "type", None)
     if isinstance(device, str) and device != "cpu":
         shown = str(value.device)
-        raise UserError(f"{argument}: expected an array in CPU memory, got a tensor on "
+        raise UserError(f"expected an array in CPU memory, got a tensor on "
                         f"{device if shown.startswith('<') else shown}; call .cpu() on it "
-                        "first (e.g. x.detach().cpu())")
+                        "first (e.g. x.detach().cpu())", argument=argument)
     if callable(getattr(value, "detach", None)):
         value = value.detach()
     try:
@@ -142,7 +142,7 @@ def not_finite(rows: np.ndarray, row_ids: np.ndarray | None = None) -> UserError
     """
     bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
     if not len(bad):
-        return UserError("features: expected finite values, got values too large to square "
-                         "in float64 (above ~1e154)")
+        return UserError("expected finite values, got values too large to square "
+                         "in float64 (above ~1e154)", argument="features")
     row = int(row_ids[bad[0]]) if row_ids is not None else int(bad[0])
-    return UserError(f"features: expected finite values, got NaN or Inf in row {row}")
+    return UserError(f"expected finite values, got NaN or Inf in row {row}", argument="features")

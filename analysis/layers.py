@@ -217,7 +217,9 @@ def analyze_features(runs: Sequence[RunInfo], sel: AnalysisConfig = AnalysisConf
                                           discriminative=fs.discriminative(layer, split=sel.split, epoch=epoch),
                                           collapse_tol=sel.collapse_tol)
         except UserError as err:  # say which array: one run of many may be the bad one
-            raise UserError(f"{where}: {str(err).removeprefix('features: ')}") from None
+            # the array stands for "features": say its detail at its own place, not twice
+            raise UserError(err.detail if err.argument == "features" else str(err),
+                            argument=where) from None
         key = run_columns(run) | {"split": sel.split, "layer": layer, "epoch": epoch}
         spectra.append(sframe.assign(**key))
         flat.append(mframe.assign(**key))

@@ -178,8 +178,8 @@ def layer_statistics(features: np.ndarray, labels: np.ndarray, *, center: bool =
     if method == "auto":
         method = "svd" if features.shape[0] * features.shape[1] <= SVD_MAX_VALUES else "gram"
     if spectra and np.unique(labels, return_counts=True)[1].max() < 2:
-        raise UserError("labels: expected at least one class with two or more rows, "
-                        "got one row per class")
+        raise UserError("expected at least one class with two or more rows, "
+                        "got one row per class", argument="labels")
     check_budget(memory_needed(features.shape, labels, method, gram_options.get("workers")),
                  "features", f"the spectra of an array of shape {tuple(features.shape)}")
     run = svd_statistics if method == "svd" else gram_statistics
