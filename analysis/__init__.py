@@ -40,7 +40,7 @@ from repflat.analysis.metrics import (effective_rank, largest_singular_value, nc
                                       variance_share, within_between_ratio)
 from repflat.analysis.moments import LayerStats
 from repflat.analysis.inputs import as_features, as_labels
-from repflat.analysis.effects import compare
+from repflat.analysis.compare import compare
 from repflat.analysis.pipeline import compute
 from repflat.analysis.results import Analysis
 from repflat.analysis.spectra import class_spectra, layer_statistics, singular_values

@@ -1,6 +1,4 @@
 """The data behind each figure: bands, heat map cells, boundary maps and embeddings."""
-import subprocess
-import sys
 
 import matplotlib.pyplot as plt
 import numpy as np

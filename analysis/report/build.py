@@ -28,15 +28,12 @@ from repflat.analysis.report.tables import (accuracy_table, all_metrics_table, a
 from repflat.analysis.theory import NARROW, theory_check
 from repflat.analysis.report.corollary import INTRO as COROLLARY_INTRO, corollary_reading
 from repflat.analysis.report.datasets import calibration_table, cell_metrics, cells, mixup_sentences
+from repflat.analysis.report.sections import DRAWERS, PER_ARM, Page
 from repflat.progress import counted, say
 from repflat.errors import expected, unknown
 from repflat.rundir.names import FIGURES
 from repflat.strict import to_plain
 
-DEFAULT_METRIC = "along_spread"
-"""The heat map's default: scale-free and Corollary 1's own measure; raw Σ σ₂… when
-the features carry no discriminative summaries (format 1, other tools)."""
-FALLBACK_METRIC = "sum_other_singular_values"
 FIGURE_NAMES = tuple(FIGURES)
 """What `--figures` names (repflat.rundir.names.FIGURES), in the report's order."""
 
@@ -66,31 +63,6 @@ class ReportOptions:
 
     def draws(self, name: str) -> bool:
         return self.figures is None or name in self.figures
-
-
-def embedding_layer(analysis: Analysis, options: ReportOptions) -> str | None:
-    """The layer the embeddings show (None: nothing to embed)."""
-    split = analysis.settings.split
-    saved = list(dict.fromkeys(e.layer for r in analysis.runs for e in r.features.select(split=split)))
-    if options.embedding_layer is not None:
-        return options.embedding_layer
-    analysed = [l for l in analysis.layer_order if l in saved]
-    wanted = [l for l in analysis.settings.spectra_layers if l in analysed]
-    if wanted:
-        return wanted[-1]
-    wide = [l for l in analysed for r in analysis.runs[:1]
-            if (s := r.features.select(split=split, layer=l)) and s[0].shape[-1] > 2]
-    return (wide or analysed or [None])[-1]
-
-
-def heatmap_metric(analysis: Analysis, options: ReportOptions) -> str | None:
-    present = list(dict.fromkeys(analysis.summary["metric"]))
-    if options.metric is not None:
-        return options.metric
-    for metric in (DEFAULT_METRIC, FALLBACK_METRIC):
-        if metric in present:
-            return metric
-    return next(iter(present), None)
 
 
 def check_options(analysis: Analysis, options: ReportOptions) -> None:
@@ -190,8 +162,6 @@ def _config_blocks(analysis: Analysis) -> list:
 def _figure_blocks(analysis: Analysis, out: Path, options: ReportOptions) -> tuple[list, list[Path]]:
     """The figures this report draws (repflat.analysis.report.sections, in their order),
     and the sentence naming those left out as asked."""
-    from repflat.analysis.report.sections import DRAWERS, PER_ARM, Page
-
     page = Page(analysis, options, out, _drawing() if options.figures != () else None,
                 cells(analysis.runs))
     skipped = [n for n in FIGURE_NAMES if not options.draws(n)  # no grid to leave out of one data set

@@ -21,6 +21,10 @@ from repflat.analysis.report.markup import Heading, Image, Paragraph
 from repflat.analysis.results import Analysis
 from repflat.rundir.names import FIGURES
 
+DEFAULT_METRIC = "along_spread"
+"""The heat map's default: scale-free and Corollary 1's own measure; raw Σ σ₂… when
+the features carry no discriminative summaries (format 1, other tools)."""
+FALLBACK_METRIC = "sum_other_singular_values"
 PER_ARM = ("figure1", "planes", "boundaries", "embeddings")
 """Figures drawn from one run per arm: left out when the runs span several data sets (an
 arm's lowest seed would stand for one data set only); the data set grid replaces them."""
@@ -59,6 +63,32 @@ class Page:
 
     def say(self, heading: str, *sentences: str) -> None:
         self.blocks += [Heading(heading), *map(Paragraph, sentences)]
+
+
+def embedding_layer(analysis: Analysis, options) -> str | None:
+    """The layer the embeddings show (None: nothing to embed)."""
+    split = analysis.settings.split
+    saved = list(dict.fromkeys(e.layer for r in analysis.runs for e in r.features.select(split=split)))
+    if options.embedding_layer is not None:
+        return options.embedding_layer
+    analysed = [l for l in analysis.layer_order if l in saved]
+    wanted = [l for l in analysis.settings.spectra_layers if l in analysed]
+    if wanted:
+        return wanted[-1]
+    wide = [l for l in analysed for r in analysis.runs[:1]
+            if (s := r.features.select(split=split, layer=l)) and s[0].shape[-1] > 2]
+    return (wide or analysed or [None])[-1]
+
+
+def heatmap_metric(analysis: Analysis, options) -> str | None:
+    present = list(dict.fromkeys(analysis.summary["metric"]))
+    if options.metric is not None:
+        return options.metric
+    for metric in (DEFAULT_METRIC, FALLBACK_METRIC):
+        if metric in present:
+            return metric
+    return next(iter(present), None)
+
 
 
 @figure("datasets")
@@ -122,7 +152,6 @@ def _spectra(page: Page) -> None:
 
 @figure("heatmap")
 def _heatmap(page: Page) -> None:
-    from repflat.analysis.report.build import heatmap_metric
 
     summary = page.analysis.summary
     metric = heatmap_metric(page.analysis, page.options)
@@ -161,7 +190,6 @@ def _epochs(page: Page) -> None:
 
 @figure("embeddings")
 def _embeddings(page: Page) -> None:
-    from repflat.analysis.report.build import embedding_layer
 
     a, options = page.analysis, page.options
     layer = embedding_layer(a, options) if a.runs and options.embeddings else None
