@@ -12,7 +12,7 @@ A metric is computed on one of four levels, its `kind`:
   with their class mean, or for the layer (the gauge rows), where the run saved its
   discriminative summaries.
 
-To add a metric: its function (metrics.py for a spectrum) and one `Metric` here; the
+To add a metric: its function (metrics.py for a spectrum, exported from the package), and one `Metric` here; the
 README's "Flattening metrics" table gets its row (tests/test_registry.py checks both).
 """
 from __future__ import annotations
