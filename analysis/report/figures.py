@@ -186,8 +186,10 @@ def heatmap_figure(summary: pd.DataFrame, metric: str, *, layers: list[str] | No
     panels = [metric] + ([f"pooled_{metric}"] if f"pooled_{metric}" in present else [])
     layers = layers or [l for l in dict.fromkeys(summary["layer"]) if l != "input"]
     n_arms, n_layers = summary["arm"].nunique(), len(layers)
+    # each panel labels its rows with the arm names: a sweep's are long (60+ characters)
+    label = 0.065 * max(map(len, summary["arm"].astype(str)), default=0)
     fig, axes = plt.subplots(1, len(panels), squeeze=False,
-                             figsize=(len(panels) * (2.2 + 1.1 * n_layers), 1.2 + 0.5 * n_arms))
+                             figsize=(len(panels) * (2.2 + 1.1 * n_layers + label), 1.2 + 0.5 * n_arms))
     for ax, m in zip(axes[0], panels):
         plot_metric_heatmap(summary, metric=m, layers=layers, ax=ax)
     fig.tight_layout()
