@@ -233,7 +233,8 @@ def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progres
     if findings or cautions or len(corollary):
         blocks += [Heading("What this shows")]
         if len(corollary):
-            blocks += [Paragraph(COROLLARY_INTRO), Table(corollary, name="corollary"),
+            blocks += [Paragraph(COROLLARY_INTRO), Table(corollary, name="corollary",
+                                                         wrap=list(corollary.columns).index("reading") + 1),
                        *map(Paragraph, said)]
         blocks += [*map(Paragraph, findings)]
         blocks += [Heading("Caveats", 3), *map(Paragraph, cautions)] if cautions else []

@@ -42,6 +42,9 @@ class Table:
     frame: pd.DataFrame
     name: str | None = None
     """The HTML table's id (so a reader, or a test, can find it)."""
+    wrap: int = 0
+    """How many leading columns hold names that may wrap (at their hyphens) in HTML, so a
+    wide table fits the page before its numbers scroll out of sight (at most 4)."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ def _view(b: Block, ids: Ids, embed_from: Path | None) -> dict:
         return {"kind": "paragraph", "text": b.text}
     if isinstance(b, Table):
         return {"kind": "table", "id": ids.take(b.name, "table-") if b.name else None,
+                "wrap": min(max(int(b.wrap), 0), 4),
                 "columns": [str(c) for c in b.frame.columns],
                 "rows": [[cell_text(v) for v in r] for r in b.frame.itertuples(index=False)]}
     if isinstance(b, Image):
