@@ -99,14 +99,13 @@ def linear_head_floors(runs) -> dict[str, list[tuple[float, float]]]:
 
     found: dict[str, list[tuple[float, float]]] = {}
     for run in runs:
-        info = run.results  # run.json, as the run record read it
-        cfg = run.config if isinstance(run.config, dict) else {}
+        info, cfg = run.results, run.cfg  # run.json and config.yaml, as the run record read them
         premise_info, excess = info.get("premise"), info.get(FINAL + EXCESS_MIXUP_LOSS)
-        model = cfg.get("model") or {}
-        if (not isinstance(premise_info, dict) or excess is None
-                or premise_info.get("loss") != "cross_entropy" or model.get("name") != "mlp"
-                or model.get("widths_after") not in ([], ()) or (cfg.get("data") or {}).get("n_classes") != 2
-                or premise_info.get("layers") != ["bottleneck"] or not model.get("bottleneck")):
+        model = cfg.model if cfg is not None else None
+        if (cfg is None or not isinstance(premise_info, dict) or excess is None
+                or premise_info.get("loss") != "cross_entropy" or model.name != "mlp"
+                or tuple(model.widths_after) != () or getattr(cfg.data, "n_classes", None) != 2
+                or premise_info.get("layers") != ["bottleneck"] or not model.bottleneck):
             continue
         bound = linear_head_excess(float(premise_info["alpha"]), float(premise_info["same_class_share"]))
         found.setdefault(run.name, []).append((float(excess), bound))

@@ -153,14 +153,13 @@ def mixed_layers(analysis: Analysis) -> dict[str, list[str]]:
     run labelled with its strategy alone (a user's loop) by that strategy."""
     out = {}
     for run in analysis.runs:
-        mixing = (run.config or {}).get("mixing") if isinstance(run.config, dict) else None
-        if not isinstance(mixing, dict):
-            if run.strategy in MIXING_STRATEGIES:
-                mixing = {"strategy": run.strategy, "layers": ["layers not recorded"]}
-            else:
-                continue
-        strategy = mixing.get("strategy")
-        layers = [INPUT] if strategy == "input_mixup" else list(mixing.get("layers") or [])
+        if run.cfg is not None:
+            strategy, layers = run.cfg.mixing.strategy, list(run.cfg.mixing.layers)
+        elif run.strategy in MIXING_STRATEGIES:
+            strategy, layers = run.strategy, ["layers not recorded"]
+        else:
+            continue
+        layers = [INPUT] if strategy == "input_mixup" else layers
         if strategy == "manifold_mixup" and not layers:
             layers = ["every hidden layer"]
         out.setdefault(run.name, layers if strategy != "none" else [])
