@@ -274,9 +274,10 @@ def safe_label(name: object, where: str, limit: int = LABEL_LIMIT) -> str:
     """`name` if it can be shown as it is in a table, a figure, a terminal line or a
     report: a string of 1 to `limit` characters without control characters (NUL, escape
     sequences, C1 controls, line separators, bidirectional overrides). The one check
-    every name read from a directory goes through (class names here; arm, layer and
-    split names through `safe_name`, which adds the file-name rules); the length is
-    checked before anything else looks at the name."""
+    every name read from a directory goes through: layers and splits of a manifest
+    (`limit` 100), class names, strategies, swept values, run directories; arms, which
+    name run directories, through `safe_name`, which adds the file-name rules. The
+    length is checked before anything else looks at the name."""
     if not isinstance(name, str) or not 0 < len(name) <= limit or any(map(_unprintable, name)):
         raise expected(where, f"a name of 1 to {limit} characters without control characters",
                        _shown(name))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from repflat.errors import expected
-from repflat.files import inside, safe_label, safe_name
+from repflat.files import NAME_LIMIT, inside, safe_label
 from repflat.rundir.names import GRID, READABLE_FORMATS, SPLIT_KINDS
 
 MAX_GRID = 4096
@@ -86,8 +86,10 @@ def entry_from_json(item: object, where: str) -> Entry:
             raise expected(f"{where}.{key}", kind.__name__, value)
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in item["shape"]):
         raise expected(f"{where}.shape", "a list of non-negative integers", item["shape"])
-    safe_name(item["split"], f"{where}.split")  # names reach tables, figures and file names
-    safe_name(item["layer"], f"{where}.layer")
+    # Names reach tables, figures and terminals (the array's path is its own field, so a
+    # layer may hold '/', as TensorFlow's do); 100 characters, as a name repflat writes.
+    safe_label(item["split"], f"{where}.split", NAME_LIMIT)
+    safe_label(item["layer"], f"{where}.layer", NAME_LIMIT)
     return Entry(item["split"], item["epoch"], item["layer"], item["path"],
                  tuple(item["shape"]), item["dtype"], item["sha256"])
 
@@ -110,7 +112,7 @@ def _check_split_info(split: str, info: dict, where: str) -> None:
     layer its points live in and, for a grid, points per side."""
     if info.get("kind") not in SPLIT_KINDS:
         raise expected(f"{where}.kind", " or ".join(SPLIT_KINDS), info.get("kind"))
-    safe_name(info.get("space"), f"{where}.space")  # a layer's name
+    safe_label(info.get("space"), f"{where}.space", NAME_LIMIT)  # a layer's name
     resolution = info.get("resolution")
     if info["kind"] == GRID and not (isinstance(resolution, int) and not isinstance(resolution, bool)
                                        and 2 <= resolution <= MAX_GRID):
@@ -141,7 +143,7 @@ def parse_manifest(root: Path, data: object, path: Path) -> Manifest:
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         raise expected(f"manifest {path}: labels", "a mapping of split to path", labels)
     for split in labels:
-        safe_name(split, f"manifest {path}: labels: split")
+        safe_label(split, f"manifest {path}: labels: split", NAME_LIMIT)
     entries = _distinct([entry_from_json(e, f"manifest entries[{i}]") for i, e in enumerate(entries)],
                         f"manifest {path}: entries")
     for e in entries:
@@ -153,7 +155,7 @@ def parse_manifest(root: Path, data: object, path: Path) -> Manifest:
                 isinstance(v, dict) for v in value.values())):
             raise expected(f"manifest {path}: {key}", "a mapping by split", value)
     for split, info in splits.items():
-        safe_name(split, f"manifest {path}: splits: split")
+        safe_label(split, f"manifest {path}: splits: split", NAME_LIMIT)
         _check_split_info(split, info, f"manifest {path}: splits.{split}")
     unsigned = sorted(s for s in label_paths if not isinstance(label_sha256.get(s), str))
     if unsigned:  # the labels decide every class statistic: they are checked like arrays
@@ -165,7 +167,7 @@ def parse_manifest(root: Path, data: object, path: Path) -> Manifest:
             isinstance(v, str) and isinstance(indices_sha256.get(s), str) for s, v in indices.items()):
         raise expected(f"manifest {path}: indices", "a mapping of split to path, each with "
                        "its sha256 in indices_sha256", indices)
-    index_paths = {safe_name(s, f"manifest {path}: indices: split"):
+    index_paths = {safe_label(s, f"manifest {path}: indices: split", NAME_LIMIT):
                    (in_run(root, p, f"manifest indices.{s}"), indices_sha256[s])
                    for s, p in indices.items()}
     raw = data.get("discriminative", [])
