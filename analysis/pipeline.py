@@ -33,7 +33,7 @@ from repflat.analysis.runs import (collect_runs, label_points, nested, on_disk, 
 from repflat.config import AnalysisConfig
 from repflat.progress import counted, progress_bar, say
 from repflat.errors import RepflatWarning, UserError, expected, public
-from repflat.files import is_regular, read_json
+from repflat.files import is_regular, read_json, safe_label
 from repflat.rundir.experiment import ExperimentDir
 from repflat.rundir.run import read_run
 from repflat.files import sha256_file, write_text
@@ -65,7 +65,9 @@ def _unguarded(cell: object) -> object:
 
 
 def _text_columns(frame: pd.DataFrame) -> list:
-    return [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
+    """Columns that may hold text: object, string and categorical ones (an arm order)."""
+    return [c for c in frame.columns if frame[c].dtype == object or isinstance(
+        frame[c].dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(frame[c])]
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -248,6 +250,9 @@ def _read_tables(directory: Path) -> dict[str, pd.DataFrame]:
             frames[fname] = pd.DataFrame()
             continue
         frame = read_table(path, "paths")
+        for column in (c for c in TEXT_COLUMNS if c in frame.columns):  # names: checked as read
+            for name in frame[column].dropna().unique():
+                safe_label(name, f"paths: {path}: column {column}")
         if frame.empty and not optional:
             raise UserError(f"{path} is empty", argument="paths")
         needed = TABLE_COLUMNS.get(fname, ())
@@ -271,6 +276,10 @@ def read_record(directory: Path) -> dict:
             isinstance(r, dict) and isinstance(r.get("run"), str) and isinstance(r.get("path"), str)
             for r in runs):
         raise expected(f"paths: {path}", "an analysis record written by repflat", "something else")
+    for i, r in enumerate(runs):
+        safe_label(r["run"], f"paths: {path}: runs[{i}].run")
+    if record.get("name") is not None:
+        safe_label(record["name"], f"paths: {path}: name")  # the report's title
     return record
 
 
