@@ -277,7 +277,8 @@ def read_record(directory: Path) -> dict:
             for r in runs):
         raise expected(f"paths: {path}", "an analysis record written by repflat", "something else")
     for i, r in enumerate(runs):
-        safe_label(r["run"], f"paths: {path}: runs[{i}].run")
+        if r["run"]:  # a run analysed as '.' has no name
+            safe_label(r["run"], f"paths: {path}: runs[{i}].run")
     if record.get("name") is not None:
         safe_label(record["name"], f"paths: {path}: name")  # the report's title
     return record

@@ -337,3 +337,13 @@ def test_json_key_repeated_with_the_same_value_reads_as_one():
     assert np.isnan(got["a"]) and got["b"] == [{"c": 2}]
     with pytest.raises(UserError, match="duplicate key 'c'"):
         parse_json('{"c": 2, "c": 3}', "manifest", "m.json")
+
+
+def test_a_run_given_as_dot_is_still_analysed(tmp_path, monkeypatch):
+    """`analyze .` inside a run: the run is named by the directory it is (it was named
+    '', which the tables wrote as an empty cell and `report` read back as NaN, the
+    "'float' object has no attribute 'lower'" crash), and the name check sees that name."""
+    run = hand_made(tmp_path)
+    monkeypatch.chdir(run)
+    assert main(["analyze", ".", "--out", str(tmp_path / "an"), "--quiet", "--figures", "none"]) == 0
+    assert main(["report", str(tmp_path / "an"), "--quiet", "--figures", "none"]) == 0

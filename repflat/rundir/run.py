@@ -201,7 +201,10 @@ def read_run(path: str | Path) -> RunInfo:
     path = Path(path)
     if not path.is_dir():
         raise expected("run", "an existing run directory", str(path))
-    safe_label(path.name, "run")  # the run's name in every table, figure and line said
+    if not path.name:  # '.' or '..': the run is named by the directory it is
+        path = path.resolve()
+    if path.name:  # the run's name in every table, figure and line said
+        safe_label(path.name, "run")
     config = None
     if (path / CONFIG_FILE).exists() or (path / CONFIG_FILE).is_symlink():
         config = read_yaml_file(path / CONFIG_FILE, f"run {path}: config.yaml")
