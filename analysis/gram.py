@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from repflat.analysis.moments import (DENSE_MAX_FEATURES, Factor, LayerStats, Moments, clean_spectrum,
                                       factored, psd_singular_values)
-from repflat.analysis.inputs import not_finite
+from repflat.analysis.inputs import check_magnitude, not_finite
 
 CHUNK_BYTES = 64 << 20     # float64 bytes of one chunk of rows (per worker)
 RELEASE_BYTES = 64 << 20   # bytes read through a mapping between two releases of it
@@ -186,6 +186,7 @@ def _class_moments(read, idx, *, center, chunk_rows, spectrum, scatter):
         mean = x.mean(axis=0)
         if not np.isfinite(mean).all():
             raise not_finite(x, idx)
+        check_magnitude(x, idx)
         small = spectrum and 2 <= n < d  # the n × n Gram: same non-zero eigenvalues, smaller
         raw = x @ x.T if small and not center else None
         x -= mean  # in place: the exact mean as shift, i.e. the two-pass centred Gram
@@ -205,6 +206,7 @@ def _class_moments(read, idx, *, center, chunk_rows, spectrum, scatter):
     for start in range(0, n, chunk_rows):
         part = idx[start:start + chunk_rows]
         rows = read(part)
+        check_magnitude(rows, part)
         if m is None:
             m = Moments.of(rows)
         else:

@@ -131,18 +131,38 @@ def check_inputs(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
         raise expected("labels", f"a 1-D array of {shape[0]} class labels", f"shape {labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):
         raise expected("labels", "integer class labels", str(labels.dtype))
+    if labels.dtype.kind == "u" and labels.dtype.itemsize == 8 and len(labels) and (
+            int(labels.max()) > np.iinfo(np.int64).max):  # tables hold classes as int64
+        raise expected("labels", "class labels below 2**63", int(labels.max()))
     return labels
+
+
+LARGEST = 1e60
+"""Largest |value| a spectrum is computed from. σ₁ ≤ max|x| · √(n · d), and the metrics
+raise σ to the fourth power (the participation ratio's Σ λ²): below 1e60 that stays
+finite in float64 for any array that fits in memory; above, a square or a fourth power
+would overflow and the numbers come out 0 or NaN, so such features are refused."""
+
+
+def check_magnitude(rows: np.ndarray, row_ids: np.ndarray | None = None) -> None:
+    """Refuse finite `rows` holding a value beyond ±`LARGEST`, naming the first such row."""
+    if rows.size and rows.dtype.kind == "f" and float(np.abs(rows).max()) > LARGEST:
+        raise not_finite(rows, row_ids)
 
 
 def not_finite(rows: np.ndarray, row_ids: np.ndarray | None = None) -> UserError:
     """The error for NaN/Inf in `rows`, naming the first offending row.
 
-    Finite rows whose squares overflow float64 (|x| > ~1e154) make the same error,
-    said as such.
+    Finite rows too large for the spectra's squares and fourth powers (|x| > `LARGEST`)
+    make the same error, said as such.
     """
     bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
     if not len(bad):
-        return UserError("expected finite values, got values too large to square "
-                         "in float64 (above ~1e154)", argument="features")
+        with np.errstate(invalid="ignore"):
+            large = np.flatnonzero(~(np.abs(rows) <= LARGEST).all(axis=1))
+        row = "" if not len(large) else f" in row {int(row_ids[large[0]]) if row_ids is not None else int(large[0])}"
+        return UserError(f"expected values of magnitude at most {LARGEST:.0e}, got values too "
+                         f"large for float64's squares{row}: rescale the features",
+                         argument="features")
     row = int(row_ids[bad[0]]) if row_ids is not None else int(bad[0])
     return UserError(f"expected finite values, got NaN or Inf in row {row}", argument="features")

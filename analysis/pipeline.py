@@ -33,7 +33,7 @@ from repflat.analysis.runs import (collect_runs, label_points, nested, on_disk, 
 from repflat.config import AnalysisConfig
 from repflat.progress import counted, progress_bar, say
 from repflat.errors import RepflatWarning, UserError, expected, public
-from repflat.files import is_regular, read_json
+from repflat.files import is_regular, read_json, safe_label
 from repflat.rundir.experiment import ExperimentDir
 from repflat.rundir.run import read_run
 from repflat.files import sha256_file, write_text
@@ -48,8 +48,46 @@ TEXT_COLUMNS = {c: str for c in ("run", "arm", "strategy", "split", "layer", "gr
                                  "metric")}
 
 
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet reads as the start of a formula (OWASP, CSV injection)."""
+
+
+def _guarded(cell: object) -> object:
+    """A text cell a spreadsheet cannot run: one starting a formula (or with the quote
+    that marks one) gets a leading `'`, as OWASP advises; numbers are left alone."""
+    return "'" + cell if isinstance(cell, str) and cell[:1] in (*FORMULA_LEADS, "'") else cell
+
+
+def _unguarded(cell: object) -> object:
+    """`_guarded`'s inverse: the name as it was."""
+    return (cell[1:] if isinstance(cell, str) and cell[:1] == "'" and cell[1:2] in (*FORMULA_LEADS, "'")
+            else cell)
+
+
+def _text_columns(frame: pd.DataFrame) -> list:
+    """Columns that may hold text: object, string and categorical ones (an arm order)."""
+    return [c for c in frame.columns if frame[c].dtype == object or isinstance(
+        frame[c].dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(frame[c])]
+
+
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """`frame` as CSV at `path`, its text cells and column names guarded (`_guarded`): a
+    name from someone else's directory (a layer, an arm, a class, a swept value) never
+    reaches a spreadsheet as a formula. `read_table` reads the names back as they were."""
+    frame = frame.rename(columns=_guarded)
+    for column in _text_columns(frame):
+        frame[column] = frame[column].map(_guarded, na_action="ignore")
     write_text(path, frame.to_csv(index=False))
+
+
+def read_table(path: Path, where: str) -> pd.DataFrame:
+    """A table `write_csv` wrote, its names as they were: name columns kept as text (a
+    class called NA is not a missing value), guarded cells restored."""
+    frame = read_csv(path, where, dtype=TEXT_COLUMNS)
+    frame = frame.rename(columns=_unguarded)
+    for column in _text_columns(frame):
+        frame[column] = frame[column].map(_unguarded, na_action="ignore")
+    return frame
 
 
 def _description(paths: list) -> str | None:
@@ -211,7 +249,10 @@ def _read_tables(directory: Path) -> dict[str, pd.DataFrame]:
                 raise expected("paths", f"an analysis directory with {fname}", str(directory))
             frames[fname] = pd.DataFrame()
             continue
-        frame = read_csv(path, "paths", dtype=TEXT_COLUMNS)
+        frame = read_table(path, "paths")
+        for column in (c for c in TEXT_COLUMNS if c in frame.columns):  # names: checked as read
+            for name in frame[column].dropna().unique():
+                safe_label(name, f"paths: {path}: column {column}")
         if frame.empty and not optional:
             raise UserError(f"{path} is empty", argument="paths")
         needed = TABLE_COLUMNS.get(fname, ())
@@ -235,6 +276,11 @@ def read_record(directory: Path) -> dict:
             isinstance(r, dict) and isinstance(r.get("run"), str) and isinstance(r.get("path"), str)
             for r in runs):
         raise expected(f"paths: {path}", "an analysis record written by repflat", "something else")
+    for i, r in enumerate(runs):
+        if r["run"]:  # a run analysed as '.' has no name
+            safe_label(r["run"], f"paths: {path}: runs[{i}].run")
+    if record.get("name") is not None:
+        safe_label(record["name"], f"paths: {path}: name")  # the report's title
     return record
 
 

@@ -146,6 +146,11 @@ def collect_runs(paths: Iterable[str | Path]) -> tuple[list[RunInfo], AnalysisCo
         else:
             raise expected("paths", f"a run directory (with {MANIFEST}) or an experiment "
                            f"directory (with {EXPERIMENT_FILE})", str(path))
+    seen: dict[Path, RunInfo] = {}
+    for r in runs:  # one directory named twice (through a link, a copy of the path) is one run
+        if not r.in_memory and (first := seen.setdefault(r.path.resolve(), r)) is not r:
+            raise UserError(f"one run directory given twice ({first.path} and {r.path}): "
+                            "it would count as two runs; name it once", argument="paths")
     ids = [r.run_id for r in runs]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:

@@ -30,7 +30,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from repflat.analysis.moments import Factor, LayerStats, factored, clean_spectrum
-from repflat.analysis.inputs import as_features, check_inputs, not_finite
+from repflat.analysis.inputs import as_features, check_inputs, check_magnitude, not_finite
 from repflat.analysis.gram import CHUNK_BYTES, default_workers, gram_statistics
 from repflat.errors import UserError, expected, unknown
 from repflat.files import check_budget
@@ -75,6 +75,7 @@ def singular_values(x: np.ndarray, *, center: bool = True, scale: bool = False) 
         raise expected("features", "a 2-D array (n_samples, n_features)", f"shape {x.shape}")
     if not np.isfinite(x).all():
         raise not_finite(x)
+    check_magnitude(x)
     mean = x.mean(axis=0) if len(x) else None
     if center:
         x = x - mean
@@ -93,6 +94,7 @@ def svd_statistics(features: np.ndarray, labels: np.ndarray, *, center: bool = T
     x = np.asarray(as_features(features), dtype=np.float64)
     if not np.isfinite(x).all():
         raise not_finite(x)
+    check_magnitude(x)
     with threadpool_limits(limits=1, user_api="blas"):
         return _svd_statistics(x, labels, center, spectra, pooled, within)
 

@@ -106,11 +106,23 @@ def read_text(path: str | Path, where: str, limit: int = TEXT_LIMIT, *,
         raise UserError(f"{path} is not UTF-8 text (byte {err.start})", argument=where) from None
 
 
+def _one_value_per_key(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object, refusing a key given twice with two values (json.loads would keep
+    the last silently: a manifest saying two checksums for one split says neither)."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out and out[key] != value:
+            raise ValueError(f"duplicate key {key[:60]!r} with two different values")
+        out[key] = value
+    return out
+
+
 def parse_json(text: str, where: str, path: str | Path) -> object:
     """JSON text (of the file `path`), refused with one line when malformed, nested too
-    deeply (Python's recursion limit) or holding integers past Python's digit limit."""
+    deeply (Python's recursion limit), holding integers past Python's digit limit, or
+    giving one key of an object two different values."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_one_value_per_key)
     except (ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
         reason = "nested too deeply" if isinstance(err, RecursionError) else first_line(err)
         raise UserError(f"{path} is not valid JSON ({reason})", argument=where) from None
@@ -175,9 +187,18 @@ def read_yaml_file(path: str | Path, where: str, limit: int = YAML_LIMIT, *,
     return load_yaml(read_text(path, where, limit, follow=follow), where, path)
 
 
+MISSING_WORDS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+                 "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+"""What pandas reads as a missing value by default: kept for numeric columns only."""
+
+
 def read_csv(path: str | Path, where: str, *, dtype: dict | None = None,
              limit: int = TEXT_LIMIT):
-    """The table in `path` as a pandas DataFrame; an empty file gives an empty frame."""
+    """The table in `path` as a pandas DataFrame; an empty file gives an empty frame.
+
+    Columns `dtype` maps to `str` are names: only an empty cell is missing there, so a
+    layer, an arm or a class called NA, nan, null or None stays that name (pandas would
+    read each as a missing value)."""
     import io
 
     import pandas as pd
@@ -186,7 +207,13 @@ def read_csv(path: str | Path, where: str, *, dtype: dict | None = None,
     if not text.strip():
         return pd.DataFrame()
     try:
-        return pd.read_csv(io.StringIO(text), dtype=dtype)
+        names = [c for c, kind in (dtype or {}).items() if kind is str]
+        if not names:
+            return pd.read_csv(io.StringIO(text), dtype=dtype)
+        header = pd.read_csv(io.StringIO(text), nrows=0).columns
+        missing = {c: [""] if c in names else list(MISSING_WORDS) for c in header}
+        return pd.read_csv(io.StringIO(text), dtype=dtype, keep_default_na=False,
+                           na_values=missing)
     except (pd.errors.ParserError, ValueError, TypeError) as err:
         raise UserError(f"{path} is not a readable table ({first_line(err)})",
                         argument=where) from None
@@ -222,14 +249,49 @@ def inside(root: Path, rel: str, where: str, what: str = "its directory") -> Pat
     return full
 
 
-def safe_name(name: str, where: str) -> str:
-    """`name` if it can be one path component that stays where it is put: 1 to 100
-    characters, not `.`-led (no `..`, no hidden files), no separator, NUL or control
-    character. Arm, layer and split names become directory and file names."""
-    if not isinstance(name, str) or not 0 < len(name) <= 100 or name.startswith(".") or any(
-            c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in name):
-        raise expected(where, "a name of 1 to 100 characters, not starting with '.', without "
-                       "'/', '\\' or control characters", name)
+NAME_LIMIT = 100
+"""Longest arm, layer or split name: it becomes a file or directory name."""
+LABEL_LIMIT = 200
+"""Longest name that is only shown (a class name: ImageNet's longest is under 100)."""
+
+
+def _unprintable(c: str) -> bool:
+    """A character that moves a terminal's cursor or reorders text rather than showing
+    itself: C0 and C1 controls (NUL, ESC, CSI), DEL, line and paragraph separators, and
+    the bidirectional overrides and isolates that make `cat\u202egnp.exe` read
+    `catexe.png`."""
+    o = ord(c)
+    return o < 32 or 127 <= o < 160 or o in (0x2028, 0x2029) or 0x202A <= o <= 0x202E or (
+        0x2066 <= o <= 0x2069)
+
+
+def _shown(name: object) -> object:
+    """`name` as an error quotes it: a long one cut (a million characters make one line)."""
+    return name if not isinstance(name, str) or len(name) <= 60 else f"{name[:60]}… ({len(name)} characters)"
+
+
+def safe_label(name: object, where: str, limit: int = LABEL_LIMIT) -> str:
+    """`name` if it can be shown as it is in a table, a figure, a terminal line or a
+    report: a string of 1 to `limit` characters without control characters (NUL, escape
+    sequences, C1 controls, line separators, bidirectional overrides). The one check
+    every name read from a directory goes through: layers and splits of a manifest
+    (`limit` 100), class names, strategies, swept values, run directories; arms, which
+    name run directories, through `safe_name`, which adds the file-name rules. The
+    length is checked before anything else looks at the name."""
+    if not isinstance(name, str) or not 0 < len(name) <= limit or any(map(_unprintable, name)):
+        raise expected(where, f"a name of 1 to {limit} characters without control characters",
+                       _shown(name))
+    return name
+
+
+def safe_name(name: object, where: str) -> str:
+    """`name` if it can be one path component that stays where it is put: `safe_label`'s
+    rules with 1 to 100 characters, not `.`-led (no `..`, no hidden files), no separator.
+    Arm, layer and split names become directory and file names."""
+    if (not isinstance(name, str) or not 0 < len(name) <= NAME_LIMIT or name.startswith(".")
+            or any(c in "/\\" or _unprintable(c) for c in name)):
+        raise expected(where, f"a name of 1 to {NAME_LIMIT} characters, not starting with '.', "
+                       "without '/', '\\' or control characters", _shown(name))
     return name
 
 

@@ -8,7 +8,6 @@ when the runs are not available those figures are left out and the report says s
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -210,8 +209,11 @@ def build_report(analysis: Analysis, out: Path, options: ReportOptions = ReportO
     """Draw the figures into `out` and write report.md and report.html there."""
     if not checked:  # `repflat analyze` and `report` check before their outputs are claimed
         check_options(analysis, options)
-    # The style is local (savefig's dpi and tight box too), nothing is set globally.
-    with _drawing().figure_style() if options.figures != () else contextlib.nullcontext():
+    if options.figures == ():
+        return _build_report(analysis, out, options, progress)
+    # The style and the warning filters are local (savefig's dpi and tight box too),
+    # nothing is set globally.
+    with _drawing().figure_style(), _drawing().library_warnings_hidden():
         return _build_report(analysis, out, options, progress)
 
 

@@ -3,6 +3,8 @@ when a report draws a figure: matplotlib, seaborn and scikit-learn take about 2 
 import, which a report without figures (`--figures none`) should not pay."""
 from __future__ import annotations
 
+import contextlib
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -13,10 +15,11 @@ from repflat.analysis.report.plotting.corollary import corollary_figure
 from repflat.analysis.report.plotting.embeddings import plot_embeddings
 from repflat.analysis.report.plotting.style import figure_style
 from repflat.analysis.report.sweep import sweep_blocks
+from repflat.errors import RepflatWarning
 from repflat.analysis.report.toy import boundaries, dataset_grid, figure1, planes
 
 __all__ = ["boundaries", "constant_note", "corollary_figure", "constant_panels", "dataset_grid", "epochs_figure",
-           "figure1", "figure_style", "heatmap_figure", "planes", "plot_embeddings", "save",
+           "figure1", "figure_style", "heatmap_figure", "planes", "library_warnings_hidden", "plot_embeddings", "save",
            "spectra_figure", "sweep_blocks"]
 
 SMOOTH = ("boundaries.png", "datasets.png", "datasets_entropy.png")
@@ -28,3 +31,15 @@ def save(fig, out: Path, name: str) -> Path:
     fig.savefig(out / name, **({"dpi": 100} if name in SMOOTH else {}))
     plt.close(fig)
     return out / name
+
+
+@contextlib.contextmanager
+def library_warnings_hidden():
+    """While a report draws: matplotlib's, seaborn's and scikit-learn's warnings (a glyph
+    the font lacks, a layout that does not fit, t-SNE's changing defaults) are not the
+    user's to act on, so they do not reach stderr; repflat's own still do. Local: the
+    filters are restored on leaving, nothing changes for a library user's session."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("default", RepflatWarning)
+        yield

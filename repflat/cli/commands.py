@@ -7,7 +7,11 @@ per phase (a log, a notebook cell, CI see them), and under a terminal a bar too.
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 from repflat.cli.launching import launcher_config
@@ -18,7 +22,17 @@ from repflat.progress import say
 def headless_figures() -> None:
     """Reports are files: draw them with Agg whatever display the machine has. Chosen
     here, by the command, before pyplot is imported; the library never selects a backend
-    (a notebook keeps its own)."""
+    (a notebook keeps its own).
+
+    matplotlib keeps its config and font cache in $MPLCONFIGDIR, else in the home
+    directory (~/.config/matplotlib, ~/.cache/matplotlib); a command that reads someone
+    else's directories writes nothing into the user's home, so unless the user set
+    MPLCONFIGDIR the command gives matplotlib a private temporary directory, removed on
+    exit (its font cache is rebuilt per command, a fraction of a second)."""
+    if not os.environ.get("MPLCONFIGDIR") and "matplotlib" not in sys.modules:
+        private = tempfile.mkdtemp(prefix="repflat-matplotlib-")
+        atexit.register(shutil.rmtree, private, ignore_errors=True)
+        os.environ["MPLCONFIGDIR"] = private
     import matplotlib
 
     matplotlib.use("Agg")

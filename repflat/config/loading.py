@@ -26,7 +26,7 @@ from repflat.config.grid import GridPoint, expand
 from repflat.config.launcher import LauncherConfig
 from repflat.config.schema import AnalysisConfig, DataConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
-from repflat.files import YAML_LIMIT, load_yaml, read_text, safe_name
+from repflat.files import YAML_LIMIT, load_yaml, read_text, safe_label, safe_name
 from repflat.strict import dump_yaml, merge, parse  # noqa: F401 - dump_yaml: the report imports it from here
 
 
@@ -146,6 +146,7 @@ def parse_experiment(data: dict) -> Experiment:
     name = data.get("name", "experiment")
     if not isinstance(name, str) or not name:
         raise expected("name", "a non-empty string", name)
+    safe_label(name, "name")  # the report's title, and its directory under report --out
     seeds = data.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(
         isinstance(s, int) and not isinstance(s, bool) for s in seeds

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from repflat.config.strategies import MIXING_STRATEGIES
 from repflat.errors import UserError, expected
-from repflat.files import is_regular, read_yaml_file
+from repflat.files import is_regular, read_yaml_file, safe_label, safe_name
 from repflat.rundir.names import EXTRACT_FILE, UNKNOWN, run_dirname
 
 KEYS = ("arm", "strategy", "seed", "values")
@@ -73,15 +73,23 @@ def run_label(arm: object = None, strategy: object = None, seed: object = None,
     prefix = f"{where}: " if where else ""
     if strategy is not None and (not isinstance(strategy, str) or not strategy):
         raise expected(f"{prefix}strategy", "a word such as " + ", ".join(MIXING_STRATEGIES), strategy)
+    if strategy is not None:
+        safe_label(strategy, f"{prefix}strategy")
     if arm is not None and (not isinstance(arm, str) or not arm or Path(arm).name != arm
                             or arm in (".", "..")):
         raise expected(f"{prefix}arm", "a name for the arm without '/' (tables group runs by it)", arm)
+    if arm is not None:
+        safe_name(arm, f"{prefix}arm")  # it names run directories: <arm>-seed<s>
     if seed is not None and not (_is_int(seed) and seed >= 0):
         raise expected(f"{prefix}seed", "an integer >= 0", seed)
     values = {} if values is None else values
     if not isinstance(values, dict) or not all(
             isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in values.items()):
         raise expected(f"{prefix}values", "a dict of swept values {name: number or word}", values)
+    for key, value in values.items():  # columns and cells of the effects table
+        safe_label(key, f"{prefix}values")
+        if isinstance(value, str):
+            safe_label(value, f"{prefix}values.{key}")
     return RunLabel(arm, strategy or UNKNOWN, seed, dict(values))
 
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from repflat.config import RunConfig
 from repflat.errors import UserError, expected
-from repflat.files import is_regular, numeric_columns, read_csv, read_json, read_yaml_file, write_text
+from repflat.files import (is_regular, numeric_columns, read_csv, read_json, read_yaml_file, safe_label,
+                           write_text)
 from repflat.rundir.features import Features, FeatureSet
 from repflat.rundir.label import RunLabel
 from repflat.rundir.names import (CHECKPOINT_FILE, CONFIG_FILE, EPOCH, FORMAT, METRIC_COLUMNS, SECONDS,
@@ -200,6 +201,10 @@ def read_run(path: str | Path) -> RunInfo:
     path = Path(path)
     if not path.is_dir():
         raise expected("run", "an existing run directory", str(path))
+    if not path.name:  # '.' or '..': the run is named by the directory it is
+        path = path.resolve()
+    if path.name:  # the run's name in every table, figure and line said
+        safe_label(path.name, "run")
     config = None
     if (path / CONFIG_FILE).exists() or (path / CONFIG_FILE).is_symlink():
         config = read_yaml_file(path / CONFIG_FILE, f"run {path}: config.yaml")
@@ -207,9 +212,10 @@ def read_run(path: str | Path) -> RunInfo:
     info = _run_json(path)
     results = info if info is not None else {}
     if isinstance(config, dict):
-        name = str(config.get("name", path.name))
+        name = safe_label(str(config.get("name", path.name)), f"run {path.name}: config.yaml: name")
         mixing = config.get("mixing")
         strategy = str(mixing.get("strategy", UNKNOWN)) if isinstance(mixing, dict) else UNKNOWN
+        safe_label(strategy, f"run {path.name}: config.yaml: mixing.strategy")
         seed = config.get("seed", UNKNOWN)
         seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else UNKNOWN
     elif features.run is not None:  # extracted by `repflat extract` or extract(out=), labelled

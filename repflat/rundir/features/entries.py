@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from repflat.errors import expected
-from repflat.files import inside
+from repflat.files import NAME_LIMIT, inside, safe_label
 from repflat.rundir.names import GRID, READABLE_FORMATS, SPLIT_KINDS
 
 MAX_GRID = 4096
@@ -86,8 +86,25 @@ def entry_from_json(item: object, where: str) -> Entry:
             raise expected(f"{where}.{key}", kind.__name__, value)
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in item["shape"]):
         raise expected(f"{where}.shape", "a list of non-negative integers", item["shape"])
+    # Names reach tables, figures and terminals (the array's path is its own field, so a
+    # layer may hold '/', as TensorFlow's do); 100 characters, as a name repflat writes.
+    safe_label(item["split"], f"{where}.split", NAME_LIMIT)
+    safe_label(item["layer"], f"{where}.layer", NAME_LIMIT)
     return Entry(item["split"], item["epoch"], item["layer"], item["path"],
                  tuple(item["shape"]), item["dtype"], item["sha256"])
+
+
+def _distinct(entries: list[Entry], where: str) -> list[Entry]:
+    """`entries` without repeats; two different arrays for one (split, epoch, layer) are
+    refused: which of them the features are is not for the reader to guess."""
+    seen: dict[tuple, Entry] = {}
+    for e in entries:
+        key = (e.split, e.epoch, e.layer)
+        if key in seen and seen[key] != e:
+            raise expected(where, f"one array for {e.split}/{e.epoch}/{e.layer}",
+                           f"two: {seen[key].path} and {e.path}")
+        seen.setdefault(key, e)
+    return list(seen.values())
 
 
 def _check_split_info(split: str, info: dict, where: str) -> None:
@@ -95,8 +112,7 @@ def _check_split_info(split: str, info: dict, where: str) -> None:
     layer its points live in and, for a grid, points per side."""
     if info.get("kind") not in SPLIT_KINDS:
         raise expected(f"{where}.kind", " or ".join(SPLIT_KINDS), info.get("kind"))
-    if not isinstance(info.get("space"), str):
-        raise expected(f"{where}.space", "a layer name", info.get("space"))
+    safe_label(info.get("space"), f"{where}.space", NAME_LIMIT)  # a layer's name
     resolution = info.get("resolution")
     if info["kind"] == GRID and not (isinstance(resolution, int) and not isinstance(resolution, bool)
                                        and 2 <= resolution <= MAX_GRID):
@@ -108,6 +124,8 @@ def _class_names(value: object, where: str) -> list[str] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 1_000_000:
         raise expected(f"{where}: class_names", "a list of names, one per class label", type(value).__name__)
+    for i, name in enumerate(value):
+        safe_label(name, f"{where}: class_names[{i}]")
     return value
 
 
@@ -124,7 +142,10 @@ def parse_manifest(root: Path, data: object, path: Path) -> Manifest:
         raise expected(f"manifest {path}: entries", "a list", entries)
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         raise expected(f"manifest {path}: labels", "a mapping of split to path", labels)
-    entries = [entry_from_json(e, f"manifest entries[{i}]") for i, e in enumerate(entries)]
+    for split in labels:
+        safe_label(split, f"manifest {path}: labels: split", NAME_LIMIT)
+    entries = _distinct([entry_from_json(e, f"manifest entries[{i}]") for i, e in enumerate(entries)],
+                        f"manifest {path}: entries")
     for e in entries:
         in_run(root, e.path, f"manifest entry {e.split}/{e.epoch}/{e.layer}: path")
     label_paths = {s: in_run(root, p, f"manifest labels.{s}") for s, p in labels.items()}
@@ -134,6 +155,7 @@ def parse_manifest(root: Path, data: object, path: Path) -> Manifest:
                 isinstance(v, dict) for v in value.values())):
             raise expected(f"manifest {path}: {key}", "a mapping by split", value)
     for split, info in splits.items():
+        safe_label(split, f"manifest {path}: splits: split", NAME_LIMIT)
         _check_split_info(split, info, f"manifest {path}: splits.{split}")
     unsigned = sorted(s for s in label_paths if not isinstance(label_sha256.get(s), str))
     if unsigned:  # the labels decide every class statistic: they are checked like arrays
@@ -145,12 +167,13 @@ def parse_manifest(root: Path, data: object, path: Path) -> Manifest:
             isinstance(v, str) and isinstance(indices_sha256.get(s), str) for s, v in indices.items()):
         raise expected(f"manifest {path}: indices", "a mapping of split to path, each with "
                        "its sha256 in indices_sha256", indices)
-    index_paths = {s: (in_run(root, p, f"manifest indices.{s}"), indices_sha256[s])
+    index_paths = {safe_label(s, f"manifest {path}: indices: split", NAME_LIMIT):
+                   (in_run(root, p, f"manifest indices.{s}"), indices_sha256[s])
                    for s, p in indices.items()}
     raw = data.get("discriminative", [])
     if not isinstance(raw, list):
         raise expected(f"manifest {path}: discriminative", "a list", type(raw).__name__)
-    discriminative = []
+    discriminative, seen = [], {}
     for i, item in enumerate(raw):
         where = f"manifest discriminative[{i}]"
         entry = entry_from_json(item, where)
@@ -158,7 +181,13 @@ def parse_manifest(root: Path, data: object, path: Path) -> Manifest:
         if len(entry.shape) != 3:
             raise expected(f"{where}.shape", "(n_classes, r, n_features)", list(entry.shape))
         K = entry.shape[0]
-        discriminative.append((entry, _numbers(item.get("trace"), f"{where}.trace", K),
-                               _numbers(item.get("counts"), f"{where}.counts", K, int)))
+        summary = (entry, _numbers(item.get("trace"), f"{where}.trace", K),
+                   _numbers(item.get("counts"), f"{where}.counts", K, int))
+        key = (entry.split, entry.epoch, entry.layer)
+        if seen.setdefault(key, summary) != summary:
+            raise expected(where, f"one summary for {'/'.join(map(str, key))}",
+                           f"two: {seen[key][0].path} and {entry.path}")
+        if seen[key] is summary:
+            discriminative.append(summary)
     return Manifest(entries, label_paths, label_sha256, splits, class_names, index_paths,
                     discriminative)
