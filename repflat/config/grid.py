@@ -37,6 +37,9 @@ from typing import Any, get_args, get_origin, get_type_hints
 from repflat.strict import merge, parse
 from repflat.errors import UserError, expected, unknown
 
+MAX_VALUES = 1_000
+"""Values one key of a grid may sweep."""
+
 READABLE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 """Characters an arm name built from values may hold: plain to type in a shell."""
 
@@ -122,6 +125,32 @@ def _values(block: dict, key: str, where: str) -> list[tuple[str, Any, bool]]:
         raise expected(f"{where}.{key}", "distinct values (as named: "
                        + ", ".join(labels) + ")", given)
     return out
+
+
+def arm_count(grid: Any, arms: dict) -> int:
+    """How many arms `expand` would make, counted from the lengths of the value lists
+    alone (nothing expanded, so a 1 kB grid of 10^12 points costs nothing to count). A
+    malformed grid counts as its arms unchanged: `expand` then names the mistake. A key
+    sweeping more than MAX_VALUES values is refused here."""
+    blocks = grid if isinstance(grid, list) else [grid]
+    replaced: set = set()
+    points = 0
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict) or not isinstance(block.get("params"), dict) \
+                or not isinstance(block.get("arms"), list):
+            continue
+        where = f"grid[{i}]" if isinstance(grid, list) else "grid"
+        product = 1
+        for key, values in block["params"].items():
+            n = len(values) if isinstance(values, (list, dict)) else 1
+            if n > MAX_VALUES:
+                raise expected(f"{where}.params.{key}", f"at most {MAX_VALUES:,} values",
+                               f"{n:,} values")
+            product *= n
+        chosen = {a for a in block["arms"] if isinstance(a, str) and a in arms}
+        replaced |= chosen
+        points += len(chosen) * product
+    return len(arms) - len(replaced) + points
 
 
 def expand(grid: Any, arms: dict, base: dict, run_cls: type) -> tuple[dict, dict[str, GridPoint]]:
