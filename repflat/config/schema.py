@@ -19,6 +19,19 @@ Strategy = Literal[MIXING_STRATEGIES]
 Reduction = Literal["flatten", "avg", "max"]
 FeatureDtype = Literal["float32", "float16"]
 REDUCTIONS, FEATURE_DTYPES = get_args(Reduction), get_args(FeatureDtype)
+MAX_EPOCHS = 1_000_000
+"""Longest training a run config may ask for (the paper's longest: 2,000 epochs)."""
+MAX_BATCH = 1 << 20
+"""Largest batch (training, capture) and premise mix count."""
+MAX_WIDTH = 1 << 16
+"""Widest MLP layer."""
+MAX_MLP_WEIGHTS = 1 << 28
+"""Weights between an MLP's hidden layers (1 GiB of float32, before gradients and the
+optimiser's state): past it a config is refused before a byte is allocated."""
+MAX_GRID_RESOLUTION = 2_000
+"""Points per side of a 2D boundary grid (4 million points)."""
+MAX_UNIFORM_SAMPLES = 1_000_000
+"""Uniform inputs of a 2D capture."""
 MIN_RTOL = 1e-7
 """The smallest numerical-rank tolerance that means something: the spectra's relative
 accuracy (repflat.analysis.moments.RELATIVE_ACCURACY, which a test keeps equal)."""
@@ -62,6 +75,8 @@ class ImageData:
             raise FieldError("download", "false for imagefolder (it has no download)", True)
         if self.image_size is not None and self.image_size < 1:
             raise FieldError("image_size", "a positive integer or null", self.image_size)
+        if self.image_size is not None and self.image_size > 4096:
+            raise FieldError("image_size", "at most 4096 pixels", self.image_size)
 
 
 DataConfig = Union[(*TOY_DATA, *FILE_DATA, DigitsData, ImageData)]
@@ -100,8 +115,18 @@ class MLPModel:
         for key in ("widths", "widths_after"):
             if any(w < 1 for w in getattr(self, key)):
                 raise FieldError(key, "a list of positive integers", list(getattr(self, key)))
+            if any(w > MAX_WIDTH for w in getattr(self, key)) or len(getattr(self, key)) > 100:
+                raise FieldError(key, f"at most 100 widths, each at most {MAX_WIDTH:,}",
+                                 list(getattr(self, key)))
         if self.bottleneck is not None and self.bottleneck < 1:
             raise FieldError("bottleneck", "a positive integer or null", self.bottleneck)
+        if self.bottleneck is not None and self.bottleneck > MAX_WIDTH:
+            raise FieldError("bottleneck", f"at most {MAX_WIDTH:,}", self.bottleneck)
+        hidden = [*self.widths, *([self.bottleneck] if self.bottleneck else []), *self.widths_after]
+        weights = sum(a * b for a, b in zip(hidden, hidden[1:]))
+        if weights > MAX_MLP_WEIGHTS:
+            raise FieldError("widths", f"layers of at most {MAX_MLP_WEIGHTS:,} weights between "
+                             f"them in all (these have {weights:,})", list(self.widths))
         if not 0 <= self.dropout < 1:
             raise FieldError("dropout", "a probability in [0, 1)", self.dropout)
 
@@ -211,9 +236,9 @@ class TrainConfig:
     interrupted run restarted with the same config continues from the latest one."""
 
     def __post_init__(self):
-        for key in ("epochs", "batch_size"):
-            if getattr(self, key) < 1:
-                raise FieldError(key, "an integer >= 1", getattr(self, key))
+        for key, top in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH)):
+            if not 1 <= getattr(self, key) <= top:
+                raise FieldError(key, f"an integer in [1, {top:,}]", getattr(self, key))
         if not self.lr > 0:
             raise FieldError("lr", "a number > 0", self.lr)
         if not 0 <= self.momentum < 1:
@@ -267,14 +292,16 @@ class CaptureConfig:
     def __post_init__(self):
         if any(e < 0 for e in self.epochs):
             raise FieldError("epochs", "a list of integers >= 0", list(self.epochs))
-        if self.grid_resolution < 2:
-            raise FieldError("grid_resolution", "an integer >= 2", self.grid_resolution)
-        if self.uniform_samples < 1:
-            raise FieldError("uniform_samples", "an integer >= 1", self.uniform_samples)
+        if not 2 <= self.grid_resolution <= MAX_GRID_RESOLUTION:
+            raise FieldError("grid_resolution", f"an integer in [2, {MAX_GRID_RESOLUTION:,}]",
+                             self.grid_resolution)
+        if not 1 <= self.uniform_samples <= MAX_UNIFORM_SAMPLES:
+            raise FieldError("uniform_samples", f"an integer in [1, {MAX_UNIFORM_SAMPLES:,}]",
+                             self.uniform_samples)
         if not self.splits:
             raise FieldError("splits", "at least one split", list(self.splits))
-        if self.batch_size < 1:
-            raise FieldError("batch_size", "an integer >= 1", self.batch_size)
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise FieldError("batch_size", f"an integer in [1, {MAX_BATCH:,}]", self.batch_size)
 
 
 @dataclass(frozen=True)
@@ -303,8 +330,9 @@ class EvalConfig:
     def __post_init__(self):
         if self.premise_every < 1:
             raise FieldError("premise_every", "an integer >= 1", self.premise_every)
-        if self.premise_mixes is not None and self.premise_mixes < 1:
-            raise FieldError("premise_mixes", "an integer >= 1 or null", self.premise_mixes)
+        if self.premise_mixes is not None and not 1 <= self.premise_mixes <= MAX_BATCH:
+            raise FieldError("premise_mixes", f"an integer in [1, {MAX_BATCH:,}] or null",
+                             self.premise_mixes)
         if not self.premise_alpha > 0:
             raise FieldError("premise_alpha", "a number > 0", self.premise_alpha)
         if self.fgsm_epsilon is not None and self.fgsm_epsilon < 0:

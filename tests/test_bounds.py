@@ -1,0 +1,178 @@
+"""Work is bounded before it starts (issue 20): small hostile inputs that promise huge
+work are refused in one line, exit status 2, before anything is expanded, allocated or
+written.
+
+Every case runs `repflat` in a child process whose peak resident memory is measured
+(`os.wait4`'s rusage of that child alone) and which is killed past 1 GB or 120 s, so a
+regression shows as a failed assertion rather than an exhausted machine. Each hostile
+input is under 1 MB; each must cost under 500 MB of resident memory.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.test_bad_input import GOOD_EXPERIMENT, GOOD_RUN, features_dir, yaml_file
+
+PEAK_MB = 500
+KILL_MB = 1024
+KILL_S = 120
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def bounded(argv: list[str], cwd: Path | None = None) -> tuple[int | None, float, str, float]:
+    """(exit status, peak resident MB, stderr, seconds) of `repflat ARGV` in a child;
+    status None when it had to be killed (past KILL_MB or KILL_S)."""
+    env = os.environ | {"PYTHONPATH": str(Path.cwd()), "PYTHONDONTWRITEBYTECODE": "1"}
+    err_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bounds-{os.getpid()}-{time.monotonic_ns()}.err"
+    with open(err_path, "w") as err:
+        child = subprocess.Popen([sys.executable, "-m", "repflat", *argv], stdout=subprocess.DEVNULL,
+                                 stderr=err, env=env, cwd=cwd)
+    start, killed = time.monotonic(), False
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            break
+        if not killed and (_rss_mb(child.pid) > KILL_MB or time.monotonic() - start > KILL_S):
+            child.kill()
+            killed = True
+        time.sleep(0.05)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    text = err_path.read_text()
+    err_path.unlink()
+    return (None if killed else child.returncode), usage.ru_maxrss / 1024, text, time.monotonic() - start
+
+
+def refused(argv: list[str], fragment: str, *, out: Path | None = None, cwd: Path | None = None) -> str:
+    code, peak, err, seconds = bounded(argv, cwd)
+    assert code == 2, f"status {code} after {seconds:.0f} s, {peak:.0f} MB: {err[-500:]}"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
+    assert fragment in err, err
+    assert peak < PEAK_MB, f"{peak:.0f} MB"
+    if out is not None:
+        assert not out.exists() or not any(out.iterdir()), sorted(out.rglob("*"))
+    return err
+
+
+def _small(path: Path) -> Path:
+    assert path.stat().st_size < 1 << 20
+    return path
+
+
+# ---------------------------------------------------------------- 1: experiment size
+
+def _grid_bomb() -> dict:
+    """Under 1 kB: five keys of 100 values each, 10^10 points."""
+    values = {f"x{i}": i + 1 for i in range(100)}  # each valid for every key
+    return {**GOOD_EXPERIMENT, "grid": {"arms": ["mm"], "params": {
+        key: values for key in ("mixing.alpha", "train.lr", "train.weight_decay",
+                                "train.input_noise", "evaluation.premise_alpha")}}}
+
+
+def _many_seeds() -> dict:
+    return {**GOOD_EXPERIMENT, "seeds": list(range(3000)),
+            "arms": {f"a{i}": {} for i in range(800)}}
+
+
+def _many_values() -> dict:
+    return {**GOOD_EXPERIMENT, "grid": {"arms": ["mm"], "params": {
+        "mixing.alpha": [1 + i / 10_000 for i in range(5_000)]}}}
+
+
+EXPERIMENTS = {"grid_bomb": (_grid_bomb, "arms, more than the 1,000"),
+               "arms_times_seeds": (_many_seeds, "runs (800 arms × 3,000 seeds)"),
+               "many_values": (_many_values, "at most 1,000 values")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(EXPERIMENTS))
+@pytest.mark.parametrize("flag", ["--list", "--check"])
+def test_an_experiment_promising_too_many_runs_is_refused_before_expanding(tmp_path, case, flag):
+    build, fragment = EXPERIMENTS[case]
+    path = _small(Path(yaml_file(tmp_path, "e.yaml", build())))
+    refused(["run", str(path), flag], fragment)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["analyze", "report"])
+def test_a_received_experiment_directory_promising_too_many_runs_is_refused(tmp_path, command):
+    sent = tmp_path / "sent"
+    (sent / "runs").mkdir(parents=True)
+    _small(Path(yaml_file(sent, "experiment.yaml", _grid_bomb())))
+    out = tmp_path / "out"
+    refused([command, str(sent), "--out", str(out)], "more than the 1,000", out=out)
+
+
+def test_the_arms_are_counted_without_expanding():
+    from repflat.config.grid import arm_count
+
+    grid = _grid_bomb()["grid"]
+    assert arm_count(grid, GOOD_EXPERIMENT["arms"]) == 1 + 100 ** 5  # erm kept, mm replaced
+    assert arm_count([grid, {"arms": ["erm"], "params": {"train.lr": [1, 2]}}],
+                     GOOD_EXPERIMENT["arms"]) == 2 + 100 ** 5
+
+
+def test_an_experiment_at_the_limits_still_parses():
+    from repflat.config.loading import MAX_RUNS, parse_experiment
+
+    exp = parse_experiment({**GOOD_EXPERIMENT, "seeds": list(range(MAX_RUNS // 2)),
+                            "arms": {"erm": {}, "mm": {"mixing": {"strategy": "manifold_mixup"}}}})
+    assert len(exp.runs) == MAX_RUNS
+    assert [r.seed for r in exp.runs[:3]] == [0, 1, 2] and exp.runs[-1].name == "mm"
+    assert exp.runs[-1].mixing.strategy == "manifold_mixup"
+
+
+# ---------------------------------------------------------------- 3: absurd config values
+
+ABSURD = {"grid_resolution": ({"capture": {"grid_resolution": 10 ** 6}}, "capture.grid_resolution"),
+          "uniform_samples": ({"capture": {"uniform_samples": 10 ** 12}}, "capture.uniform_samples"),
+          "width": ({"model": {"widths": [10 ** 9]}}, "model.widths"),
+          "wide_pair": ({"model": {"widths": [60_000, 60_000]}}, "model.widths"),
+          "bottleneck": ({"model": {"bottleneck": 10 ** 9}}, "model.bottleneck"),
+          "epochs": ({"train": {"epochs": 10 ** 30}}, "train.epochs"),
+          "batch_size": ({"train": {"batch_size": 10 ** 12}}, "train.batch_size"),
+          "capture_batch": ({"capture": {"batch_size": 10 ** 12}}, "capture.batch_size"),
+          "premise_mixes": ({"evaluation": {"premise_mixes": 10 ** 12}}, "evaluation.premise_mixes")}
+
+
+def _absurd(change: dict) -> dict:
+    base = {k: {**v, **change.get(k, {})} if isinstance(v, dict) else v for k, v in GOOD_RUN.items()}
+    return {**GOOD_EXPERIMENT, "base": {**base, **{k: v for k, v in change.items() if k not in base}}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(ABSURD))
+def test_a_legal_but_absurd_config_value_is_refused_before_anything_is_written(tmp_path, case):
+    change, key = ABSURD[case]
+    path = _small(Path(yaml_file(tmp_path, "e.yaml", _absurd(change))))
+    out = tmp_path / "out"
+    refused(["run", str(path), "--out", str(out), "--quiet"], key, out=out)
+
+
+def test_the_largest_allowed_values_parse():
+    from repflat.config.schema import (MAX_EPOCHS, MAX_GRID_RESOLUTION, MAX_UNIFORM_SAMPLES,
+                                       MAX_WIDTH, RunConfig)
+    from repflat.strict import parse
+
+    cfg = parse(RunConfig, {"train": {"epochs": MAX_EPOCHS}, "model": {"widths": [MAX_WIDTH], "bottleneck": 2},
+                            "capture": {"grid_resolution": MAX_GRID_RESOLUTION,
+                                        "uniform_samples": MAX_UNIFORM_SAMPLES}})
+    assert cfg.train.epochs == MAX_EPOCHS and cfg.model.widths == (MAX_WIDTH,)
