@@ -5,10 +5,13 @@ written.
 Every case runs `repflat` in a child process whose peak resident memory is measured
 (`os.wait4`'s rusage of that child alone) and which is killed past 1 GB or 120 s, so a
 regression shows as a failed assertion rather than an exhausted machine. Each hostile
-input is under 1 MB; each must cost under 500 MB of resident memory.
+input is under 1 MB; each must cost under 500 MB of resident memory (a command that
+trains imports torch first, whose libraries alone take about 670 MB here: for those, 500 MB
+above that).
 """
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -60,13 +63,26 @@ def bounded(argv: list[str], cwd: Path | None = None) -> tuple[int | None, float
     return (None if killed else child.returncode), usage.ru_maxrss / 1024, text, time.monotonic() - start
 
 
-def refused(argv: list[str], fragment: str, *, out: Path | None = None, cwd: Path | None = None) -> str:
+@functools.cache
+def torch_mb() -> float:
+    """Peak resident MB of a child that only imports torch (its shared libraries count:
+    about 670 MB with CUDA's), the floor of any command that trains."""
+    child = subprocess.Popen([sys.executable, "-c", "import torch"])
+    return os.wait4(child.pid, 0)[2].ru_maxrss / 1024
+
+
+def refused(argv: list[str], fragment: str, *, out: Path | None = None, cwd: Path | None = None,
+            torch: bool = False) -> str:
+    """Run `repflat ARGV`; check it is refused in one line holding `fragment`, within
+    PEAK_MB (above what importing torch costs, for a command that imports it), leaving
+    `out` absent or empty."""
     code, peak, err, seconds = bounded(argv, cwd)
     assert code == 2, f"status {code} after {seconds:.0f} s, {peak:.0f} MB: {err[-500:]}"
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
     assert fragment in err, err
-    assert peak < PEAK_MB, f"{peak:.0f} MB"
+    floor = torch_mb() if torch else 0.0
+    assert peak - floor < PEAK_MB, f"{peak:.0f} MB ({floor:.0f} MB importing torch)"
     if out is not None:
         assert not out.exists() or not any(out.iterdir()), sorted(out.rglob("*"))
     return err
@@ -176,3 +192,53 @@ def test_the_largest_allowed_values_parse():
                             "capture": {"grid_resolution": MAX_GRID_RESOLUTION,
                                         "uniform_samples": MAX_UNIFORM_SAMPLES}})
     assert cfg.train.epochs == MAX_EPOCHS and cfg.model.widths == (MAX_WIDTH,)
+
+
+# ---------------------------------------------------------------- 4: tables
+
+def _long_field() -> str:  # 0.4 MB: one line, one quoted field
+    return 'x1,x2,label\n1,2,"' + "a" * 400_000 + '"\n'
+
+
+def _long_line() -> str:  # 0.4 MB: one line of 200,000 empty fields
+    return "x1,x2,label\n" + "," * 200_000 + "\n"
+
+
+def _wide() -> str:  # under 1 MB: 5,000 columns, 90 rows
+    return ",".join(["x1", "x2", "label"] + [f"c{i}" for i in range(4997)]) + "\n" + \
+        ("1," * 4999 + "1\n") * 90
+
+
+TABLES = {"long_field": (_long_field, "characters long"), "long_line": (_long_line, "refusing to parse"),
+          "wide": (_wide, "columns")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(TABLES))
+def test_a_run_s_hostile_metrics_table_is_refused_before_pandas_parses_it(tmp_path, case):
+    build, fragment = TABLES[case]
+    run = Path(features_dir(tmp_path, np.ones((20, 3), np.float32), np.arange(20) % 2))
+    (run / "metrics.csv").write_text(build())
+    _small(run / "metrics.csv")
+    out = tmp_path / "out"
+    refused(["analyze", str(run), "--out", str(out)], fragment, out=out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(TABLES))
+def test_hostile_csv_points_are_refused_before_anything_is_written(tmp_path, case):
+    build, fragment = TABLES[case]
+    (tmp_path / "points.csv").write_text(build())
+    _small(tmp_path / "points.csv")
+    exp = {**GOOD_EXPERIMENT, "base": {**GOOD_RUN, "data": {"name": "csv", "path": "points.csv"}}}
+    path = yaml_file(tmp_path, "e.yaml", exp)
+    out = tmp_path / "out"
+    refused(["run", path, "--out", str(out), "--quiet"], fragment, out=out, torch=True)
+
+
+def test_tables_at_the_limits_are_read():
+    from repflat.files import CSV_COLUMNS, CSV_LINE, check_table
+
+    check_table(",".join(["a"] * CSV_COLUMNS) + "\n" + "x" * CSV_LINE + "\n", "t.csv", "t")
+    with pytest.raises(Exception, match="more than 1,000 columns"):
+        check_table("a\n" + ",".join(["a"] * (CSV_COLUMNS + 1)), "t.csv", "t")

@@ -16,7 +16,7 @@ import numpy as np
 
 from repflat.config import ArraysData, CsvData
 from repflat.errors import UserError, expected, first_line
-from repflat.files import read_bytes, read_text
+from repflat.files import check_table, read_bytes, read_text
 
 POINTS_LIMIT = 256 << 20
 """Largest points file read (bytes), and largest total of an .npz's unpacked arrays."""
@@ -123,6 +123,7 @@ def _csv_columns(path: str, cfg: CsvData, where: str) -> tuple[np.ndarray, np.nd
     import pandas as pd
 
     text = read_text(path, where, POINTS_LIMIT, follow=True)
+    check_table(text, path, where)
     try:
         frame = pd.read_csv(io.StringIO(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
