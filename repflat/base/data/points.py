@@ -98,6 +98,7 @@ def read_npz(path: str, where: str = "data.path") -> Points:
     if unpacked > POINTS_LIMIT:  # a small file that unpacks to gigabytes
         raise UserError(f"{path} unpacks to {unpacked:,} bytes, more than the "
                         f"{POINTS_LIMIT:,} allowed; refusing to read it", argument=where)
+    _check_headers(raw, members, path, where)
     arrays = {}
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
@@ -117,6 +118,32 @@ def read_npz(path: str, where: str = "data.path") -> Points:
                             f"{', '.join(arrays) or 'none'})", argument=where)
     return check_points(arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"),
                         arrays.get("class_names"), where=f"{where}: {path}")
+
+
+def _check_headers(raw: bytes, members: list, path: str, where: str) -> None:
+    """Refuse a member whose .npy header promises more bytes than the member holds: numpy
+    allocates what a header says before reading (a 1 kB member promising 32 GiB)."""
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        for member in members:
+            if not member.filename.endswith(".npy"):
+                continue
+            try:
+                with archive.open(member) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read = {(1, 0): np.lib.format.read_array_header_1_0,
+                            (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    if read is None:
+                        continue  # np.load names what it cannot read
+                    shape, _, dtype = read(fh, max_header_size=1 << 16)
+                    offset = fh.tell() if hasattr(fh, "tell") else 0
+            except Exception:  # noqa: BLE001 - a malformed header: np.load names it below
+                continue
+            need = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if need > member.file_size:
+                raise UserError(f"{path} member {member.filename[:40]!r} promises shape "
+                                f"{tuple(shape)} of {dtype} ({need:,} bytes) but holds "
+                                f"{member.file_size:,} bytes; refusing to read it",
+                                argument=where)
 
 
 def _csv_columns(path: str, cfg: CsvData, where: str) -> tuple[np.ndarray, np.ndarray]:
