@@ -12,6 +12,7 @@ above that).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -242,3 +243,107 @@ def test_tables_at_the_limits_are_read():
     check_table(",".join(["a"] * CSV_COLUMNS) + "\n" + "x" * CSV_LINE + "\n", "t.csv", "t")
     with pytest.raises(Exception, match="more than 1,000 columns"):
         check_table("a\n" + ",".join(["a"] * (CSV_COLUMNS + 1)), "t.csv", "t")
+
+
+# ---------------------------------------------------------------- 5: array headers
+
+@pytest.mark.slow
+def test_an_npz_member_promising_32_gib_is_refused_before_allocating(tmp_path):
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (1 << 32, 2)})
+    with zipfile.ZipFile(tmp_path / "points.npz", "w") as archive:
+        archive.writestr("x.npy", header.getvalue() + bytes(64))
+        good = io.BytesIO()
+        np.save(good, np.arange(8) % 2)
+        archive.writestr("y.npy", good.getvalue())
+    _small(tmp_path / "points.npz")
+    exp = {**GOOD_EXPERIMENT, "base": {**GOOD_RUN, "data": {"name": "arrays", "path": "points.npz"}}}
+    out = tmp_path / "out"
+    refused(["run", yaml_file(tmp_path, "e.yaml", exp), "--out", str(out), "--quiet"],
+            "promises shape (4294967296, 2)", out=out, torch=True)
+
+
+@pytest.mark.slow
+def test_a_weights_file_with_a_stride_0_head_is_refused(tmp_path):
+    import torch
+
+    torch.save({"fc.weight": torch.zeros(1).expand(10 ** 7, 512),
+                "fc.bias": torch.zeros(1).expand(10 ** 7)}, tmp_path / "w.pt")
+    _small(tmp_path / "w.pt")
+    out = tmp_path / "out"
+    refused(["extract", "--model", "resnet18", "--weights", str(tmp_path / "w.pt"), "--layers",
+             "fc", "--data", "digits", "--out", str(out), "--quiet"], "stride-0", out=out, torch=True)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_promising_a_huge_head_is_refused(tmp_path):
+    import torch
+
+    from tests.test_bad_input import trained_run
+
+    run = Path(trained_run(tmp_path))
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    torch.save(ckpt | {"n_classes": 10 ** 12}, run / "checkpoint.pt")
+    _small(run / "checkpoint.pt")
+    out = tmp_path / "out"
+    refused(["extract", "--run-dir", str(run), "--layers", "fc1", "--out", str(out), "--quiet"],
+            "n_classes is 1000000000000", out=out, torch=True)
+
+
+def test_weights_of_a_real_model_are_dense():
+    import torch
+
+    from repflat.training.checkpoint import hollow_tensor, stored_values
+
+    state = torch.nn.Linear(3, 2).state_dict()
+    assert hollow_tensor({"model": state, "rng": [torch.zeros(4)]}) is None
+    assert stored_values(state) == 8
+    assert hollow_tensor({"model": {"w": torch.zeros(1).expand(5)}}) == "model.w"
+    assert hollow_tensor([torch.zeros(10)[2:]]) is None
+
+
+# ---------------------------------------------------------------- 2: features manifests
+
+def _aliased(root: Path, n: int = 1500) -> Path:
+    """A run whose manifest lists one 400 kB array under `n` layer names: 200 kB of
+    manifest, `n` times the work of the one array."""
+    x = np.random.default_rng(0).normal(size=(2000, 50)).astype(np.float32)
+    run = Path(features_dir(root, x, np.arange(2000) % 2))
+    path = run / "features/manifest.json"
+    manifest = json.loads(path.read_text())
+    entry = manifest["entries"][0]
+    manifest["entries"] = [entry | {"layer": f"l{i}"} for i in range(n)]
+    path.write_text(json.dumps(manifest))
+    return run
+
+
+@pytest.mark.slow
+def test_a_manifest_listing_one_array_under_many_names_is_refused(tmp_path):
+    run = _aliased(tmp_path)
+    assert _small(run / "features/manifest.json").stat().st_size > 150_000
+    out = tmp_path / "out"
+    refused(["analyze", str(run), "--out", str(out)], "same file", out=out)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda e: [e] + [e | {"path": "features/" + "./" * 5_000 + e["path"].split("/", 1)[1]}],
+     "at most 1,024 characters"),
+    (lambda e: [e | {"shape": [1] * 1000}], "at most 32 axes"),
+    (lambda e: [e, e | {"path": "features/x.npy"}], "twice"),
+    (lambda e: [e | {"layer": f"l{i}", "path": f"features/l{i}.npy"} for i in range(100_001)],
+     "at most 100,000 entries")])
+def test_a_manifest_s_entries_are_bounded_before_they_are_processed(tmp_path, change, fragment):
+    from repflat.errors import UserError
+    from repflat.rundir.features import Features
+
+    run = Path(features_dir(tmp_path, np.ones((20, 3), np.float32), np.arange(20) % 2))
+    path = run / "features/manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["entries"] = change(manifest["entries"][0])
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match=fragment):
+        Features(run)
