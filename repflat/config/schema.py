@@ -89,6 +89,14 @@ def _check_fraction(value: float) -> None:
         raise FieldError("test_fraction", "a number in (0, 1)", value)
 
 
+def _check_at_most(key: str, value: int, top: int) -> None:
+    """Sizes that become allocations or loops have a ceiling, checked at parse time so an
+    absurd value is refused before anything is written (limits in the constants above)."""
+    if value > top:
+        raise FieldError(key, f"at most {top:,}", value if value < 10**15 else
+                         f"about 10^{len(str(value)) - 1}")
+
+
 def _check_seed(value: int) -> None:
     if value < 0:  # numpy's SeedSequence takes no negative seed
         raise FieldError("seed", "an integer >= 0", value)
@@ -237,8 +245,9 @@ class TrainConfig:
 
     def __post_init__(self):
         for key, top in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH)):
-            if not 1 <= getattr(self, key) <= top:
-                raise FieldError(key, f"an integer in [1, {top:,}]", getattr(self, key))
+            if getattr(self, key) < 1:
+                raise FieldError(key, "an integer >= 1", getattr(self, key))
+            _check_at_most(key, getattr(self, key), top)
         if not self.lr > 0:
             raise FieldError("lr", "a number > 0", self.lr)
         if not 0 <= self.momentum < 1:
@@ -292,16 +301,17 @@ class CaptureConfig:
     def __post_init__(self):
         if any(e < 0 for e in self.epochs):
             raise FieldError("epochs", "a list of integers >= 0", list(self.epochs))
-        if not 2 <= self.grid_resolution <= MAX_GRID_RESOLUTION:
-            raise FieldError("grid_resolution", f"an integer in [2, {MAX_GRID_RESOLUTION:,}]",
-                             self.grid_resolution)
-        if not 1 <= self.uniform_samples <= MAX_UNIFORM_SAMPLES:
-            raise FieldError("uniform_samples", f"an integer in [1, {MAX_UNIFORM_SAMPLES:,}]",
-                             self.uniform_samples)
+        if self.grid_resolution < 2:
+            raise FieldError("grid_resolution", "an integer >= 2", self.grid_resolution)
+        _check_at_most("grid_resolution", self.grid_resolution, MAX_GRID_RESOLUTION)
+        if self.uniform_samples < 1:
+            raise FieldError("uniform_samples", "an integer >= 1", self.uniform_samples)
+        _check_at_most("uniform_samples", self.uniform_samples, MAX_UNIFORM_SAMPLES)
         if not self.splits:
             raise FieldError("splits", "at least one split", list(self.splits))
-        if not 1 <= self.batch_size <= MAX_BATCH:
-            raise FieldError("batch_size", f"an integer in [1, {MAX_BATCH:,}]", self.batch_size)
+        if self.batch_size < 1:
+            raise FieldError("batch_size", "an integer >= 1", self.batch_size)
+        _check_at_most("batch_size", self.batch_size, MAX_BATCH)
 
 
 @dataclass(frozen=True)
@@ -330,9 +340,10 @@ class EvalConfig:
     def __post_init__(self):
         if self.premise_every < 1:
             raise FieldError("premise_every", "an integer >= 1", self.premise_every)
-        if self.premise_mixes is not None and not 1 <= self.premise_mixes <= MAX_BATCH:
-            raise FieldError("premise_mixes", f"an integer in [1, {MAX_BATCH:,}] or null",
-                             self.premise_mixes)
+        if self.premise_mixes is not None and self.premise_mixes < 1:
+            raise FieldError("premise_mixes", "an integer >= 1 or null", self.premise_mixes)
+        if self.premise_mixes is not None:
+            _check_at_most("premise_mixes", self.premise_mixes, MAX_BATCH)
         if not self.premise_alpha > 0:
             raise FieldError("premise_alpha", "a number > 0", self.premise_alpha)
         if self.fgsm_epsilon is not None and self.fgsm_epsilon < 0:
