@@ -210,7 +210,7 @@ def _long_line() -> str:  # 0.4 MB: one line of 200,000 empty fields
 
 def _wide() -> str:  # under 1 MB: 5,000 columns, 90 rows
     return ",".join([HEADER] + [f"c{i}" for i in range(4996)]) + "\n" + \
-        "".join(f"{i},{i % 2}," + "1," * 4997 + f"{i % 2}\n" for i in range(90))
+        "".join(f"{i},{i % 2},1,{i % 2}," + "1," * 4995 + "1\n" for i in range(90))
 
 
 TABLES = {"long_field": (_long_field, "characters long"), "long_line": (_long_line, "refusing to parse"),
