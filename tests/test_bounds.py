@@ -3,7 +3,8 @@ work are refused in one line, exit status 2, before anything is expanded, alloca
 written.
 
 Every case runs `repflat` in a child process whose peak resident memory is measured
-(`os.wait4`'s rusage of that child alone) and which is killed past 1 GB or 120 s, so a
+(`os.wait4`'s rusage of that child alone, as tests/test_audit.py does, from a small
+watcher process) and which is killed past 1 GB or 120 s, so a
 regression shows as a failed assertion rather than an exhausted machine. Each hostile
 input is under 1 MB; each must cost under 500 MB of resident memory (a command that
 trains imports torch first, whose libraries alone take about 670 MB here: for those, 500 MB
@@ -16,12 +17,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from tests.test_bad_input import GOOD_EXPERIMENT, GOOD_RUN, features_dir, yaml_file
 
@@ -30,46 +29,54 @@ KILL_MB = 1024
 KILL_S = 120
 
 
-def _rss_mb(pid: int) -> float:
+WATCH = r"""
+import os, subprocess, sys, time
+kill_mb, kill_s = float(sys.argv[1]), float(sys.argv[2])
+
+def rss_mb(pid):
     try:
         with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
+            return next((int(l.split()[1]) / 1024 for l in fh if l.startswith("VmRSS:")), 0.0)
     except OSError:
-        pass
-    return 0.0
+        return 0.0
+
+child = subprocess.Popen(sys.argv[3:], stdout=subprocess.DEVNULL)
+start, killed = time.monotonic(), False
+while True:
+    pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+    if pid:
+        break
+    if not killed and (rss_mb(child.pid) > kill_mb or time.monotonic() - start > kill_s):
+        child.kill()
+        killed = True
+    time.sleep(0.05)
+code = "killed" if killed else os.waitstatus_to_exitcode(status)
+print(code, usage.ru_maxrss / 1024, time.monotonic() - start)
+"""
+
+
+def watched(command: list[str], cwd: Path | None = None) -> tuple[int | None, float, str, float]:
+    """(exit status, peak resident MB, stderr, seconds) of `command`, run by a fresh small
+    Python that watches it (killing it past KILL_MB or KILL_S: status None). The watcher
+    is needed because a child forked from this test process would count the test
+    process's own resident memory, torch's included, in its peak."""
+    env = os.environ | {"PYTHONPATH": str(Path.cwd()), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-c", WATCH, str(KILL_MB), str(KILL_S), *command],
+                          capture_output=True, text=True, env=env, cwd=cwd, timeout=KILL_S + 60)
+    status, peak, seconds = done.stdout.split()
+    return (None if status == "killed" else int(status)), float(peak), done.stderr, float(seconds)
 
 
 def bounded(argv: list[str], cwd: Path | None = None) -> tuple[int | None, float, str, float]:
-    """(exit status, peak resident MB, stderr, seconds) of `repflat ARGV` in a child;
-    status None when it had to be killed (past KILL_MB or KILL_S)."""
-    env = os.environ | {"PYTHONPATH": str(Path.cwd()), "PYTHONDONTWRITEBYTECODE": "1"}
-    err_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bounds-{os.getpid()}-{time.monotonic_ns()}.err"
-    with open(err_path, "w") as err:
-        child = subprocess.Popen([sys.executable, "-m", "repflat", *argv], stdout=subprocess.DEVNULL,
-                                 stderr=err, env=env, cwd=cwd)
-    start, killed = time.monotonic(), False
-    while True:
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-        if pid:
-            break
-        if not killed and (_rss_mb(child.pid) > KILL_MB or time.monotonic() - start > KILL_S):
-            child.kill()
-            killed = True
-        time.sleep(0.05)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    text = err_path.read_text()
-    err_path.unlink()
-    return (None if killed else child.returncode), usage.ru_maxrss / 1024, text, time.monotonic() - start
+    """`watched` of `repflat ARGV`."""
+    return watched([sys.executable, "-m", "repflat", *argv], cwd)
 
 
 @functools.cache
 def torch_mb() -> float:
     """Peak resident MB of a child that only imports torch (its shared libraries count:
     about 670 MB with CUDA's), the floor of any command that trains."""
-    child = subprocess.Popen([sys.executable, "-c", "import torch"])
-    return os.wait4(child.pid, 0)[2].ru_maxrss / 1024
+    return watched([sys.executable, "-c", "import torch"])[1]
 
 
 def refused(argv: list[str], fragment: str, *, out: Path | None = None, cwd: Path | None = None,
