@@ -18,7 +18,10 @@ follows it directly (`alpha0.5`), any other value after `_` (`loss_mse`, `layers
 for a list, `norm_true`). A value given as a mapping {label: value} is named by its
 label (`layers_hidden`), the way to keep long lists and nested values readable.
 
-Every point is checked here, before anything runs: unknown keys (with did-you-mean),
+The size is counted first, from the lengths of the value lists (`arm_count`): a key may
+sweep at most MAX_VALUES values, and the experiment may hold at most MAX_ARMS arms and
+MAX_RUNS runs (repflat.config.loading), so a 1 kB grid promising 10^10 points is refused
+before a single point is made. Every point is then checked, before anything runs: unknown keys (with did-you-mean),
 each value against the key's type (`grid[0].params.mixing.alpha: expected ...`), names
 that would collide with each other or with an arm, names that are not safe directory
 names. `GridPoint` records, for every expanded arm, the arm it came from and its values,
