@@ -357,3 +357,14 @@ def test_a_manifest_s_entries_are_bounded_before_they_are_processed(tmp_path, ch
     path.write_text(json.dumps(manifest))
     with pytest.raises(UserError, match=fragment):
         Features(run)
+
+
+def test_a_grid_of_thousands_of_keys_is_counted_without_huge_numbers():
+    from repflat.config.loading import parse_experiment
+    from repflat.errors import UserError
+
+    keys = {f"k{i}": [1, 2] for i in range(20_000)}  # 2^20000: past Python's 4,300 digits
+    with pytest.raises(UserError, match="over 10\\^15 arms"):
+        parse_experiment({**GOOD_EXPERIMENT, "grid": {"arms": ["mm"], "params": keys}})
+    with pytest.raises(UserError, match="train.epochs: expected at most 1,000,000, got 'over"):
+        parse_experiment({**GOOD_EXPERIMENT, "base": {**GOOD_RUN, "train": {"epochs": 10 ** 5000}}})

@@ -42,6 +42,8 @@ from repflat.errors import UserError, expected, unknown
 
 MAX_VALUES = 1_000
 """Values one key of a grid may sweep."""
+COUNT_CAP = 10**18
+"""Where `arm_count` stops counting (thousands of keys would make numbers too long to print)."""
 
 READABLE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 """Characters an arm name built from values may hold: plain to type in a shell."""
@@ -132,7 +134,8 @@ def _values(block: dict, key: str, where: str) -> list[tuple[str, Any, bool]]:
 
 def arm_count(grid: Any, arms: dict) -> int:
     """How many arms `expand` would make, counted from the lengths of the value lists
-    alone (nothing expanded, so a 1 kB grid of 10^12 points costs nothing to count). A
+    alone (nothing expanded, so a 1 kB grid of 10^12 points costs nothing to count; the
+    count stops near COUNT_CAP, far past any limit). A
     malformed grid counts as its arms unchanged: `expand` then names the mistake. A key
     sweeping more than MAX_VALUES values is refused here."""
     blocks = grid if isinstance(grid, list) else [grid]
@@ -149,10 +152,10 @@ def arm_count(grid: Any, arms: dict) -> int:
             if n > MAX_VALUES:
                 raise expected(f"{where}.params.{key}", f"at most {MAX_VALUES:,} values",
                                f"{n:,} values")
-            product *= n
+            product = min(product * n, COUNT_CAP)
         chosen = {a for a in block["arms"] if isinstance(a, str) and a in arms}
         replaced |= chosen
-        points += len(chosen) * product
+        points = min(points + len(chosen) * product, COUNT_CAP)
     return len(arms) - len(replaced) + points
 
 

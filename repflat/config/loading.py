@@ -205,7 +205,7 @@ def parse_experiment(data: dict) -> Experiment:
     return Experiment(name, tuple(seeds), tuple(runs), analysis, data, launcher, points)
 
 def _count(n: int) -> str:
-    return f"{n:,}" if n < 10**15 else f"about 10^{len(str(n)) - 1}"
+    return f"{n:,}" if n < 10**15 else "over 10^15"
 
 
 def check_size(data: dict, arms: dict, seeds: list) -> None:

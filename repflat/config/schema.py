@@ -93,8 +93,7 @@ def _check_at_most(key: str, value: int, top: int) -> None:
     """Sizes that become allocations or loops have a ceiling, checked at parse time so an
     absurd value is refused before anything is written (limits in the constants above)."""
     if value > top:
-        raise FieldError(key, f"at most {top:,}", value if value < 10**15 else
-                         f"about 10^{len(str(value)) - 1}")
+        raise FieldError(key, f"at most {top:,}", value if value < 10**15 else "over 10^15")
 
 
 def _check_seed(value: int) -> None:
