@@ -35,6 +35,8 @@ YAML_LIMIT = 1 << 20        # configs, experiment files, extract.yaml: a few kB 
 JSON_LIMIT = 64 << 20       # manifests of many arrays, analysis records, run.json
 TEXT_LIMIT = 1 << 30        # CSV tables (bounded by memory, not parse blow-up)
 YAML_NODES = 100_000        # values a YAML document may expand to, aliases followed
+CSV_LINE = 1 << 16          # characters in one line of a table (repflat's: a few hundred)
+CSV_COLUMNS = 1_000         # columns of a table (repflat's: under 20)
 TMP_SUFFIX = ".tmp"
 
 
@@ -192,6 +194,27 @@ MISSING_WORDS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "
 """What pandas reads as a missing value by default: kept for numeric columns only."""
 
 
+def check_table(text: str, path: str | Path, where: str) -> None:
+    """Refuse CSV `text` with a line longer than CSV_LINE characters or more than
+    CSV_COLUMNS columns, checked line by line without copying, before pandas parses it:
+    pandas spends hundreds of bytes per cell of a wide table and per character of a long
+    field (a 0.4 MB line cost 325 MB). Commas inside quotes count as separators here, so
+    the count is an upper bound."""
+    start, end, line = 0, 0, 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        line += 1
+        if end - start > CSV_LINE:
+            raise UserError(f"{path} line {line} is {end - start:,} characters long, more than "
+                            f"the {CSV_LINE:,} a table's line may hold; refusing to parse it",
+                            argument=where)
+        if text.count(",", start, end) >= CSV_COLUMNS:
+            raise UserError(f"{path} line {line} has more than {CSV_COLUMNS:,} columns, the "
+                            "most a table may hold; refusing to parse it", argument=where)
+        start = end + 1
+
+
 def read_csv(path: str | Path, where: str, *, dtype: dict | None = None,
              limit: int = TEXT_LIMIT):
     """The table in `path` as a pandas DataFrame; an empty file gives an empty frame.
@@ -206,6 +229,7 @@ def read_csv(path: str | Path, where: str, *, dtype: dict | None = None,
     text = read_text(path, where, limit)
     if not text.strip():
         return pd.DataFrame()
+    check_table(text, path, where)
     try:
         names = [c for c, kind in (dtype or {}).items() if kind is str]
         if not names:

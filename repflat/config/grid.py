@@ -18,7 +18,10 @@ follows it directly (`alpha0.5`), any other value after `_` (`loss_mse`, `layers
 for a list, `norm_true`). A value given as a mapping {label: value} is named by its
 label (`layers_hidden`), the way to keep long lists and nested values readable.
 
-Every point is checked here, before anything runs: unknown keys (with did-you-mean),
+The size is counted first, from the lengths of the value lists (`arm_count`): a key may
+sweep at most MAX_VALUES values, and the experiment may hold at most MAX_ARMS arms and
+MAX_RUNS runs (repflat.config.loading), so a 1 kB grid promising 10^10 points is refused
+before a single point is made. Every point is then checked, before anything runs: unknown keys (with did-you-mean),
 each value against the key's type (`grid[0].params.mixing.alpha: expected ...`), names
 that would collide with each other or with an arm, names that are not safe directory
 names. `GridPoint` records, for every expanded arm, the arm it came from and its values,
@@ -36,6 +39,11 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from repflat.strict import merge, parse
 from repflat.errors import UserError, expected, unknown
+
+MAX_VALUES = 1_000
+"""Values one key of a grid may sweep."""
+COUNT_CAP = 10**18
+"""Where `arm_count` stops counting (thousands of keys would make numbers too long to print)."""
 
 READABLE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 """Characters an arm name built from values may hold: plain to type in a shell."""
@@ -122,6 +130,33 @@ def _values(block: dict, key: str, where: str) -> list[tuple[str, Any, bool]]:
         raise expected(f"{where}.{key}", "distinct values (as named: "
                        + ", ".join(labels) + ")", given)
     return out
+
+
+def arm_count(grid: Any, arms: dict) -> int:
+    """How many arms `expand` would make, counted from the lengths of the value lists
+    alone (nothing expanded, so a 1 kB grid of 10^12 points costs nothing to count; the
+    count stops near COUNT_CAP, far past any limit). A
+    malformed grid counts as its arms unchanged: `expand` then names the mistake. A key
+    sweeping more than MAX_VALUES values is refused here."""
+    blocks = grid if isinstance(grid, list) else [grid]
+    replaced: set = set()
+    points = 0
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict) or not isinstance(block.get("params"), dict) \
+                or not isinstance(block.get("arms"), list):
+            continue
+        where = f"grid[{i}]" if isinstance(grid, list) else "grid"
+        product = 1
+        for key, values in block["params"].items():
+            n = len(values) if isinstance(values, (list, dict)) else 1
+            if n > MAX_VALUES:
+                raise expected(f"{where}.params.{key}", f"at most {MAX_VALUES:,} values",
+                               f"{n:,} values")
+            product = min(product * n, COUNT_CAP)
+        chosen = {a for a in block["arms"] if isinstance(a, str) and a in arms}
+        replaced |= chosen
+        points = min(points + len(chosen) * product, COUNT_CAP)
+    return len(arms) - len(replaced) + points
 
 
 def expand(grid: Any, arms: dict, base: dict, run_cls: type) -> tuple[dict, dict[str, GridPoint]]:

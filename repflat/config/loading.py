@@ -22,12 +22,18 @@ from pathlib import Path
 
 import yaml
 
-from repflat.config.grid import GridPoint, expand
+from repflat.config.grid import GridPoint, arm_count, expand
 from repflat.config.launcher import LauncherConfig
 from repflat.config.schema import AnalysisConfig, DataConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
 from repflat.files import YAML_LIMIT, load_yaml, read_text, safe_label, safe_name
 from repflat.strict import dump_yaml, merge, parse  # noqa: F401 - dump_yaml: the report imports it from here
+
+MAX_ARMS = 1_000
+"""Arms an experiment may hold, a grid's points and data sets × arms counted (each is
+parsed and checked, about 2 ms apiece, before anything runs)."""
+MAX_RUNS = 10_000
+"""Runs (arms × seeds) an experiment may hold."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,7 @@ def parse_experiment(data: dict) -> Experiment:
     arms = data.get("arms")
     if not isinstance(arms, dict) or not arms:
         raise expected("arms", "a non-empty mapping of arm names to overrides", arms)
+    check_size(data, arms, seeds)
     datasets = parse_datasets(data, base, arms)
     for arm, override in arms.items():
         safe_name(str(arm), f"arms.{arm}")  # it names run directories: arms/<arm>-seed<s>
@@ -187,16 +194,36 @@ def parse_experiment(data: dict) -> Experiment:
         for arm, override in arms.items():
             safe_name(str(arm), f"arms.{arm}")
             run_name = str(arm) if prefix is None else f"{prefix}.{arm}"
-            for seed in seeds:
-                resolved = merge(base, override or {}) | {"name": run_name, "seed": seed}
-                resolved |= {} if dataset is None else {"data": dataset}
-                runs.append(parse(RunConfig, resolved, f"arms.{arm}"))
+            resolved = merge(base, override or {}) | {"name": run_name, "seed": seeds[0]}
+            resolved |= {} if dataset is None else {"data": dataset}
+            first = parse(RunConfig, resolved, f"arms.{arm}")  # seeds differ in seed only
+            runs += [first] + [dataclasses.replace(first, seed=seed) for seed in seeds[1:]]
     if points and datasets:  # runs are <data set>.<arm>; each keeps its arm's template
         points = {f"{prefix}.{arm}": points.get(arm, GridPoint(str(arm), {}))
                   for prefix in datasets for arm in arms}
     analysis = parse(AnalysisConfig, data.get("analysis"), "analysis")
     launcher = parse(LauncherConfig, data.get("launcher"), "launcher")
     return Experiment(name, tuple(seeds), tuple(runs), analysis, data, launcher, points)
+
+def _count(n: int) -> str:
+    return f"{n:,}" if n < 10**15 else "over 10^15"
+
+
+def check_size(data: dict, arms: dict, seeds: list) -> None:
+    """Refuse an experiment of more than MAX_ARMS arms or MAX_RUNS runs, counted from the
+    lengths of its lists (repflat.config.grid.arm_count) before any is expanded or parsed:
+    a 1 kB grid may promise 10^12 arms."""
+    n_data = len(data["datasets"]) if isinstance(data.get("datasets"), dict) else 1
+    n_arms = (arm_count(data["grid"], arms) if "grid" in data else len(arms)) * max(n_data, 1)
+    where = "grid" if "grid" in data else "arms"
+    if n_arms > MAX_ARMS:
+        raise UserError(f"{_count(n_arms)} arms, more than the {MAX_ARMS:,} an experiment "
+                        "may hold; split it into several experiments", argument=where)
+    if n_arms * len(seeds) > MAX_RUNS:
+        raise UserError(f"{_count(n_arms * len(seeds))} runs ({n_arms:,} arms × "
+                        f"{len(seeds):,} seeds), more than the {MAX_RUNS:,} an experiment "
+                        "may hold; split it into several experiments", argument="seeds")
+
 
 def parse_datasets(data: dict, base: dict, arms) -> dict[str, dict] | None:
     """An experiment's `datasets` {key: data config}, each checked; None without one.

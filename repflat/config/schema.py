@@ -19,6 +19,19 @@ Strategy = Literal[MIXING_STRATEGIES]
 Reduction = Literal["flatten", "avg", "max"]
 FeatureDtype = Literal["float32", "float16"]
 REDUCTIONS, FEATURE_DTYPES = get_args(Reduction), get_args(FeatureDtype)
+MAX_EPOCHS = 1_000_000
+"""Longest training a run config may ask for (the paper's longest: 2,000 epochs)."""
+MAX_BATCH = 1 << 20
+"""Largest batch (training, capture) and premise mix count."""
+MAX_WIDTH = 1 << 16
+"""Widest MLP layer."""
+MAX_MLP_WEIGHTS = 1 << 28
+"""Weights between an MLP's hidden layers (1 GiB of float32, before gradients and the
+optimiser's state): past it a config is refused before a byte is allocated."""
+MAX_GRID_RESOLUTION = 2_000
+"""Points per side of a 2D boundary grid (4 million points)."""
+MAX_UNIFORM_SAMPLES = 1_000_000
+"""Uniform inputs of a 2D capture."""
 MIN_RTOL = 1e-7
 """The smallest numerical-rank tolerance that means something: the spectra's relative
 accuracy (repflat.analysis.moments.RELATIVE_ACCURACY, which a test keeps equal)."""
@@ -62,6 +75,8 @@ class ImageData:
             raise FieldError("download", "false for imagefolder (it has no download)", True)
         if self.image_size is not None and self.image_size < 1:
             raise FieldError("image_size", "a positive integer or null", self.image_size)
+        if self.image_size is not None and self.image_size > 4096:
+            raise FieldError("image_size", "at most 4096 pixels", self.image_size)
 
 
 DataConfig = Union[(*TOY_DATA, *FILE_DATA, DigitsData, ImageData)]
@@ -72,6 +87,13 @@ declares them (spirals first: the default), your own points, digits, torchvision
 def _check_fraction(value: float) -> None:
     if not 0 < value < 1:
         raise FieldError("test_fraction", "a number in (0, 1)", value)
+
+
+def _check_at_most(key: str, value: int, top: int) -> None:
+    """Sizes that become allocations or loops have a ceiling, checked at parse time so an
+    absurd value is refused before anything is written (limits in the constants above)."""
+    if value > top:
+        raise FieldError(key, f"at most {top:,}", value if value < 10**15 else "over 10^15")
 
 
 def _check_seed(value: int) -> None:
@@ -100,8 +122,18 @@ class MLPModel:
         for key in ("widths", "widths_after"):
             if any(w < 1 for w in getattr(self, key)):
                 raise FieldError(key, "a list of positive integers", list(getattr(self, key)))
+            if any(w > MAX_WIDTH for w in getattr(self, key)) or len(getattr(self, key)) > 100:
+                raise FieldError(key, f"at most 100 widths, each at most {MAX_WIDTH:,}",
+                                 list(getattr(self, key)))
         if self.bottleneck is not None and self.bottleneck < 1:
             raise FieldError("bottleneck", "a positive integer or null", self.bottleneck)
+        if self.bottleneck is not None and self.bottleneck > MAX_WIDTH:
+            raise FieldError("bottleneck", f"at most {MAX_WIDTH:,}", self.bottleneck)
+        hidden = [*self.widths, *([self.bottleneck] if self.bottleneck else []), *self.widths_after]
+        weights = sum(a * b for a, b in zip(hidden, hidden[1:]))
+        if weights > MAX_MLP_WEIGHTS:
+            raise FieldError("widths", f"layers of at most {MAX_MLP_WEIGHTS:,} weights between "
+                             f"them in all (these have {weights:,})", list(self.widths))
         if not 0 <= self.dropout < 1:
             raise FieldError("dropout", "a probability in [0, 1)", self.dropout)
 
@@ -211,9 +243,10 @@ class TrainConfig:
     interrupted run restarted with the same config continues from the latest one."""
 
     def __post_init__(self):
-        for key in ("epochs", "batch_size"):
+        for key, top in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH)):
             if getattr(self, key) < 1:
                 raise FieldError(key, "an integer >= 1", getattr(self, key))
+            _check_at_most(key, getattr(self, key), top)
         if not self.lr > 0:
             raise FieldError("lr", "a number > 0", self.lr)
         if not 0 <= self.momentum < 1:
@@ -269,12 +302,15 @@ class CaptureConfig:
             raise FieldError("epochs", "a list of integers >= 0", list(self.epochs))
         if self.grid_resolution < 2:
             raise FieldError("grid_resolution", "an integer >= 2", self.grid_resolution)
+        _check_at_most("grid_resolution", self.grid_resolution, MAX_GRID_RESOLUTION)
         if self.uniform_samples < 1:
             raise FieldError("uniform_samples", "an integer >= 1", self.uniform_samples)
+        _check_at_most("uniform_samples", self.uniform_samples, MAX_UNIFORM_SAMPLES)
         if not self.splits:
             raise FieldError("splits", "at least one split", list(self.splits))
         if self.batch_size < 1:
             raise FieldError("batch_size", "an integer >= 1", self.batch_size)
+        _check_at_most("batch_size", self.batch_size, MAX_BATCH)
 
 
 @dataclass(frozen=True)
@@ -305,6 +341,8 @@ class EvalConfig:
             raise FieldError("premise_every", "an integer >= 1", self.premise_every)
         if self.premise_mixes is not None and self.premise_mixes < 1:
             raise FieldError("premise_mixes", "an integer >= 1 or null", self.premise_mixes)
+        if self.premise_mixes is not None:
+            _check_at_most("premise_mixes", self.premise_mixes, MAX_BATCH)
         if not self.premise_alpha > 0:
             raise FieldError("premise_alpha", "a number > 0", self.premise_alpha)
         if self.fgsm_epsilon is not None and self.fgsm_epsilon < 0:

@@ -58,6 +58,34 @@ def save(path: str | Path, state: dict, *, durable: bool) -> None:
     write_bytes(path, buffer.getbuffer(), durable=durable)
 
 
+def hollow_tensor(obj: object, prefix: str = "") -> str | None:
+    """The name of the first tensor in `obj` (nested dicts, lists) whose shape promises more
+    values than its storage holds (a stride-0 or overlapping view), or None.
+
+    torch.save keeps a view's strides, so a few bytes can load as a tensor of shape
+    (10^7, 512); its shape then sizes a model's layer, allocated in full. A state dict
+    written from a model holds dense tensors only."""
+    if isinstance(obj, torch.Tensor):
+        if obj.layout != torch.strided:
+            return prefix or "tensor"
+        have = obj.untyped_storage().nbytes() - obj.storage_offset() * obj.element_size()
+        return prefix or "tensor" if obj.numel() * obj.element_size() > have else None
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        found = hollow_tensor(value, f"{prefix}.{key}" if prefix else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def stored_values(obj: object) -> int:
+    """The number of values the tensors of `obj` (nested dicts, lists) hold."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel()
+    items = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple)) else ()
+    return sum(stored_values(v) for v in items)
+
+
 def load_resumable(path: str | Path, config: dict, world: int) -> dict | None:
     """The checkpoint of an unfinished run of `config` on `world` ranks, or None."""
     path = Path(path)
@@ -66,11 +94,12 @@ def load_resumable(path: str | Path, config: dict, world: int) -> dict | None:
     try:
         with os.fdopen(open_regular(path, "checkpoint"), "rb") as fh:  # never through a link
             state = torch.load(fh, map_location="cpu", weights_only=True)
+        hollow = hollow_tensor(state)  # a shape its storage does not back: unreadable too
     except UserError:
         raise
     except Exception:  # noqa: BLE001 - an unreadable checkpoint means starting over
         return None
-    ok = (isinstance(state, dict) and state.get("format") == FORMAT
+    ok = (isinstance(state, dict) and state.get("format") == FORMAT and hollow is None
           and normalized(state.get("config")) == normalized(config)
           and not state.get("complete") and len(state.get("rng") or []) == world)
     return state if ok else None

@@ -16,7 +16,7 @@ import numpy as np
 
 from repflat.config import ArraysData, CsvData
 from repflat.errors import UserError, expected, first_line
-from repflat.files import read_bytes, read_text
+from repflat.files import check_table, read_bytes, read_text
 
 POINTS_LIMIT = 256 << 20
 """Largest points file read (bytes), and largest total of an .npz's unpacked arrays."""
@@ -98,6 +98,7 @@ def read_npz(path: str, where: str = "data.path") -> Points:
     if unpacked > POINTS_LIMIT:  # a small file that unpacks to gigabytes
         raise UserError(f"{path} unpacks to {unpacked:,} bytes, more than the "
                         f"{POINTS_LIMIT:,} allowed; refusing to read it", argument=where)
+    _check_headers(raw, members, path, where)
     arrays = {}
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
@@ -119,10 +120,37 @@ def read_npz(path: str, where: str = "data.path") -> Points:
                         arrays.get("class_names"), where=f"{where}: {path}")
 
 
+def _check_headers(raw: bytes, members: list, path: str, where: str) -> None:
+    """Refuse a member whose .npy header promises more bytes than the member holds: numpy
+    allocates what a header says before reading (a 1 kB member promising 32 GiB)."""
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        for member in members:
+            if not member.filename.endswith(".npy"):
+                continue
+            try:
+                with archive.open(member) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read = {(1, 0): np.lib.format.read_array_header_1_0,
+                            (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    if read is None:
+                        continue  # np.load names what it cannot read
+                    shape, _, dtype = read(fh, max_header_size=1 << 16)
+                    offset = fh.tell() if hasattr(fh, "tell") else 0
+            except Exception:  # noqa: BLE001 - a malformed header: np.load names it below
+                continue
+            need = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if need > member.file_size:
+                raise UserError(f"{path} member {member.filename[:40]!r} promises shape "
+                                f"{tuple(shape)} of {dtype} ({need:,} bytes) but holds "
+                                f"{member.file_size:,} bytes; refusing to read it",
+                                argument=where)
+
+
 def _csv_columns(path: str, cfg: CsvData, where: str) -> tuple[np.ndarray, np.ndarray]:
     import pandas as pd
 
     text = read_text(path, where, POINTS_LIMIT, follow=True)
+    check_table(text, path, where)
     try:
         frame = pd.read_csv(io.StringIO(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:

@@ -7,6 +7,7 @@ present for the labels and indices. The reader (`Features`) and the writer
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,13 @@ from repflat.rundir.names import GRID, READABLE_FORMATS, SPLIT_KINDS
 
 MAX_GRID = 4096
 """Most points per side of a probe grid a manifest may say."""
+MAX_ENTRIES = 100_000
+"""Arrays a manifest may list (3 splits × 300 epochs × 100 layers fit)."""
+MAX_PATH = 1024
+"""Characters of a path in a manifest (repflat's: under 250): resolving a path costs a
+system call per component."""
+MAX_AXES = 32
+"""Axes of an array's shape (numpy's own limit is 64)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,11 @@ def entry_from_json(item: object, where: str) -> Entry:
         value = item.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise expected(f"{where}.{key}", kind.__name__, value)
+    if len(item["path"]) > MAX_PATH:
+        raise expected(f"{where}.path", f"a path of at most {MAX_PATH:,} characters",
+                       f"{len(item['path']):,} characters")
+    if len(item["shape"]) > MAX_AXES:
+        raise expected(f"{where}.shape", f"at most {MAX_AXES} axes", f"{len(item['shape']):,} axes")
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in item["shape"]):
         raise expected(f"{where}.shape", "a list of non-negative integers", item["shape"])
     # Names reach tables, figures and terminals (the array's path is its own field, so a
@@ -102,7 +115,7 @@ def _distinct(entries: list[Entry], where: str) -> list[Entry]:
         key = (e.split, e.epoch, e.layer)
         if key in seen and seen[key] != e:
             raise expected(where, f"one array for {e.split}/{e.epoch}/{e.layer}",
-                           f"two: {seen[key].path} and {e.path}")
+                           f"{e.split}/{e.epoch}/{e.layer} twice: {seen[key].path} and {e.path}")
         seen.setdefault(key, e)
     return list(seen.values())
 
@@ -129,6 +142,26 @@ def _class_names(value: object, where: str) -> list[str] | None:
     return value
 
 
+def _own_files(entries: list[Entry], root: Path, path: Path) -> None:
+    """Refuse two entries naming the same file (by path resolved, or by inode: a hard
+    link): each entry is its own array, so the work of reading a directory is bounded by
+    the bytes it holds (one 400 kB array listed under 1,500 names was 1,500 analyses).
+    Each path is confined to the run directory too."""
+    files: dict[object, Entry] = {}
+    for e in entries:
+        full = in_run(root, e.path, f"manifest entry {e.split}/{e.epoch}/{e.layer}: path")
+        try:
+            st = os.lstat(full)
+            identity: object = (st.st_dev, st.st_ino)
+        except OSError:  # missing: reading it says so
+            identity = str(full)
+        other = files.setdefault(identity, e)
+        if other is not e:
+            raise expected(f"manifest {path}: entries", "each entry its own array file",
+                           f"{other.split}/{other.epoch}/{other.layer} and "
+                           f"{e.split}/{e.epoch}/{e.layer} name the same file")
+
+
 def parse_manifest(root: Path, data: object, path: Path) -> Manifest:
     """The manifest `data` (parsed JSON) of the run directory `root`, checked; a UserError
     naming what is wrong (`path`, the manifest's, says where)."""
@@ -144,10 +177,15 @@ def parse_manifest(root: Path, data: object, path: Path) -> Manifest:
         raise expected(f"manifest {path}: labels", "a mapping of split to path", labels)
     for split in labels:
         safe_label(split, f"manifest {path}: labels: split", NAME_LIMIT)
+    raw = data.get("discriminative", [])
+    if not isinstance(raw, list):
+        raise expected(f"manifest {path}: discriminative", "a list", type(raw).__name__)
+    if len(entries) + len(raw) > MAX_ENTRIES:  # before any is checked: each costs a resolve
+        raise expected(f"manifest {path}: entries", f"at most {MAX_ENTRIES:,} entries",
+                       f"{len(entries) + len(raw):,}")
     entries = _distinct([entry_from_json(e, f"manifest entries[{i}]") for i, e in enumerate(entries)],
                         f"manifest {path}: entries")
-    for e in entries:
-        in_run(root, e.path, f"manifest entry {e.split}/{e.epoch}/{e.layer}: path")
+    _own_files(entries, root, path)
     label_paths = {s: in_run(root, p, f"manifest labels.{s}") for s, p in labels.items()}
     label_sha256, splits = data.get("labels_sha256", {}), data.get("splits", {})
     for key, value in (("labels_sha256", label_sha256), ("splits", splits)):
@@ -170,9 +208,6 @@ def parse_manifest(root: Path, data: object, path: Path) -> Manifest:
     index_paths = {safe_label(s, f"manifest {path}: indices: split", NAME_LIMIT):
                    (in_run(root, p, f"manifest indices.{s}"), indices_sha256[s])
                    for s, p in indices.items()}
-    raw = data.get("discriminative", [])
-    if not isinstance(raw, list):
-        raise expected(f"manifest {path}: discriminative", "a list", type(raw).__name__)
     discriminative, seen = [], {}
     for i, item in enumerate(raw):
         where = f"manifest discriminative[{i}]"

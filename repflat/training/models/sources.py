@@ -5,6 +5,7 @@ tensors and plain containers, never objects whose unpickling would run code.
 """
 from __future__ import annotations
 
+import math
 import os
 import pickle
 from pathlib import Path
@@ -16,6 +17,7 @@ from repflat.config import RunConfig, load_run_config
 from repflat.errors import UserError, expected, first_line, unknown
 from repflat.files import open_regular
 from repflat.rundir.names import CHECKPOINT_FILE, CONFIG_FILE
+from repflat.training.checkpoint import hollow_tensor, stored_values
 
 
 def load_weights(path: str | Path, argument: str = "weights", *, follow: bool = True) -> dict:
@@ -28,11 +30,20 @@ def load_weights(path: str | Path, argument: str = "weights", *, follow: bool = 
     fd = open_regular(path, argument, follow=follow)
     try:
         with os.fdopen(fd, "rb") as fh:
-            return torch.load(fh, map_location="cpu", weights_only=True)
+            state = torch.load(fh, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
         raise UserError(f"{path} is not a repflat checkpoint or a state dict (torch.load with "
                         f"weights_only=True refused it: {first_line(err, 200)})",
                         argument=argument) from None
+    try:
+        hollow = hollow_tensor(state)
+    except RecursionError:
+        hollow = "(nested too deeply to check)"
+    if hollow is not None:
+        raise UserError(f"{path} holds a tensor {hollow[:80]!r} whose shape promises more "
+                        "values than it stores (a stride-0 view); weights are dense tensors",
+                        argument=argument)
+    return state
 
 
 def state_dict_of(obj: object, path: str | Path, argument: str = "weights") -> dict:
@@ -111,5 +122,11 @@ def run_model(run: str | Path) -> tuple[nn.Module, RunConfig, int]:
             or not all(isinstance(d, int) and d > 0 for d in ckpt["input_shape"]) or ckpt["n_classes"] < 1:
         raise expected("run_dir", "a finished run (checkpoint.pt with model, input_shape, "
                        "n_classes and epoch)", str(run))
+    stored = stored_values(ckpt["model"])  # the model's first and last layers are in it
+    for key, size in (("n_classes", ckpt["n_classes"]), ("input_shape", math.prod(ckpt["input_shape"]))):
+        if size > stored:
+            raise UserError(f"{run / CHECKPOINT_FILE} says {key} is {str(ckpt[key])[:60]}, more than "
+                            f"the {stored:,} values of its weights; refusing to build that model",
+                            argument="run_dir")
     model = build_model(cfg.model, tuple(ckpt["input_shape"]), ckpt["n_classes"], seed=0)
     return load_into(model, ckpt["model"], run / CHECKPOINT_FILE, "run_dir"), cfg, ckpt["epoch"]
