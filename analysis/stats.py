@@ -23,6 +23,8 @@ will exclude 0 by chance; `count_note` says how many were drawn.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -46,6 +48,15 @@ def _scipy_stats():
 def _interval(test, level: float) -> tuple[float, float]:
     ci = test.confidence_interval(confidence_level=level)
     return float(ci.low), float(ci.high)
+
+
+def _quiet(test, *args, **kwargs):
+    """`test(*args)` without scipy's warning that nearly identical values lose precision:
+    such a spread is rounding, and the interval it gives is as narrow as it should be; the
+    warning would reach a report's reader as noise on stderr."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+        return test(*args, **kwargs)
 
 
 def difference(arm: pd.Series, base: pd.Series, *, level: float = 0.95) -> dict:
@@ -75,17 +86,19 @@ def difference(arm: pd.Series, base: pd.Series, *, level: float = 0.95) -> dict:
                "arm_mean": float(arm.loc[shared].mean()), "difference": float(d.mean())}
         low = high = np.nan
         if len(d) >= MIN_SEEDS:
-            if np.ptp(d) == 0:  # no spread: the interval is the point (scipy says NaN)
-                low = high = float(d[0])
+            # No spread beyond rounding (a count, a rank): the interval is the point; scipy
+            # says NaN at none, and warns of cancellation at a spread of a few ulps.
+            if np.ptp(d) <= 1e-12 * np.abs(d).max():
+                low = high = float(d.mean())
             else:
-                low, high = _interval(_scipy_stats().ttest_rel(arm.loc[shared], base.loc[shared]), level)
+                low, high = _interval(_quiet(_scipy_stats().ttest_rel, arm.loc[shared], base.loc[shared]), level)
     else:
         out = {"method": "Welch t", "n": int(min(len(arm), len(base))),
                "baseline_mean": float(base.mean()), "arm_mean": float(arm.mean()),
                "difference": float(arm.mean() - base.mean())}
         low = high = np.nan
         if min(len(arm), len(base)) >= MIN_SEEDS and (arm.std() > 0 or base.std() > 0):
-            low, high = _interval(_scipy_stats().ttest_ind(arm, base, equal_var=False), level)
+            low, high = _interval(_quiet(_scipy_stats().ttest_ind, arm, base, equal_var=False), level)
     scale = abs(out["baseline_mean"])
     return out | {"ci_low": low, "ci_high": high, "level": level,
                   "relative": out["difference"] / scale if scale > 0 else np.nan}

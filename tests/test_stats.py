@@ -61,3 +61,23 @@ def test_numbers_read_the_same_way_everywhere(mean, std, n, text):
 def test_round_off_is_zero_and_no_exponent_in_the_usual_range():
     assert number(1e-49) == "0" and number(0.000123) == "0.0001230" and number(12345.6) == "12346"
     assert number(float("nan")) == "—"
+
+
+def test_differences_equal_up_to_rounding_give_their_point_without_a_warning():
+    """A sweep's digits analysis printed scipy's 'Precision loss occurred in moment
+    calculation' on stderr: a metric whose paired differences agree to a few ulps (a
+    count read through float64). Such a spread is rounding: the interval is the point,
+    and nothing reaches the reader's terminal."""
+    import warnings
+
+    from repflat.analysis.stats import difference
+
+    base = pd.Series([0.25, 0.5, 0.75])
+    arm = base + np.array([0.1, 0.1 + 2e-17, 0.1 - 2e-17])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = difference(arm, base)
+    assert out["ci_low"] == out["ci_high"] == pytest.approx(out["difference"], abs=1e-15)
+    spread = base + np.array([0.1, 0.2, 0.3])  # a real spread still gets its t interval
+    out = difference(spread, base)
+    assert out["ci_low"] < 0.2 < out["ci_high"] and out["ci_high"] - out["ci_low"] > 0.1
