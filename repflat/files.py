@@ -22,6 +22,7 @@ import errno
 import hashlib
 import json
 import os
+import secrets
 import stat
 import time
 from collections.abc import Iterator
@@ -35,7 +36,10 @@ YAML_LIMIT = 1 << 20        # configs, experiment files, extract.yaml: a few kB 
 JSON_LIMIT = 64 << 20       # manifests of many arrays, analysis records, run.json
 TEXT_LIMIT = 1 << 30        # CSV tables (bounded by memory, not parse blow-up)
 YAML_NODES = 100_000        # values a YAML document may expand to, aliases followed
-TMP_SUFFIX = ".tmp"
+TMP_SUFFIX = ".repflat-tmp"
+TOKEN = secrets.token_hex(8)
+"""This process's share of its temporary names: a file of the user's that merely looks
+like a temporary (`.thesis.2024.tmp`) is never taken for repflat's."""
 
 
 def _kind(mode: int) -> str:
@@ -236,8 +240,10 @@ def safe_name(name: str, where: str) -> str:
 # ---------------------------------------------------------------- writing
 
 def temporary_name(path: Path) -> Path:
-    """The temporary sibling a writer of `path` uses: `.<name>.<pid>.tmp`."""
-    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    """The temporary sibling a writer of `path` uses: `.<name>.<pid>.<token>.repflat-tmp`
+    (the pid says whether its writer still runs; the token, 16 hex digits drawn by the
+    writer, and the suffix make the form one no user file has by accident)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{TOKEN}{TMP_SUFFIX}")
 
 
 def create_new(path: Path, mode: int = 0o644) -> int:

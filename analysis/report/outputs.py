@@ -19,6 +19,7 @@ from repflat.analysis.report.build import ReportOptions, build_report, check_opt
 from repflat.analysis.results import Analysis
 from repflat.config import read_yaml
 from repflat.errors import UserError, expected, public
+from repflat.files import temporary_name
 from repflat.rundir.lock import claimed_by, exclusive
 from repflat.rundir.names import (ANALYSIS_FILE, ANALYSIS_MARKER, CONFIG_FILE, EXPERIMENT_FILE, FIGURES,
                                   MANIFEST)
@@ -51,7 +52,7 @@ def write_outputs(analysis: Analysis, out: Path, options: ReportOptions, *,
     the previous report as it was; a kill during the swap leaves pages whose figures
     exist (the staging directory is removed by the next writer)."""
     (out / ANALYSIS_MARKER).touch()
-    stage = out / f".stage.{os.getpid()}"
+    stage = temporary_name(out / "stage")
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try:

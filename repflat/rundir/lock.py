@@ -15,7 +15,7 @@ Taking the lock is also where a directory is checked before repflat writes into 
 (a planted link would have repflat truncate whatever it points at), and nothing below
 the directory may be a link or a special file, so every later write lands inside it.
 Then the temporary files a killed writer of this directory left behind are removed:
-repflat's own (`.<name>.<pid>.tmp` of a process that is gone), in this directory and its
+repflat's own (`.<name>.<pid>.<token>.repflat-tmp` of a process that is gone), in this directory and its
 subdirectories except those claimed by a lock of their own.
 """
 from __future__ import annotations
@@ -34,9 +34,9 @@ from repflat.errors import UserError, expected
 from repflat.files import is_regular, read_yaml_file
 from repflat.rundir.names import LOCK_FILE
 
-TEMPORARY = re.compile(r"^\..+\.(\d+)\.tmp$")
-STAGING = re.compile(r"^\.stage\.(\d+)$")
-"""A directory where a report is assembled before its files replace the old ones."""
+TEMPORARY = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{16}\.repflat-tmp$")
+"""What `repflat.files.temporary_name` makes (files) and `staging_name` (directories):
+the only names cleanup removes."""
 
 
 @contextlib.contextmanager
@@ -115,7 +115,7 @@ def visible_entries(directory: Path) -> list[Path]:
     what a killed writer may have left (temporaries, a staging directory), which a
     directory repflat made and never finished may hold."""
     return [p for p in directory.iterdir() if p.name != LOCK_FILE
-            and not TEMPORARY.match(p.name) and not STAGING.match(p.name)]
+            and not TEMPORARY.match(p.name)]
 
 
 def _gone(pid: int) -> bool:
@@ -140,8 +140,8 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
         for name in list(dirs):
             if (here / name / LOCK_FILE).exists():
                 dirs.remove(name)  # claimed separately: cleaned when its own lock is taken
-            elif (m := STAGING.match(name)) and _gone(int(m.group(1))):
-                dirs.remove(name)
+            elif (m := TEMPORARY.match(name)) and _gone(int(m.group(1))):
+                dirs.remove(name)  # a staging directory (os.walk lists no link among dirs)
                 shutil.rmtree(here / name, ignore_errors=True)
                 stale.append(here / name)
         for name in files:

@@ -1,0 +1,159 @@
+"""Which directories and files repflat takes for its own (issue 20).
+
+Each test plants what a user's folder, or a directory from someone else, may hold and
+checks that repflat neither writes nor deletes there nor reads through it:
+
+- ownership: a folder that merely holds a file named like repflat's (analysis.json,
+  experiment.yaml) is not repflat's; only its owner marker (.repflat-owner) says so;
+- temporaries: only names of the exact form repflat makes are cleaned up;
+- links: no path component inside a given directory is followed, directories included;
+- hard links: a file with more than one name is not written over or copied out;
+- a received run never triggers a download or a write outside --out;
+- a received analysis.json does not make `report` open runs outside what it was given.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from repflat.cli import main
+from tests.test_bad_input import GOOD_EXPERIMENT, features_dir, yaml_file
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.is_symlink()}
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (so a temporary named with it looks stale)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def feats(root: Path) -> str:
+    return features_dir(root, np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32),
+                        np.arange(20) % 2)
+
+
+def user_folder(root: Path, marker: str, content: str) -> Path:
+    """A folder of the user's that happens to hold a file named like repflat's marker."""
+    folder = root / "paper"
+    (folder / "figures").mkdir(parents=True)
+    (folder / marker).write_text(content)
+    (folder / "report.md").write_text("# my thesis chapter\n")
+    (folder / "spectra.png").write_bytes(b"my figure")
+    (folder / "cache.sqlite").write_bytes(b"my cache")
+    (folder / "figures" / "f1.pdf").write_bytes(b"%PDF")
+    return folder
+
+
+# ---------------------------------------------------------------- 1. ownership by marker
+
+def test_analyze_refuses_a_users_folder_holding_an_analysis_json(tmp_path, capsys):
+    folder = user_folder(tmp_path, "analysis.json", '{"runs": []}')
+    before = snapshot(folder)
+    assert main(["analyze", feats(tmp_path), "--out", str(folder), "--quiet"]) == 2
+    assert "paper" in capsys.readouterr().err
+    assert snapshot(folder) == before
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["analysis.json", "report.md", "spectra.png", "cache.sqlite", "figures"])
+
+
+def test_run_refuses_a_users_folder_holding_an_experiment_yaml(tmp_path, capsys):
+    folder = user_folder(tmp_path, "experiment.yaml", yaml_file(tmp_path, "x.yaml", GOOD_EXPERIMENT)
+                         and (tmp_path / "x.yaml").read_text())
+    before = snapshot(folder)
+    assert main(["run", yaml_file(tmp_path, "e.yaml", GOOD_EXPERIMENT), "--out", str(folder),
+                 "--quiet"]) == 2
+    assert "paper" in capsys.readouterr().err
+    assert snapshot(folder) == before
+    assert not (folder / "runs").exists()
+
+
+def test_a_foreign_file_in_repflats_own_analysis_is_refused_untouched(tmp_path, capsys):
+    run = feats(tmp_path)
+    out = tmp_path / "an"
+    assert main(["analyze", run, "--out", str(out), "--quiet"]) == 0
+    (out / "my-notes.md").write_text("mine")
+    before = snapshot(out)
+    assert main(["analyze", run, "--out", str(out), "--quiet"]) == 2
+    assert "my-notes.md" in capsys.readouterr().err
+    assert snapshot(out) == before
+
+
+def test_a_forged_owner_marker_is_refused(tmp_path, capsys):
+    folder = user_folder(tmp_path, ".repflat-owner", json.dumps(
+        {"format": "repflat-owner/1", "kind": "analysis", "nonce": "0" * 32, "check": "0" * 64}))
+    before = snapshot(folder)
+    assert main(["analyze", feats(tmp_path), "--out", str(folder), "--quiet"]) == 2
+    assert ".repflat-owner" in capsys.readouterr().err
+    assert snapshot(folder) == before
+
+
+def test_directories_of_this_version_keep_working_with_each_other(tmp_path):
+    exp = tmp_path / "exp"
+    spec = yaml_file(tmp_path, "e.yaml", GOOD_EXPERIMENT)
+    assert main(["run", spec, "--out", str(exp), "--quiet"]) == 0
+    assert main(["run", spec, "--out", str(exp), "--quiet"]) == 0       # all complete: resumes
+    assert main(["report", str(exp), "--quiet", "--embeddings", "none"]) == 0
+    run = exp / "runs" / "erm-seed0"
+    assert main(["analyze", str(run), "--out", str(tmp_path / "an"), "--quiet"]) == 0
+    assert main(["analyze", str(run), "--out", str(tmp_path / "an"), "--quiet"]) == 0  # again
+    assert main(["report", str(tmp_path / "an"), "--quiet", "--embeddings", "none"]) == 0
+    for directory in (exp, run, exp / "analysis", tmp_path / "an"):
+        assert json.loads((directory / ".repflat-owner").read_text())["format"] == "repflat-owner/1"
+
+
+def test_an_older_analysis_directory_is_adopted_only_with_nothing_but_repflats_files(tmp_path, capsys):
+    run = feats(tmp_path)
+    out = tmp_path / "an"
+    assert main(["analyze", run, "--out", str(out), "--quiet"]) == 0
+    (out / ".repflat-owner").unlink()                     # as an older repflat left it
+    assert main(["analyze", run, "--out", str(out), "--quiet"]) == 0
+    assert (out / ".repflat-owner").is_file()              # adopted
+    (out / ".repflat-owner").unlink()
+    (out / "cache.sqlite").write_bytes(b"mine")
+    before = snapshot(out)
+    assert main(["analyze", run, "--out", str(out), "--quiet"]) == 2
+    assert "cache.sqlite" in capsys.readouterr().err
+    assert snapshot(out) == before
+
+
+# ---------------------------------------------------------------- 2. temporaries
+
+def test_a_users_hidden_file_that_looks_like_a_temporary_is_kept(tmp_path):
+    run = feats(tmp_path)
+    out = tmp_path / "an"
+    assert main(["analyze", run, "--out", str(out), "--quiet"]) == 0
+    pid = dead_pid()
+    from repflat.rundir.lock import remove_stale_temporaries
+    (out / "notes").mkdir()
+    mine = [out / f".thesis.{pid}.tmp", out / "notes" / f".draft.{pid}.tmp",
+            out / f".stage.{pid}" / "chapter.tex"]
+    for path in mine:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("mine")
+    left = out / f".report.md.{pid}.{'ab' * 8}.repflat-tmp"   # what a killed repflat leaves
+    left.write_text("half")
+    remove_stale_temporaries(out)
+    assert all(p.read_text() == "mine" for p in mine)
+    assert not left.exists()
+
+
+def test_cleanup_under_an_input_keeps_a_users_tmp_file(tmp_path):
+    """`run` cleans the experiment directory it holds and the folders below it."""
+    exp = tmp_path / "exp"
+    spec = yaml_file(tmp_path, "e.yaml", GOOD_EXPERIMENT)
+    assert main(["run", spec, "--out", str(exp), "--quiet"]) == 0
+    mine = exp / "runs" / f".thesis.{dead_pid()}.tmp"
+    mine.write_text("mine")
+    assert main(["run", spec, "--out", str(exp), "--quiet"]) == 0
+    assert mine.read_text() == "mine"
