@@ -38,9 +38,9 @@ from repflat.rundir.experiment import ExperimentDir
 from repflat.rundir.run import read_run
 from repflat.files import sha256_file, write_text
 from repflat.strict import FieldError, parse, to_plain
-from repflat.rundir.names import ANALYSIS_FILE, CLASS, MANIFEST, Status
+from repflat.rundir.names import ANALYSIS_FILE, ANALYSIS_TABLES, CLASS, MANIFEST, Status
 
-TABLES = ("spectra.csv", "flattening.csv", "summary.csv", "training.csv", "effects.csv")
+TABLES = ANALYSIS_TABLES
 OPTIONAL = ("training.csv", "effects.csv")  # older analyses lack them
 # `class` and `seed` are nullable integers, converted (older text forms included) by
 # tidy.typed_columns; class_name stays text even when a name looks like a number.

@@ -157,3 +157,81 @@ def test_cleanup_under_an_input_keeps_a_users_tmp_file(tmp_path):
     mine.write_text("mine")
     assert main(["run", spec, "--out", str(exp), "--quiet"]) == 0
     assert mine.read_text() == "mine"
+
+
+# ---------------------------------------------------------------- 4. hard links
+
+def trained(root: Path) -> Path:
+    from tests.test_bad_input import GOOD_RUN
+
+    assert main(["train", yaml_file(root, "c.yaml", GOOD_RUN), "--out", str(root / "run"),
+                 "--quiet"]) == 0
+    return root / "run"
+
+
+def test_a_config_hard_linked_to_a_private_file_is_not_copied_into_the_report(tmp_path, capsys):
+    run = trained(tmp_path)
+    private = tmp_path / "private.yaml"
+    private.write_text((run / "config.yaml").read_text() + "api_token: hunter2\n")
+    (run / "config.yaml").unlink()
+    os.link(private, run / "config.yaml")
+    code = main(["analyze", str(run), "--out", str(tmp_path / "an"), "--quiet"])
+    assert code == 2 and "hard link" in capsys.readouterr().err
+    assert not any("hunter2" in p.read_text(errors="replace")
+                   for p in (tmp_path / "an").rglob("*") if p.is_file())
+
+
+def test_a_lock_hard_linked_to_a_file_outside_does_not_truncate_it(tmp_path, capsys):
+    run = feats(tmp_path)
+    out = tmp_path / "an"
+    assert main(["analyze", run, "--out", str(out), "--quiet"]) == 0
+    precious = tmp_path / "precious.txt"
+    precious.write_text("years of work\n")
+    (out / ".repflat.lock").unlink()
+    os.link(precious, out / ".repflat.lock")
+    assert main(["analyze", run, "--out", str(out), "--quiet"]) == 2
+    assert "hard link" in capsys.readouterr().err
+    assert precious.read_text() == "years of work\n"
+
+
+# ---------------------------------------------------------------- 3. links to directories
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("exp")
+    spec = yaml_file(root, "e.yaml", GOOD_EXPERIMENT)
+    assert main(["run", spec, "--out", str(root / "exp"), "--quiet"]) == 0
+    return root / "exp"
+
+
+def received_with_link(experiment: Path, tmp_path: Path, link: str) -> Path:
+    """A copy of `experiment` whose `link` (runs/, a run, analysis/) is a symbolic link
+    to the same content kept elsewhere (the user's own, say)."""
+    import shutil
+
+    exp = tmp_path / "inbox" / "exp"
+    shutil.copytree(experiment, exp)
+    elsewhere = tmp_path / "mine" / Path(link).name
+    elsewhere.parent.mkdir()
+    shutil.move(exp / link, elsewhere)
+    os.symlink(elsewhere, exp / link)
+    return exp
+
+
+@pytest.mark.parametrize("link", ["runs", "runs/erm-seed0"])
+def test_runs_reached_through_a_link_are_not_read(experiment, tmp_path, capsys, link):
+    exp = received_with_link(experiment, tmp_path, link)
+    before = snapshot(tmp_path / "mine")
+    assert main(["analyze", str(exp), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "symbolic link" in capsys.readouterr().err
+    assert snapshot(tmp_path / "mine") == before
+
+
+def test_an_analysis_reached_through_a_link_receives_no_report(experiment, tmp_path, capsys):
+    exp = received_with_link(experiment, tmp_path, "analysis")
+    mine = tmp_path / "mine" / "analysis"
+    (mine / "report.md").write_text("the user's own page")
+    before = snapshot(mine)
+    assert main(["report", str(exp), "--quiet", "--embeddings", "none"]) == 2
+    assert "symbolic link" in capsys.readouterr().err
+    assert snapshot(mine) == before
