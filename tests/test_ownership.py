@@ -227,11 +227,39 @@ def test_runs_reached_through_a_link_are_not_read(experiment, tmp_path, capsys, 
     assert snapshot(tmp_path / "mine") == before
 
 
-def test_an_analysis_reached_through_a_link_receives_no_report(experiment, tmp_path, capsys):
+def test_an_analysis_reached_through_a_link_is_neither_read_nor_written(experiment, tmp_path,
+                                                                       capsys):
     exp = received_with_link(experiment, tmp_path, "analysis")
     mine = tmp_path / "mine" / "analysis"
     (mine / "report.md").write_text("the user's own page")
+    (mine / "analysis.json").write_text("the user's own notes, not JSON")  # read? it says so
     before = snapshot(mine)
     assert main(["report", str(exp), "--quiet", "--embeddings", "none"]) == 2
     assert "symbolic link" in capsys.readouterr().err
     assert snapshot(mine) == before
+
+
+# ---------------------------------------------------------------- 5. no network for a received run
+
+def test_a_received_runs_config_does_not_download_or_create_folders(tmp_path, monkeypatch, capsys):
+    import socket
+
+    import torchvision.datasets.mnist as mnist
+    import yaml
+
+    fetched = []
+    monkeypatch.setattr(mnist, "download_and_extract_archive",
+                        lambda *a, **k: fetched.append(a) or (_ for _ in ()).throw(RuntimeError("offline")))
+    monkeypatch.setattr(socket.socket, "connect", lambda *a: fetched.append(a) or 1 / 0)
+    run = trained(tmp_path)
+    ssh = tmp_path / "home" / ".ssh"
+    ssh.mkdir(parents=True)
+    (ssh / "id_ed25519").write_text("private key")
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"] = {"name": "mnist", "root": str(ssh), "download": True}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    code = main(["extract", "--run-dir", str(run), "--layers", "fc1", "--out", str(tmp_path / "o"),
+                 "--quiet"])
+    assert code == 2, capsys.readouterr()
+    assert [p.name for p in ssh.iterdir()] == ["id_ed25519"]
+    assert not fetched
