@@ -263,3 +263,76 @@ def test_a_received_runs_config_does_not_download_or_create_folders(tmp_path, mo
     assert code == 2, capsys.readouterr()
     assert [p.name for p in ssh.iterdir()] == ["id_ed25519"]
     assert not fetched
+
+
+# ---------------------------------------------------------------- 6. a received analysis.json
+
+def received_analysis(root: Path, edit, private_in: str = "downloads") -> tuple[Path, Path]:
+    """An analysis as a collaborator sends it, saved into the user's downloads, and a
+    private run of the user's own (beside it, or in `private_in`); `edit(record,
+    private)` forges its analysis.json."""
+    sent = root / "sender"
+    sent.mkdir()
+    assert main(["analyze", feats(sent), "--out", str(sent / "an"), "--quiet"]) == 0
+    downloads = root / "downloads"
+    downloads.mkdir()
+    import shutil
+
+    shutil.copytree(sent / "an", downloads / "an")
+    shutil.rmtree(sent)
+    private = Path(features_dir(root / private_in / "private", np.random.default_rng(7).normal(
+        size=(20, 3)).astype(np.float32), np.arange(20) % 2))
+    record_path = downloads / "an" / "analysis.json"
+    record = json.loads(record_path.read_text())
+    edit(record, private)
+    record_path.write_text(json.dumps(record))
+    return downloads / "an", private
+
+
+def reads_under(events, path: Path) -> list[str]:
+    from tests.test_audit import within
+
+    return sorted({str(p) for _, p in events if within(p, path)})
+
+
+def strays(events, root: Path, *allowed: Path) -> list[str]:
+    """Files under `root` touched outside the received directory, --out and the log."""
+    from tests.test_audit import within
+
+    allowed = (*allowed, root / "mplconfig", root / "audit.log")
+    return sorted({str(p) for _, p in events if within(p, root) and not within(p, *allowed)})
+
+
+@pytest.mark.slow
+def test_a_received_analysis_naming_a_run_by_absolute_path_does_not_open_it(tmp_path):
+    from tests.test_audit import audited
+
+    def forge(record, private):
+        record["runs"] = [{"run": "private", "path": str(private), "manifest_sha256": "0" * 64}]
+
+    an, private = received_analysis(tmp_path, forge)
+    out = tmp_path / "out"
+    events = audited(["report", str(an), "--out", str(out), "--quiet", "--embeddings", "none"],
+                     tmp_path, cwd=Path.cwd())
+    assert not reads_under(events, private)
+    assert not strays(events, tmp_path, an, out)
+    assert "Re-analysed" not in (out / "an" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_forged_home_does_not_open_a_private_run(tmp_path):
+    from tests.test_audit import audited
+
+    def forge(record, private):
+        record["home"] = str((tmp_path / "downloads" / "an").resolve())  # where it now is
+        record["runs"] = [{"run": "private", "path": "../../home/private/feats",
+                           "manifest_sha256": "0" * 64}]
+
+    an, private = received_analysis(tmp_path, forge, private_in="home")
+    out = tmp_path / "out"
+    events = audited(["report", str(an), "--out", str(out), "--quiet", "--embeddings", "none"],
+                     tmp_path, cwd=Path.cwd())
+    page = (out / "an" / "report.md").read_text()
+    assert "(private) and were not opened" in page
+    assert not reads_under(events, private)
+    assert not strays(events, tmp_path, an, out)

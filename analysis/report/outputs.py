@@ -30,7 +30,10 @@ from repflat.rundir.names import (ANALYSIS_DIR, ANALYSIS_FILE, ANALYSIS_MARKER, 
 def check_output_dir(out: Path) -> None:
     """Refuse, writing nothing, an output directory that is not repflat's analysis
     directory: a run directory (it would mix two contracts), or a folder of the user's
-    own that holds files (its report.html or figures would be overwritten)."""
+    own that holds files (its report.html or figures would be overwritten), whatever
+    their names: ownership is repflat's owner marker (repflat.rundir.owner), or for an
+    analysis of an older repflat its `.repflat-analysis` or a record it wrote, and no
+    file beside repflat's own."""
     if out.exists() and not out.is_dir():
         raise expected("out", "a directory", f"{out} (a file)")
     if (out / CONFIG_FILE).is_file() or (out / MANIFEST).is_file():
@@ -193,7 +196,7 @@ def _prepare(kind: str, inputs: list[Path], progress: bool) -> Analysis:
     if kind == "analysis":
         return load(inputs[0], progress=progress)
     if kind == "experiment" and (inputs[0] / ANALYSIS_DIR / ANALYSIS_FILE).is_file():
-        return load(inputs[0] / ANALYSIS_DIR, progress=progress)
+        return load(inputs[0] / ANALYSIS_DIR, progress=progress, root=inputs[0])
     return compute(inputs, progress=progress)
 
 
