@@ -12,6 +12,9 @@ through `atomic_path`.
 - `read_bytes`/`read_text`/`read_json`/`load_yaml`/`read_csv`: size caps, strict UTF-8,
   and parser limits (JSON nesting and integer length; YAML aliases that expand past a
   node budget).
+- `no_links`/`inside`: no component below a given directory is a link, directories
+  included; `read_text` refuses a file with a second name (a hard link), since text is
+  what reports copy out.
 - `atomic_path`: a fresh temporary sibling (created O_EXCL | O_NOFOLLOW) moved over the
   target with `os.replace`, which replaces a planted link instead of writing through it.
 """
