@@ -33,14 +33,15 @@ from repflat.analysis.runs import (collect_runs, label_points, nested, on_disk, 
 from repflat.config import AnalysisConfig
 from repflat.progress import counted, progress_bar, say
 from repflat.errors import RepflatWarning, UserError, expected, public
-from repflat.files import is_regular, read_json, safe_label
+from repflat.files import is_regular, no_links, read_json, safe_label
 from repflat.rundir.experiment import ExperimentDir
 from repflat.rundir.run import read_run
 from repflat.files import sha256_file, write_text
 from repflat.strict import FieldError, parse, to_plain
-from repflat.rundir.names import ANALYSIS_FILE, CLASS, MANIFEST, Status
+from repflat.rundir.names import (ANALYSIS_DIR, ANALYSIS_FILE, ANALYSIS_TABLES, CLASS,
+                                  EXPERIMENT_FILE, MANIFEST, Status)
 
-TABLES = ("spectra.csv", "flattening.csv", "summary.csv", "training.csv", "effects.csv")
+TABLES = ANALYSIS_TABLES
 OPTIONAL = ("training.csv", "effects.csv")  # older analyses lack them
 # `class` and `seed` are nullable integers, converted (older text forms included) by
 # tidy.typed_columns; class_name stays text even when a name looks like a number.
@@ -225,7 +226,8 @@ def write_tables(analysis: Analysis, out: Path, home: Path | None = None) -> lis
         write_csv(out / fname, frame)
         written.append(out / fname)
     record = {"format": 1, "name": analysis.name, "description": analysis.description,
-              "home": str(home.resolve()), "settings": to_plain(analysis.settings),
+              "home": str(home.resolve()), "home_id": home_id(home),
+              "settings": to_plain(analysis.settings),
               "runs": [{"run": r.run_id, "path": os.path.relpath(r.path.resolve(), home.resolve()),
                         "manifest_sha256": r.features.manifest_sha256}  # as the run record read it
                        for r in analysis.runs if on_disk(r)],
@@ -284,28 +286,37 @@ def read_record(directory: Path) -> dict:
     return record
 
 
-def load(directory: Path, *, progress: bool = False) -> Analysis:
+def load(directory: Path, *, progress: bool = False, root: Path | None = None) -> Analysis:
     """An analysis directory's tables, with its runs re-opened when they are still where
     analysis.json says; re-analysed (same settings) when a run changed since.
 
-    analysis.json may come from someone else and name any path. A recorded run beside
-    the analysis (inside its parent directory, where `repflat run` and `repflat analyze
-    RUN... --out` leave them) is opened, and re-analysed when it changed. A run elsewhere
-    is not even looked at unless the analysis is still where it was written ("home"):
-    a directory received from someone else, or moved, reads only what it holds itself;
-    and then only when its manifest is the one analysed (same sha256)."""
+    analysis.json may come from someone else and name any path, so a recorded run is
+    opened only
+
+    - inside `root`, the directory the user gave (default: the experiment directory
+      holding this analysis as its `analysis/`, else the analysis directory itself), by
+      a relative path with no link on the way: re-analysed when it changed; or
+    - anywhere, when the analysis is provably where it was written (its recorded home is
+      this directory: same path, same device and inode, which a copy or a forged record
+      does not have), and then only when its manifest is the one analysed (same sha256).
+
+    Nothing else is opened, not even to be hashed, and the page says which runs were
+    left out."""
+    directory = Path(directory)
     record = read_record(directory)
     settings = parse(AnalysisConfig, record.get("settings"), f"{directory / ANALYSIS_FILE}: settings")
     recorded = record.get("runs", [])
-    paths = [directory / r["path"] for r in recorded]
-    at_home = record.get("home") == str(directory.resolve())
-    foreign = [r["run"] for r, p in zip(recorded, paths) if not _beside(directory, p) and not at_home]
+    root = Path(os.path.abspath(root if root is not None else received_root(directory)))
+    paths = [Path(os.path.normpath(os.path.abspath(directory / r["path"]))) for r in recorded]
+    inner = {p for r, p in zip(recorded, paths) if _within(root, r["path"], p)}
+    home = at_home(directory, record)
+    foreign = [r["run"] for r, p in zip(recorded, paths) if p not in inner and not home]
     present = [(r, p) for r, p in zip(recorded, paths)
                if r["run"] not in foreign and is_regular(p / MANIFEST)]
     same = {p for r, p in present if _manifest_sha256(p) == r.get("manifest_sha256")}
-    changed = [r["run"] for r, p in present if p not in same and _beside(directory, p)]
-    foreign += [r["run"] for r, p in present if p not in same and not _beside(directory, p)]
-    if paths and len(present) == len(paths) and changed and not foreign:
+    changed = [r["run"] for r, p in present if p not in same and p in inner]
+    stale = [r["run"] for r, p in present if p not in same and p not in inner]
+    if paths and len(present) == len(paths) and changed and not foreign and not stale:
         analysis = compute(paths, settings=settings, progress=progress)
         analysis.name, analysis.description = record.get("name"), record.get("description")
         analysis.notes.append(f"Re-analysed: {', '.join(changed)} changed since the tables "
@@ -318,9 +329,13 @@ def load(directory: Path, *, progress: bool = False) -> Analysis:
         notes.append(f"{counted(len(foreign), 'run')} recorded in {ANALYSIS_FILE} "
                      f"{'lies' if len(foreign) == 1 else 'lie'} outside the "
                      f"directory holding this analysis ({', '.join(foreign[:5])}) and were not "
-                     "opened (this analysis was written elsewhere, or they changed since): the "
-                     "tables are as written. To analyse them, name them: repflat report "
-                     "RUN... --out DIR.")
+                     "opened (this analysis was written elsewhere, or moved): the tables are "
+                     "as written. To analyse them, name them: repflat report RUN... --out DIR.")
+    if stale:
+        notes.append(f"{counted(len(stale), 'run')} outside this analysis's directory "
+                     f"changed since the tables were written ({', '.join(stale[:5])}) and "
+                     f"{'was' if len(stale) == 1 else 'were'} not re-analysed: the tables are "
+                     "as written. To analyse them again, name them: repflat report RUN... --out DIR.")
     in_memory = [str(n) for n in record.get("in_memory", []) if isinstance(n, str)]
     if in_memory:
         notes.append(f"{len(in_memory)} feature set(s) were analysed in memory "
@@ -345,11 +360,39 @@ def _manifest_sha256(run: Path) -> str | None:
         return None
 
 
-def _beside(directory: Path, run: Path) -> bool:
-    """`run` lies inside `directory`'s parent (resolved: no `..` or link leads out)."""
+def received_root(directory: Path) -> Path:
+    """What a received analysis may read: the experiment directory it is the `analysis/`
+    of (its runs are in `runs/` beside it), else only itself."""
+    parent = Path(os.path.abspath(directory)).parent
+    if Path(os.path.abspath(directory)).name == ANALYSIS_DIR and is_regular(parent / EXPERIMENT_FILE):
+        return parent
+    return directory
+
+
+def _within(root: Path, rel: str, path: Path) -> bool:
+    """`path` (`rel` from the analysis, made absolute) lies inside `root`, `rel` is
+    relative and no component below `root` is a link."""
+    if os.path.isabs(rel) or not path.is_relative_to(root) or path == root:
+        return False
     try:
-        return run.resolve().is_relative_to(directory.resolve().parent)
-    except (OSError, RuntimeError):
+        no_links(root, path.relative_to(root), "paths")
+    except UserError:
+        return False
+    return True
+
+
+def home_id(directory: Path) -> list[int]:
+    """The device and inode of the directory an analysis is written for: recorded with
+    its path, so a copy (or a forged record) is not taken for the analysis at home."""
+    st = os.stat(directory)
+    return [st.st_dev, st.st_ino]
+
+
+def at_home(directory: Path, record: dict) -> bool:
+    try:
+        return (record.get("home") == str(directory.resolve())
+                and record.get("home_id") == home_id(directory))
+    except OSError:
         return False
 
 

@@ -12,6 +12,9 @@ through `atomic_path`.
 - `read_bytes`/`read_text`/`read_json`/`load_yaml`/`read_csv`: size caps, strict UTF-8,
   and parser limits (JSON nesting and integer length; YAML aliases that expand past a
   node budget).
+- `no_links`/`inside`: no component below a given directory is a link, directories
+  included; `read_text` refuses a file with a second name (a hard link), since text is
+  what reports copy out.
 - `atomic_path`: a fresh temporary sibling (created O_EXCL | O_NOFOLLOW) moved over the
   target with `os.replace`, which replaces a planted link instead of writing through it.
 """
@@ -22,6 +25,8 @@ import errno
 import hashlib
 import json
 import os
+import re
+import secrets
 import stat
 import time
 from collections.abc import Iterator
@@ -37,7 +42,13 @@ TEXT_LIMIT = 1 << 30        # CSV tables (bounded by memory, not parse blow-up)
 YAML_NODES = 100_000        # values a YAML document may expand to, aliases followed
 CSV_LINE = 1 << 16          # characters in one line of a table (repflat's: a few hundred)
 CSV_COLUMNS = 1_000         # columns of a table (repflat's: under 20)
-TMP_SUFFIX = ".tmp"
+TMP_SUFFIX = ".repflat-tmp"
+TOKEN = secrets.token_hex(8)
+"""This process's share of its temporary names: a file of the user's that merely looks
+like a temporary (`.thesis.2024.tmp`) is never taken for repflat's."""
+TEMPORARY = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{16}\.repflat-tmp$")
+"""The form of every temporary name repflat makes (`temporary_name`): the only names a
+cleanup after a killed writer removes (the pid in group 1)."""
 
 
 def _kind(mode: int) -> str:
@@ -81,10 +92,24 @@ def is_regular(path: str | Path) -> bool:
         return False
 
 
-def read_bytes(path: str | Path, where: str, limit: int, *, follow: bool = False) -> bytes:
-    """The contents of a regular file of at most `limit` bytes (see `open_regular`)."""
+def single_link(fd: int, path: str | Path, where: str, doing: str) -> None:
+    """Refuse a file that has another name (a hard link): writing over it, or copying
+    its text into a report, would reach that other file, which may lie anywhere on the
+    same file system (a link cannot be told from the file it links)."""
+    links = os.fstat(fd).st_nlink
+    if links > 1:
+        raise UserError(f"{path} has {links} names (a hard link to a file that may lie "
+                        f"anywhere); refusing to {doing} it", argument=where)
+
+
+def read_bytes(path: str | Path, where: str, limit: int, *, follow: bool = False,
+               single: bool = False) -> bytes:
+    """The contents of a regular file of at most `limit` bytes (see `open_regular`);
+    `single`: refused if it has another name (a hard link)."""
     fd = open_regular(path, where, follow=follow)
     try:
+        if single:
+            single_link(fd, path, where, "read")
         size = os.fstat(fd).st_size
         if size > limit:
             raise UserError(f"{path} is {size:,} bytes, more than the {limit:,} such a "
@@ -102,8 +127,11 @@ def read_bytes(path: str | Path, where: str, limit: int, *, follow: bool = False
 
 def read_text(path: str | Path, where: str, limit: int = TEXT_LIMIT, *,
               follow: bool = False) -> str:
+    """A text file's contents. Inside a directory repflat was given (not `follow`) the
+    file must have one name: text (configs, records, metrics, manifests) is what reports
+    copy out, and a hard link would copy a private file there."""
     try:
-        return read_bytes(path, where, limit, follow=follow).decode("utf-8")
+        return read_bytes(path, where, limit, follow=follow, single=not follow).decode("utf-8")
     except UnicodeDecodeError as err:
         raise UserError(f"{path} is not UTF-8 text (byte {err.start})", argument=where) from None
 
@@ -270,6 +298,7 @@ def inside(root: Path, rel: str, where: str, what: str = "its directory") -> Pat
         raise expected(where, f"a path inside {what}", f"{rel} ({err})") from None
     if not full.is_relative_to(base):
         raise expected(where, f"a path inside {what}", rel)
+    no_links(root, rel, where)
     return full
 
 
@@ -319,11 +348,32 @@ def safe_name(name: object, where: str) -> str:
     return name
 
 
+def no_links(root: str | Path, rel: str | Path, where: str) -> Path:
+    """`root / rel`, refused if any component of `rel` that exists is a symbolic link,
+    directories included (`root` itself, named by the user, may be one): inside a
+    directory it is given, repflat reads and writes nothing through a link."""
+    path = Path(root)
+    for part in Path(rel).parts:
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            break
+        except OSError as err:
+            raise expected(where, f"a path inside {root}", f"{rel} ({err})") from None
+        if stat.S_ISLNK(mode):
+            raise UserError(f"{path} is a symbolic link; repflat reads and writes inside "
+                            "the directories it is given, never through links", argument=where)
+    return Path(root) / rel
+
+
 # ---------------------------------------------------------------- writing
 
 def temporary_name(path: Path) -> Path:
-    """The temporary sibling a writer of `path` uses: `.<name>.<pid>.tmp`."""
-    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    """The temporary sibling a writer of `path` uses: `.<name>.<pid>.<token>.repflat-tmp`
+    (the pid says whether its writer still runs; the token, 16 hex digits drawn by the
+    writer, and the suffix make the form one no user file has by accident)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{TOKEN}{TMP_SUFFIX}")
 
 
 def create_new(path: Path, mode: int = 0o644) -> int:

@@ -439,7 +439,7 @@ def run_case(case: Case, tmp_path: Path, capsys) -> None:
     if case.outputs:
         stray = [k for k in after.keys() - before.keys() if not output(k)]
         assert not stray, f"files written outside {case.outputs}: {sorted(stray)[:5]}"
-    left = [k for k in after.keys() - before.keys() if k.endswith(".tmp") or "/.stage." in k]
+    left = [k for k in after.keys() - before.keys() if k.endswith(".repflat-tmp")]
     assert not left, f"a temporary file was left behind: {left}"
     if case.check is not None:
         case.check(tmp_path)

@@ -103,7 +103,7 @@ def test_training_killed_repeatedly_resumes_to_the_same_run(tmp_path, tiny):
     wb = torch.load(cut / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert entries(whole) == entries(cut)
-    assert not list(cut.rglob("*.tmp")) and not list(cut.rglob("*.partial"))
+    assert not list(cut.rglob("*.repflat-tmp")) and not list(cut.rglob("*.partial"))
 
 
 def entries(run: Path) -> list:
@@ -126,7 +126,7 @@ def test_extraction_killed_repeatedly_resumes_to_the_same_arrays(tmp_path):
     finish([*args, "--out", str(cut), "--resume"])
     assert kills == KILLS
     assert entries(whole) == entries(cut)
-    assert not list(cut.rglob("*.tmp")) and not list(cut.rglob("*.partial"))
+    assert not list(cut.rglob("*.repflat-tmp")) and not list(cut.rglob("*.partial"))
 
 
 def test_analysis_killed_repeatedly_then_rerun_writes_the_same_outputs(tmp_path, trained_runs):
@@ -138,7 +138,7 @@ def test_analysis_killed_repeatedly_then_rerun_writes_the_same_outputs(tmp_path,
     finish(args)
     for name in ("spectra.csv", "flattening.csv", "summary.csv", "training.csv", "report.md"):
         assert (cut / name).read_bytes() == (whole / name).read_bytes(), name
-    assert not list(cut.rglob("*.tmp"))
+    assert not list(cut.rglob("*.repflat-tmp"))
 
 
 def report_is_whole(out: Path) -> None:
@@ -167,7 +167,7 @@ def test_report_killed_repeatedly_keeps_a_whole_report(tmp_path, trained_runs):
         report_is_whole(out)
     finish(args)
     report_is_whole(out)
-    assert not list(out.rglob("*.tmp")) and not list(out.glob(".stage.*"))
+    assert not list(out.rglob("*.repflat-tmp")) and not list(out.glob(".stage.*.repflat-tmp"))
 
 
 @pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, 130, "interrupted"),

@@ -95,6 +95,7 @@ def test_a_report_removes_every_stale_figure_it_did_not_draw_again(tmp_path):
     out = tmp_path / "a"
     out.mkdir()
     (out / "analysis.json").write_text("{}")  # an analysis directory repflat wrote before
+    (out / ".repflat-analysis").touch()       # (an older one: its marker, no .repflat-owner)
     for name in FIGURES["datasets"]:
         (out / name).write_bytes(b"old figure")
     analyze({"erm": fs}, out, progress=False)

@@ -71,7 +71,7 @@ def test_an_array_is_hashed_once_per_reader_and_again_once_changed(tmp_path, mon
 
 def test_no_temporary_files_remain_and_manifest_lists_only_complete_arrays(tmp_path):
     write_some(tmp_path)
-    assert not list(tmp_path.rglob("*.tmp"))
+    assert not list(tmp_path.rglob("*.repflat-tmp"))
     for e in Features(tmp_path).entries:
         assert (tmp_path / e.path).is_file()
 
@@ -83,7 +83,7 @@ def test_a_failed_write_leaves_the_manifest_untouched(tmp_path):
     with pytest.raises(ValueError):  # object arrays are refused before anything is listed
         w.add("train", 6, "fc1", np.array([object()], dtype=object))
     assert (tmp_path / "features/manifest.json").read_text() == before
-    assert not list(tmp_path.rglob("*.tmp"))
+    assert not list(tmp_path.rglob("*.repflat-tmp"))
 
 
 @pytest.mark.parametrize("manifest, message", [

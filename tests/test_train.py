@@ -18,8 +18,10 @@ from tests.trees import digest
 
 
 def tree_digest(root):
-    """The tree's digest without the files that hold wall-clock times."""
-    return digest(root, skip=("run.json", "metrics.csv", "checkpoint.pt", ".repflat.lock"))
+    """The tree's digest without the files that hold wall-clock times, pids or the
+    owner marker's random nonce."""
+    return digest(root, skip=("run.json", "metrics.csv", "checkpoint.pt", ".repflat.lock",
+                              ".repflat-owner"))
 
 
 def test_same_seed_gives_identical_features_and_weights(tmp_path, tiny):

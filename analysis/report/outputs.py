@@ -19,8 +19,10 @@ from repflat.analysis.report.build import ReportOptions, build_report, check_opt
 from repflat.analysis.results import Analysis
 from repflat.config import read_yaml
 from repflat.errors import UserError, expected, public
-from repflat.rundir.lock import claimed_by, exclusive
-from repflat.rundir.names import (ANALYSIS_FILE, ANALYSIS_MARKER, CONFIG_FILE, EXPERIMENT_FILE, FIGURES,
+from repflat.files import is_regular, no_links, temporary_name
+from repflat.rundir.lock import exclusive, visible_entries
+from repflat.rundir.owner import check_owned
+from repflat.rundir.names import (ANALYSIS_DIR, ANALYSIS_FILE, ANALYSIS_MARKER, CONFIG_FILE, EXPERIMENT_FILE, FIGURES,
                                   MANIFEST)
 
 
@@ -28,13 +30,29 @@ from repflat.rundir.names import (ANALYSIS_FILE, ANALYSIS_MARKER, CONFIG_FILE, E
 def check_output_dir(out: Path) -> None:
     """Refuse, writing nothing, an output directory that is not repflat's analysis
     directory: a run directory (it would mix two contracts), or a folder of the user's
-    own that holds files (its report.html or figures would be overwritten)."""
+    own that holds files (its report.html or figures would be overwritten), whatever
+    their names: ownership is repflat's owner marker (repflat.rundir.owner), or for an
+    analysis of an older repflat its `.repflat-analysis` or a record it wrote, and no
+    file beside repflat's own."""
     if out.exists() and not out.is_dir():
         raise expected("out", "a directory", f"{out} (a file)")
     if (out / CONFIG_FILE).is_file() or (out / MANIFEST).is_file():
         raise expected("out", "a directory for analysis outputs, not a run directory", str(out))
-    if out.is_dir() and not (out / ANALYSIS_MARKER).is_file() and not (out / ANALYSIS_FILE).is_file():
-        claimed_by(out, ANALYSIS_MARKER, "`repflat analyze` or `repflat report`")  # refuses if not empty
+    if out.is_dir() and visible_entries(out):
+        check_owned(out, "analysis", "`repflat analyze` or `repflat report`",
+                    legacy=is_regular(out / ANALYSIS_MARKER) or _older_record(out))
+
+
+def _older_record(out: Path) -> bool:
+    """`out` holds an analysis.json as repflat wrote it before the owner marker: a user's
+    file of that name (other fields) does not make the folder an analysis directory."""
+    if not is_regular(out / ANALYSIS_FILE):
+        return False
+    try:
+        record = read_record(out)
+    except UserError:
+        return False
+    return isinstance(record.get("format"), int) and isinstance(record.get("settings"), dict)
 
 
 PUBLISH_ORDER = (".png", ".csv", ".json", ".md", ".html")
@@ -51,7 +69,7 @@ def write_outputs(analysis: Analysis, out: Path, options: ReportOptions, *,
     the previous report as it was; a kill during the swap leaves pages whose figures
     exist (the staging directory is removed by the next writer)."""
     (out / ANALYSIS_MARKER).touch()
-    stage = out / f".stage.{os.getpid()}"
+    stage = temporary_name(out / "stage")
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try:
@@ -120,7 +138,7 @@ def analyze(paths: Iterable[str | Path], out: str | Path, *, overrides: dict | N
     check_output_dir(out)
     analysis = compute(paths, overrides=overrides, progress=progress)
     check_options(analysis, options)
-    with exclusive(out, derived=derived):
+    with exclusive(out, derived=derived, kind="analysis"):
         return write_outputs(analysis, out, options, tables=True, progress=progress)
 
 
@@ -146,7 +164,8 @@ def report_targets(paths: Iterable[str | Path], out: str | Path | None) -> list[
             raise expected("paths", "an existing experiment, analysis or run directory", str(path))
         if (path / EXPERIMENT_FILE).is_file():
             name = _dirname(read_yaml(path / EXPERIMENT_FILE, follow=False).get("name"), path.name)
-            targets.append(("experiment", [path], Path(out) / name if out else path / "analysis"))
+            no_links(path, ANALYSIS_DIR, "paths")  # read below and maybe written: not a link
+            targets.append(("experiment", [path], Path(out) / name if out else path / ANALYSIS_DIR))
         elif _is_analysis_dir(path):
             name = _dirname(read_record(path).get("name"), path.name)
             targets.append(("analysis", [path], Path(out) / name if out else path))
@@ -160,7 +179,9 @@ def report_targets(paths: Iterable[str | Path], out: str | Path | None) -> list[
             raise expected("out", "a directory for the report of the run directories given",
                            None)
         # one run alone: its report goes into RUN/analysis, as `repflat analyze RUN` puts it
-        targets.append(("runs", loose, Path(out) / "runs" if out else loose[0] / "analysis"))
+        if out is None:
+            no_links(loose[0], ANALYSIS_DIR, "paths")
+        targets.append(("runs", loose, Path(out) / "runs" if out else loose[0] / ANALYSIS_DIR))
     outs = [t[2].resolve() for t in targets]
     dupes = sorted({str(o) for o in outs if outs.count(o) > 1})
     if dupes:
@@ -174,8 +195,8 @@ def report_targets(paths: Iterable[str | Path], out: str | Path | None) -> list[
 def _prepare(kind: str, inputs: list[Path], progress: bool) -> Analysis:
     if kind == "analysis":
         return load(inputs[0], progress=progress)
-    if kind == "experiment" and (inputs[0] / "analysis" / ANALYSIS_FILE).is_file():
-        return load(inputs[0] / "analysis", progress=progress)
+    if kind == "experiment" and (inputs[0] / ANALYSIS_DIR / ANALYSIS_FILE).is_file():
+        return load(inputs[0] / ANALYSIS_DIR, progress=progress, root=inputs[0])
     return compute(inputs, progress=progress)
 
 
@@ -192,7 +213,7 @@ def report(paths: Iterable[str | Path], out: str | Path | None = None, *,
     for kind, inputs, target, analysis in prepared:
         # named by the user: an analysis directory reported in place; found: the rest
         derived = not (kind == "analysis" and out is None)
-        with exclusive(target, derived=derived):
+        with exclusive(target, derived=derived, kind="analysis"):
             source = analysis.source.resolve() if analysis.source else None
             # tables computed now, or read from elsewhere, are written beside the report
             written += write_outputs(analysis, target, options, tables=source != target.resolve(),

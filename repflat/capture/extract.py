@@ -286,7 +286,7 @@ def extract_to(model: nn.Module, layers: Sequence[str], data: object, out: str |
                 and names in (None, writer.manifest.get("class_names")):
             return RunState.COMPLETE
     dist = from_env(job.device)
-    with exclusive(out) if dist.main else contextlib.nullcontext():
+    with exclusive(out, kind="extract") if dist.main else contextlib.nullcontext():
         if dist.main:
             if o.restart:
                 _clear_partials(out)

@@ -8,6 +8,7 @@ per phase (a log, a notebook cell, CI see them), and under a terminal a bar too.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import shutil
 import sys
@@ -124,7 +125,11 @@ def extract(args) -> None:
                             argument=', '.join(given))
         model, cfg, epoch = run_model(args.run_dir)
         source = {"source": "run", "path": str(args.run_dir)}
-        data = cfg.data
+        # the run may be someone else's: its config must not make repflat fetch anything
+        # or create folders outside --out (its root may name any directory); --download
+        # is the user's own word for it
+        data = (dataclasses.replace(cfg.data, download=False)
+                if getattr(cfg.data, "download", False) else cfg.data)
     else:
         model = torchvision_model(args.model, args.weights, args.num_classes, seed=args.seed)
         source = {"source": "torchvision", "name": args.model, "weights": args.weights,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from repflat.errors import UserError, expected
-from repflat.files import (atomic_path, check_budget, create_new, file_sha256, is_regular,
+from repflat.files import (atomic_path, single_link, check_budget, create_new, file_sha256, is_regular,
                            open_regular, sha256_file)
 
 PARTIAL = ".partial"
@@ -114,6 +114,11 @@ class ArrayStream:
             self.header = fh.tell()
         self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
         self.fd = os.open(self.partial, os.O_WRONLY | os.O_NOFOLLOW)
+        try:
+            single_link(self.fd, self.partial, "partial array", "write rows into")
+        except UserError:
+            os.close(self.fd)
+            raise
 
     def write_rows(self, start: int, rows: np.ndarray) -> None:
         rows = np.ascontiguousarray(rows, dtype=self.dtype)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from repflat.config import AnalysisConfig, Experiment, RunConfig, parse_experiment, read_yaml
 from repflat.config.grid import GridPoint
+from repflat.files import no_links
 from repflat.rundir.names import EXPERIMENT_FILE, RUNS_DIR, run_dirname
 
 
@@ -50,8 +51,9 @@ class ExperimentDir:
 
     @property
     def run_paths(self) -> list[Path]:
-        """Each run's directory, in the experiment's order (arms, then seeds)."""
-        return [run_path(self.path, r) for r in self.experiment.runs]
+        """Each run's directory, in the experiment's order (arms, then seeds); a UserError
+        if `runs/` or a run directory is a symbolic link (it would lead anywhere)."""
+        return [no_links(self.path, run_path("", r), "paths") for r in self.experiment.runs]
 
 
 def is_experiment_dir(path: str | Path) -> bool:

@@ -1,9 +1,11 @@
 """Which directories repflat writes into: those it made (`claimed_by`), one writer at a
 time (`exclusive`, a lock held while a command writes).
 
-A directory is repflat's when it is new or empty, or holds the marker file of the command
-writing into it (config.yaml, extract.yaml, experiment.yaml, the analysis marker); any
-other folder is refused before anything is written (`claimed_by`).
+A directory is repflat's when it is new or empty, or holds repflat's owner marker of the
+kind the command writes and nothing repflat did not write (repflat.rundir.owner; an
+older repflat's directory: its command's marker file, config.yaml, extract.yaml,
+experiment.yaml, and nothing else); any other folder is refused before anything is
+written (`claimed_by`), whatever the names of the files in it.
 
 The lock is `fcntl.flock` on DIR/.repflat.lock, which the kernel releases when its
 holder exits, however it exits: a lock left by a killed process is therefore simply
@@ -15,7 +17,7 @@ Taking the lock is also where a directory is checked before repflat writes into 
 (a planted link would have repflat truncate whatever it points at), and nothing below
 the directory may be a link or a special file, so every later write lands inside it.
 Then the temporary files a killed writer of this directory left behind are removed:
-repflat's own (`.<name>.<pid>.tmp` of a process that is gone), in this directory and its
+repflat's own (`.<name>.<pid>.<token>.repflat-tmp` of a process that is gone), in this directory and its
 subdirectories except those claimed by a lock of their own.
 """
 from __future__ import annotations
@@ -24,25 +26,26 @@ import contextlib
 import errno
 import fcntl
 import os
-import re
 import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from repflat.errors import UserError, expected
-from repflat.files import is_regular, read_yaml_file
-from repflat.rundir.names import LOCK_FILE
+from repflat.files import TEMPORARY, is_regular, read_yaml_file, single_link
+from repflat.rundir.names import LOCK_FILE, OWNER_FILE
+from repflat.rundir.owner import MARKER_KIND, check_owned, claim_owner
 
-TEMPORARY = re.compile(r"^\..+\.(\d+)\.tmp$")
-STAGING = re.compile(r"^\.stage\.(\d+)$")
-"""A directory where a report is assembled before its files replace the old ones."""
 
 
 @contextlib.contextmanager
 def exclusive(directory: str | Path, argument: str = "out", *,
-              derived: bool = False) -> Iterator[None]:
+              derived: bool = False, kind: str | None = None) -> Iterator[None]:
     """Hold DIRECTORY's lock (creating the directory) or refuse with a UserError.
+
+    `kind`: what the holder writes there (run, extract, experiment, analysis); the
+    directory's owner marker is written if it has none (the caller checked the directory
+    with `claimed_by` or `check_owned` first).
 
     `derived`: the directory was not named by the user but found inside another one
     (an experiment's `analysis/`, its `runs/...`); it may then not be a link either.
@@ -65,6 +68,7 @@ def exclusive(directory: str | Path, argument: str = "out", *,
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise UserError(f"{directory / LOCK_FILE} is not a regular file; "
                             "refusing to use it as a lock", argument=argument)
+        single_link(fd, directory / LOCK_FILE, argument, "write the lock into")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -73,6 +77,8 @@ def exclusive(directory: str | Path, argument: str = "out", *,
                             f"(pid {holder}); wait for it to finish or choose another directory",
                             argument=argument) from None
         check_tree(directory, argument)
+        if kind is not None:
+            claim_owner(directory, kind, argument)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         remove_stale_temporaries(directory)
@@ -114,8 +120,8 @@ def visible_entries(directory: Path) -> list[Path]:
     """The directory's entries other than repflat's own bookkeeping: its lock file and
     what a killed writer may have left (temporaries, a staging directory), which a
     directory repflat made and never finished may hold."""
-    return [p for p in directory.iterdir() if p.name != LOCK_FILE
-            and not TEMPORARY.match(p.name) and not STAGING.match(p.name)]
+    return [p for p in directory.iterdir() if p.name not in (LOCK_FILE, OWNER_FILE)
+            and not TEMPORARY.match(p.name)]
 
 
 def _gone(pid: int) -> bool:
@@ -140,8 +146,8 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
         for name in list(dirs):
             if (here / name / LOCK_FILE).exists():
                 dirs.remove(name)  # claimed separately: cleaned when its own lock is taken
-            elif (m := STAGING.match(name)) and _gone(int(m.group(1))):
-                dirs.remove(name)
+            elif (m := TEMPORARY.match(name)) and _gone(int(m.group(1))):
+                dirs.remove(name)  # a staging directory (os.walk lists no link among dirs)
                 shutil.rmtree(here / name, ignore_errors=True)
                 stale.append(here / name)
         for name in files:
@@ -160,16 +166,20 @@ def claimed_by(path: Path, marker: str, written_by: str, argument: str = "out"):
     """What a directory's marker file (config.yaml, extract.yaml, experiment.yaml) holds,
     as parsed YAML (None if unreadable), or NEW if the directory is absent or empty.
 
-    Refuses, changing nothing, a path that is a file or a non-empty directory without
-    the marker: repflat writes only into directories it made.
+    Refuses, changing nothing, a path that is a file, or a non-empty directory that is
+    not repflat's of this kind (`repflat.rundir.owner.check_owned`): repflat writes only
+    into directories it made.
     """
     if path.exists() and not path.is_dir():
         raise expected(argument, "a directory", f"{path} (a file)")
     if not path.exists() or not visible_entries(path):
         return NEW
-    if not (path / marker).is_file() and not (path / marker).is_symlink():
-        raise expected(argument, f"an empty directory or one written by {written_by}",
-                       f"{path} ({len(visible_entries(path))} entries, no {marker})")
+    if (path / marker).is_symlink():
+        read_yaml_file(path / marker, argument)  # refused, saying it is a link
+    check_owned(path, MARKER_KIND[marker], written_by, argument,
+                legacy=(path / marker).is_file() and not (path / marker).is_symlink())
+    if not (path / marker).exists() and not (path / marker).is_symlink():
+        return None  # repflat's, its marker not written yet: the caller says what it expected
     try:
         return read_yaml_file(path / marker, argument)
     except UserError:

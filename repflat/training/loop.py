@@ -261,7 +261,7 @@ def train_prepared(cfg: RunConfig, out: str | Path, plain: dict, state: RunState
     out = Path(out)
     resumed = None if restart or state is RunState.NEW else checkpoint.load_resumable(
         out / CHECKPOINT_FILE, plain, dist.world)
-    with exclusive(out) if dist.main else contextlib.nullcontext():
+    with exclusive(out, kind="run") if dist.main else contextlib.nullcontext():
         run = (RunWriter(out, plain, RunState.RESUME if resumed else state, torch.get_num_threads())
                if dist.main else None)
         dist.barrier()

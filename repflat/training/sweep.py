@@ -120,7 +120,7 @@ class Plan:
     def claimed(self) -> Iterator[None]:
         """Hold the experiment directory's lock, with its experiment.yaml written: what
         every way of training the runs (here, or as cluster jobs) does first."""
-        with exclusive(self.out):
+        with exclusive(self.out, kind="experiment"):
             write_text(self.out / EXPERIMENT_FILE, dump_yaml(self.exp.source))
             yield
 
