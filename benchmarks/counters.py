@@ -33,6 +33,7 @@ import importlib
 import inspect
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -115,13 +116,21 @@ def counting(calls: collections.Counter, hashed: collections.Counter, phase: lis
                 setattr(module, attr, wrappers[value])
 
 
+TEMPORARY = re.compile(r"^\.(?P<name>.+)\.\d+(\.[0-9a-f]{16}\.repflat-tmp|\.tmp)$")
+"""A writer's temporary, `.NAME.PID.TOKEN.repflat-tmp` (or `.NAME.PID.tmp`, as written
+before repflat.files.TEMPORARY; --against an older revision)."""
+
+
+def written_as(base: str) -> str:
+    """The file name a temporary named `base` becomes (`base` itself otherwise)."""
+    match = TEMPORARY.match(base)
+    return match["name"] if match else base
+
+
 def final_name(path) -> str:
-    """The file a writer's temporary (`.NAME.PID.tmp`) or partial (`NAME.partial`) becomes."""
-    path = os.fspath(path)
-    folder, base = os.path.split(path)
-    if base.startswith(".") and base.endswith(".tmp") and base.count(".") >= 3:
-        base = base[1:].rsplit(".", 2)[0]
-    return os.path.join(folder, base.removesuffix(".partial"))
+    """The file a writer's temporary or partial (`NAME.partial`) becomes."""
+    folder, base = os.path.split(os.fspath(path))
+    return os.path.join(folder, written_as(base).removesuffix(".partial"))
 
 
 def count(experiment: Path, out: Path, figures: str = "none", settle: bool = False) -> dict:
@@ -142,12 +151,11 @@ def count(experiment: Path, out: Path, figures: str = "none", settle: bool = Fal
         mode = "write" if (flags & (os.O_WRONLY | os.O_RDWR)
                            or any(c in str(args[1] or "") for c in "wax+")) else "read"
         now = phase[-1] if phase else "setup"
-        if os.path.realpath(path) in (given, written) or (
-                base.startswith(".experiment.yaml.") and base.endswith(".tmp")):
+        final = written_as(base)  # atomic writes open a temporary, then rename it
+        if os.path.realpath(path) in (given, written) or (final != base and final == "experiment.yaml"):
             opens["experiment", mode, now] += 1
-        for f in FILES:  # atomic writes open `.NAME.PID.tmp`
-            if base == f or (base.startswith(f".{f}.") and base.endswith(".tmp")):
-                opens[f, mode, now] += 1
+        if final in FILES:
+            opens[final, mode, now] += 1
 
     counting(calls, hashed, phase, settle)
     sys.addaudithook(audit)  # cannot be removed: this process ends after one count
