@@ -163,5 +163,5 @@ def test_property_gram_equals_svd_over_shapes(n, d, k, seed, chunk, center):
 
 def test_squares_that_overflow_float64_are_refused():
     x, y = classes(n=30)
-    with pytest.raises(UserError, match="too large to square in float64"):
+    with pytest.raises(UserError, match="too large for float64's squares"):
         gram_statistics(x * 1e200, y)
