@@ -48,15 +48,15 @@ for seed in (0, 1, 2):
     print(f"seed {seed}: {mixup}")
     for arm, strategy, net in (("erm", "none", erm), ("manifold_mixup", "manifold_mixup", mixed)):
         features.append(repflat.extract(net, ["1", "3"], data, arm=arm, strategy=strategy,
-                                        seed=seed, progress=False))
+                                        seed=seed, progress=False, discriminative=True))
 
 result = ra.compute(features, overrides={"split": "test"}, progress=False)
 summary = result.summary[result.summary["metric"].isin(["sum_other_singular_values", "effective_rank"])]
 print(summary[["arm", "layer", "metric", "mean", "std", "n_runs"]].round(3).to_string(index=False))
 
 effects = ra.compare(result, baseline="erm")   # seed-paired: each seed's two models
-shown = effects[effects["metric"].isin(["sum_other_singular_values", "pooled_sum_other_singular_values",
-                                        "effective_rank"])]
+shown = effects[effects["metric"].isin(["along_spread", "across_spread",  # Corollary 1's, scale-free
+                                        "sum_other_singular_values", "effective_rank"])]
 print(shown[["layer", "metric", "arm", "baseline_mean", "arm_mean", "diff", "low", "high",
              "method", "n_seeds"]].round(3).to_string(index=False))
 assert set(effects["n_seeds"]) == {3} and effects["low"].notna().all()

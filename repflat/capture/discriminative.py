@@ -33,6 +33,8 @@ import torch
 from torch import nn
 
 from repflat.base.layers import evaluating, hooked, is_module_layer, layer_names
+from repflat.capture.engine import batch_indices, iterate
+from repflat.capture.inputs import as_rows
 from repflat.errors import UserError
 from repflat.files import check_budget
 from repflat.rundir.names import INPUT
@@ -168,3 +170,22 @@ def class_jacobian_summaries(model: nn.Module, batches, layers: Sequence[str], n
     if skipped is not None:
         skipped.update(acc.skipped)
     return acc.summaries(), acc.counts
+
+
+def rows_summaries(model: nn.Module, rows, layers: Sequence[str], n_classes: int, *,
+                   device: torch.device, batch_size: int, reduce: str = "flatten"
+                   ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray, dict[str, str]]:
+    """`class_jacobian_summaries` of one split as an extraction holds it (a Dataset, or a
+    loader's Rows with their dataset indices and collate_fn): the summaries, the class
+    counts and the layers left out with why. The order of the rows does not matter (the
+    summary is a per-class average), so a loader's batches are not needed here."""
+    rows = as_rows(rows)
+    order = np.arange(len(rows)) if rows.order is None else np.asarray(rows.order)
+    batches = [order[r.start:r.stop] for r in batch_indices(len(order), batch_size)]
+    skipped: dict[str, str] = {}
+    summaries, counts = class_jacobian_summaries(
+        model, iterate(rows.dataset, batches, 0, rows.collate), supported(model, layers, reduce),
+        n_classes, device=device, reduce=reduce, skipped=skipped)
+    skipped |= {l: "not a module's output (a function node or one call of a reused module)"
+                for l in layers if l not in summaries and l not in skipped}
+    return summaries, counts, skipped

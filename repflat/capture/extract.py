@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -33,17 +34,19 @@ from repflat.capture.engine import (DEFAULT_BATCH, STATE_DIR, Taker, capture_arr
                                     first_rows, model_fingerprint, pending_state, take)
 from repflat.base.layers import evaluating
 from repflat.base.naming import check_layers
+from repflat.capture.discriminative import rows_summaries
 from repflat.capture.inputs import Splits, as_splits, check_names_fit
 from repflat.strict import dump_yaml
 from repflat.config.schema import FEATURE_DTYPES, REDUCTIONS
 from repflat.errors import UserError, choice, expected, public
 from repflat.rundir.arrays import PARTIAL
-from repflat.rundir.features import FeatureSet, Features, FeatureWriter, MemoryFeatures
+from repflat.rundir.features import Discriminative, FeatureSet, Features, FeatureWriter, MemoryFeatures
 from repflat.files import write_text
 from repflat.rundir.label import RunLabel, run_label
 from repflat.rundir.lock import exclusive
 from repflat.rundir.names import EXTRACT_FILE, FORMAT, RunState
 from repflat.rundir.lock import NEW, claimed_by, first_difference
+from repflat.progress import say
 from repflat.base.distributed import from_env, local_device, resolve_device
 
 
@@ -68,6 +71,7 @@ class ExtractOptions:
     restart: bool = False
     progress: bool | None = None
     source: dict | None = None
+    discriminative: bool = False
 
 
 @dataclass
@@ -122,7 +126,7 @@ def _prepare(model, layers, data, o: ExtractOptions) -> Extraction:
         "model_sha256": model_fingerprint(model), "layers": list(layers), "data": found.description,
         "splits": list(found.datasets), "epoch": o.epoch,
         "batch_size": o.batch_size or found.batch_size or DEFAULT_BATCH, "reduce": o.reduce,
-        "dtype": o.dtype}
+        "dtype": o.dtype} | ({"discriminative": True} if o.discriminative else {})
     # absent rather than null: directories written before them still match
     description |= run.as_yaml() if run is not None else {}
     return Extraction(o, model, layers, found, description["batch_size"], dev, description,
@@ -136,7 +140,7 @@ def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os
             values: dict | None = None, epoch: int = 0, batch_size: int | None = None,
             reduce: str = "flatten", dtype: str = "float32", device: str = "cpu", workers: int = 0,
             resume: bool = False, restart: bool = False, progress: bool | None = None,
-            source: dict | None = None) -> FeatureSet:
+            source: dict | None = None, discriminative: bool = False) -> FeatureSet:
     """The features of `layers` of `model` for each split of `data`, in memory or in `out`.
 
     Parameters
@@ -203,6 +207,14 @@ def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os
         (default): shown in a notebook or on a terminal, for passes that last.
     source : dict, optional
         What the model is, for extract.yaml (the CLI records the run or torchvision name).
+    discriminative : bool, default False
+        Also save each layer's discriminative summary (repflat.capture.discriminative:
+        the directions in which the model's class-centred logits change), which
+        Corollary 1's measures need (`along_spread`, `across_spread`, the collapse flag;
+        without it the analysis has the paper's raw statistics only). Costs one forward
+        and K backward passes per batch (benchmarks/discriminative.py: a few times the
+        plain pass at K <= 10); module outputs only (not `name:N` calls or function
+        nodes, which are said), at most `max_width(K)` features wide.
 
     Returns
     -------
@@ -214,7 +226,8 @@ def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os
     process computes every row.
     """
     options = ExtractOptions(splits, class_names, arm, strategy, seed, values, epoch, batch_size,
-                             reduce, dtype, device, workers, resume, restart, progress, source)
+                             reduce, dtype, device, workers, resume, restart, progress, source,
+                             discriminative)
     if out is not None:
         extract_to(model, layers, data, out, options)
         return Features(out)
@@ -223,7 +236,7 @@ def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os
                         "start over); in memory every extraction starts afresh",
                         argument="resume, restart")
     job = _prepare(model, layers, data, options)
-    arrays, labels, indices = {}, {}, {}
+    arrays, labels, indices, summaries = {}, {}, {}, {}
     for split, rows in job.data.datasets.items():
         taken, labels[split] = capture_arrays(
             job.model, rows, job.layers, split=split, device=job.device,
@@ -233,7 +246,30 @@ def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os
         if getattr(rows, "order", None) is not None:
             indices[split] = rows.order
     check_names_fit(job.data.class_names, labels)
-    return MemoryFeatures(arrays, labels, job.data.class_names, indices=indices, run=job.run)
+    if discriminative:
+        K = _n_classes(job.data.class_names, labels)
+        for split, rows in job.data.datasets.items():
+            found, counts = _summaries(job, rows, K, split)
+            summaries |= {(split, epoch, l): Discriminative(f, t, counts) for l, (f, t) in found.items()}
+    return MemoryFeatures(arrays, labels, job.data.class_names, indices=indices, run=job.run,
+                          discriminative=summaries)
+
+
+def _n_classes(class_names, labels: dict) -> int:
+    """K for the discriminative summaries: the class names' count, else the largest label + 1."""
+    top = max((int(np.max(y)) + 1 for y in labels.values() if len(y)), default=0)
+    return max(len(class_names or ()), top)
+
+
+def _summaries(job: Extraction, rows, n_classes: int, split: str):
+    """The discriminative summaries of one split (extract's `discriminative=True`), saying
+    which layers are left out and why."""
+    found, counts, skipped = rows_summaries(job.model, rows, job.layers, n_classes, device=job.device,
+                                            batch_size=job.batch_size, reduce=job.options.reduce)
+    for layer, why in skipped.items():
+        say(f"{split}: discriminative summary of {layer!r} not saved ({why}): Corollary 1's "
+            "measures are left out there", show=True)
+    return found, counts
 
 
 def _check_out(out: Path, description: dict, resume: bool, restart: bool) -> str:
@@ -301,6 +337,11 @@ def extract_to(model: nn.Module, layers: Sequence[str], data: object, out: str |
                           dtype=o.dtype, dist=dist, resume=o.resume,
                           fingerprint=job.description["model_sha256"], workers=o.workers,
                           progress=o.progress, taker=job.taker)
+            if o.discriminative and dist.main:  # once the split's arrays are on disk
+                labels = Features(out).labels(split)
+                found, counts = _summaries(job, rows, _n_classes(names, {split: labels}), split)
+                for layer, (factor, trace) in found.items():
+                    writer.add_discriminative(split, o.epoch, layer, factor, trace, counts)
         if dist.main and names is not None:
             features = Features(out)
             check_names_fit(names, {s: features.labels(s) for s in job.data.datasets})

@@ -34,7 +34,7 @@ FLAGS = {  # library parameter -> the command's flag or argument, per command
                 "num_classes": "--num-classes", "layers": "--layers", "splits": "--split",
                 "batch_size": "--batch-size", "reduce": "--reduce", "dtype": "--dtype",
                 "device": "--device", "workers": "--workers", "seed": "--seed",
-                "resume": "--resume", "restart": "--restart"},
+                "resume": "--resume", "restart": "--restart", "discriminative": "--discriminative"},
     "run": {"out": "--out", "jobs": "--jobs", "paths": "DIR", "figures": "--figures",
             "launcher": "--launcher", "partition": "--partition", "time": "--time",
             "gpus": "--gpus", "cpus": "--cpus", "mem_gb": "--mem", "wait": "--no-wait"},

@@ -143,7 +143,8 @@ def extract(args) -> None:
     state = extract_to(model, args.layers, data, args.out, ExtractOptions(
         splits=args.split, seed=args.seed, epoch=epoch, batch_size=args.batch_size,
         reduce=args.reduce, dtype=args.dtype, device=args.device, workers=args.workers,
-        resume=args.resume, restart=args.restart, progress=not args.quiet, source=source))
+        resume=args.resume, restart=args.restart, progress=not args.quiet, source=source,
+        discriminative=args.discriminative))
     if not args.quiet and _main_rank():
         done = ("already complete, nothing to do" if state is RunState.COMPLETE
                 else f"extracted {', '.join(args.layers)} for {', '.join(args.split)}")

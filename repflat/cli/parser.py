@@ -160,6 +160,9 @@ def build_parser() -> Parser:
     e.add_argument("--dtype", default="float32", choices=FEATURE_DTYPES, help="storage type")
     e.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="where to run")
     e.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    e.add_argument("--discriminative", action="store_true",
+                   help="also save each layer's discriminative summary, which Corollary 1's "
+                   "measures need (one forward and K backward passes per batch)")
     again = e.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue an interrupted extraction")
     again.add_argument("--restart", action="store_true", help="discard an interrupted extraction")
