@@ -80,3 +80,24 @@ def test_layers_without_a_summary_are_said(capsys):
     assert fs.discriminative("hidden", split="train") is not None
     assert fs.discriminative("input", split="train") is not None  # the input is a layer too
     assert "discriminative summary of 'tanh' not saved" in capsys.readouterr().out
+
+
+def test_the_cli_extracts_a_runs_features_as_that_run_with_its_summaries(trained_runs, tmp_path):
+    """`repflat extract --run-dir` filed a run's features under the output directory's
+    name, no strategy, no seed (an ERM run and a mixup run read as one arm of their own);
+    now they are the run's arm, strategy and seed (--arm/--strategy say otherwise), and
+    --discriminative gives the analysis Corollary 1's measures."""
+    from repflat.cli import main
+    from repflat.rundir.features import Features
+
+    run = trained_runs["manifold_mixup", 1]
+    assert main(["extract", "--run-dir", str(run), "--layers", "fc1,bottleneck", "--out",
+                 str(tmp_path / "a"), "--discriminative", "--quiet"]) == 0
+    fs = Features(tmp_path / "a")
+    assert (fs.run.arm, fs.run.strategy, fs.run.seed) == ("manifold_mixup", "manifold_mixup", 1)
+    assert fs.discriminative("bottleneck", split="train", epoch=3) is not None  # the run's last
+    assert main(["extract", "--run-dir", str(run), "--layers", "fc1", "--out", str(tmp_path / "b"),
+                 "--arm", "mine", "--strategy", "mixup_of_mine", "--quiet"]) == 0
+    fs = Features(tmp_path / "b")
+    assert (fs.run.arm, fs.run.strategy, fs.run.seed) == ("mine", "mixup_of_mine", 1)
+    assert fs.discriminative("fc1", split="train", epoch=3) is None

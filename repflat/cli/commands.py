@@ -125,6 +125,8 @@ def extract(args) -> None:
                             argument=', '.join(given))
         model, cfg, epoch = run_model(args.run_dir)
         source = {"source": "run", "path": str(args.run_dir)}
+        # the features are the run's: its arm, strategy and seed, unless said otherwise
+        identity = {"arm": cfg.name, "strategy": cfg.mixing.strategy, "seed": cfg.seed}
         # the run may be someone else's: its config must not make repflat fetch anything
         # or create folders outside --out (its root may name any directory); --download
         # is the user's own word for it
@@ -132,6 +134,7 @@ def extract(args) -> None:
                 if getattr(cfg.data, "download", False) else cfg.data)
     else:
         model = torchvision_model(args.model, args.weights, args.num_classes, seed=args.seed)
+        identity = {"arm": None, "strategy": None, "seed": args.seed}
         source = {"source": "torchvision", "name": args.model, "weights": args.weights,
                   "num_classes": args.num_classes}
         data = None
@@ -141,7 +144,9 @@ def extract(args) -> None:
         fields |= {"download": True} if args.download else {}
         data = parse(DataConfig, fields, "data")
     state = extract_to(model, args.layers, data, args.out, ExtractOptions(
-        splits=args.split, seed=args.seed, epoch=epoch, batch_size=args.batch_size,
+        splits=args.split, arm=args.arm or identity["arm"],
+        strategy=args.strategy or identity["strategy"], seed=identity["seed"], epoch=epoch,
+        batch_size=args.batch_size,
         reduce=args.reduce, dtype=args.dtype, device=args.device, workers=args.workers,
         resume=args.resume, restart=args.restart, progress=not args.quiet, source=source,
         discriminative=args.discriminative))

@@ -160,6 +160,10 @@ def build_parser() -> Parser:
     e.add_argument("--dtype", default="float32", choices=FEATURE_DTYPES, help="storage type")
     e.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="where to run")
     e.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    e.add_argument("--arm", help="the arm these features stand for in tables (default: "
+                   "the run's with --run-dir, else the output directory's name)")
+    e.add_argument("--strategy", help="its strategy: none (ERM), input_mixup, manifold_mixup "
+                   "or a word of your own (default: the run's with --run-dir)")
     e.add_argument("--discriminative", action="store_true",
                    help="also save each layer's discriminative summary, which Corollary 1's "
                    "measures need (one forward and K backward passes per batch)")
