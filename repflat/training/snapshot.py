@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from repflat.capture.discriminative import class_jacobian_summaries, supported
-from repflat.capture.engine import batch_indices, capture_split, iterate
+from repflat.capture.discriminative import rows_summaries, supported
+from repflat.capture.engine import capture_split
 from repflat.config import CaptureConfig
 from repflat.base.data import Data
 from repflat.base.distributed import Dist
@@ -52,10 +52,8 @@ def save_discriminative(model: nn.Module, dataset, layers: tuple[str, ...], n_cl
     (repflat.capture.discriminative); rank 0 alone, over the whole split."""
     if not layers:
         return
-    batches = iterate(dataset, batch_indices(len(dataset), batch_size), 0)
-    skipped: dict[str, str] = {}
-    summaries, counts = class_jacobian_summaries(model, batches, layers, n_classes, device=device,
-                                                 reduce=reduce, skipped=skipped)
+    summaries, counts, skipped = rows_summaries(model, dataset, layers, n_classes, device=device,
+                                                batch_size=batch_size, reduce=reduce)
     for layer, (factor, trace) in summaries.items():
         writer.add_discriminative(split, epoch, layer, factor, trace, counts)
     for layer, why in skipped.items():  # once per run: the first capture says it
