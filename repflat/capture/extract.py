@@ -213,8 +213,8 @@ def extract(model: nn.Module, layers: Sequence[str], data: object, out: str | os
         Corollary 1's measures need (`along_spread`, `across_spread`, the collapse flag;
         without it the analysis has the paper's raw statistics only). Costs one forward
         and K backward passes per batch (benchmarks/discriminative.py: a few times the
-        plain pass at K <= 10); module outputs only (not `name:N` calls or function
-        nodes, which are said), at most `max_width(K)` features wide.
+        plain pass at K <= 10); module outputs and the input (not `name:N` calls or
+        function nodes, which are said), at most `max_width(K)` features wide.
 
     Returns
     -------
