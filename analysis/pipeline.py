@@ -33,7 +33,8 @@ from repflat.analysis.runs import (collect_runs, label_points, nested, on_disk, 
 from repflat.config import AnalysisConfig
 from repflat.progress import counted, progress_bar, say
 from repflat.errors import RepflatWarning, UserError, expected, public
-from repflat.files import is_regular, no_links, read_json, safe_label
+from repflat.files import is_regular, no_links, read_json
+from repflat.safenames import safe_label
 from repflat.rundir.experiment import ExperimentDir
 from repflat.rundir.run import read_run
 from repflat.files import sha256_file, write_text

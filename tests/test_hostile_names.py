@@ -160,7 +160,7 @@ def test_arm_with_control_characters_never_reaches_the_report(tmp_path):
 
 
 def test_one_name_check_for_every_kind_of_name():
-    from repflat.files import safe_label, safe_name
+    from repflat.safenames import safe_label, safe_name
 
     for bad in ("", "a\x00", "a\x1b", "a\x85", "a\u2028b", "a\u202eb", "x" * 201):
         with pytest.raises(UserError):

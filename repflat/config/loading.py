@@ -26,7 +26,8 @@ from repflat.config.grid import GridPoint, arm_count, expand
 from repflat.config.launcher import LauncherConfig
 from repflat.config.schema import AnalysisConfig, DataConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
-from repflat.files import YAML_LIMIT, load_yaml, read_text, safe_label, safe_name
+from repflat.files import YAML_LIMIT, load_yaml, read_text
+from repflat.safenames import safe_label, safe_name
 from repflat.strict import dump_yaml, merge, parse  # noqa: F401 - dump_yaml: the report imports it from here
 
 MAX_ARMS = 1_000

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from repflat.config.strategies import MIXING_STRATEGIES
 from repflat.errors import UserError, expected
-from repflat.files import is_regular, read_yaml_file, safe_label, safe_name
+from repflat.files import is_regular, read_yaml_file
+from repflat.safenames import safe_label, safe_name
 from repflat.rundir.names import EXTRACT_FILE, UNKNOWN, run_dirname
 
 KEYS = ("arm", "strategy", "seed", "values")

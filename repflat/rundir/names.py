@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 
 from repflat.config.strategies import STRATEGIES, Strategy, strategy  # noqa: F401 - re-exported
-from repflat.files import safe_name
+from repflat.safenames import safe_name
 
 FORMAT = 2
 """The `format` number in run.json, the manifest and analysis.json. Format 2 adds the

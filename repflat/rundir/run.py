@@ -25,8 +25,8 @@ from pathlib import Path
 
 from repflat.config import RunConfig
 from repflat.errors import UserError, expected
-from repflat.files import (is_regular, numeric_columns, read_csv, read_json, read_yaml_file, safe_label,
-                           write_text)
+from repflat.files import is_regular, numeric_columns, read_csv, read_json, read_yaml_file, write_text
+from repflat.safenames import safe_label
 from repflat.rundir.features import Features, FeatureSet
 from repflat.rundir.label import RunLabel
 from repflat.rundir.names import (CHECKPOINT_FILE, CONFIG_FILE, EPOCH, FORMAT, METRIC_COLUMNS, SECONDS,

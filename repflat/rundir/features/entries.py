@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from repflat.errors import expected
-from repflat.files import NAME_LIMIT, inside, safe_label
+from repflat.files import inside
+from repflat.safenames import NAME_LIMIT, safe_label
 from repflat.rundir.names import GRID, READABLE_FORMATS, SPLIT_KINDS
 
 MAX_GRID = 4096
