@@ -329,6 +329,7 @@ def extract_to(model: nn.Module, layers: Sequence[str], data: object, out: str |
             write_text(out / EXTRACT_FILE, dump_yaml(job.description))
         dist.barrier()
         writer = FeatureWriter(out, held=dist.main)
+        captured = []
         for split, rows in job.data.datasets.items():
             if state is RunState.RESUME and _split_done(writer, job, split):
                 continue  # done in an earlier call
@@ -337,13 +338,18 @@ def extract_to(model: nn.Module, layers: Sequence[str], data: object, out: str |
                           dtype=o.dtype, dist=dist, resume=o.resume,
                           fingerprint=job.description["model_sha256"], workers=o.workers,
                           progress=o.progress, taker=job.taker)
-            if o.discriminative and dist.main:  # once the split's arrays are on disk
-                labels = Features(out).labels(split)
-                found, counts = _summaries(job, rows, _n_classes(names, {split: labels}), split)
-                for layer, (factor, trace) in found.items():
-                    writer.add_discriminative(split, o.epoch, layer, factor, trace, counts)
-        if dist.main and names is not None:
-            features = Features(out)
-            check_names_fit(names, {s: features.labels(s) for s in job.data.datasets})
-            writer.set_class_names(names)
+            captured.append(split)
+        if dist.main and (names is not None or o.discriminative):
+            features = Features(out)  # every split's labels, read once
+            labels = {s: features.labels(s) for s in job.data.datasets}
+            have = {d[0].split for d in features.discriminative_entries if d[0].epoch == o.epoch}
+            if o.discriminative:  # K over every split, as in memory; a split whose summaries
+                K = _n_classes(names, labels)  # an interrupted call did not write, too
+                for split in [s for s in job.data.datasets if s in captured or s not in have]:
+                    found, counts = _summaries(job, job.data.datasets[split], K, split)
+                    for layer, (factor, trace) in found.items():
+                        writer.add_discriminative(split, o.epoch, layer, factor, trace, counts)
+            if names is not None:
+                check_names_fit(names, labels)
+                writer.set_class_names(names)
     return state
