@@ -138,9 +138,20 @@ class Mixup:
         n = sum(self._draws._counts.values())
         return self._draws._lambda_sum / n if n else math.nan
 
+    @property
+    def lambda_std(self) -> float:
+        """The standard deviation of the λ drawn so far (NaN before the first batch): it
+        shows α, which the mean (½ for any α) cannot; Beta(α, α)'s is √(1 / (4(2α + 1)))."""
+        n = sum(self._draws._counts.values())
+        if not n:
+            return math.nan
+        mean = self.mean_lambda
+        return math.sqrt(max(self._draws._lambda_squares / n - mean * mean, 0.0))
+
     def __repr__(self) -> str:
         mixed = ", ".join(f"{layer} {n}" for layer, n in self._draws._counts.items())
-        lam = "" if math.isnan(self.mean_lambda) else f", mean λ {self.mean_lambda:.3f}"
+        lam = "" if math.isnan(self.mean_lambda) else (
+            f", mean λ {self.mean_lambda:.3f}, λ std {self.lambda_std:.3f}")
         return f"Mixup(layers={list(self.layers)}, alpha={self.alpha:g}; mixed: {mixed}{lam})"
 
     def _targets(self, y: object, n: int, device: torch.device) -> tuple[torch.Tensor, bool]:

@@ -14,6 +14,7 @@ import yaml
 from repflat.analysis.paper import PAPER, PaperEntry, PaperValue
 from repflat.analysis.report.tables import paper_table
 from repflat.cli import main
+from tests.browser import chromium, chromium_page
 from tests.trees import digest
 
 # The spirals experiment, shrunk to seconds: same arms and layers, one extra captured epoch.
@@ -166,36 +167,14 @@ def test_report_help():
     assert out.returncode == 0 and "--embeddings" in out.stdout and "--out" in out.stdout
 
 
-def _chromium():
-    """A headless Chromium driven through Debian's chromedriver, or a skip saying why."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed "
-                                    "(pip install '.[test]')")
-    from selenium.webdriver.chrome.service import Service
-
-    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not browser or not driver:
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium "
-                    "chromium-driver; .ci/run installs them)")
-    return webdriver, Service, browser, driver
-
-
 def test_the_spirals_report_opens_in_headless_chromium(request, tmp_path):
-    webdriver, Service, browser, driver_path = _chromium()
-    spirals = request.getfixturevalue("spirals")  # trained only once the browser is there
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    # Without the background-networking flags Chromium's own connections fail on a closed network.
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
+    chromium()  # skips before training when there is no browser
+    spirals = request.getfixturevalue("spirals")
     embedded, linked = tmp_path / "embedded", tmp_path / "linked"
     assert main(["report", str(spirals), "--out", str(embedded), "--quiet"]) == 0
     assert main(["report", str(spirals), "--out", str(linked), "--link-images", "--quiet"]) == 0
     pages = [embedded / "spirals/report.html", linked / "spirals/report.html"]
-    browser = webdriver.Chrome(service=Service(driver_path), options=options)
-    browser.set_window_size(1280, 900)  # a laptop screen
-    try:
+    with chromium_page(tmp_path / "profile") as browser:
         for page in pages:
             browser.get(page.as_uri())
             # Every image loaded and laid out at a non-zero size on the page.
@@ -206,11 +185,11 @@ def test_the_spirals_report_opens_in_headless_chromium(request, tmp_path):
             assert len(images) == len(FIGURES), images
             assert all(done and natural > 0 and w > 0 and h > 0
                        for _, done, natural, w, h in images), images
-            # The interpretation is what a reader sees first: above the fold, not scrolled to.
-            shows = browser.find_element("id", "what-this-shows")
-            first = shows.find_element("xpath", "following-sibling::p[1]")
+            # The verdict is what a reader sees first: above the fold, not scrolled to.
+            verdict = browser.find_element("id", "verdict")
+            first = browser.find_element("css selector", "#list-verdict li")
             fold = browser.execute_script("return window.innerHeight")
-            assert shows.is_displayed() and first.is_displayed() and first.text
+            assert verdict.is_displayed() and first.is_displayed() and first.text
             assert first.rect["y"] < fold, (first.rect, fold)
             table = browser.find_element("id", "table-flattening")
             assert table.is_displayed()
@@ -219,8 +198,6 @@ def test_the_spirals_report_opens_in_headless_chromium(request, tmp_path):
             rows = [r.text for r in table.find_elements("css selector", "tbody tr")]
             assert len(rows) == 4 * 3  # input, fc1, bottleneck, fc2 × three arms
             assert rows[0].startswith("input erm 2 ") and rows[-1].startswith("fc2 manifold_mixup 2 ")
-    finally:
-        browser.quit()
 
 
 def test_features_from_another_tool_get_a_report_too(tmp_path):

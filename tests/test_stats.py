@@ -52,7 +52,7 @@ def test_compare_pairs_by_seed_at_the_final_epoch_against_erm():
 
 @pytest.mark.parametrize("mean, std, n, text", [
     (308.0, 123.4, 3, "310 ± 120"), (6.199, 0.23, 3, "6.20 ± 0.23"), (16.0, 1.3, 3, "16.0 ± 1.3"),
-    (0.055, 0.020, 3, "0.055 ± 0.020"), (3e-49, 1e-50, 3, "0"), (7.0, 0.0, 3, "7"),
+    (0.055, 0.020, 3, "0.055 ± 0.020"), (3e-49, 1e-50, 3, "0 ± 0"), (7.0, 0.0, 3, "7 ± 0"),
     (1.23456, 0.5, 1, "1.235"), (2.5e7, 1e6, 3, "2.50e+07 ± 1.0e+06")])
 def test_numbers_read_the_same_way_everywhere(mean, std, n, text):
     assert mean_std(mean, std, n) == text

@@ -30,12 +30,15 @@ def test_theory_check_gathers_each_class_and_their_mean_over_seeds(flat):
     assert mean_row["mean"] == pytest.approx(runs.mean())
 
 
-def test_theory_table_lays_out_classes_by_arm(flat):
+def test_theory_table_lays_out_classes_by_arm_in_long_format(flat):
+    """One row per (class, arm) and one column per measure, so five or fifty arms fit the
+    page (two to four columns per arm overflowed it at five arms: issue 21)."""
     table = theory_table(theory_check(flat, "bottleneck"))
-    assert table["class"].tolist() == ["0", "1", "mean"]
+    arms = ["none", "input_mixup", "manifold_mixup"]
+    assert table["class"].tolist() == [c for c in ["0", "1", "mean"] for _ in arms]
+    assert table["arm"].tolist() == arms * 3
     # Corollary 1's own test first (the runs saved discriminative summaries), the shares after
-    assert list(table.columns[:5]) == ["class", "none: along", "none: collapsed", "none: numerical rank",
-                                       "none: variance beyond"]
-    assert len(table.columns) == 1 + 3 * 4
+    assert list(table.columns) == ["class", "arm", "along ÷ separation", "collapsed",
+                                   "numerical rank", "variance beyond"]
     assert theory_check(flat, "no-such-layer").empty
     assert np.all(table.notna())

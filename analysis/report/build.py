@@ -17,9 +17,10 @@ import pandas as pd
 
 from repflat.analysis.results import Analysis
 from repflat.analysis.embeddings import METHODS
-from repflat.analysis.report.interpret import interpretation
-from repflat.analysis.paper import PAPER, PICTURES, paper_entry
-from repflat.analysis.report.markup import Code, Details, Heading, Paragraph, Table, write_report
+from repflat.analysis.report.interpret import GAUGE, interpretation
+from repflat.analysis.paper import PICTURES, paper_entry
+from repflat.analysis.report.markup import Code, Details, Heading, Items, Paragraph, Table, write_report
+from repflat.analysis.report.verdict import VERDICT_INTRO, verdict
 from repflat.analysis.report.tables import (accuracy_table, all_metrics_table, arm_configs,
                                             config_difference_table, config_yaml,
                                             extraction_configs, flattening_table, mixing_table,
@@ -100,11 +101,7 @@ def _paper_blocks(analysis: Analysis) -> list:
                       name="paper")]
     if analysis.name in PICTURES:
         return [Heading("The paper's numbers"), Paragraph(PICTURES[analysis.name])]
-    if analysis.name:
-        return [Paragraph(f"The paper reports no numbers for an experiment named "
-                          f"{analysis.name!r}; repflat sets its numbers beside the experiments "
-                          f"named {', '.join(sorted(PAPER))}.")]
-    return []
+    return []  # a user's own experiment: the paper has nothing to set beside it
 
 
 def _theory_blocks(analysis: Analysis) -> list:
@@ -145,7 +142,9 @@ def _config_blocks(analysis: Analysis) -> list:
         if len(mixing):
             blocks += [Paragraph("What mixing did, from each run's record (run.json): the "
                                  "batches mixed at each eligible layer over training, summed "
-                                 "over seeds, and the mean λ drawn."),
+                                 "over seeds; the standard deviation of the λ drawn beside "
+                                 "the one its α implies (the mean of Beta(α, α) is ½ for "
+                                 "every α, its spread is not); the mean λ."),
                        Table(mixing, name="mixing")]
         blocks += [Details(f"config of arm {arm}", [Code(config_yaml(cfg), "yaml")])
                    for arm, cfg in configs.items()]
@@ -229,6 +228,8 @@ def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progres
                         + f" class-conditional spectra, numerical rank at rtol = {s.rtol:g} · σ₁.")]
     findings, cautions = interpretation(analysis)
     where = cells(analysis.runs)
+    said = verdict(analysis) if where.empty else []
+    lead = [Heading("Verdict"), Paragraph(VERDICT_INTRO), Items(said, name="verdict")] if said else []
     corollary, said = corollary_reading(analysis) if where.empty else (pd.DataFrame(), [])
     if not where.empty:  # the baseline arm is one data set's: compare within data sets only
         findings = dataset_findings(analysis, where)
@@ -238,6 +239,8 @@ def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progres
             blocks += [Paragraph(COROLLARY_INTRO), Table(corollary, name="corollary",
                                                          wrap=list(corollary.columns).index("reading") + 1),
                        *map(Paragraph, said)]
+        if findings and where.empty:
+            blocks += [Heading("The paper's statistics", 3), Paragraph(GAUGE)]
         blocks += [*map(Paragraph, findings)]
         blocks += [Heading("Caveats", 3), *map(Paragraph, cautions)] if cautions else []
     blocks += [Paragraph(n) for n in analysis.notes]
@@ -270,7 +273,8 @@ def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progres
                Details("all metrics, mean ± std over seeds",
                        [Table(all_metrics_table(analysis.summary, analysis.layer_order),
                               name="all-metrics")])]
-    return written + write_report(out, blocks, analysis.title, embed_images=options.embed_images)
+    return written + write_report(out, lead + blocks, analysis.title, embed_images=options.embed_images,
+                                  lead=len(lead))
 
 
 def replace(options: ReportOptions, **changes) -> ReportOptions:

@@ -180,12 +180,24 @@ def short_names(base: str, arms: list[str]) -> dict[str, str]:
     return {a: "-".join(t for t in a.split("-") if t not in shared) or a.split("-")[0] for a in arms}
 
 
-def _ci(row) -> str:
+def signed(x: float) -> str:
+    """x to 2 significant digits with its sign: +0.056, -0.0081, -104."""
+    return ("+" if x > 0 else "") + number(x, 2)
+
+
+def interval(row) -> str:
+    """'Δ [low, high]' of an effects row, each to 2 significant digits; '' for none."""
     if row is None:
         return ""
     if not np.isfinite(row["low"]):
-        return f"{row['diff']:+.2g} (no interval, {counted(int(row['n_seeds']), 'seed')})"
-    return f"{row['diff']:+.2g} [{row['low']:+.2g}, {row['high']:+.2g}]"
+        return signed(row["diff"])
+    return f"{signed(row['diff'])} [{signed(row['low'])}, {signed(row['high'])}]"
+
+
+def _ci(row) -> str:
+    if row is not None and not np.isfinite(row["low"]):
+        return f"{interval(row)} (no interval, {counted(int(row['n_seeds']), 'seed')})"
+    return interval(row)
 
 
 def _cell(stats: pd.DataFrame, arm: str, metric: str) -> str:
@@ -242,7 +254,6 @@ def corollary_reading(analysis) -> tuple[pd.DataFrame, list[str]]:
                              "excess mixup loss": (mean_std(e["mean"], e["std"], int(e["n"]))
                                                    if e is not None else "not logged"),
                              "ρ(along, excess)": number(rho, 2) if np.isfinite(rho) else "—",
-                             "share along": _cell(stats, arm, ALONG_SHARE),
                              "collapsed classes": _cell(stats, arm, COLLAPSED),
                              "seeds": int(stats.loc[(arm, ALONG), "n_runs"])})
                 if arm == base or not said:
@@ -264,7 +275,10 @@ def corollary_reading(analysis) -> tuple[pd.DataFrame, list[str]]:
             + ("these" if sentences else "them") + " the table observes the geometry and does "
             "not test Corollary 1. Its premise needs training to convergence: full batch, "
             "decaying rate, thousands of epochs (experiments/corollary1.yaml).")
-    return pd.DataFrame(rows), sentences + linear_head_checks(floors)
+    table = pd.DataFrame(rows)
+    if len(table):  # a column with nothing in it (ρ without several epochs) only widens the page
+        table = table[[c for c in table.columns if not (table[c].astype(str) == "—").all()]]
+    return table, sentences + linear_head_checks(floors)
 
 
 INTRO = ("Corollary 1, measured as stated: at a minimiser of the mixup loss each class has no "

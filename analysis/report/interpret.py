@@ -1,15 +1,16 @@
 """The report's "What this shows": the numbers of an analysis said in sentences.
 
-Corollary 1's reading comes first (repflat.analysis.report.corollary: a table and a
-sentence per arm). Then, per analysed layer, the paper's own statistic: which arm keeps
-the least class spread (Σ σ₂…), its difference from the baseline arm with an interval
-(repflat.analysis.stats: paired t over shared seeds, Welch otherwise, none below three
-seeds), the pooled control beside it, and whether a scale-free measure (effective rank)
-agrees. Raw σ and the pooled control both move with the layer's scale, a gauge of the
-loss, so the sentences report them and conclude nothing about flattening from them. At
-narrow layers, the share of variance beyond dim(H) − K + 1 with the collapsed classes
-beside it. Then caveats: too few seeds, where Corollary 1 applies (layers at or after
-where mixing happened), the gauge, and that the numerical rank depends on rtol.
+The verdict comes first (repflat.analysis.report.verdict: a sentence per layer), then
+Corollary 1's table (repflat.analysis.report.corollary). Then, per analysed layer, one
+sentence on the paper's own statistic: which arm keeps the least class spread (Σ σ₂…),
+its difference from the baseline arm with an interval (repflat.analysis.stats: paired t
+over shared seeds, Welch otherwise, none below three seeds), called inside the noise
+where the interval includes 0, the pooled control beside it, and whether a scale-free
+measure (effective rank) agrees. Raw σ and the pooled control both move with the layer's
+scale, a gauge of the loss, so the sentences report them and conclude nothing about
+flattening from them (GAUGE). Then caveats: too few seeds, where Corollary 1 applies
+(layers at or after where mixing happened), the gauge, and that the numerical rank
+depends on rtol.
 
 Every sentence is built from the tables alone, so a report read back from its CSVs says
 the same thing; a researcher can paste it with its numbers.
@@ -22,8 +23,7 @@ import pandas as pd
 from repflat.analysis.report.corollary import METRICS as COROLLARY_METRICS
 from repflat.analysis.results import Analysis
 from repflat.analysis.stats import MIN_SEEDS, baseline_arm, count_note
-from repflat.analysis.theory import NARROW
-from repflat.analysis.tidy import arm_order, final_epoch, per_run
+from repflat.analysis.tidy import final_epoch, per_run
 from repflat.analysis.report.tables import at_place, is_scientific, number, uncertainty_place
 from repflat.rundir.names import INPUT
 from repflat.config.strategies import MIXING_STRATEGIES
@@ -81,37 +81,38 @@ def _arm_means(summary: pd.DataFrame, layer: str, metric: str) -> pd.Series:
 
 
 def layer_sentences(layer: str, summary: pd.DataFrame, effects: pd.DataFrame, base: str) -> list[str]:
-    """What the numbers say at one layer (empty when the spread metric is not there)."""
+    """One sentence on the paper's statistic at one layer (empty when it is not there):
+    the arm with the least Σ σ₂… against the baseline (or, when that is the baseline, the
+    next smallest against it), with the interval, said to be inside the noise when it
+    includes 0; the pooled control's change; the effective rank's, which ignores scale."""
     spread = _arm_means(summary, layer, SPREAD)
     if spread.empty:
         return []
     least = spread.idxmin()
-    eff = effects[(effects["layer"] == layer)].set_index(["metric", "arm"])
-    out = []
     if len(spread) == 1:
         return [f"At {layer}, Σ σ₂… (the spread of each class beyond its main direction, "
                 f"class-averaged) is {number(spread.iloc[0])} for {least}; there is no other "
                 "arm to compare with."]
-    if least == base:
-        others = ", ".join(f"{a} {number(v)}" for a, v in spread.drop(base).items())
-        return [f"At {layer}, {base} keeps the least class spread: Σ σ₂… {number(spread[base])} "
-                f"against {others}; no arm flattens this layer's classes further."]
-    row = eff.loc[(SPREAD, least)] if (SPREAD, least) in eff.index else None
+    other = least if least != base else spread.drop(base).idxmin()
+    eff = effects[(effects["layer"] == layer)].set_index(["metric", "arm"])
+    row = eff.loc[(SPREAD, other)] if (SPREAD, other) in eff.index else None
     clear = _clear(row) if row is not None else None
-    verdict = {True: "", False: " The interval includes 0: this may be noise.", None: ""}[clear]
+    noise = ": inside the noise" if clear is False else ""
     show = _shown(row)
-    out.append(f"At {layer}, Σ σ₂… is smallest under {least}: {show(spread[least])} against "
-               f"{show(spread[base])} for {base} {_ci(row) if row is not None else ''}.{verdict}")
-    if row is not None and (POOLED_SPREAD, least) in eff.index:
-        pooled = eff.loc[(POOLED_SPREAD, least)]
-        per_class, control = row["relative"], pooled["relative"]
+    ci = f" {_ci(row)}" if row is not None else ""
+    if least != base:
+        parts = [f"At {layer}, Σ σ₂… is smallest under {least}: {show(spread[least])} against "
+                 f"{show(spread[base])} for {base}{ci}{noise}"]
+    else:
+        parts = [f"At {layer}, Σ σ₂… is smallest under {base}, the baseline: {show(spread[base])}, "
+                 f"against {show(spread[other])} for {other}, the next smallest{ci}{noise}"]
+    if row is not None and (POOLED_SPREAD, other) in eff.index:
+        per_class, control = row["relative"], eff.loc[(POOLED_SPREAD, other)]["relative"]
         if np.isfinite(per_class) and np.isfinite(control):
-            out.append(f"All classes pooled (the paper's control), the same statistic changes by "
-                       f"{_pct(control)} (per class: {_pct(per_class)}). Both move with the "
-                       "layer's scale, which the loss does not see (the gauge), so neither "
-                       "says whether the classes are flatter.")
-    if (SHAPE, least) in eff.index:
-        shape = eff.loc[(SHAPE, least)]
+            parts.append(f"all classes pooled (the paper's control) it changes by {_pct(control)} "
+                         f"(per class: {_pct(per_class)})")
+    if (SHAPE, other) in eff.index:
+        shape = eff.loc[(SHAPE, other)]
         clear = _clear(shape)
         if clear is None:
             how = "with no interval to tell"
@@ -119,33 +120,16 @@ def layer_sentences(layer: str, summary: pd.DataFrame, effects: pd.DataFrame, ba
             how = "no clear change in shape"
         else:
             how = "flatter in shape" if shape["diff"] < 0 else "less flat in shape, not more"
-        out.append(f"The effective rank, which ignores scale, goes from "
-                   f"{_shown(shape)(shape['baseline_mean'])} to {_shown(shape)(shape['arm_mean'])} "
-                   f"{_ci(shape)}: {how}.")
-    return out
+        parts.append(f"the effective rank, which ignores scale, goes from "
+                     f"{_shown(shape)(shape['baseline_mean'])} to {_shown(shape)(shape['arm_mean'])} "
+                     f"{_ci(shape)}: {how}")
+    return ["; ".join(parts) + "."]
 
 
-def theory_sentence(layer: str, summary: pd.DataFrame) -> str | None:
-    """At a narrow layer, the share of variance beyond dim(H) − K + 1, arm by arm, with the
-    share of collapsed classes where the tables have it (a collapsed class reads as thick)."""
-    dim = _arm_means(summary, layer, "theory_dimension")
-    share = _arm_means(summary, layer, RESIDUAL)
-    if dim.empty or share.empty or dim.iloc[0] > NARROW:
-        return None
-    if (share.abs() < 1e-10).all():  # every class fits in that many dimensions: no test
-        return None
-    d = int(dim.iloc[0])
-    collapsed = _arm_means(summary, layer, "collapsed")
-
-    def one(a: str) -> str:
-        flag = collapsed.get(a, np.nan)
-        return number(share[a], 3) + (f" ({flag:.0%} of classes collapsed)" if flag > 0 else "")
-
-    shares = ", ".join(f"{a} {one(a)}" for a in arm_order(share.index))
-    return (f"At {layer}, the share of each class's variance beyond its best "
-            f"{counted(d, 'dimension')} (dim(H) − K + 1) is {shares}. It ignores orientation "
-            "(a class lying along the discriminative directions reads as flat) and reads a "
-            "collapsed class as thick, so it is not Corollary 1's test; the spread along is.")
+GAUGE = ("The paper's statistics, layer by layer: Σ σ₂… and its pooled control are in the "
+         "layer's units, which move with its scale, a gauge of the loss (h → c·h with the next "
+         "layer ÷ c changes no prediction), so they are reported here and not read as "
+         "flattening; Corollary 1's scale-free test is in the table above.")
 
 
 def mixed_layers(analysis: Analysis) -> dict[str, list[str]]:
@@ -222,7 +206,4 @@ def interpretation(analysis: Analysis) -> tuple[list[str], list[str]]:
         if layer == INPUT:
             continue
         findings += layer_sentences(layer, summary, effects, base)
-        theory = theory_sentence(layer, analysis.summary)
-        if theory:
-            findings.append(theory)
     return findings, caveats(analysis, effects)

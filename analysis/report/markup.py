@@ -67,7 +67,16 @@ class Details:
     blocks: list = field(default_factory=list)
 
 
-Block = Heading | Paragraph | Table | Image | Code | Details
+@dataclass(frozen=True)
+class Items:
+    """A bulleted list of sentences (the verdict: one per layer)."""
+
+    items: list = field(default_factory=list)
+    name: str | None = None
+    """The HTML list's id."""
+
+
+Block = Heading | Paragraph | Table | Image | Code | Details | Items
 
 
 def cell_text(value: object) -> str:
@@ -128,6 +137,8 @@ def render_markdown(blocks: list[Block]) -> str:
             rows += [" | ".join(md_text(cell_text(v)) for v in r)
                      for r in b.frame.itertuples(index=False)]
             out.append("\n".join(f"| {r} |" for r in rows))
+        elif isinstance(b, Items):
+            out.append("\n".join(f"- {md_text(i)}" for i in b.items))
         elif isinstance(b, Image):
             caption = md_text(b.caption)
             out.append(f"![{caption}]({b.path})" + (f"\n\n*{caption}*" if caption else ""))
@@ -194,6 +205,9 @@ def _view(b: Block, ids: Ids, embed_from: Path | None) -> dict:
                 "wrap": min(max(int(b.wrap), 0), 4),
                 "columns": [str(c) for c in b.frame.columns],
                 "rows": [[cell_text(v) for v in r] for r in b.frame.itertuples(index=False)]}
+    if isinstance(b, Items):
+        return {"kind": "items", "id": ids.take(b.name, "list-") if b.name else None,
+                "entries": [str(i) for i in b.items]}
     if isinstance(b, Image):
         return {"kind": "image", "src": _image_src(b.path, embed_from), "caption": b.caption}
     if isinstance(b, Code):
@@ -204,19 +218,24 @@ def _view(b: Block, ids: Ids, embed_from: Path | None) -> dict:
     raise TypeError(f"not a report block: {type(b).__name__}")
 
 
-def render_html(blocks: list[Block], title: str, *, embed_from: Path | None = None) -> str:
-    """The page; with `embed_from` (the report's directory) images are carried inside it."""
+def render_html(blocks: list[Block], title: str, *, embed_from: Path | None = None,
+                lead: int = 0) -> str:
+    """The page; with `embed_from` (the report's directory) images are carried inside it.
+    The first `lead` blocks (the verdict) come before the table of contents, so the first
+    screen holds them."""
     ids = Ids()
     views = [_view(b, ids, embed_from) for b in blocks]
     sections = [(v["id"], v["text"]) for v in views if v["kind"] == "heading" and v["level"] == 2]
     return _environment().get_template("report.html").render(
-        title=title, blocks=views, nav=sections if len(sections) > 3 else [])
+        title=title, lead=views[:lead], blocks=views[lead:], nav=sections if len(sections) > 3 else [])
 
 
 def write_report(out_dir: Path, blocks: list[Block], title: str, *,
-                 embed_images: bool = True) -> list[Path]:
-    """report.md and report.html in `out_dir`, where the blocks' images already are."""
+                 embed_images: bool = True, lead: int = 0) -> list[Path]:
+    """report.md and report.html in `out_dir`, where the blocks' images already are; the
+    first `lead` blocks above the page's table of contents (render_html)."""
     md, page = out_dir / "report.md", out_dir / "report.html"
     write_text(md, render_markdown([Heading(title, 1), *blocks]))
-    write_text(page, render_html(blocks, title, embed_from=out_dir if embed_images else None))
+    write_text(page, render_html(blocks, title, embed_from=out_dir if embed_images else None,
+                                 lead=lead))
     return [md, page]

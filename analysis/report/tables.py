@@ -55,10 +55,13 @@ def number(x: float, digits: int = 4) -> str:
 
 def mean_std(mean: float, std: float, n: int) -> str:
     """'m ± s', the std to 2 significant digits and the mean to the same decimal place
-    (6.20 ± 0.23, 16.0 ± 1.3, 310 ± 120); just the mean (4 significant digits) for one
-    run or no spread."""
-    if n < 2 or not np.isfinite(std) or abs(std) < ROUND_OFF:
+    (6.20 ± 0.23, 16.0 ± 1.3, 310 ± 120); 'm ± 0' (4 significant digits) where the
+    seeds agree, so a column over seeds reads the same in every row; just the mean for
+    one run."""
+    if n < 2 or not np.isfinite(std):
         return number(mean)
+    if abs(std) < ROUND_OFF:
+        return f"{number(mean)} ± 0"
     if is_scientific(std) or is_scientific(mean):
         return f"{mean:.2e} ± {std:.1e}"
     place = uncertainty_place(std)
@@ -172,29 +175,48 @@ def extraction_configs(runs: list[RunInfo]) -> dict[str, dict]:
     return out
 
 
+def beta_std(alpha: float) -> float:
+    """Standard deviation of λ ~ Beta(α, α): √(αα / ((2α)²(2α + 1))) = √(1 / (4(2α + 1)))."""
+    return float(np.sqrt(1.0 / (4.0 * (2.0 * alpha + 1.0))))
+
+
+def _number_or_nan(value: object) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if ok else np.nan
+
+
 def mixing_table(runs: list[RunInfo]) -> pd.DataFrame:
-    """Per arm and eligible layer: batches mixed there (summed over seeds) and the mean λ,
-    from each run's run.json; empty when no run recorded mixing."""
+    """Per arm and eligible layer: batches mixed there (summed over seeds), and λ's standard
+    deviation as drawn beside the one α implies (λ's mean is ½ for every α, so it cannot
+    show that α was applied; its spread does), from each run's run.json and config; empty
+    when no run recorded mixing."""
     rows = []
     for run in runs:
         mixing = run.results.get("mixing")  # run.json, as the run record read it
         if not isinstance(mixing, dict) or not isinstance(mixing.get("batches_mixed"), dict):
             continue
-        lam = mixing.get("mean_lambda")
+        alpha = run.cfg.mixing.alpha if run.cfg is not None else np.nan
         for layer, count in mixing["batches_mixed"].items():
             if isinstance(count, int):
-                rows.append({"arm": run.name, "layer": str(layer), "batches": count,
-                             "lambda": lam if isinstance(lam, (int, float)) else np.nan})
+                rows.append({"arm": run.name, "layer": str(layer), "batches": count, "alpha": alpha,
+                             "lambda": _number_or_nan(mixing.get("mean_lambda")),
+                             "spread": _number_or_nan(mixing.get("lambda_std"))})
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows)
     out = (frame.groupby(["arm", "layer"], sort=False)
-           .agg(batches=("batches", "sum"), runs=("batches", "size"), mean_lambda=("lambda", "mean"))
+           .agg(batches=("batches", "sum"), runs=("batches", "size"), alpha=("alpha", "first"),
+                mean_lambda=("lambda", "mean"), spread=("spread", "mean"))
            .reset_index())
     totals = out.groupby("arm")["batches"].transform("sum")
-    out["share of batches"] = [f"{b / t:.1%}" if t else "—" for b, t in zip(out["batches"], totals)]
+    out["share of batches"] = [f"{b / t:.1%}" if t else MISSING for b, t in zip(out["batches"], totals)]
+    out["α"] = [number(a, 3) for a in out["alpha"]]
+    out["λ std, drawn"] = [number(v, 3) for v in out["spread"]]
+    out["λ std of Beta(α, α)"] = [number(beta_std(a), 3) if np.isfinite(a) and a > 0 else MISSING
+                                  for a in out["alpha"]]
     out["mean λ"] = [number(v, 3) for v in out["mean_lambda"]]
-    return order_rows(out.drop(columns=["mean_lambda"]))[["arm", "layer", "batches", "share of batches", "runs", "mean λ"]]
+    return order_rows(out)[["arm", "layer", "batches", "share of batches", "runs", "α",
+                            "λ std, drawn", "λ std of Beta(α, α)", "mean λ"]]
 
 
 def _show(value: object) -> str:
@@ -262,12 +284,13 @@ def paper_table(entry: PaperEntry, summary: pd.DataFrame, training: pd.DataFrame
 # ---------------------------------------------------------------- Corollary 1, class by class
 
 def theory_table(check: pd.DataFrame) -> pd.DataFrame:
-    """Rows: each class (by name when the features have names), then the class average;
-    columns: each arm's spread along the discriminative directions ÷ separation and share
-    of seeds where the class collapsed (when measured), numerical rank and share of
-    variance beyond dim(H) − K + 1, as mean ± std over seeds."""
-    shown = {"along_spread": "along", "collapsed": "collapsed", "numerical_rank": "numerical rank",
-             "residual_variance_share": "variance beyond"}
+    """Long format, so any number of arms fits the page: rows (class, arm), each class (by
+    name when the features have names) then the class average; columns the spread along
+    the discriminative directions ÷ separation and the share of seeds where the class
+    collapsed (when measured), the numerical rank and the share of variance beyond
+    dim(H) − K + 1, as mean ± std over seeds."""
+    shown = {"along_spread": "along ÷ separation", "collapsed": "collapsed",
+             "numerical_rank": "numerical rank", "residual_variance_share": "variance beyond"}
     sel = check[check["metric"].isin(shown)]
     classes = class_names_in(sel)
     rows = [classes[k] for k in sorted(classes)] + [MEAN]
@@ -275,10 +298,10 @@ def theory_table(check: pd.DataFrame) -> pd.DataFrame:
     text = sel.assign(row=label, cell=[mean_std(m, s, n) for m, s, n in
                                        zip(sel["mean"], sel["std"], sel["n_runs"])])
     arms = arm_order(text["arm"])
-    wide = text.pivot_table(index="row", columns=["arm", "metric"], values="cell",
+    wide = text.pivot_table(index=["row", "arm"], columns="metric", values="cell",
                             aggfunc="first", sort=False)
-    columns = [(a, m) for a in arms for m in shown if (a, m) in wide.columns]
-    wide = wide[columns]
-    wide.columns = [f"{a}: {shown[m]}" for a, m in columns]
-    wide = wide.loc[list(dict.fromkeys(r for r in rows if r in wide.index))]
-    return wide.rename_axis("class").reset_index()
+    wide = wide[[m for m in shown if m in wide.columns]].rename(columns=shown)
+    order = [(r, a) for r in dict.fromkeys(rows) for a in arms if (r, a) in wide.index]
+    wide = wide.loc[order]
+    wide.columns.name = None
+    return wide.rename_axis(["class", "arm"]).reset_index().fillna(MISSING)

@@ -55,6 +55,10 @@ MIXES = "mixes_"
 """Column prefix: batches mixed at each eligible layer in the epoch (`mixes_<layer>`)."""
 MEAN_LAMBDA = "mean_lambda"
 """The mean λ drawn in the epoch ('' when nothing was mixed)."""
+LAMBDA_STD = "lambda_std"
+"""The standard deviation (ddof 0) of the λ drawn in the epoch ('' when nothing was
+mixed): the mean of Beta(α, α) is ½ whatever α, its spread √(1 / (4(2α + 1))) is not, so
+this is what shows that α was applied."""
 MIXUP_LOSS = "mixup_loss"
 """The loss on the run's fixed evaluation mixes (repflat.training.premise)."""
 MIXUP_LOSS_INFIMUM = "mixup_loss_infimum"
@@ -65,7 +69,8 @@ EXCESS_MIXUP_LOSS = "excess_mixup_loss"
 PREMISE_COLUMNS = (MIXUP_LOSS, MIXUP_LOSS_INFIMUM, EXCESS_MIXUP_LOSS)
 METRIC_COLUMNS = (EPOCH, LR, TRAIN_LOSS, TEST_ACCURACY, TEST_ERROR, TEST_NLL, TEST_ECE,
                   FGSM_ACCURACY, SECONDS, *PREMISE_COLUMNS)
-"""The columns of metrics.csv that hold numbers (or blanks), besides MIXES and MEAN_LAMBDA."""
+"""The columns of metrics.csv that hold numbers (or blanks), besides MIXES, MEAN_LAMBDA
+and LAMBDA_STD."""
 FINAL, BEST = "final_", "best_"
 """run.json's results: `final_<column>` and `best_<column>` of metrics.csv's last and best
 epoch (test_error, test_nll; final excess_mixup_loss and fgsm_accuracy), `best_epoch`."""

@@ -111,7 +111,10 @@ class RunWriter:
 
     def _write_rows(self) -> None:
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(self.rows[0]) if self.rows else [EPOCH])
+        # every key of every row: a run resumed from a checkpoint written by an older
+        # version has rows without the columns added since (those cells stay blank)
+        fields = list(dict.fromkeys(k for r in self.rows for k in r)) or [EPOCH]
+        writer = csv.DictWriter(out, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(self.rows)
         write_text(self.path / METRICS_FILE, out.getvalue())

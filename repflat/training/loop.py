@@ -32,7 +32,7 @@ from torch import nn
 
 from repflat.training import checkpoint
 from repflat.rundir.names import (BEST, BEST_EPOCH, CHECKPOINT_FILE, EPOCH, EXCESS_MIXUP_LOSS,
-                                  FGSM_ACCURACY, FINAL, INPUT, LR, MEAN_LAMBDA, METRICS_FILE,
+                                  FGSM_ACCURACY, FINAL, INPUT, LAMBDA_STD, LR, MEAN_LAMBDA, METRICS_FILE,
                                   MIXES, PREMISE_COLUMNS, RUN_FILE, SECONDS, TEST_ACCURACY,
                                   TEST_ECE, TEST_ERROR, TEST_NLL, TRAIN_LOSS, RunState)
 from repflat.training.premise import PremiseProbe
@@ -186,12 +186,26 @@ def summary(rows: list[dict]) -> dict:
     if rows[-1].get(FGSM_ACCURACY, "") != "":
         out[FINAL + FGSM_ACCURACY] = rows[-1][FGSM_ACCURACY]
     mixes = {k.removeprefix(MIXES): sum(int(r[k]) for r in rows) for k in rows[-1] if k.startswith(MIXES)}
-    if mixes:  # totals over the run; mean λ weighted by the batches mixed each epoch
+    if mixes:  # totals over the run; λ's mean and spread pooled over the batches mixed each epoch
         weights = [sum(int(r[f"{MIXES}{l}"]) for l in mixes) for r in rows]
-        drawn = [(w, r[MEAN_LAMBDA]) for w, r in zip(weights, rows) if w and r[MEAN_LAMBDA] != ""]
-        out["mixing"] = {"batches_mixed": mixes, MEAN_LAMBDA:
-                         sum(w * l for w, l in drawn) / sum(w for w, _ in drawn) if drawn else None}
+        out["mixing"] = {"batches_mixed": mixes, **pooled_lambda(weights, rows)}
     return out
+
+
+def pooled_lambda(weights: list[int], rows: list[dict]) -> dict:
+    """The mean and standard deviation of every λ drawn in the run, from each epoch's
+    (batches mixed, mean, std): E[λ²] = Σ w (s² + m²) / Σ w (None where nothing was drawn;
+    rows written before λ's spread was logged give no std)."""
+    drawn = [(w, r[MEAN_LAMBDA], r.get(LAMBDA_STD, "")) for w, r in zip(weights, rows)
+             if w and r.get(MEAN_LAMBDA, "") != ""]
+    if not drawn:
+        return {MEAN_LAMBDA: None, LAMBDA_STD: None}
+    total = sum(w for w, _, _ in drawn)
+    mean = sum(w * m for w, m, _ in drawn) / total
+    if any(s == "" for _, _, s in drawn):
+        return {MEAN_LAMBDA: mean, LAMBDA_STD: None}
+    square = sum(w * (s * s + m * m) for w, m, s in drawn) / total
+    return {MEAN_LAMBDA: mean, LAMBDA_STD: max(square - mean * mean, 0.0) ** 0.5}
 
 
 def train(cfg: RunConfig, out: str | Path, *, progress: bool = True, restart: bool = False,
@@ -282,8 +296,9 @@ def run_line(cfg: RunConfig, info: dict, rows: list[dict]) -> str:
     if loss is not None:
         parts.append(f"train loss {loss:.3g}")
     mixing = info.get("mixing")
-    if mixing and mixing.get(MEAN_LAMBDA) is not None:
-        parts.append(f"mean λ {mixing[MEAN_LAMBDA]:.2f}")
+    if mixing and mixing.get(MEAN_LAMBDA) is not None:  # λ's spread, not its mean, shows α
+        parts.append(f"mean λ {mixing[MEAN_LAMBDA]:.2f}" + (
+            f", λ std {mixing[LAMBDA_STD]:.2f}" if mixing.get(LAMBDA_STD) is not None else ""))
     if seconds is not None:
         parts.append(f"{seconds:.1f} s" if seconds >= 1 else f"{seconds:.2f} s")
     return f"{cfg.name} seed {cfg.seed}: {', '.join(parts)}"

@@ -7,6 +7,7 @@ the mix is applied by a forward hook on the chosen layer for that one pass.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from torch import nn
 from repflat.config import MixingConfig
 from repflat.base.layers import default_layers, replacing
 from repflat.base.naming import check_layers
-from repflat.rundir.names import INPUT, MEAN_LAMBDA, MIXES
+from repflat.rundir.names import INPUT, LAMBDA_STD, MEAN_LAMBDA, MIXES
 
 
 @dataclass(frozen=True)
@@ -61,17 +62,20 @@ class Mixup:
             raise ValueError("Mixup needs at least one eligible layer")
         self.layers, self.alpha, self.generator = tuple(layers), float(alpha), generator
         self._counts = dict.fromkeys(self.layers, 0)
-        self._lambda_sum = 0.0
+        self._lambda_sum = self._lambda_squares = 0.0
 
     def take_tally(self) -> dict:
         """What was mixed since the last call, as metrics.csv columns, and start again:
-        batches mixed at each eligible layer (`mixes_<layer>`) and the mean λ drawn, so a
-        run shows that mixing happened where and as the config says."""
+        batches mixed at each eligible layer (`mixes_<layer>`), the mean λ drawn and its
+        standard deviation (which, unlike the mean, depends on α), so a run shows that
+        mixing happened where and as the config says."""
         n = sum(self._counts.values())
         row = {f"{MIXES}{layer}": count for layer, count in self._counts.items()}
-        row[MEAN_LAMBDA] = self._lambda_sum / n if n else ""
+        mean = self._lambda_sum / n if n else 0.0
+        row[MEAN_LAMBDA] = mean if n else ""
+        row[LAMBDA_STD] = math.sqrt(max(self._lambda_squares / n - mean * mean, 0.0)) if n else ""
         self._counts = dict.fromkeys(self.layers, 0)
-        self._lambda_sum = 0.0
+        self._lambda_sum = self._lambda_squares = 0.0
         return row
 
     def draw(self, batch_size: int, device: torch.device | str = "cpu") -> MixPlan:
@@ -89,6 +93,7 @@ class Mixup:
         plan = self.draw(len(x), x.device)
         self._counts[plan.layer] += 1
         self._lambda_sum += plan.lam
+        self._lambda_squares += plan.lam * plan.lam
         with replacing(model, plan.layer, plan):
             logits = model(x)
         return logits, plan
