@@ -57,6 +57,8 @@ def mean_std(mean: float, std: float, n: int) -> str:
     """'m ± s', the std to 2 significant digits and the mean to the same decimal place
     (6.20 ± 0.23, 16.0 ± 1.3, 310 ± 120); just the mean (4 significant digits) for one
     run or no spread."""
+    if mean is None or np.isnan(mean):  # undefined (a vacuous Corollary 1): NA, never 0
+        return "NA"
     if n < 2 or not np.isfinite(std) or abs(std) < ROUND_OFF:
         return number(mean)
     if is_scientific(std) or is_scientific(mean):
