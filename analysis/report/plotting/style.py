@@ -5,8 +5,8 @@ whitegrid and paper context, the palette, the report's dpi): nothing is set glob
 a notebook's backend and rcParams are as the user left them after drawing, and importing
 this module selects no backend (the CLI picks Agg for itself). Arm colours come from
 `arm_colors`, so ERM is the same blue, input mixup the same orange and manifold mixup the
-same green in Figure 1, the spectra, the heat map's rows, the embeddings and every
-experiment's report. Classes take colours of their own (`class_colors`), none an arm's.
+same green in Figure 1, the spectra, the effects, the Corollary 1 figure and every
+experiment's report; a sweep's arms of one strategy are shades of its colour. Classes take colours of their own (`class_colors`), none an arm's.
 """
 from __future__ import annotations
 
