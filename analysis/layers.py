@@ -116,9 +116,11 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
         row = {"n_samples": counts[cls]}
         if cls in spectra:
             s = spectra[cls]
+            # past the most directions the class can span the share is NaN: vacuous
+            rank_bound = min(counts[cls] - (1 if center else 0), dim)
             row |= registry.spectrum_metrics(s, context) | {
                 "theory_dimension": k_theory,
-                "residual_variance_share": M.residual_variance_share.kernel(s, k_theory)}
+                "residual_variance_share": M.residual_variance_share.kernel(s, k_theory, rank_bound)}
         put(CLASS, cls, row | geometry.get(cls, {}))
     put(POOLED, None, {"n_samples": n_total} | registry.spectrum_metrics(pooled, context))
     averaged = {m: float(np.mean([g[m] for g in geometry.values() if m in g]))

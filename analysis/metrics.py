@@ -318,7 +318,7 @@ def theory_dimension(n_features: int, n_classes: int) -> int:
 
 
 @spectrum_metric()
-def residual_variance_share(s: np.ndarray, k: int) -> float:
+def residual_variance_share(s: np.ndarray, k: int, max_rank: int | None = None) -> float:
     """Σ_{i>k} σ_i² / Σ_i σ_i²: the share of variance outside the best k-dim subspace.
 
     With a centred spectrum and k = theory_dimension, this is 0 exactly when the class
@@ -329,6 +329,11 @@ def residual_variance_share(s: np.ndarray, k: int) -> float:
     beside `repflat.analysis.discriminative` (along_spread, collapsed), never alone.
     It is 1 − `variance_share(s, k)` for a non-zero spectrum.
 
+    Undefined (NaN) where k ≥ `max_rank`, the largest rank a class of its shape can have
+    (min(n_samples − 1, n_features) centred): no data of that shape has a direction
+    beyond k, so the share would be 0 whatever training did, and Corollary 1 is vacuous
+    there (a wide layer, a small class). A 0 then read as the corollary confirmed.
+
     Parameters
     ----------
     s : array-like of float, shape (r,)
@@ -337,19 +342,26 @@ def residual_variance_share(s: np.ndarray, k: int) -> float:
     k : int
         The dimension of the subspace, k ≥ 0, e.g. `theory_dimension(n_features,
         n_classes)`.
+    max_rank : int, optional
+        The most directions the class can span, ≥ 0; default r, the spectrum's length.
 
     Returns
     -------
     float
-        The share, in [0, 1]; 0 for an all-zero or empty spectrum.
+        The share, in [0, 1]; 0 for an all-zero or empty spectrum with k < max_rank;
+        NaN where k ≥ max_rank (vacuous).
 
     Raises
     ------
     repflat.errors.UserError
         If `s` is not a 1-D array-like of finite, non-negative, descending numbers, or
-        `k` is negative.
+        `k` or `max_rank` is negative.
     """
     power, total = _power(s, k, "a subspace dimension >= 0")
+    if max_rank is not None and max_rank < 0:
+        raise expected("max_rank", "a rank >= 0", max_rank)
+    if k >= (len(s) if max_rank is None else max_rank):
+        return float("nan")
     return float(power[k:].sum() / total) if total > 0 else 0.0
 
 

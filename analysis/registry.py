@@ -103,6 +103,12 @@ METRICS: tuple[Metric, ...] = (
 )
 """Every metric, in the order the tables show them."""
 
+SCALE_DEPENDENT = ("largest_singular_value", "sum_other_singular_values", "mean_first_singular_value",
+                   "separation", "layer_scale", "downstream_gain")
+"""The metrics that change with the layer's scale (h → c·h, next layer ÷ c: a gauge of the
+loss), the paper's raw statistics among them; every other metric here is scale-free
+(counts, ratios, shares, ranks; RankMe up to its ε)."""
+
 BY_NAME = {m.name: m for m in METRICS}
 SPECTRUM = tuple(m for m in METRICS if m.kind == "spectrum" and m.compute is not None)
 CLASS_MEASURES = tuple(m.name for m in METRICS if m.kind == "discriminative" and MEAN in m.groups)
@@ -117,6 +123,13 @@ def table_titles() -> dict[str, str]:
     return ({m.name: m.title for m in marked if m.kind != "layer"}
             | {f"pooled_{m.name}": f"pooled {m.title}" for m in METRICS if m.pooled_table}
             | {m.name: m.title for m in marked if m.kind == "layer"})
+
+
+def scale_free(name: str) -> bool | None:
+    """Whether the summary.csv metric `name` (`pooled_` ones as their base) is unchanged
+    by the layer's scale; None for a metric not declared here (another tool's)."""
+    base = name.removeprefix("pooled_")
+    return None if base not in BY_NAME else base not in SCALE_DEPENDENT
 
 
 def title(name: str) -> str:

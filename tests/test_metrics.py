@@ -54,7 +54,7 @@ def test_theory_dimension_is_corollary_1():
 def test_residual_variance_share():
     s = np.array([4.0, 3.0])  # σ² = 16, 9
     assert M.residual_variance_share(s, 1) == pytest.approx(9 / 25)
-    assert M.residual_variance_share(s, 2) == 0.0
+    assert np.isnan(M.residual_variance_share(s, 2))  # no direction beyond k = r: vacuous, NA
 
 
 def test_spectra_must_be_spectra():

@@ -81,7 +81,7 @@ def test_report_reuses_the_tables_and_honours_its_options(spirals, capsys):
     assert all((an / f).read_bytes() == b for f, b in tables.items())
     page = (an / "report.html").read_text()
     assert "<img src='heatmap.png'" in page and "base64" not in page
-    assert "effective_rank (class-averaged" in page and "PCA of fc2 for each arm" in page
+    assert "effective_rank (scale-free" in page and "PCA of fc2 for each arm" in page
 
 
 def test_report_out_writes_one_directory_per_experiment_that_reports_again(spirals, tmp_path):

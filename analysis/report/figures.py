@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from repflat.analysis.report.plotting.plots import (class_mean_spectra, hue_colors, plot_metric_heatmap,
+from repflat.analysis.report.plotting.plots import (arm_strategies, class_mean_spectra, hue_colors,
+                                                    plot_metric_heatmap,
                                                     plot_metric_over_epochs, plot_spectrum,
                                                     round_off_to_zero)
 from repflat.analysis.report.tables import number
@@ -64,7 +65,7 @@ def spectra_figure(spectra: pd.DataFrame, *, layers: list[str] | None = None,
                    cls: int | str | None = None, max_classes: int = 4, log: bool = True):
     """Rows: layers (default: every analysed layer but `input`); columns: each class when
     there are at most `max_classes` (else class `cls` only), then the class average, then
-    the pooled control. Each panel: mean over seeds with a ±1 std band, per arm."""
+    the pooled control. Each panel: mean over seeds with its min–max band, per arm."""
     data = final_epoch(spectra)
     layers = layers or [l for l in dict.fromkeys(data["layer"]) if l != "input"] or list(
         dict.fromkeys(data["layer"]))
@@ -77,7 +78,7 @@ def spectra_figure(spectra: pd.DataFrame, *, layers: list[str] | None = None,
     columns = [(f"class {names.get(c, c)}", data[data["class"] == c]) for c in shown]
     columns += [("mean over classes", means), ("all classes pooled (control)",
                                                 data[data["group"] == POOLED])]
-    colors = hue_colors(data["arm"])
+    colors = hue_colors(data["arm"], strategies=arm_strategies(data))
     fig, axes = plt.subplots(len(layers), len(columns), squeeze=False,
                              figsize=(3.3 * len(columns), 2.6 * len(layers) + 0.5))
     for i, layer in enumerate(layers):
@@ -106,8 +107,10 @@ def constant_panels(summary: pd.DataFrame, *, metrics: tuple[str, ...] = EPOCH_M
     arm's mean the same value at every epoch, with no spread over seeds, once round-off
     (below tables.ROUND_OFF) reads 0. Columns metric, layer, value (the constant).
 
-    A residual variance share where dim(H) − K + 1 reaches every class's rank is 0 at
-    every epoch; drawn, its round-off (1e-15 … 1e-136) looked like a trend."""
+    A residual variance share where every class fits in dim(H) − K + 1 dimensions is 0 at
+    every epoch; drawn, its round-off (1e-15 … 1e-136) looked like a trend. A metric
+    undefined at every epoch (NaN: the share where Corollary 1 is vacuous) is a constant
+    panel of value NaN, said as NA."""
     rows = []
     for metric in [m for m in metrics if m in set(summary["metric"])]:
         for layer in _epoch_layers(summary, layers):
@@ -115,7 +118,9 @@ def constant_panels(summary: pd.DataFrame, *, metrics: tuple[str, ...] = EPOCH_M
             if panel.empty:
                 continue
             mean, std = round_off_to_zero(panel["mean"]), round_off_to_zero(panel["std"].fillna(0))
-            if (std == 0).all() and np.allclose(mean, mean[0], rtol=1e-9, atol=0):
+            if np.isnan(mean).all():  # undefined at every epoch: NA, not a line at 0
+                rows.append({"metric": metric, "layer": layer, "value": np.nan})
+            elif (std == 0).all() and np.allclose(mean, mean[0], rtol=1e-9, atol=0):
                 rows.append({"metric": metric, "layer": layer, "value": float(mean[0])})
     return pd.DataFrame(rows, columns=["metric", "layer", "value"])
 
@@ -126,8 +131,9 @@ def constant_note(constant: pd.DataFrame) -> str | None:
     if constant.empty:
         return None
     parts = []
-    for (metric, value), rows in constant.groupby(["metric", "value"], sort=False):
-        parts.append(f"{metric.replace('_', ' ')} at {', '.join(rows['layer'])} ({number(value)})")
+    for (metric, value), rows in constant.groupby(["metric", "value"], sort=False, dropna=False):
+        said = "NA: undefined" if np.isnan(value) else number(value)
+        parts.append(f"{metric.replace('_', ' ')} at {', '.join(rows['layer'])} ({said})")
     return ("Left out of the figure, constant at every analysed epoch for every arm (nothing "
             "changes over training): " + "; ".join(parts) + ".")
 
@@ -151,14 +157,16 @@ def epochs_figure(summary: pd.DataFrame, *, metrics: tuple[str, ...] = EPOCH_MET
     layers = [l for l in layers if any((m, l) not in flat for m in metrics)]
     if not metrics or not layers:
         return None
-    colors = hue_colors(summary["arm"])
+    colors = hue_colors(summary["arm"], strategies=arm_strategies(summary))
     fig, axes = plt.subplots(len(metrics), len(layers), squeeze=False,
                              figsize=(3.3 * len(layers), 2.5 * len(metrics) + 0.5))
     for i, metric in enumerate(metrics):
         for j, layer in enumerate(layers):
             ax = axes[i, j]
             if (metric, layer) in flat:
-                ax.text(0.5, 0.5, f"{number(flat[metric, layer])} at every epoch",
+                value = flat[metric, layer]
+                said = "NA at every epoch (undefined)" if np.isnan(value) else f"{number(value)} at every epoch"
+                ax.text(0.5, 0.5, said,
                         transform=ax.transAxes, ha="center", va="center", color="0.35")
                 ax.set_xticks([]), ax.set_yticks([])
             else:

@@ -18,13 +18,15 @@ from pathlib import Path
 from repflat.analysis.embeddings import NAMES, embed_runs, sampling_note
 from repflat.analysis.report.corollary import against_premise, families
 from repflat.analysis.report.markup import Heading, Image, Paragraph
+from repflat.analysis.registry import scale_free
 from repflat.analysis.results import Analysis
 from repflat.rundir.names import FIGURES
 
 DEFAULT_METRIC = "along_spread"
-"""The heat map's default: scale-free and Corollary 1's own measure; raw Σ σ₂… when
-the features carry no discriminative summaries (format 1, other tools)."""
-FALLBACK_METRIC = "sum_other_singular_values"
+"""The heat map's default: scale-free and Corollary 1's own measure; the effective rank
+(scale-free too) when the features carry no discriminative summaries (format 1, other
+tools). The raw statistics (Σ σ₂…) are one option away: `repflat report --metric`."""
+FALLBACK_METRIC = "effective_rank"
 PER_ARM = ("figure1", "planes", "boundaries", "embeddings")
 """Figures drawn from one run per arm: left out when the runs span several data sets (an
 arm's lowest seed would stand for one data set only); the data set grid replaces them."""
@@ -90,6 +92,17 @@ def heatmap_metric(analysis: Analysis, options) -> str | None:
     return next(iter(present), None)
 
 
+def scale_note(metric: str) -> str:
+    """What the heat map's caption says of its metric's scale."""
+    free = scale_free(metric)
+    if free is None:
+        return "a metric repflat does not declare: whether it is scale-free is not known"
+    if free:
+        return ("scale-free: unchanged by the layer's scale; `repflat report --metric "
+                "sum_other_singular_values` shows the paper's raw Σ σ₂…")
+    return ("raw, not scale-free: it changes with the layer's scale, a gauge of the loss, so a "
+            "ratio here may be scale alone")
+
 
 @figure("datasets")
 def _datasets(page: Page) -> None:
@@ -117,10 +130,11 @@ def _figure1(page: Page) -> None:
     if a.runs:
         page.add(page.d.figure1(a.runs, a.spectra, layers=s.spectra_layers, cls=s.spectra_class),
                  "figure1.png", "Figure 1",
-                 "Figure 1 reproduced: (a, b) input-space confidence, ERM vs manifold mixup; (d, e) "
+                 "Figure 1 reproduced: (a, b) input-space confidence, ERM vs manifold mixup (the "
+                 "lowest seed of each strategy's first arm, named in the panel title); (d, e) "
                  "the 2D bottleneck with its confidence map, training states by class and hidden "
-                 "states of uniform inputs (black); (c, f) one class's singular values, mean ± std "
-                 "over seeds.")
+                 "states of uniform inputs (black); (c, f) one class's singular values (log "
+                 "scale) for every arm: line = mean over seeds, band = min–max over seeds.")
 
 
 @figure("planes")
@@ -145,8 +159,8 @@ def _spectra(page: Page) -> None:
     a, s = page.analysis, page.analysis.settings
     page.add(page.d.spectra_figure(a.spectra, cls=s.spectra_class), "spectra.png", "Spectra",
              f"Singular values of each layer's {'centred' if s.center else 'raw'} class matrices "
-             "(log scale) at each run's last analysed epoch: line = mean over seeds, band = ±1 "
-             "std over seeds. The class average is taken per run before the seeds; the pooled "
+             "(log scale) at each run's last analysed epoch: line = mean over seeds, band = "
+             "min–max over seeds. The class average is taken per run before the seeds; the pooled "
              "column (all classes together) is the control.")
 
 
@@ -163,7 +177,8 @@ def _heatmap(page: Page) -> None:
                  "colours are ratios between arms. Its values are in the flattening and "
                  "all-metrics tables.")
     page.add(page.d.heatmap_figure(summary, metric), "heatmap.png", "Strategy × layer",
-             f"{metric} (class-averaged, mean over seeds, final epoch) per arm and layer; "
+             f"{metric} ({scale_note(metric)}; class-averaged, mean over seeds, final epoch) "
+             "per arm and layer; "
              "numbers = values, colour = ratio to the first arm at the same layer (log scale; at "
              "a layer the first arm lacks, to the first arm that has it). "
              "The pooled-class control is beside it when the tables have it.")
@@ -238,6 +253,7 @@ def _effects(page: Page) -> None:
     if not len(a.effects):
         return
     found, files = page.d.sweep_blocks(a.effects, [l for l in a.layer_order if l != "input"],
-                                       lambda fig, name: page.d.save(fig, page.out, name))
+                                       lambda fig, name: page.d.save(fig, page.out, name),
+                                       strategies={r.name: r.strategy for r in a.runs})
     page.blocks += found
     page.written += files

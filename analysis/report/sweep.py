@@ -12,7 +12,7 @@ import pandas as pd
 
 from repflat.analysis.effects import RESULT_COLUMNS, effects_note
 from repflat.analysis.report.plotting.effects import is_numeric, plot_effects
-from repflat.analysis.report.plotting.style import literal, styled
+from repflat.analysis.report.plotting.style import arm_colors, literal, styled
 
 EFFECT_METRICS = ("along_spread", "across_spread", "effective_rank", "sum_other_singular_values")
 """Corollary 1's test (the spread along the discriminative directions ÷ separation) and
@@ -44,11 +44,23 @@ def effects_frame(effects: pd.DataFrame, x: str) -> pd.DataFrame:
     return rows.assign(line=line)
 
 
+def line_colors(data: pd.DataFrame, strategies: dict | None = None) -> dict:
+    """{line: colour} of an `effects_frame`: each line in its strategy's colour (`arm_colors`
+    of the line with the strategy of its arms), several lines of one strategy as shades of
+    it. `strategies` maps arms to strategies (the runs'); without it, a template named as a
+    strategy keeps that strategy's colour."""
+    strategies = strategies or {}
+    of_line = {line: strategies.get(arm, template) for line, arm, template
+               in zip(data["line"], data["arm"], data["template"])}
+    return arm_colors(dict.fromkeys(data["line"]), of_line)
+
+
 @styled
 def effects_figure(effects: pd.DataFrame, *, layers: list[str] | None = None,
-                   metrics: tuple[str, ...] = EFFECT_METRICS):
-    """Rows: metrics; columns: layers; each panel `plot_effects` against `x_key`. None when
-    effects.csv has no swept key with two values."""
+                   metrics: tuple[str, ...] = EFFECT_METRICS, strategies: dict | None = None):
+    """Rows: metrics; columns: layers; each panel `plot_effects` against `x_key`, each line
+    in its strategy's colour (`line_colors`; `strategies`: {arm: strategy} of the runs).
+    None when effects.csv has no swept key with two values."""
     x = x_key(effects) if len(effects) else None
     if x is None:
         return None
@@ -57,15 +69,16 @@ def effects_figure(effects: pd.DataFrame, *, layers: list[str] | None = None,
     layers = [l for l in (layers or dict.fromkeys(data["layer"])) if l in set(data["layer"])]
     if not metrics or not layers:
         return None
+    colors = line_colors(data, strategies)
     fig, axes = plt.subplots(len(metrics), len(layers), squeeze=False,
                              figsize=(3.2 * len(layers) + 0.5, 2.7 * len(metrics) + 1.2))
     for i, metric in enumerate(metrics):
         for j, layer in enumerate(layers):
             ax = axes[i, j]
             panel = data[(data["metric"] == metric) & (data["layer"] == layer)]
-            plot_effects(panel, x=x, hue="line", ax=ax)
+            plot_effects(panel, x=x, hue="line", colors=colors, ax=ax)
             if (panel[["arm_mean", "baseline_mean"]] == 0).all().all():
-                # e.g. no variance beyond dim(H) − K + 1 when that is the layer's width
+                # e.g. a 1-D layer's Σ σ₂…: nothing to compare, said rather than drawn flat
                 ax.text(0.5, 0.6, "0 in every arm", transform=ax.transAxes, ha="center",
                         color="0.3")
             ax.set_title(literal(layer) if i == 0 else "")
@@ -88,12 +101,14 @@ def drawn(effects: pd.DataFrame, *, layers=None, metrics: tuple[str, ...] = EFFE
     return int(data.loc[keep, "low"].notna().sum())
 
 
-def sweep_blocks(effects: pd.DataFrame, layers: list[str], save) -> tuple[list, list]:
+def sweep_blocks(effects: pd.DataFrame, layers: list[str], save,
+                 strategies: dict | None = None) -> tuple[list, list]:
     """(report blocks, files written) of the sweep section; `save(fig, name)` writes a
-    figure and returns its path. Nothing when the experiment swept nothing."""
+    figure and returns its path; `strategies` ({arm: strategy}) colours the lines. Nothing
+    when the experiment swept nothing."""
     from repflat.analysis.report.markup import Heading, Image, Paragraph
 
-    fig = effects_figure(effects, layers=layers)
+    fig = effects_figure(effects, layers=layers, strategies=strategies)
     if fig is None:
         return [], []
     x = x_key(effects)

@@ -57,7 +57,9 @@ def mean_std(mean: float, std: float, n: int) -> str:
     """'m ± s', the std to 2 significant digits and the mean to the same decimal place
     (6.20 ± 0.23, 16.0 ± 1.3, 310 ± 120); 'm ± 0' (4 significant digits) where the
     seeds agree, so a column over seeds reads the same in every row; just the mean for
-    one run."""
+    one run; NA where the value is undefined (a vacuous Corollary 1), never 0."""
+    if mean is None or np.isnan(mean):
+        return "NA"
     if n < 2 or not np.isfinite(std):
         return number(mean)
     if abs(std) < ROUND_OFF:

@@ -6,8 +6,9 @@
        the training points; (d, e) the 2D plane layer (the bottleneck): its confidence
        map, the training points' hidden states coloured by class, and as black dots the
        hidden states of inputs drawn uniformly over the input range; (c, f) one class's
-       singular values at an early and a later hidden layer for every arm, mean ± std
-       over seeds. Panels a, b, d, e show the lowest seed of each arm.
+       singular values at an early and a later hidden layer for every arm (log scale),
+       mean over seeds with the min–max band. Panels a, b, d, e show the lowest seed of the
+       first arm of each strategy, and their titles name that arm and seed.
 
 `planes`: the plane layer of every arm side by side, as the paper's Figure 2 shows
 for ERM and the regularizers (weight decay, noise, dropout, batch norm, mixup).
@@ -25,8 +26,8 @@ import pandas as pd
 
 from repflat.analysis.report.plotting.boundary import (RESPONSES, BoundaryDisplay, class_legend,
                                                        scatter_classes)
-from repflat.analysis.report.plotting.plots import hue_colors, plot_spectrum
-from repflat.analysis.report.plotting.style import literal, styled, with_seed
+from repflat.analysis.report.plotting.plots import arm_strategies, hue_colors, plot_spectrum
+from repflat.analysis.report.plotting.style import NAMED, literal, styled, with_seed
 from repflat.analysis.runs import lowest_seed
 from repflat.analysis.tidy import arm_order, class_names_in, final_epoch
 from repflat.errors import expected
@@ -78,9 +79,22 @@ def _spectrum_panel(ax, spectra: pd.DataFrame, layer: str, cls: int, title: str)
     data = spectra[(spectra["layer"] == layer) & (spectra["group"] == CLASS)
                    & (spectra["class"] == int(cls))]
     data = final_epoch(data)
-    # the paper's panels show indices 0..29; colours of all arms, so (c) and (f) agree
-    plot_spectrum(data, ax=ax, max_index=30, palette=hue_colors(spectra["arm"]))
+    # the paper's panels show indices 0..29; colours of all arms, so (c) and (f) agree; a
+    # log axis, as the spectra figure's: on a linear one the largest σ₁ flattened the rest
+    plot_spectrum(data, ax=ax, max_index=30, log=True,
+                  palette=hue_colors(spectra["arm"], strategies=arm_strategies(spectra)))
     ax.set_title(literal(title))
+
+
+def panel_name(run: RunInfo) -> str:
+    """A panel's name for the run it shows: its strategy's label (ERM, manifold mixup),
+    then its arm (which carries the swept values) where that is not just the strategy's
+    name, and its seed: `manifold mixup (manifold_mixup-alpha0.5, seed 0)`, `ERM (seed 0)`."""
+    label = LABELS.get(run.strategy, run.strategy)
+    if run.name in {run.strategy, label} or NAMED.get(run.name) == run.strategy:
+        return with_seed(label, run.seed)
+    seed = with_seed("", run.seed).strip(" ()")  # "seed 0", or nothing when unknown
+    return f"{label} ({', '.join(p for p in (run.name, seed) if p)})"
 
 
 @styled
@@ -97,12 +111,15 @@ def figure1(runs: list[RunInfo], spectra: pd.DataFrame, *, layers: tuple[str, ..
         return None
     early, late = chosen[0], chosen[-1]
     name = class_names_in(spectra).get(int(cls), str(cls))
+    # which run of its strategy each panel shows: in a sweep the first manifold mixup arm
+    # (α = 0.5, say) stood unnamed for all of them
+    first, second = panel_name(erm), panel_name(mm)
     fig, ax = plt.subplots(2, 3, figsize=(14, 8.6))
-    _boundary_panel(ax[0, 0], erm, "(a) ERM: input space")
-    _boundary_panel(ax[0, 1], mm, "(b) manifold mixup: input space")
+    _boundary_panel(ax[0, 0], erm, f"(a) {first}: input space")
+    _boundary_panel(ax[0, 1], mm, f"(b) {second}: input space")
     _spectrum_panel(ax[0, 2], spectra, early, cls, f"(c) class {name} spectrum at {early}")
-    _plane_panel(ax[1, 0], erm, f"(d) ERM: {plane}")
-    _plane_panel(ax[1, 1], mm, f"(e) manifold mixup: {plane}")
+    _plane_panel(ax[1, 0], erm, f"(d) {first}: {plane}")
+    _plane_panel(ax[1, 1], mm, f"(e) {second}: {plane}")
     _spectrum_panel(ax[1, 2], spectra, late, cls, f"(f) class {name} spectrum at {late}")
     fig.tight_layout()
     return fig

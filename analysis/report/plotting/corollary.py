@@ -68,27 +68,23 @@ def corollary_figure(frames: dict[str, pd.DataFrame], families: dict[str, list[s
     -------
     (Figure, list of "layer (baseline)" rows left out)
     """
-    from repflat.analysis.report.plotting.style import arm_colors, lighten
+    from repflat.analysis.report.plotting.style import arm_colors
+    from repflat.analysis.tidy import arm_order
 
     rows = [(layer, base, arms) for layer, data in frames.items()
             for base, arms in families.items() if data["arm"].isin(arms).any()]
     left_out = [f"{layer} ({base})" for layer, base, _ in rows[MAX_ROWS:]]
     rows = rows[:MAX_ROWS]
+    # strategy colours as everywhere, a sweep's arms shades of theirs: one palette of
+    # every arm in every row, so an arm has one colour in all of them
+    every = pd.concat(list(frames.values()))
+    palette = arm_colors(arm_order(every["arm"]), dict(zip(every["arm"], every["strategy"])))
     fig, axes = plt.subplots(len(rows), 2, figsize=(9.5, 3.1 * len(rows)), squeeze=False)
     for row, (layer, base, arms) in zip(axes, rows):
         data = frames[layer]
-        strategy = dict(zip(data["arm"], data["strategy"]))
         short = short_names(base, arms)
         block = data[data["arm"].isin(arms)].assign(label=lambda d: d["arm"].map(short))
-        # strategy colours as everywhere; a strategy's later arms lighter shades of it, up
-        # to 2/3 of the way to white however many there are
-        kind = {a: strategy.get(a, a) for a in arms}
-        fixed = arm_colors(kind.values())
-        colors = {}
-        for a in arms:
-            same = [b for b in arms if kind[b] == kind[a]]
-            amount = (2 / 3) * same.index(a) / max(len(same) - 1, 1)
-            colors[short[a]] = tuple(lighten([fixed[kind[a]]], amount)[0])
+        colors = {short[a]: palette.get(a, arm_colors([a])[a]) for a in arms}
         for ax, y in zip(row, ("along_spread", "across_spread")):
             plot_against_premise(block, y=y, hue="label", colors=colors,
                                  reference={short[a] for a in reference if a in short}, ax=ax)

@@ -14,13 +14,16 @@ def is_numeric(values: pd.Series) -> bool:
 
 
 def plot_effects(data: pd.DataFrame, *, x: str, y: str = "diff", hue: str,
-                 low: str = "low", high: str = "high", ax=None):
+                 low: str = "low", high: str = "high", colors: dict | None = None, ax=None):
     """One line per `hue` of `y` (an effect, arm − baseline) against `x`, with the interval
     [low, high] as error bars where there is one, and a line at 0 (no effect).
 
     A numeric `x` spanning a factor of 4 or more is drawn on a log₂ axis (α = 0.5 … 4);
     text values are placed in the order they come. Lines of different hues are dodged
-    sideways a little so that their bars do not hide each other.
+    sideways a little so that their bars do not hide each other. `colors` gives each
+    `hue` its colour (the figure passes its strategy's, `arm_colors`); default: the
+    palette in turn. A panel whose every value is NaN (a quantity undefined there, such
+    as the variance beyond dim(H) − K + 1 where the corollary is vacuous) says "NA".
 
     Returns
     -------
@@ -45,7 +48,11 @@ def plot_effects(data: pd.DataFrame, *, x: str, y: str = "diff", hue: str,
             (max(ticks) - min(ticks)) / 4 if numeric and len(ticks) > 1 else 1)
         err = np.vstack([rows[y] - rows[low], rows[high] - rows[y]])
         ax.errorbar(pos, rows[y], yerr=np.where(np.isnan(err), 0, err), marker="o", ms=4,
-                    capsize=2, lw=1.2, color=PALETTE[i % len(PALETTE)], label=literal(name))
+                    capsize=2, lw=1.2, label=literal(name),
+                    color=(colors or {}).get(name, PALETTE[i % len(PALETTE)]))
+    if len(data) and data[y].isna().all():
+        ax.text(0.5, 0.5, "NA (undefined)", transform=ax.transAxes, ha="center", va="center",
+                color="0.35")
     ax.axhline(0, color="0.3", lw=0.8, ls="--")
     ax.set_xticks(ticks if numeric else range(len(ticks)))
     ax.set_xticklabels([f"{t:g}" if numeric else literal(t) for t in ticks])

@@ -24,14 +24,33 @@ from repflat.rundir.names import CLASS, MEAN
 CLASS_MEAN = MEAN
 
 
-def seed_band(data: pd.DataFrame, *, x: str, y: str, hue: str) -> pd.DataFrame:
-    """Mean, standard deviation (ddof 1; 0 for a single row) and count of `y` over the
-    rows sharing (hue, x): over the seeds when `data` holds one value per run there."""
-    band = (data.groupby([hue, x], sort=True)[y].agg(mean="mean", std="std", n="count")
-            .reset_index())
-    band["std"] = band["std"].fillna(0.0)
-    band["lower"], band["upper"] = band["mean"] - band["std"], band["mean"] + band["std"]
-    return band
+def seed_band(data: pd.DataFrame, *, x: str, y: str, hue: str, band: str = "std") -> pd.DataFrame:
+    """Mean, standard deviation (ddof 1; 0 for a single row), count, minimum and maximum
+    of `y` over the rows sharing (hue, x): over the seeds when `data` holds one value per
+    run there. The band [lower, upper] is mean ± std (`band="std"`) or the range over the
+    rows, [min, max] (`band="range"`): the range never leaves the data's, so on a log axis
+    it cannot plunge to the floor where the std exceeds the mean."""
+    if band not in BANDS:
+        raise expected("band", " or ".join(BANDS), band)
+    out = (data.groupby([hue, x], sort=True)[y].agg(mean="mean", std="std", n="count", min="min",
+                                                      max="max").reset_index())
+    out["std"] = out["std"].fillna(0.0)
+    if band == "range":
+        out["lower"], out["upper"] = out["min"], out["max"]
+    else:
+        out["lower"], out["upper"] = out["mean"] - out["std"], out["mean"] + out["std"]
+    return out
+
+
+BANDS = ("std", "range")
+
+
+def arm_strategies(frame: pd.DataFrame) -> dict[str, str]:
+    """{arm: strategy} of a tidy frame with a `strategy` column (empty without one): what
+    `arm_colors` needs to draw a sweep's arms as shades of their strategy's colour."""
+    if "arm" not in frame.columns or "strategy" not in frame.columns:
+        return {}
+    return dict(zip(frame["arm"], frame["strategy"]))
 
 
 def class_mean_spectra(spectra: pd.DataFrame) -> pd.DataFrame:
@@ -45,12 +64,13 @@ def class_mean_spectra(spectra: pd.DataFrame) -> pd.DataFrame:
                                            "class_name": None})
 
 
-def hue_colors(keys, hue: str = "arm") -> dict:
-    """The colour of each value of `hue`: arms in their fixed colours, anything else in
-    the palette's order. Figure builders pass the colours of all their panels' keys as
-    `palette`, so a key has one colour in every panel, whichever others a panel shows."""
+def hue_colors(keys, hue: str = "arm", strategies: dict | None = None) -> dict:
+    """The colour of each value of `hue`: arms in their strategy's colour (`arm_colors`,
+    with each arm's strategy from `strategies`: a sweep's arms as shades of it), anything
+    else in the palette's order. Figure builders pass the colours of all their panels' keys
+    as `palette`, so a key has one colour in every panel, whichever others a panel shows."""
     order = arm_order(keys) if hue == "arm" else list(dict.fromkeys(keys))
-    return arm_colors(order) if hue == "arm" else dict(zip(order, sns.color_palette(n_colors=len(order))))
+    return arm_colors(order, strategies) if hue == "arm" else dict(zip(order, sns.color_palette(n_colors=len(order))))
 
 
 def round_off_to_zero(values, floor: float = ROUND_OFF):
@@ -68,7 +88,7 @@ def _draw_bands(ax, band: pd.DataFrame, *, x: str, hue: str, marker: str | None 
         b = band[band[hue] == key].sort_values(x)
         ax.plot(b[x], b["mean"], color=colors[key], marker=marker, markersize=3, linewidth=1.4,
                 label=literal(key))
-        if (b["std"] > 0).any():
+        if (b["upper"] > b["lower"]).any():
             ax.fill_between(b[x], b["lower"], b["upper"], color=colors[key], alpha=0.22,
                             linewidth=0)
     if legend and order:
@@ -79,13 +99,14 @@ def _draw_bands(ax, band: pd.DataFrame, *, x: str, hue: str, marker: str | None 
 def plot_spectrum(data: pd.DataFrame, *, x: str = "index", y: str = "singular_value",
                   hue: str = "arm", ax=None, log: bool = False, max_index: int | None = None,
                   floor: float = 1e-5, palette: dict | None = None):
-    """Singular value against its index, one line per `hue`, with a ±1 std band.
+    """Singular value against its index, one line per `hue`, with a min–max band.
 
-    One line per `hue` (the mean), band = ±1 std over the rows sharing (hue, x): over
-    seeds when `data` holds one class of one layer and epoch per run. `log` draws the
-    values on a log scale whose bottom is `floor` times the largest value: float32
-    features put round-off singular values far below it, which would otherwise take up
-    most of the axis. With no positive value (a dead layer) the scale stays linear. On the
+    One line per `hue` (the mean), band = the range [min, max] over the rows sharing
+    (hue, x): over seeds when `data` holds one class of one layer and epoch per run. The
+    range, not ±1 std: on a log scale a std above the mean sent the band to the floor.
+    `log` draws the values on a log scale whose bottom is `floor` times the largest value:
+    float32 features put round-off singular values far below it, which would otherwise
+    take up most of the axis. With no positive value (a dead layer) the scale stays linear. On the
     log scale a mean of exactly 0 (past the class's rank: a class of two samples has one
     direction) is left out of its line rather than drawn as a cliff to the axis' bottom,
     and the band stops at the bottom of the axis.
@@ -105,7 +126,7 @@ def plot_spectrum(data: pd.DataFrame, *, x: str = "index", y: str = "singular_va
     ax : matplotlib Axes, optional
         Where to draw; default: a new figure's axes.
     log : bool, default False
-        A log scale from `floor` times the largest value (mean + std) upwards.
+        A log scale from `floor` times the largest value (the band's top) upwards.
     max_index : int, optional
         Draw only the rows with `x` below it.
     floor : float, default 1e-5
@@ -121,7 +142,7 @@ def plot_spectrum(data: pd.DataFrame, *, x: str = "index", y: str = "singular_va
     ax = ax or plt.subplots(figsize=(4.5, 3.2))[1]
     if max_index is not None:
         data = data[data[x] < max_index]
-    band = seed_band(data, x=x, y=y, hue=hue)
+    band = seed_band(data, x=x, y=y, hue=hue, band="range")
     top = float(band["upper"].max()) if len(band) else 0.0
     log = log and top > 0  # all zero (a dead layer): nothing to put on a log scale
     if log:  # what a log axis cannot show is left out, not drawn down to its bottom
@@ -197,7 +218,8 @@ def metric_matrix(summary: pd.DataFrame, metric: str, layers: list[str] | None =
     order) × layers (columns, in `layers` order or as they appear)."""
     rows = summary[summary["metric"] == metric]
     rows = final_epoch(rows, by="arm")
-    wide = rows.pivot_table(index="arm", columns="layer", values="mean", aggfunc="first", sort=False)
+    wide = rows.pivot_table(index="arm", columns="layer", values="mean", aggfunc="first", sort=False,
+                            dropna=False)
     cols = [l for l in (layers or dict.fromkeys(rows["layer"])) if l in wide.columns]
     return wide.loc[arm_order(wide.index), cols]
 
@@ -283,10 +305,15 @@ def plot_metric_heatmap(summary: pd.DataFrame, *, metric: str, relative_to: str 
                               "format": FuncFormatter(lambda v, _: "×" + number(2 ** v, 3))})
     # seaborn writes no value in a cell it leaves uncoloured: a model's own layers, or a
     # value of 0, were blank; the values are written here, every one
+    has = set(zip(summary.loc[summary["metric"] == metric, "arm"],
+                  summary.loc[summary["metric"] == metric, "layer"]))
     for i, arm in enumerate(matrix.index):
         for j, layer in enumerate(matrix.columns):
             value = matrix.loc[arm, layer]
-            if np.isfinite(value):
+            if np.isnan(value) and (arm, layer) in has:  # undefined there (vacuous): NA, not blank
+                ax.text(j + 0.5, i + 0.5, "NA", ha="center", va="center", fontsize="small",
+                        color="0.45")
+            elif np.isfinite(value):
                 strong = np.isfinite(color.loc[arm, layer]) and abs(color.loc[arm, layer]) > 0.6 * spread
                 ax.text(j + 0.5, i + 0.5, number(value, 3), ha="center", va="center",
                         fontsize="small", color="white" if strong else "0.15")

@@ -5,13 +5,13 @@ whitegrid and paper context, the palette, the report's dpi): nothing is set glob
 a notebook's backend and rcParams are as the user left them after drawing, and importing
 this module selects no backend (the CLI picks Agg for itself). Arm colours come from
 `arm_colors`, so ERM is the same blue, input mixup the same orange and manifold mixup the
-same green in Figure 1, the spectra, the heat map's rows, the embeddings and every
-experiment's report. Classes take colours of their own (`class_colors`), none an arm's.
+same green in Figure 1, the spectra, the effects, the Corollary 1 figure and every
+experiment's report; a sweep's arms of one strategy are shades of its colour. Classes take colours of their own (`class_colors`), none an arm's.
 """
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,9 +27,12 @@ PALETTE = sns.color_palette("colorblind")  # Wong's palette as seaborn orders it
 COLOURS = {"none": 0, "input_mixup": 1, "manifold_mixup": 2, "dropout": 3, "weight_decay": 4,
            "input_noise": 5, "batch_norm": 6}
 """Palette index of each declared strategy (repflat.config.strategies), by its name."""
-FIXED = {word: COLOURS[s.name] for s in STRATEGIES if s.name in COLOURS
-         for word in (s.name, *s.aliases)}
-"""Every arm name a fixed colour goes with: each strategy's name and its aliases (erm)."""
+NAMED = {word: s.name for s in STRATEGIES if s.name in COLOURS for word in (s.name, *s.aliases)}
+"""The strategy an arm name is: each strategy's name and its aliases (erm)."""
+FIXED = {word: COLOURS[s] for word, s in NAMED.items()}
+"""Every arm name a fixed colour goes with, its palette index."""
+SHADE_RANGE = (28.0, 74.0)
+"""HUSL lightness of a sweep's shades: the classes' Set2 colours are lighter (66–88)."""
 # Classes take light, soft colours and arms saturated ones, so a class is never read as an
 # arm (class 0 was ERM's blue) and no colour is in both palettes (tests/test_figure_cases).
 CLASS_PALETTE = sns.color_palette("Set2")
@@ -67,17 +70,59 @@ def extra_arm_color(i: int) -> tuple:
     return tuple(husl.husl_to_rgb((20 + GOLDEN_ANGLE * i) % 360, 90, 45))
 
 
-def arm_colors(arms: Iterable[str]) -> dict[str, tuple]:
-    """Colour of each arm: fixed for the strategies and Figure 2's regularizers; the other
-    arms, in the order given, take the palette's remaining colours (sky blue, yellow; not
-    its grey), then `extra_arm_color`:
-    every arm its own colour, however many there are (user-named arms were all grey)."""
+def strategy_of(arm: str, strategies: Mapping[str, str] | None = None) -> str | None:
+    """The strategy whose colour `arm` takes: the one `strategies` gives it (a run's
+    config), else the one its name is (`erm`, `manifold_mixup`: features from other tools
+    carry no config), else None (a user-named arm of no known strategy)."""
+    known = (strategies or {}).get(arm)
+    if known in COLOURS:
+        return known
+    return NAMED.get(arm)
+
+
+def shades(color, n: int) -> list[tuple]:
+    """`n` shades of `color`, light to dark: its hue and saturation (HUSL), lightness
+    stepped by up to 12 (closer for many) around its own, kept within [28, 74] so that
+    none fades into a class colour (Set2, lighter) nor darkens to black. One shade: the
+    colour itself."""
+    if n == 1:
+        return [tuple(color)]
+    h, s, l = husl.rgb_to_husl(*color)
+    step = min(12.0, 40.0 / (n - 1))
+    levels = l + step * ((n - 1) / 2 - np.arange(n))
+    levels += max(0.0, SHADE_RANGE[0] - levels.min()) - max(0.0, levels.max() - SHADE_RANGE[1])
+    return [tuple(float(np.clip(c, 0, 1)) for c in husl.husl_to_rgb(h, s, v)) for v in levels]
+
+
+def arm_colors(arms: Iterable[str], strategies: Mapping[str, str] | None = None) -> dict[str, tuple]:
+    """Colour of each arm: its strategy's (`strategy_of`: ERM blue, input mixup orange,
+    manifold mixup green, Figure 2's regularizers theirs); several arms of one strategy
+    (a sweep: `manifold_mixup-alpha0.5`, `-alpha2`, …) shades of that colour, light to
+    dark in the order given (`shades`). Arms of no known strategy, in the order given,
+    take the palette's remaining colours (sky blue, yellow; not its grey), then
+    `extra_arm_color`: every arm its own colour, however many there are.
+
+    Parameters
+    ----------
+    arms : iterable of str
+        The arm names, in the order the figure shows them (`tidy.arm_order`).
+    strategies : mapping {arm: strategy}, optional
+        Each arm's strategy from its runs (the `strategy` column of the tables); an arm
+        missing here takes the strategy its name is, if it is one.
+    """
     arms = list(dict.fromkeys(arms))
-    free = [c for i, c in enumerate(PALETTE) if i not in set(FIXED.values()) | {GREY}][::-1]
-    others = [a for a in arms if a not in FIXED]
-    colors = {a: free[i] if i < len(free) else extra_arm_color(i - len(free))
-              for i, a in enumerate(others)}
-    return {a: PALETTE[FIXED[a]] if a in FIXED else colors[a] for a in arms}
+    kind = {a: strategy_of(a, strategies) for a in arms}
+    groups: dict[str, list[str]] = {}
+    for a in arms:
+        if kind[a] is not None:
+            groups.setdefault(kind[a], []).append(a)
+    colors = {a: shade for s, members in groups.items()
+              for a, shade in zip(members, shades(PALETTE[COLOURS[s]], len(members)))}
+    free = [c for i, c in enumerate(PALETTE) if i not in set(COLOURS.values()) | {GREY}][::-1]
+    others = [a for a in arms if kind[a] is None]
+    colors |= {a: free[i] if i < len(free) else extra_arm_color(i - len(free))
+               for i, a in enumerate(others)}
+    return {a: colors[a] for a in arms}
 
 
 def literal(text: object) -> str:
