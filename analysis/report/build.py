@@ -51,8 +51,8 @@ class ReportOptions:
     max_samples: int = 2000
     """Samples per embedding panel; larger layers are subsampled at random (seeded)."""
     metric: str | None = None
-    """Metric of the strategy × layer heat map (any metric of summary.csv); default:
-    sum_other_singular_values when the tables have it."""
+    """Metric of the strategy × layer heat map (any metric of summary.csv); default: the
+    scale-free along_spread, else effective_rank (repflat.analysis.report.sections)."""
     embed_images: bool = True
     """Carry the images inside report.html (they are written beside it in any case)."""
     seed: int = 0

@@ -207,8 +207,9 @@ def build_parser() -> Parser:
                      "analysed layer wider than 2)")
     rep.add_argument("--max-samples", type=int, metavar="N",
                      help="samples per embedding panel; more are subsampled at random (default: 2000)")
-    rep.add_argument("--metric", help="metric of the strategy × layer heat map "
-                     "(default: sum_other_singular_values; any metric of summary.csv)")
+    rep.add_argument("--metric", help="metric of the strategy × layer heat map (default: "
+                     "along_spread, scale-free; effective_rank without discriminative summaries; "
+                     "any metric of summary.csv, e.g. the paper's raw sum_other_singular_values)")
     rep.add_argument("--link-images", action="store_true",
                      help="link the images beside report.html instead of carrying them inside it")
     _figures_flag(rep)
