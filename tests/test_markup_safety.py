@@ -27,7 +27,7 @@ from repflat.analysis.embeddings import COLUMNS, embed, embed_runs, embedding_pr
 from repflat.analysis.report.plotting.embeddings import plot_embeddings
 from repflat.analysis.report.figures import epochs_figure, heatmap_figure, spectra_figure
 from repflat.analysis.layers import analyze_features
-from repflat.analysis.report.markup import (Code, Details, Heading, Ids, Image, Paragraph, Table, md_block,
+from repflat.analysis.report.markup import (Code, Details, Heading, Ids, Image, Items, Paragraph, Table, md_block,
                              md_text, one_line, render_html, render_markdown)
 from repflat.analysis.runs import collect_runs
 from repflat.analysis.report.plotting.style import literal
@@ -85,7 +85,8 @@ def hostile_blocks(tmp_path=None) -> list:
     return [Heading(h) for h in HOSTILE] + [Paragraph(h) for h in HOSTILE] + [
         Table(frame, name=HOSTILE[0]), Table(frame, name=HOSTILE[0]), Table(frame, name="flattening"),
         Image("figure.png", HOSTILE[1]), Code(HOSTILE[0] + "\n```\n" + HOSTILE[4]),
-        Details(HOSTILE[2], [Paragraph(HOSTILE[3]), Table(frame, name=HOSTILE[1])])]
+        Details(HOSTILE[2], [Paragraph(HOSTILE[3]), Table(frame, name=HOSTILE[1])]),
+        Items(list(HOSTILE), name=HOSTILE[2])]
 
 
 # ---------------------------------------------------------------- HTML
@@ -137,20 +138,12 @@ def test_the_nav_lists_sections_only_past_three():
 
 
 def test_a_hostile_page_runs_no_script_in_headless_chromium(tmp_path):
-    from tests.test_report import _chromium
+    from tests.browser import chromium_page
 
-    webdriver, Service, browser, driver_path = _chromium()
     (tmp_path / "figure.png").write_bytes(PNG)
     page = tmp_path / "report.html"
     page.write_text(render_html(hostile_blocks(), HOSTILE[0], embed_from=tmp_path))
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-dev-shm-usage",
-                 f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    chrome = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
+    with chromium_page(tmp_path / "profile") as chrome:
         chrome.get(page.as_uri())
         found = chrome.execute_script(
             "return [document.scripts.length, document.title,"
@@ -159,8 +152,6 @@ def test_a_hostile_page_runs_no_script_in_headless_chromium(tmp_path):
             " Array.from(document.querySelectorAll('h2')).map(h => h.textContent)]")
         assert found[:3] == [0, HOSTILE[0], 0]
         assert found[3] == HOSTILE
-    finally:
-        chrome.quit()
 
 
 # ---------------------------------------------------------------- Markdown
