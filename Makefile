@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= results/spirals
 
-.PHONY: demo test test-analysis-only install benchmark results-text clean
+.PHONY: demo test test-analysis-only install benchmark results-text docs clean
 
 $(BIN)/repflat: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ benchmark: install  ## the speed benchmarks (see benchmarks/)
 	$(BIN)/python benchmarks/write_costs.py
 	$(BIN)/python benchmarks/counters.py
 
+# The documentation site into site/ (open site/index.html; `$(BIN)/mkdocs serve` while
+# editing), strict: a broken link, anchor or docstring, or a tutorial notebook that fails
+# to run, fails it. The tutorials train small runs under build/tutorials/, anew each time.
+docs: install
+	$(BIN)/pip install --quiet -e '.[test,docs]'
+	rm -rf build/tutorials
+	NO_MKDOCS_2_WARNING=1 OMP_NUM_THREADS=1 MPLBACKEND=Agg $(BIN)/mkdocs build --strict
+
 # The text of each results/<experiment>/analysis/report.md, from its top through its
 # Training table (the README's numbers come from these), into docs/results/<experiment>.md.
 results-text:
@@ -56,4 +64,4 @@ results-text:
 	done
 
 clean:
-	rm -rf $(VENV) $(NT) results
+	rm -rf $(VENV) $(NT) results site build/docs-api build/tutorials
