@@ -48,8 +48,11 @@ benchmark: install  ## the speed benchmarks (see benchmarks/)
 # The documentation site into site/ (open site/index.html; `$(BIN)/mkdocs serve` while
 # editing), strict: a broken link, anchor or docstring, or a tutorial notebook that fails
 # to run, fails it. The tutorials train small runs under build/tutorials/, anew each time.
-docs: install
+$(BIN)/mkdocs: $(BIN)/repflat pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,docs]'
+	touch $@
+
+docs: $(BIN)/mkdocs
 	rm -rf build/tutorials
 	NO_MKDOCS_2_WARNING=1 OMP_NUM_THREADS=1 MPLBACKEND=Agg $(BIN)/mkdocs build --strict
 
