@@ -20,7 +20,7 @@ demo: install  ## the spirals reproduction (Figure 1 + flattening table), no dow
 test: install  ## the test suite
 	$(BIN)/python -m pytest -q
 
-# The analysis side in a venv without torch (README, "Without torch"): its tests must pass there.
+# The analysis side in a venv without torch (docs/own-model.md, "Without torch"): its tests must pass there.
 NT := .venv-analysis
 ANALYSIS_TESTS := tests/test_spectra.py tests/test_metrics.py tests/test_streaming.py \
 	tests/test_theory.py tests/test_fuzz.py tests/test_markup_safety.py tests/test_layers.py \
@@ -57,7 +57,7 @@ docs: $(BIN)/mkdocs
 	NO_MKDOCS_2_WARNING=1 OMP_NUM_THREADS=1 MPLBACKEND=Agg $(BIN)/mkdocs build --strict
 
 # The text of each results/<experiment>/analysis/report.md, from its top through its
-# Training table (the README's numbers come from these), into docs/results/<experiment>.md.
+# Training table (the docs' numbers come from these), into docs/results/<experiment>.md.
 results-text:
 	@mkdir -p docs/results
 	@for r in results/*/analysis/report.md; do \
