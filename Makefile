@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= results/spirals
 
-.PHONY: demo test test-analysis-only install benchmark results-text clean
+.PHONY: demo test test-analysis-only install benchmark results-text docs clean
 
 $(BIN)/repflat: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ demo: install  ## the spirals reproduction (Figure 1 + flattening table), no dow
 test: install  ## the test suite
 	$(BIN)/python -m pytest -q
 
-# The analysis side in a venv without torch (README, "Without torch"): its tests must pass there.
+# The analysis side in a venv without torch (docs/own-model.md, "Without torch"): its tests must pass there.
 NT := .venv-analysis
 ANALYSIS_TESTS := tests/test_spectra.py tests/test_metrics.py tests/test_streaming.py \
 	tests/test_theory.py tests/test_fuzz.py tests/test_markup_safety.py tests/test_layers.py \
@@ -45,8 +45,19 @@ benchmark: install  ## the speed benchmarks (see benchmarks/)
 	$(BIN)/python benchmarks/write_costs.py
 	$(BIN)/python benchmarks/counters.py
 
+# The documentation site into site/ (open site/index.html; `$(BIN)/mkdocs serve` while
+# editing), strict: a broken link, anchor or docstring, or a tutorial notebook that fails
+# to run, fails it. The tutorials train small runs under build/tutorials/, anew each time.
+$(BIN)/mkdocs: $(BIN)/repflat pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test,docs]'
+	touch $@
+
+docs: $(BIN)/mkdocs
+	rm -rf build/tutorials
+	NO_MKDOCS_2_WARNING=1 OMP_NUM_THREADS=1 MPLBACKEND=Agg $(BIN)/mkdocs build --strict
+
 # The text of each results/<experiment>/analysis/report.md, from its top through its
-# Training table (the README's numbers come from these), into docs/results/<experiment>.md.
+# Training table (the docs' numbers come from these), into docs/results/<experiment>.md.
 results-text:
 	@mkdir -p docs/results
 	@for r in results/*/analysis/report.md; do \
@@ -56,4 +67,4 @@ results-text:
 	done
 
 clean:
-	rm -rf $(VENV) $(NT) results
+	rm -rf $(VENV) $(NT) results site build/docs-api build/tutorials

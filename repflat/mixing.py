@@ -78,6 +78,8 @@ class Mixup:
     generator : torch.Generator, optional
         A CPU generator to draw from instead (the same state gives the same mixes).
 
+    Notes
+    -----
     Calling `mixup(x, y)` runs the model once and returns `(logits, targets)`: `y` is
     integer labels `(n,)` or soft/one-hot targets `(n, K)`; `targets` are soft, `(n, K)`,
     rows summing to 1 (for one-hot or soft `y`). Pair it with `soft_cross_entropy`.

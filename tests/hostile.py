@@ -2,7 +2,7 @@
 
 Each function plants one thing at `path` (its parent must exist) and returns `path`, so a
 test reads as a list of plants. Used by the bad-input matrix and the audit tests; the
-planted things are the ones the threat model in README's Reliability section names.
+planted things are the ones the threat model in docs/reliability.md names.
 """
 from __future__ import annotations
 

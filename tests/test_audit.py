@@ -1,6 +1,6 @@
 """What repflat touches when it reads a directory someone else made.
 
-Two promises of the threat model (README, "Reliability") checked from the outside:
+Two promises of the threat model (docs/reliability.md) checked from the outside:
 
 - `report` and `analyze` of a received directory write nothing outside `--out` and read
   nothing outside their inputs: every file they open, create, rename or delete is logged

@@ -3,7 +3,7 @@
 Each case builds its inputs in a fresh directory, runs one `repflat` command and checks:
 exit status 2 (or the documented code), exactly one line on stderr naming the problem,
 no traceback, no file that existed before changed, and, except where the environment
-itself fails mid-write, no file added either. README's Reliability section states the
+itself fails mid-write, no file added either. docs/reliability.md states the
 count; `test_matrix_size` keeps it honest.
 """
 from __future__ import annotations
@@ -392,7 +392,7 @@ def run_in_child(argv: list[str], limits: dict) -> tuple[int, str]:
 
 
 def test_matrix_size():
-    assert len(CASES) == 43  # stated in README's Reliability section
+    assert len(CASES) == 43  # stated in docs/reliability.md
     assert len({c.name for c in CASES}) == len(CASES)
 
 

@@ -4,7 +4,7 @@ For training, capture (extraction) and analysis alike: the command is started, k
 at a random moment while it works, its directory is checked (every array the manifest
 lists exists and matches its checksum: no manifest ever names a partial file), and
 this repeats KILLS times; a final rerun must complete with outputs identical to an
-uninterrupted run's. README's Reliability section states KILLS.
+uninterrupted run's. docs/reliability.md states KILLS.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 The only acceptable outcomes are the correct data or `UserError` (the documented
 error, which the CLI prints as one line). Anything else (a KeyError, a MemoryError
 from a header claiming a huge shape, an unpickled object) fails the test.
-The budget is stated in README's Reliability section: FUZZ_EXAMPLES per property.
+The budget is stated in docs/reliability.md: FUZZ_EXAMPLES per property.
 """
 import io
 import json

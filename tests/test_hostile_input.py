@@ -5,7 +5,7 @@ repflat reads may hold links to the user's files, FIFOs and devices, files that 
 gigabytes, YAML and JSON built to explode, names that try to leave their directory. Each
 case is checked as the matrix of tests/test_bad_input.py checks its own: exit status,
 one line on stderr without a traceback, nothing changed outside the case's outputs;
-hangs are run in a child process with a timeout. README's Reliability section states
+hangs are run in a child process with a timeout. docs/reliability.md states
 the threat model these cases hold repflat to.
 """
 from __future__ import annotations
@@ -312,7 +312,7 @@ def _drop_checkpoint_key(run: Path, key: str) -> Path:
 
 
 def test_matrix_size():
-    assert len(CASES) == 42  # stated in README's Reliability section, with test_bad_input's
+    assert len(CASES) == 42  # stated in docs/reliability.md, with test_bad_input's
     assert len({c.name for c in CASES}) == len(CASES)
 
 

@@ -1,7 +1,7 @@
 """Directories someone else made, round three (issue 20): names and numbers that break
 the report, and side effects outside.
 
-The run directories here are built by hand to README's format 1 (a manifest, its arrays
+The run directories here are built by hand to docs/run-directory.md's format 1 (a manifest, its arrays
 and their checksums; `hand_made`), as an outside tool or a hostile sender would write
 them, so nothing of repflat's writer checks the names on the way in. Refusals are
 checked as the bad-input matrix checks its own (`run_case`: exit 2, one line, no

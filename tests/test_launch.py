@@ -210,7 +210,7 @@ def test_a_job_stopped_at_its_time_limit_is_requeued_and_resumes_its_run(tmp_pat
 
 @pytest.mark.slow
 def test_readmes_torchrun_rendezvous_trains_a_run_with_ddp(tmp_path):
-    """README's multi-node command, on one node: two gloo processes meeting through c10d."""
+    """docs/commands.md's multi-node command, on one node: two gloo processes meeting through c10d."""
     import subprocess
     import sys
 

@@ -33,8 +33,8 @@ def test_every_metric_computed_is_declared_with_its_groups_and_every_declared_on
     assert dict(seen) == declared  # no metric without a declaration, none declared but dead
 
 
-def test_the_readme_metrics_table_lists_exactly_the_registry():
-    text = (ROOT / "README.md").read_text()
+def test_the_docs_metrics_table_lists_exactly_the_registry():
+    text = (ROOT / "docs" / "metrics.md").read_text()
     table = text[text.index("| metric (`flattening.csv`) |"):]
     table = table[:table.index("\n\n")]
     names = set()

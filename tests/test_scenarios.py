@@ -1,4 +1,4 @@
-"""The five user scenarios of README's "Your own model in 10 lines", as a user runs them.
+"""The five user scenarios of docs/own-model.md ("Your own model in 10 lines"), as a user runs them.
 
 (a) an own nn.Module and DataLoader -> features in memory -> a spectra frame;
 (b) a torchvision ImageFolder -> `repflat extract` and `analyze` -> class names in spectra.csv;

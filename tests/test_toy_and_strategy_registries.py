@@ -2,8 +2,8 @@
 
 Toy data sets (repflat.config.toy.TOY_DATA) and strategies (repflat.config.strategies
 .STRATEGIES, listed by the contract as repflat.rundir.names.STRATEGIES): each test fails
-when a registry and one of its uses drift apart (README's Contributing section says
-where a new one goes).
+when a registry and one of its uses drift apart (docs/contributing.md says where a
+new one goes).
 """
 from __future__ import annotations
 
@@ -20,20 +20,21 @@ from repflat.config.strategies import MIXING_STRATEGIES, STRATEGIES, strategy
 from repflat.config.toy import TOY_DATA
 from repflat.rundir import names
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-CONFIG_ROWS = [line for line in README.splitlines() if line.startswith("| data (`name: ")]
+# the config reference, moved out of the README into the documentation site
+CONFIG = (Path(__file__).resolve().parent.parent / "docs" / "config.md").read_text()
+CONFIG_ROWS = [line for line in CONFIG.splitlines() if line.startswith("| data (`name: ")]
 
 
 def toy_name(cls) -> str:
     return typing.get_args(typing.get_type_hints(cls)["name"])[0]
 
 
-def test_every_toy_set_is_a_data_config_and_named_in_the_readme():
+def test_every_toy_set_is_a_data_config_and_named_in_the_config_reference():
     readme_names = {n for row in CONFIG_ROWS for n in re.findall(r"`?([a-z_0-9]+)`?",
                                                                 row.split("|")[1][len(" data (`name: "):])}
     for cls in TOY_DATA:
         assert cls in typing.get_args(DataConfig), cls
-        assert toy_name(cls) in readme_names, f"README's config table has no row for {toy_name(cls)}"
+        assert toy_name(cls) in readme_names, f"docs/config.md's config table has no row for {toy_name(cls)}"
     assert typing.get_args(DataConfig)[0] is TOY_DATA[0]  # the default data set comes first
 
 
@@ -53,9 +54,9 @@ def test_strategies_are_the_config_s_values_and_the_contract_s_names():
     assert len({s.name for s in STRATEGIES}) == len(STRATEGIES)
     assert [s.name for s in STRATEGIES if s.baseline] == ["none"]
     assert strategy("erm").name == "none" and strategy("nonsense") is None
-    mixing_row = next(line for line in README.splitlines() if line.startswith("| mixing |"))
+    mixing_row = next(line for line in CONFIG.splitlines() if line.startswith("| mixing |"))
     for name in MIXING_STRATEGIES:
-        assert f"`{name}`" in mixing_row, f"README's mixing row does not name {name}"
+        assert f"`{name}`" in mixing_row, f"docs/config.md's mixing row does not name {name}"
 
 
 def test_every_mixing_strategy_builds_a_mixer():
