@@ -143,3 +143,61 @@ def test_mismatched_rows_and_bad_arguments_are_refused():
         S.rdm_correlation(x, y, method="kendall")
     with pytest.raises(UserError, match="2-D"):
         S.linear_cka(x[:, 0], y)
+
+
+# ---------------------------------------------------------------- in the pipeline
+
+def _memory_run(x, y, arm, seed, indices=None):
+    from repflat.rundir.features import MemoryFeatures
+
+    return MemoryFeatures({("train", 0, "h"): x}, {"train": y},
+                          indices=None if indices is None else {"train": indices}
+                          ).labelled(arm, strategy="none" if arm == "erm" else arm, seed=seed)
+
+
+def test_the_table_pairs_arms_with_the_baseline_by_seed_and_seeds_within_an_arm():
+    import repflat.analysis as ra
+
+    rng = np.random.default_rng(7)
+    y = np.repeat([0, 1], 30)
+    base = rng.normal(size=(60, 5))
+    sets = [_memory_run(base + 0.1 * rng.normal(size=(60, 5)), y, arm, seed)
+            for arm in ("erm", "manifold_mixup") for seed in (0, 1, 2)]
+    sets.append(_memory_run(base, y, "manifold_mixup", 3))  # no ERM seed 3: seed-to-seed only
+    sim = ra.compute(sets, progress=False).similarity
+    against = sim[sim["comparison"] == "baseline"]
+    assert set(zip(against["arm"], against["seed"], against["other_arm"], against["other_seed"])) == {
+        ("manifold_mixup", s, "erm", s) for s in (0, 1, 2)}
+    seeds = sim[(sim["comparison"] == "seed_to_seed") & (sim["metric"] == "cka")]
+    assert len(seeds[seeds["arm"] == "erm"]) == 3 and len(seeds[seeds["arm"] == "manifold_mixup"]) == 6
+    assert set(sim["metric"]) == {"cka", "cka_debiased", "procrustes", "angular", "rsa_spearman"}
+    # each row is the function's value on the two arrays
+    row = against[(against["seed"] == 1) & (against["metric"] == "cka_debiased")]["value"].item()
+    x_mix, x_erm = sets[4].arrays["train", 0, "h"], sets[1].arrays["train", 0, "h"]
+    assert row == pytest.approx(S.linear_cka(x_mix, x_erm, debiased=True))
+
+
+def test_runs_whose_rows_are_other_samples_are_not_compared_and_a_note_says_so():
+    from repflat.analysis.runs import collect_runs
+    from repflat.analysis.similarity_table import similarity_table
+
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(40, 4)), np.repeat([0, 1], 20)
+    order = rng.permutation(40)
+    runs, _, _ = collect_runs([_memory_run(x, y, "erm", 0),
+                               _memory_run(x[order], y[order], "manifold_mixup", 0, indices=order)])
+    frame, notes = similarity_table(runs)
+    assert frame.empty and "not the same samples" in notes[0]
+
+
+def test_the_summary_gives_the_mean_and_a_t_interval_over_pairs():
+    import pandas as pd
+    from repflat.analysis.similarity_table import similarity_summary
+
+    values = np.array([0.5, 0.6, 0.7])
+    frame = pd.DataFrame({"layer": "h", "arm": "a", "comparison": "seed_to_seed", "metric": "cka",
+                          "value": values})
+    row = similarity_summary(frame).iloc[0]
+    half = stats.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
+    assert row["mean"] == pytest.approx(0.6) and row["n_pairs"] == 3
+    assert (row["low"], row["high"]) == pytest.approx((0.6 - half, 0.6 + half))
