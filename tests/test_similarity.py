@@ -201,3 +201,21 @@ def test_the_summary_gives_the_mean_and_a_t_interval_over_pairs():
     half = stats.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
     assert row["mean"] == pytest.approx(0.6) and row["n_pairs"] == 3
     assert (row["low"], row["high"]) == pytest.approx((0.6 - half, 0.6 + half))
+
+
+def test_similarity_csv_and_the_report_section_from_trained_runs(trained_runs, tmp_path):
+    import repflat.analysis as ra
+    from repflat.analysis.pipeline import load
+
+    from repflat.analysis.report.build import ReportOptions
+
+    ra.analyze(list(trained_runs.values()), tmp_path, progress=False,
+               options=ReportOptions(figures=(), embeddings=()))
+    back = load(tmp_path)
+    sim = back.similarity
+    assert set(sim["layer"]) >= {"fc1", "bottleneck"}
+    assert set(sim["comparison"]) == {"baseline", "seed_to_seed"}
+    assert set(sim.loc[sim["comparison"] == "baseline", "other_arm"]) == {"none"}
+    assert sim["value"].notna().any()
+    text = (tmp_path / "report.md").read_text()
+    assert "Similarity between arms" in text and "debiased CKA" in text

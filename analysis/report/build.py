@@ -254,6 +254,7 @@ def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progres
                          "control."),
                Table(flattening_table(analysis.summary, analysis.layer_order), name="flattening")]
     blocks += _theory_blocks(analysis)
+    blocks += __import__("repflat.analysis.report.similarity", fromlist=["_"]).similarity_blocks(analysis)
     if {"epoch", "test_accuracy", "test_nll"} <= set(analysis.training.columns):
         blocks += [Heading("Training"), Table(accuracy_table(analysis.training), name="training")]
     started = time.perf_counter()
