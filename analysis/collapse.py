@@ -273,10 +273,9 @@ def nc3_self_duality(means: np.ndarray, counts: np.ndarray, weights: np.ndarray,
 
 
 def nc4_ncc_mismatch(features, labels, predictions) -> float:
-    """NC4: the share of samples whose nearest class centre is not the network's
-    prediction, mean_i 1[argmin_k ‖h_i − μ_k‖ ≠ ŷ_i].
+    """NC4: the share of samples whose nearest class centre is not the network's prediction.
 
-    Papyan, Han & Donoho 2020, Figure 7 (simplification to the nearest class centre
+    mean_i 1[argmin_k ‖h_i − μ_k‖ ≠ ŷ_i]; Papyan, Han & Donoho 2020, Figure 7 (simplification to the nearest class centre
     rule): 0 when the classifier behaves as nearest-class-centre. μ_k are the class
     means of `features` by `labels` (K = the labels present, ascending; a prediction of
     a class absent from `labels` always mismatches).
@@ -345,8 +344,10 @@ def class_variances(st: LayerStats) -> np.ndarray:
 
 
 def cdnv(features: np.ndarray | LayerStats, labels: np.ndarray | None = None) -> float:
-    """CDNV of a layer, averaged over pairs of classes (Galanti et al. 2022; see
-    `cdnv_from_moments` for the formula).
+    """CDNV of a layer: the class-distance normalized variance averaged over class pairs.
+
+    mean_{i≠j} (Var_i + Var_j) / (2 ‖μ_i − μ_j‖²), Var_k = E‖h − μ_k‖² (Galanti, György
+    & Hutter 2022; see `cdnv_from_moments`).
 
     Parameters
     ----------
