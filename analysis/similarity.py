@@ -195,7 +195,7 @@ def linear_cka(x, y, *, debiased: bool = False, chunk_rows: int = CHUNK_ROWS) ->
     return cka_from_moments(cross_moments(x, y, chunk_rows=chunk_rows), debiased=debiased)
 
 
-def _shape_cosine(m: CrossMoments) -> float:
+def shape_cosine(m: CrossMoments) -> float:
     """‖X̃ᵀỸ‖_* / (‖X̃‖_F ‖Ỹ‖_F): the best alignment over orthogonal maps of the centred,
     unit-norm sets (zero-padding the narrower side changes no singular value)."""
     xy, xx, yy = m.centred()
@@ -227,7 +227,7 @@ def procrustes_distance(x, y, *, chunk_rows: int = CHUNK_ROWS) -> float:
     float
         The distance; NaN when a side has no variance.
     """
-    c = _shape_cosine(cross_moments(x, y, chunk_rows=chunk_rows))
+    c = shape_cosine(cross_moments(x, y, chunk_rows=chunk_rows))
     return float(np.sqrt(max(2.0 - 2.0 * c, 0.0))) if np.isfinite(c) else c
 
 
@@ -249,7 +249,7 @@ def angular_distance(x, y, *, chunk_rows: int = CHUNK_ROWS) -> float:
     float
         The angle; NaN when a side has no variance.
     """
-    c = _shape_cosine(cross_moments(x, y, chunk_rows=chunk_rows))
+    c = shape_cosine(cross_moments(x, y, chunk_rows=chunk_rows))
     return float(np.arccos(np.clip(c, -1.0, 1.0))) if np.isfinite(c) else c
 
 

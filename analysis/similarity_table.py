@@ -41,7 +41,7 @@ COLUMNS = ["layer", "epoch", "comparison", "arm", "seed", "other_arm", "other_se
 def pair_similarity(x, y) -> dict[str, float]:
     """Every metric of `METRICS` for two feature sets of the same samples."""
     moments = S.cross_moments(x, y)
-    cos = S._shape_cosine(moments)
+    cos = S.shape_cosine(moments)
     rows = np.arange(len(x))
     if len(rows) > S.RDM_MAX_ROWS:
         rows = rows[np.linspace(0, len(rows) - 1, S.RDM_MAX_ROWS).round().astype(int)]
