@@ -68,7 +68,7 @@ def _reading(summary: pd.DataFrame, baseline: str | None, metric: str = "cka_deb
             out.append(f"{arm} against {baseline}, debiased CKA vs the lower seed-to-seed reference: "
                        + (f"less similar than two seeds at {', '.join(below)}" if below else
                           "at no layer less similar than two seeds")
-                       + (f"; within seed-to-seed variation at {', '.join(within)}" if within else "")
+                       + (f"; as similar as two seeds or more at {', '.join(within)}" if within else "")
                        + ".")
     return out
 
