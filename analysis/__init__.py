@@ -39,6 +39,10 @@ from repflat.analysis.metrics import (effective_rank, largest_singular_value, nc
                                       sum_other_singular_values, theory_dimension,
                                       variance_share, within_between_ratio)
 from repflat.analysis.moments import LayerStats
+from repflat.analysis.collapse import cdnv, nc2, nc3_self_duality, nc4_ncc_mismatch
+from repflat.analysis.intrinsic import lpca_dimension, twonn_dimension
+from repflat.analysis.similarity import (angular_distance, linear_cka, procrustes_distance,
+                                         rdm_correlation)
 from repflat.analysis.inputs import as_features, as_labels
 from repflat.analysis.compare import compare
 from repflat.analysis.pipeline import compute
@@ -55,7 +59,11 @@ __all__ = [
     "variance_share", "residual_variance_share", "theory_dimension",
     "largest_singular_value", "sum_other_singular_values",
     # metrics of a layer
-    "nc1", "within_between_ratio",
+    "nc1", "within_between_ratio", "nc2", "cdnv", "nc3_self_duality", "nc4_ncc_mismatch",
+    # intrinsic dimension of a class
+    "twonn_dimension", "lpca_dimension",
+    # similarity of two feature sets of the same samples
+    "linear_cka", "procrustes_distance", "angular_distance", "rdm_correlation",
     # tidy frames
     "flattening_frame", "layer_tables", "summarize",
     # runs and feature sets

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from repflat.analysis import collapse as C
 from repflat.analysis import metrics as M
+from repflat.analysis.intrinsic import class_intrinsic_dimensions
 from repflat.analysis import registry
 from repflat.analysis.discriminative import COLLAPSE_TOL, discriminative_geometry
 from repflat.analysis.inputs import as_spectrum
@@ -82,7 +84,9 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
     metrics : DataFrame
         Columns group, class (Int64), class_name, metric, value: one row per metric of
         each class, of the pooled rows, of the mean over classes and of the layer
-        (group "all"; nc1 and within_between_ratio, left out where undefined).
+        (group "all"; nc1, within_between_ratio, NC2, CDNV, left out where undefined);
+        the intrinsic dimensions of each class (TwoNN, lPCA) where scikit-dimension is
+        installed.
 
     Raises
     ------
@@ -112,6 +116,8 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
     geometry, gauge = ({}, {}) if discriminative is None else discriminative_geometry(
         features, labels, discriminative.factor, discriminative.trace,
         spectra=st.spectra if center else None, collapse_tol=collapse_tol)
+    intrinsic = class_intrinsic_dimensions(  # {} without scikit-dimension
+        features, labels, centred_spectra=st.spectra if center else None)
     for cls in st.classes.tolist():
         row = {"n_samples": counts[cls]}
         if cls in spectra:
@@ -120,7 +126,8 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
             rank_bound = min(counts[cls] - (1 if center else 0), dim)
             row |= registry.spectrum_metrics(s, context) | {
                 "theory_dimension": k_theory,
-                "residual_variance_share": M.residual_variance_share.kernel(s, k_theory, rank_bound)}
+                "residual_variance_share": M.residual_variance_share.kernel(s, k_theory, rank_bound)} | {
+                m: v for m, v in intrinsic.get(cls, {}).items() if np.isfinite(v)}
         put(CLASS, cls, row | geometry.get(cls, {}))
     put(POOLED, None, {"n_samples": n_total} | registry.spectrum_metrics(pooled, context))
     averaged = {m: float(np.mean([g[m] for g in geometry.values() if m in g]))
@@ -129,7 +136,8 @@ def layer_tables(features, labels, *, center: bool, rtol: float, scale: bool = F
                      float(np.mean([M.largest_singular_value.kernel(s)
                                     for s in spectra.values()]))} | averaged)
     layer = {"nc1": M.nc1(st, mean=nc1_mean),
-             "within_between_ratio": M.within_between_ratio(st, mean=nc1_mean)} | gauge
+             "within_between_ratio": M.within_between_ratio(st, mean=nc1_mean),
+             **C.nc2(st, mean=nc1_mean), "cdnv": C.cdnv(st)} | gauge
     put(ALL, None, {m: v for m, v in layer.items() if np.isfinite(v)})  # NaN: undefined, left out
     mframe = pd.DataFrame({**_class_columns(groups, labels_, class_names),
                            "metric": names, "value": values})

@@ -3,7 +3,8 @@
 An analysis directory holds spectra.csv, flattening.csv, summary.csv (class-averaged
 metrics, mean ± std over seeds), training.csv (every run's metrics.csv, stacked),
 effects.csv (each arm against its baseline with a seed-paired interval, by swept value:
-repflat.analysis.effects),
+repflat.analysis.effects), similarity.csv (CKA, shape distances and RSA of each arm
+against the baseline and of seed against seed: repflat.analysis.similarity_table),
 analysis.json (what was analysed: the settings, and each run's path relative to the
 directory with its manifest's sha256), the figures, report.md and report.html.
 
@@ -28,6 +29,8 @@ from repflat.analysis.io import numeric_columns, read_csv
 from repflat.analysis.effects import effects, sweep_table
 from repflat.analysis.tidy import per_run, summarize, typed_columns
 from repflat.analysis.layers import analyze_features, plan
+from repflat.analysis.intrinsic import MISSING_NOTE as INTRINSIC_MISSING, available as intrinsic_available
+from repflat.analysis.similarity_table import similarity_table
 from repflat.analysis.runs import (collect_runs, label_points, nested, on_disk, sources,
                                    training_metrics)
 from repflat.config import AnalysisConfig
@@ -43,11 +46,11 @@ from repflat.rundir.names import (ANALYSIS_DIR, ANALYSIS_FILE, ANALYSIS_TABLES, 
                                   EXPERIMENT_FILE, MANIFEST, Status)
 
 TABLES = ANALYSIS_TABLES
-OPTIONAL = ("training.csv", "effects.csv")  # older analyses lack them
+OPTIONAL = ("training.csv", "effects.csv", "similarity.csv")  # older analyses lack them
 # `class` and `seed` are nullable integers, converted (older text forms included) by
 # tidy.typed_columns; class_name stays text even when a name looks like a number.
 TEXT_COLUMNS = {c: str for c in ("run", "arm", "strategy", "split", "layer", "group", "class_name",
-                                 "metric")}
+                                 "metric", "other_arm", "comparison")}
 
 
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
@@ -173,6 +176,10 @@ def compute(paths, *, overrides: dict | None = None, settings: AnalysisConfig | 
                         effects=sweep_effects(runs, flat, grid_points(paths)))
     if split_note:
         analysis.notes.append(split_note)
+    analysis.similarity, similarity_notes = similarity_table(runs, settings)
+    analysis.notes.extend(similarity_notes)
+    if not intrinsic_available():
+        analysis.notes.append(INTRINSIC_MISSING)
     for note in (small_classes_note(flat), unfinished_note(runs)):
         if note:
             warnings.warn(note, RepflatWarning, stacklevel=2)
@@ -223,7 +230,7 @@ def write_tables(analysis: Analysis, out: Path, home: Path | None = None) -> lis
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for fname, frame in zip(TABLES, (analysis.spectra, analysis.flat, analysis.summary,
-                                     analysis.training, analysis.effects)):
+                                     analysis.training, analysis.effects, analysis.similarity)):
         write_csv(out / fname, frame)
         written.append(out / fname)
     record = {"format": 1, "name": analysis.name, "description": analysis.description,
@@ -351,7 +358,7 @@ def load(directory: Path, *, progress: bool = False, root: Path | None = None) -
                      "the tables are as written; figures that need features use the rest.")
     return Analysis(record.get("name"), settings, runs, t["spectra.csv"], t["flattening.csv"],
                     t["summary.csv"], t["training.csv"], record.get("description"), notes,
-                    source=directory, effects=t["effects.csv"])
+                    source=directory, effects=t["effects.csv"], similarity=t["similarity.csv"])
 
 
 def _manifest_sha256(run: Path) -> str | None:

@@ -6,8 +6,10 @@ A metric is computed on one of four levels, its `kind`:
 - `spectrum`: a function of one spectrum (repflat.analysis.metrics), computed for every
   class and for the pooled rows; `compute(s, context)` takes a spectrum already checked;
 - `theory`: Corollary 1's dimension and the share of variance beyond it, per class;
-- `layer`: a function of the whole layer (nc1, within_between_ratio; repflat.analysis.
-  collapse), one value per layer;
+- `layer`: a function of the whole layer (nc1, within_between_ratio, nc2's four
+  numbers, cdnv; repflat.analysis.collapse), one value per layer;
+- `intrinsic`: an intrinsic dimension of each class (TwoNN, lPCA; repflat.analysis.
+  intrinsic), absent where scikit-dimension is not installed;
 - `discriminative`: Corollary 1's measures (repflat.analysis.discriminative), per class
   with their class mean, or for the layer (the gauge rows), where the run saved its
   discriminative summaries.
@@ -20,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from repflat.analysis import collapse as C
+from repflat.analysis import intrinsic as I
 from repflat.analysis import metrics as M
 from repflat.rundir.names import ALL, CLASS, MEAN, POOLED
 
@@ -41,7 +45,7 @@ class Metric:
     title: str
     """Its column title in the report's tables."""
     kind: str
-    """spectrum, theory, layer, discriminative or count (module docstring)."""
+    """spectrum, theory, layer, intrinsic, discriminative or count (module docstring)."""
     groups: tuple[str, ...]
     """The `group`s of flattening.csv that carry it (class, pooled, mean, all)."""
     compute: Callable | None = None
@@ -89,6 +93,13 @@ METRICS: tuple[Metric, ...] = (
     Metric("mean_first_singular_value", "mean σ₁", "spectrum", (MEAN,)),
     Metric("nc1", "NC1", "layer", (ALL,), function=M.nc1, table=True),
     Metric("within_between_ratio", "Tr Σ_W / Tr Σ_B", "layer", (ALL,), function=M.within_between_ratio),
+    Metric("nc2_equinorm", "NC2 equinorm", "layer", (ALL,), function=C.nc2),
+    Metric("nc2_equiangularity", "NC2 equiangularity", "layer", (ALL,), function=C.nc2),
+    Metric("nc2_max_angle", "NC2 max-angle", "layer", (ALL,), function=C.nc2),
+    Metric("nc2_etf_distance", "NC2 ETF distance", "layer", (ALL,), function=C.nc2),
+    Metric("cdnv", "CDNV", "layer", (ALL,), function=C.cdnv),
+    Metric("twonn_dimension", "TwoNN dimension", "intrinsic", (CLASS,), function=I.twonn_dimension),
+    Metric("lpca_dimension", "lPCA dimension", "intrinsic", (CLASS,), function=I.lpca_dimension),
     Metric("along_spread", "along ÷ separation", "discriminative", (CLASS, MEAN)),
     Metric("across_spread", "across ÷ separation", "discriminative", (CLASS, MEAN)),
     Metric("along_share", "share along", "discriminative", (CLASS, MEAN)),

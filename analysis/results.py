@@ -49,6 +49,9 @@ class Analysis:
     effects : DataFrame, optional
         effects.csv: each arm against its baseline with a seed-paired interval, by swept
         value (`repflat.analysis.effects.effects`).
+    similarity : DataFrame, optional
+        similarity.csv: CKA, shape distances and RSA of each arm against the baseline
+        and of seed against seed (`repflat.analysis.similarity_table`).
     """
 
     name: str | None
@@ -64,6 +67,9 @@ class Analysis:
     """The analysis directory the tables were read from; None when computed from runs."""
     effects: pd.DataFrame = field(default_factory=pd.DataFrame)
     """effects.csv: each arm against its baseline by swept value (repflat.analysis.effects)."""
+    similarity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """similarity.csv: each arm against the baseline and seed against seed, per layer
+    (repflat.analysis.similarity_table)."""
 
     def __repr__(self) -> str:
         arms = list(dict.fromkeys(r.name for r in self.runs)) or list(

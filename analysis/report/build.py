@@ -20,6 +20,7 @@ from repflat.analysis.embeddings import METHODS
 from repflat.analysis.report.interpret import GAUGE, interpretation
 from repflat.analysis.paper import PICTURES, paper_entry
 from repflat.analysis.report.markup import Code, Details, Heading, Items, Paragraph, Table, write_report
+from repflat.analysis.report.similarity import similarity_blocks
 from repflat.analysis.report.verdict import VERDICT_INTRO, verdict
 from repflat.analysis.report.tables import (accuracy_table, all_metrics_table, arm_configs,
                                             config_difference_table, config_yaml,
@@ -257,6 +258,7 @@ def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progres
                          "control."),
                Table(flattening_table(analysis.summary, analysis.layer_order), name="flattening")]
     blocks += _theory_blocks(analysis)
+    blocks += similarity_blocks(analysis)
     if {"epoch", "test_accuracy", "test_nll"} <= set(analysis.training.columns):
         blocks += [Heading("Training"), Table(accuracy_table(analysis.training), name="training")]
     started = time.perf_counter()

@@ -33,7 +33,8 @@ LOCK_FILE = ".repflat.lock"
 OWNER_FILE = ".repflat-owner"      # proves a directory is repflat's (repflat.rundir.owner)
 RUNS_DIR = "runs"                  # an experiment directory's runs, RUNS_DIR/run_dirname(...)
 ANALYSIS_DIR = "analysis"          # and its analysis
-ANALYSIS_TABLES = ("spectra.csv", "flattening.csv", "summary.csv", "training.csv", "effects.csv")
+ANALYSIS_TABLES = ("spectra.csv", "flattening.csv", "summary.csv", "training.csv", "effects.csv",
+                   "similarity.csv")
 REPORT_FILES = ("report.md", "report.html")
 FIGURES = {  # what `--figures` names, in the report's order -> the files each writes
     "datasets": ("datasets.png", "datasets_entropy.png"),  # runs of several data sets
