@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 import yaml
 
 from repflat.errors import UserError, expected, unknown
+from repflat.yamlnumbers import Dumper
 
 T = TypeVar("T")
 
@@ -115,6 +116,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:  # 1e5
+            raise expected(where, f"an integer (write {int(value)})", value)
     elif tp is float:  # NaN and ±Inf (YAML .nan, .inf) are never a setting
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
@@ -182,5 +185,5 @@ def merge(base: dict, override: dict) -> dict:
 def dump_yaml(data: object) -> str:
     """YAML text of a config (dataclasses included) or plain data, keys in their order:
     the one form every YAML file repflat writes, and every config a report shows, takes."""
-    return yaml.safe_dump(to_plain(data), sort_keys=False, default_flow_style=None,
-                          allow_unicode=True)
+    return yaml.dump(to_plain(data), Dumper=Dumper, sort_keys=False, default_flow_style=None,
+                     allow_unicode=True)

@@ -44,9 +44,20 @@ def _main_rank() -> bool:
 
 
 def train(args) -> None:
-    from repflat.config import load_run_config
+    from repflat.config import is_experiment, load_run_config, read_yaml
+    from repflat.config.loading import in_arm, located_file
 
     cfg = load_run_config(args.config, arm=args.arm, seed=args.seed)  # before torch loads
+    # what only the built model tells (a torchvision model's layer names) is said at its
+    # key in the file too
+    with located_file(args.config):
+        try:
+            _train(args, cfg)
+        except UserError as err:
+            raise in_arm(err, cfg.name) if is_experiment(read_yaml(args.config)) else err
+
+
+def _train(args, cfg) -> None:
     if args.check:
         from repflat.training.loop import setup
 
@@ -201,8 +212,14 @@ def listing(exp, out=None) -> str:
 
 def run(args) -> None:
     from repflat.config import load_experiment
+    from repflat.config.loading import located_file
 
     exp = load_experiment(args.experiment)  # a typo answers before torch loads
+    with located_file(args.experiment):  # and what only the built models tell, at its key
+        _run(args, exp)
+
+
+def _run(args, exp) -> None:
     if args.list:
         print(listing(exp, args.out))
         return

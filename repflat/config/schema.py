@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Union, get_args
 
+from repflat.config.layers import DEFAULT_PLANE
 from repflat.config.strategies import MIXING_STRATEGIES
 from repflat.strict import FieldError
 from repflat.config.toy import (FILE_DATA, TOY_DATA, ArraysData, BlobsData,  # noqa: F401
@@ -279,8 +280,10 @@ class CaptureConfig:
     """2D inputs: points per side of the grids the boundary pictures are drawn from."""
     uniform_samples: int = 1000
     """2D inputs: inputs drawn uniformly over the input range (the paper's black dots)."""
-    plane: str | None = "bottleneck"
-    """2D layer whose plane is drawn (panels d, e); ignored when the model lacks it."""
+    plane: str | None = DEFAULT_PLANE
+    """2D layer whose plane is drawn (panels d, e); null: none. A layer of the model
+    (refused otherwise); the default, bottleneck, is skipped on a model without one, and
+    any layer that is not 2-D is skipped too."""
     dtype: FeatureDtype = "float32"
     """Storage type of saved features."""
     reduce: Reduction = "flatten"
