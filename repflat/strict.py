@@ -8,9 +8,10 @@ does not. `to_plain(obj)` writes a dataclass back as YAML-ready data, so a resol
 config round-trips: `parse(Cls, to_plain(cfg)) == cfg`, and `dump_yaml` writes it.
 
 Only the annotation forms the configs use are supported: bool, int, float, str,
-Literal[...], tuple[X, ...], X | None, dict[str, X], nested dataclasses, and unions of
-dataclasses that each have a `name: Literal[...]` field (chosen by the `name` key; the
-first member is the default when `name` is absent).
+Literal[...], tuple[X, ...], X | None, dict[str, X], object (any plain YAML value),
+nested dataclasses, and unions of dataclasses that each have a `name: Literal[...]` field
+(chosen by the `name` key; when it is absent, by a key a member marks as its own,
+`TAGGED_BY`, else the first member is the default).
 """
 from __future__ import annotations
 
@@ -91,7 +92,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             return None
         tagged = _tagged(args)
         if tagged:  # a union of dataclasses, told apart by their `name` field
-            name = value.get("name", next(iter(tagged))) if isinstance(value, dict) else None
+            # without `name`: the member a key of its own marks (`target`), else the first
+            marked = [n for n, c in tagged.items() if isinstance(value, dict)
+                      and getattr(c, "TAGGED_BY", None) in value]
+            name = value.get("name", (marked or list(tagged))[0]) if isinstance(value, dict) else None
             if name not in tagged:
                 raise expected(_join(where, "name"), "one of " + ", ".join(map(repr, tagged)), name)
             return parse(tagged[name], value, where)
@@ -109,6 +113,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise expected(where, _describe(tp), value)
         return {str(k): _convert(get_args(tp)[1], v, _join(where, str(k))) for k, v in value.items()}
+    if tp is object:  # any plain YAML value (a user class's keyword arguments)
+        return _plain_value(value, where)
     # bool is an int subclass in Python; a YAML `true` for an epoch count is a mistake.
     if tp is bool:
         if isinstance(value, bool):
@@ -127,6 +133,18 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     else:  # pragma: no cover - a config author used an unsupported annotation
         raise TypeError(f"unsupported annotation {tp!r} at {where}")
     raise expected(where, _describe(tp), value)
+
+
+def _plain_value(value: Any, where: str) -> Any:
+    """`value` if it is plain YAML data: null, true/false, numbers, strings, and lists and
+    mappings (string keys) of them."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _plain_value(v, _join(where, k)) for k, v in value.items()}
+    raise expected(where, "plain YAML data (numbers, strings, lists, mappings)", value)
 
 
 def parse(cls: type[T], data: Any, where: str = "") -> T:

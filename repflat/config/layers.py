@@ -72,7 +72,7 @@ def _known(model) -> tuple[list[str], tuple[str, ...]] | None:
         return _mlp(model)
     if name in ("preactresnet18", "preactresnet34", "wrn28_10"):
         return _resnet(model)
-    return None  # torchvision (or a model of the user's): known once built
+    return None  # torchvision, or the user's own class: known once built
 
 
 def model_layers(model) -> tuple[str, ...] | None:
@@ -85,8 +85,8 @@ def model_layers(model) -> tuple[str, ...] | None:
 def hidden_layers(model) -> tuple[str, ...] | None:
     """The model's hidden layers (its `hidden_layers`, the default capture and mixing
     set); None when only building it tells."""
-    if getattr(model, "name", None) == "torchvision":
-        return tuple(model.hidden_layers) or None
+    if getattr(model, "name", None) in ("torchvision", "target"):
+        return tuple(model.hidden_layers) or None  # else the built model's own, if any
     known = _known(model)
     return None if known is None else known[1]
 

@@ -25,6 +25,7 @@ import yaml
 from repflat.config.grid import GridPoint, arm_count, expand
 from repflat.config.launcher import LauncherConfig
 from repflat.config.layers import check_analysis_layers, check_run_layers
+from repflat.config.overrides import WHERE, apply_overrides, said_by
 from repflat.config.schema import AnalysisConfig, DataConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
 from repflat.files import YAML_LIMIT, load_yaml, read_text
@@ -82,11 +83,14 @@ def _read(path: str | Path, follow: bool) -> tuple[dict, str]:
 
 
 @contextlib.contextmanager
-def located(path: str | Path, text: str) -> Iterator[None]:
-    """Errors in the config parsed inside, prefixed with where they are: `FILE:LINE:COL:`."""
+def located(path: str | Path, text: str, overrides: dict | None = None) -> Iterator[None]:
+    """Errors in the config parsed inside, prefixed with where they are: `FILE:LINE:COL:`,
+    or `command line:` for a key `overrides` (key=value) set."""
     try:
         yield
     except UserError as err:
+        if overrides and said_by(err, overrides):
+            raise err.located(WHERE) from None
         at = locate(text, err)
         raise err.located(f"{path}:{at[0]}:{at[1]}" if at else str(path)) from None
 
@@ -287,29 +291,50 @@ def parse_datasets(data: dict, base: dict, arms) -> dict[str, dict] | None:
 
 
 def resolve_paths(run: RunConfig, root: Path) -> RunConfig:
-    """`run` with its data file paths made absolute from `root`, the config's directory."""
-    changes = {key: str((root / value).absolute()) for key in ("path", "test_path")
-               if isinstance(value := getattr(run.data, key, None), str) and not Path(value).is_absolute()}
-    return dataclasses.replace(run, data=dataclasses.replace(run.data, **changes)) if changes else run
+    """`run` with its data file paths, and the directory its own model class is imported
+    from, made absolute from `root`, the config's directory."""
+    sections = {}
+    for section, keys in (("data", ("path", "test_path")), ("model", ("path",))):
+        cfg = getattr(run, section)
+        changes = {key: str((root / value).absolute()) for key in keys
+                   if isinstance(value := getattr(cfg, key, None), str) and not Path(value).is_absolute()}
+        if changes:
+            sections[section] = dataclasses.replace(cfg, **changes)
+    return dataclasses.replace(run, **sections) if sections else run
 
 
-def load_experiment(path: str | Path, *, follow: bool = True) -> Experiment:
-    """An experiment file, parsed strictly; an error says FILE:LINE:COL of the key."""
+def _overridden(data: dict, overrides: dict | None) -> dict:
+    """The file's mapping with the command line's key=value set (repflat.config.overrides)."""
+    if not overrides:
+        return data
+    try:
+        return apply_overrides(data, overrides, experiment=is_experiment(data))
+    except UserError as err:
+        raise (err if err.where else err.located(WHERE)) from None
+
+
+def load_experiment(path: str | Path, *, follow: bool = True,
+                    overrides: dict | None = None) -> Experiment:
+    """An experiment file, parsed strictly; an error says FILE:LINE:COL of the key.
+    `overrides` {dotted key: value}: the command line's key=value, set before parsing."""
     data, text = _read(path, follow)
     if not is_experiment(data):
         raise expected(f"config {path}", "an experiment file (with `arms`)", sorted(data))
-    with located(path, text):
+    data = _overridden(data, overrides)
+    with located(path, text, overrides):
         exp = parse_experiment(data)
     root = Path(path).parent
     return dataclasses.replace(exp, runs=tuple(resolve_paths(r, root) for r in exp.runs))
 
 
 def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | None = None,
-                    follow: bool = True) -> RunConfig:
-    """A run config from a run-config file, or one arm and seed of an experiment file."""
+                    follow: bool = True, overrides: dict | None = None) -> RunConfig:
+    """A run config from a run-config file, or one arm and seed of an experiment file
+    (`overrides`: as load_experiment's)."""
     data, text = _read(path, follow)
+    data = _overridden(data, overrides)
     if is_experiment(data):
-        with located(path, text):
+        with located(path, text, overrides):
             exp = parse_experiment(data)
         exp = dataclasses.replace(exp, runs=tuple(resolve_paths(r, Path(path).parent) for r in exp.runs))
         if arm is None:
@@ -322,7 +347,7 @@ def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | Non
         return next((r for r in exp.runs if r.name == arm and r.seed == seed), None) or (
             dataclasses.replace(next(r for r in exp.runs if r.name == arm), seed=seed)
         )
-    with located(path, text):
+    with located(path, text, overrides):
         cfg = resolve_paths(parse(RunConfig, data), Path(path).parent)
         check_run_layers(cfg)
     if arm is not None:

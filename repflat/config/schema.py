@@ -6,7 +6,8 @@ naming the dotted key).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Literal, Union, get_args
 
 from repflat.config.layers import DEFAULT_PLANE
@@ -170,7 +171,39 @@ class TorchvisionModel:
     """Module names used when capture.layers or mixing.layers are left empty."""
 
 
-ModelConfig = MLPModel | ResNetModel | TorchvisionModel
+TARGET = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+@dataclass(frozen=True)
+class TargetModel:
+    """Your own nn.Module class, `model: {target: "mypkg.models:MyNet", kwargs: {...}}`
+    (chosen by `target`; no `name` needed). Building it imports the module, which runs
+    its code: see the README's threat model."""
+    TAGGED_BY = "target"  # not annotated: a class attribute, not a field
+    target: str
+    """`module:Class` (dotted both sides), the class importable from `path` or sys.path."""
+    kwargs: dict[str, object] = field(default_factory=dict)
+    """Keyword arguments of the class; `n_classes` and `input_shape`, when the class takes
+    them and they are not given, are the data's."""
+    path: str = "."
+    """Directory put first on sys.path for the import, relative to the config file's
+    directory (the run's config.yaml holds it absolute)."""
+    hidden_layers: tuple[str, ...] = ()
+    """Module names used when capture.layers or mixing.layers are left empty (else the
+    class's own `hidden_layers` attribute, if it has one)."""
+    name: Literal["target"] = "target"
+    """Written in the resolved config; `target` alone chooses this section."""
+
+    def __post_init__(self):
+        if not TARGET.match(self.target):
+            raise FieldError("target", "'module:Class' (e.g. 'mypkg.models:MyNet')", self.target)
+
+    @property
+    def module(self) -> str:
+        return self.target.partition(":")[0]
+
+
+ModelConfig = MLPModel | ResNetModel | TorchvisionModel | TargetModel
 
 
 @dataclass(frozen=True)
