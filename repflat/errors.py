@@ -59,6 +59,12 @@ class UserError(Exception):
                         where=where if self.where is None else f"{where}: {self.where}")
         return out
 
+    def within(self, prefix: str) -> UserError:
+        """The same mistake, its argument a key inside `prefix` (`mixing.layers` of arm
+        erm: `arms.erm.mixing.layers`)."""
+        return UserError(self.detail, argument=f"{prefix}.{self.argument}", expected=self.expected,
+                         got=self.got, what=self.what, where=self.where)
+
     def _render_traceback_(self) -> list[str]:
         # IPython and Jupyter show an exception through this method when it has one: the
         # message alone, under the cell that made the mistake (the frames it passed through

@@ -8,9 +8,10 @@ does not. `to_plain(obj)` writes a dataclass back as YAML-ready data, so a resol
 config round-trips: `parse(Cls, to_plain(cfg)) == cfg`, and `dump_yaml` writes it.
 
 Only the annotation forms the configs use are supported: bool, int, float, str,
-Literal[...], tuple[X, ...], X | None, dict[str, X], nested dataclasses, and unions of
-dataclasses that each have a `name: Literal[...]` field (chosen by the `name` key; the
-first member is the default when `name` is absent).
+Literal[...], tuple[X, ...], X | None, dict[str, X], object (any plain YAML value),
+nested dataclasses, and unions of dataclasses that each have a `name: Literal[...]` field
+(chosen by the `name` key; when it is absent, by a key a member marks as its own,
+`TAGGED_BY`, else the first member is the default).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 import yaml
 
 from repflat.errors import UserError, expected, unknown
+from repflat.yamlnumbers import Dumper
 
 T = TypeVar("T")
 
@@ -90,7 +92,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             return None
         tagged = _tagged(args)
         if tagged:  # a union of dataclasses, told apart by their `name` field
-            name = value.get("name", next(iter(tagged))) if isinstance(value, dict) else None
+            # without `name`: the member a key of its own marks (`target`), else the first
+            marked = [n for n, c in tagged.items() if isinstance(value, dict)
+                      and getattr(c, "TAGGED_BY", None) in value]
+            name = value.get("name", (marked or list(tagged))[0]) if isinstance(value, dict) else None
             if name not in tagged:
                 raise expected(_join(where, "name"), "one of " + ", ".join(map(repr, tagged)), name)
             return parse(tagged[name], value, where)
@@ -108,6 +113,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise expected(where, _describe(tp), value)
         return {str(k): _convert(get_args(tp)[1], v, _join(where, str(k))) for k, v in value.items()}
+    if tp is object:  # any plain YAML value (a user class's keyword arguments)
+        return _plain_value(value, where)
     # bool is an int subclass in Python; a YAML `true` for an epoch count is a mistake.
     if tp is bool:
         if isinstance(value, bool):
@@ -115,6 +122,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:  # 1e5
+            raise expected(where, f"an integer (write {int(value)})", value)
     elif tp is float:  # NaN and ±Inf (YAML .nan, .inf) are never a setting
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
@@ -124,6 +133,18 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     else:  # pragma: no cover - a config author used an unsupported annotation
         raise TypeError(f"unsupported annotation {tp!r} at {where}")
     raise expected(where, _describe(tp), value)
+
+
+def _plain_value(value: Any, where: str) -> Any:
+    """`value` if it is plain YAML data: null, true/false, numbers, strings, and lists and
+    mappings (string keys) of them."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _plain_value(v, _join(where, k)) for k, v in value.items()}
+    raise expected(where, "plain YAML data (numbers, strings, lists, mappings)", value)
 
 
 def parse(cls: type[T], data: Any, where: str = "") -> T:
@@ -182,5 +203,5 @@ def merge(base: dict, override: dict) -> dict:
 def dump_yaml(data: object) -> str:
     """YAML text of a config (dataclasses included) or plain data, keys in their order:
     the one form every YAML file repflat writes, and every config a report shows, takes."""
-    return yaml.safe_dump(to_plain(data), sort_keys=False, default_flow_style=None,
-                          allow_unicode=True)
+    return yaml.dump(to_plain(data), Dumper=Dumper, sort_keys=False, default_flow_style=None,
+                     allow_unicode=True)

@@ -28,7 +28,7 @@ SOURCES = {"repflat": ROOT / "repflat", "repflat.analysis": ROOT / "analysis"}
 TORCH = ("torch", "torchvision")
 LAZY = ("umap",)  # ~10 s to import (numba): only inside the function that uses it
 FLOORS = {  # module or package prefix -> (floor, side); the longest prefix decides
-    "repflat.version": (0, "core"), "repflat.errors": (0, "core"), "repflat.progress": (0, "core"),
+    "repflat.version": (0, "core"), "repflat.errors": (0, "core"), "repflat.progress": (0, "core"), "repflat.yamlnumbers": (0, "core"),
     "repflat.files": (1, "core"), "repflat.strict": (1, "core"), "repflat.safenames": (1, "core"),
     "repflat.config": (2, "core"),
     "repflat.rundir": (3, "core"),

@@ -68,7 +68,13 @@ def environment_error(err: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # key=value after an option (`run FILE --check train.epochs=5`): argparse takes
+    # positionals in one run, so later ones come back unrecognised
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:  # bare `repflat`: what it can do
         parser.print_help()
         return 0

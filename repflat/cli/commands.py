@@ -43,14 +43,40 @@ def _main_rank() -> bool:
     return os.environ.get("RANK", "0") == "0"  # under torchrun, say things once
 
 
-def train(args) -> None:
-    from repflat.config import load_run_config
+def say_code(runs) -> None:
+    """What `--check` imported of the user's own code (model.target), which training
+    imports again: the config file names code, and the user should see which."""
+    from repflat.config import TargetModel
 
-    cfg = load_run_config(args.config, arm=args.arm, seed=args.seed)  # before torch loads
+    for target, path in dict.fromkeys((r.model.target, r.model.path) for r in runs
+                                      if isinstance(r.model, TargetModel)):
+        say(f"imported your model class {target} (module {target.partition(':')[0]}, "
+            f"from {path} or sys.path), which runs its code", show=True)
+
+
+def train(args) -> None:
+    from repflat.config import is_experiment, load_run_config, read_yaml
+    from repflat.config.loading import in_arm, located_file
+
+    from repflat.config.overrides import parse_overrides
+
+    cfg = load_run_config(args.config, arm=args.arm, seed=args.seed,  # before torch loads
+                          overrides=parse_overrides(args.overrides))
+    # what only the built model tells (a torchvision model's layer names) is said at its
+    # key in the file too
+    with located_file(args.config):
+        try:
+            _train(args, cfg)
+        except UserError as err:
+            raise in_arm(err, cfg.name) if is_experiment(read_yaml(args.config)) else err
+
+
+def _train(args, cfg) -> None:
     if args.check:
         from repflat.training.loop import setup
 
         built = setup(cfg)
+        say_code([cfg])
         say(f"{args.config}: ok: {cfg.name} seed {cfg.seed}, {type(built.model).__name__} with "
             f"{sum(p.numel() for p in built.model.parameters()):,} parameters, captures "
             f"{', '.join(built.capture_layers)}; nothing trained", show=True)
@@ -201,8 +227,16 @@ def listing(exp, out=None) -> str:
 
 def run(args) -> None:
     from repflat.config import load_experiment
+    from repflat.config.loading import located_file
 
-    exp = load_experiment(args.experiment)  # a typo answers before torch loads
+    from repflat.config.overrides import parse_overrides
+
+    exp = load_experiment(args.experiment, overrides=parse_overrides(args.overrides))  # before torch
+    with located_file(args.experiment):  # and what only the built models tell, at its key
+        _run(args, exp)
+
+
+def _run(args, exp) -> None:
     if args.list:
         print(listing(exp, args.out))
         return
@@ -217,6 +251,7 @@ def run(args) -> None:
 
             check_launcher(exp, launcher, cluster)
         plan = plan_experiment(exp, args.out, check_device="cpu" if launcher else None)
+        say_code(exp.runs)
         say(plan.summary() + "; nothing trained", show=True)
         return
     if args.out is None:

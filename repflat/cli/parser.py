@@ -52,11 +52,16 @@ def _figures(value: str) -> tuple[str, ...]:
     return () if names == ("none",) else names
 
 
+OVERRIDES = ("set a config key, as strictly as the file does (e.g. train.epochs=5 "
+             "mixing.alpha=0.5); in an experiment a run key applies to every arm; recorded "
+             "in each run's config.yaml")
+
 EXAMPLES = {
     "train": """examples:
   repflat train experiments/spirals.yaml --arm manifold_mixup --seed 1 --out runs/mm1
   repflat train runs/mm1/config.yaml --out runs/mm1-again   # a run directory's config is a run config
-  repflat train my.yaml --check                             # validate (layer names too), train nothing""",
+  repflat train my.yaml --check                             # validate (layer names too), train nothing
+  repflat train my.yaml train.epochs=5 mixing.alpha=0.5 --out runs/quick   # keys set on the command line""",
     "analyze": """examples:
   repflat analyze results/spirals                  # an experiment directory: all its runs, into results/spirals/analysis
   repflat analyze runs/erm-seed0 runs/mm-seed0 --out cmp --layers fc1,bottleneck
@@ -70,6 +75,7 @@ EXAMPLES = {
     "run": """examples:
   repflat run experiments/spirals.yaml --out results/spirals --jobs auto
   repflat run experiments/spirals.yaml --check     # every arm built and checked, nothing trained
+  repflat run experiments/spirals.yaml train.epochs=5 capture.epochs=[] seeds=[0] --check   # key=value
   repflat run experiments/flattening_sweep_spirals.yaml --list   # a grid's arms and run count
   repflat run experiments/digits_bottleneck.yaml --out results/digits --no-analysis
   repflat run experiments/cifar10_preactresnet18.yaml --out results/c10 --launcher submitit \\
@@ -103,6 +109,7 @@ def build_parser() -> Parser:
              description="Train one run. CONFIG is a run config (e.g. a run directory's "
              "config.yaml) or an experiment file with --arm/--seed.")
     t.add_argument("config", metavar="CONFIG", help="YAML run config or experiment file")
+    t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES)
     t.add_argument("--out", metavar="RUN", help="run directory to create (needed unless --check)")
     t.add_argument("--arm", help="arm of an experiment file (needed when it has several)")
     t.add_argument("--seed", type=int, help="seed (default: the config's, or the experiment's first)")
@@ -177,6 +184,7 @@ def build_parser() -> Parser:
              "analysis to DIR/analysis. Complete runs are skipped on re-run, unfinished ones "
              "resume from their checkpoints.")
     r.add_argument("experiment", metavar="EXPERIMENT", help="experiment YAML (experiments/*.yaml)")
+    r.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES)
     r.add_argument("--out", metavar="DIR", help="experiment directory (needed unless --check)")
     r.add_argument("--no-analysis", action="store_true", help="train only")
     r.add_argument("--jobs", default=1, type=_jobs,

@@ -16,13 +16,13 @@ from repflat.config.loading import (Experiment, dump_yaml, is_experiment, load_e
 from repflat.config.schema import (AnalysisConfig, CaptureConfig, DataConfig, DigitsData,
                                      EvalConfig, ImageData, MixingConfig, MLPModel,
                                      ModelConfig, ResNetModel, RunConfig, SpiralsData, Strategy,
-                                     TorchvisionModel, TrainConfig)
+                                     TargetModel, TorchvisionModel, TrainConfig)
 from repflat.config.toy import (ArraysData, BlobsData, CirclesData, CsvData,
                                 GaussianQuantilesData, MoonsData, XorData)
 
 __all__ = ["ArraysData", "BlobsData", "CirclesData", "CsvData", "GaussianQuantilesData",
            "MoonsData", "XorData", "AnalysisConfig", "CaptureConfig", "DataConfig", "DigitsData", "EvalConfig",
            "Experiment", "ImageData", "LauncherConfig", "MLPModel", "MixingConfig", "ModelConfig", "ResNetModel",
-           "RunConfig", "SpiralsData", "Strategy", "TorchvisionModel", "TrainConfig",
+           "RunConfig", "SpiralsData", "Strategy", "TargetModel", "TorchvisionModel", "TrainConfig",
            "dump_yaml", "is_experiment", "load_experiment", "load_run_config",
            "parse_experiment", "read_yaml"]

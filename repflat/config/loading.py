@@ -24,6 +24,8 @@ import yaml
 
 from repflat.config.grid import GridPoint, arm_count, expand
 from repflat.config.launcher import LauncherConfig
+from repflat.config.layers import check_analysis_layers, check_run_layers
+from repflat.config.overrides import WHERE, apply_overrides, said_by
 from repflat.config.schema import AnalysisConfig, DataConfig, RunConfig
 from repflat.errors import UserError, expected, unknown
 from repflat.files import YAML_LIMIT, load_yaml, read_text
@@ -81,13 +83,50 @@ def _read(path: str | Path, follow: bool) -> tuple[dict, str]:
 
 
 @contextlib.contextmanager
-def located(path: str | Path, text: str) -> Iterator[None]:
-    """Errors in the config parsed inside, prefixed with where they are: `FILE:LINE:COL:`."""
+def located(path: str | Path, text: str, overrides: dict | None = None) -> Iterator[None]:
+    """Errors in the config parsed inside, prefixed with where they are: `FILE:LINE:COL:`,
+    or `command line:` for a key `overrides` (key=value) set."""
     try:
         yield
     except UserError as err:
+        if overrides and said_by(err, overrides):
+            raise err.located(WHERE) from None
         at = locate(text, err)
         raise err.located(f"{path}:{at[0]}:{at[1]}" if at else str(path)) from None
+
+
+RUN_SECTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("name", "seed"))
+SECTIONS = (*RUN_SECTIONS, "arms", "base", "analysis", "datasets")
+"""The sections of a run config and an experiment file whose keys a later check names."""
+
+
+def _head(err: UserError) -> str:
+    return (err.argument or "").split(".")[0].split("[")[0].split(" (")[0]
+
+
+def in_arm(err: UserError, arm: str) -> UserError:
+    """A run config's mistake found when an arm is built (a layer name only the built
+    model knows), said as the experiment file's key: `arms.<arm>.mixing.layers`."""
+    return err.within(f"arms.{arm}") if err.where is None and _head(err) in RUN_SECTIONS else err
+
+
+@contextlib.contextmanager
+def located_file(path: str | Path, *, follow: bool = True) -> Iterator[None]:
+    """`located` for checks made after the file was parsed (building the model): the
+    file's text is read again only when one fails, and a mistake that names no key of
+    the file (an output directory, say) is left as it is."""
+    try:
+        yield
+    except UserError as err:
+        if err.where is not None or _head(err) not in SECTIONS:
+            raise  # a parameter (`out`, `seed`), not a key of the file
+        try:
+            at = locate(_read(path, follow)[1], err)
+        except UserError:
+            at = None
+        if at is None:
+            raise
+        raise err.located(f"{path}:{at[0]}:{at[1]}") from None
 
 
 def locate(text: str, err: UserError) -> tuple[int, int] | None:
@@ -95,9 +134,10 @@ def locate(text: str, err: UserError) -> tuple[int, int] | None:
     argument (`a.b[2].c`), or the key it says is unknown there; None when it cannot be
     found. An arm's key missing from its override is looked up in `base` (arms are
     merged onto it)."""
-    if not err.argument or any(c.isspace() or c == ":" for c in err.argument):
+    key = (err.argument or "").split(" (")[0]  # `analysis.layers (captured by arm 'x')`
+    if not key or any(c.isspace() or c == ":" for c in key):
         return None  # not a key: a parameter with a qualifier, a file
-    tokens = [t for part in err.argument.split(".") for t in re.split(r"\[(\d+)\]", part) if t]
+    tokens = [t for part in key.split(".") for t in re.split(r"\[(\d+)\]", part) if t]
     if tokens and tokens[0] in ("config", "experiment"):
         tokens = tokens[1:]
     if err.what == "key":
@@ -198,11 +238,13 @@ def parse_experiment(data: dict) -> Experiment:
             resolved = merge(base, override or {}) | {"name": run_name, "seed": seeds[0]}
             resolved |= {} if dataset is None else {"data": dataset}
             first = parse(RunConfig, resolved, f"arms.{arm}")  # seeds differ in seed only
+            check_run_layers(first, f"arms.{arm}")
             runs += [first] + [dataclasses.replace(first, seed=seed) for seed in seeds[1:]]
     if points and datasets:  # runs are <data set>.<arm>; each keeps its arm's template
         points = {f"{prefix}.{arm}": points.get(arm, GridPoint(str(arm), {}))
                   for prefix in datasets for arm in arms}
     analysis = parse(AnalysisConfig, data.get("analysis"), "analysis")
+    check_analysis_layers(analysis, runs)
     launcher = parse(LauncherConfig, data.get("launcher"), "launcher")
     return Experiment(name, tuple(seeds), tuple(runs), analysis, data, launcher, points)
 
@@ -249,29 +291,50 @@ def parse_datasets(data: dict, base: dict, arms) -> dict[str, dict] | None:
 
 
 def resolve_paths(run: RunConfig, root: Path) -> RunConfig:
-    """`run` with its data file paths made absolute from `root`, the config's directory."""
-    changes = {key: str((root / value).absolute()) for key in ("path", "test_path")
-               if isinstance(value := getattr(run.data, key, None), str) and not Path(value).is_absolute()}
-    return dataclasses.replace(run, data=dataclasses.replace(run.data, **changes)) if changes else run
+    """`run` with its data file paths, and the directory its own model class is imported
+    from, made absolute from `root`, the config's directory."""
+    sections = {}
+    for section, keys in (("data", ("path", "test_path")), ("model", ("path",))):
+        cfg = getattr(run, section)
+        changes = {key: str((root / value).absolute()) for key in keys
+                   if isinstance(value := getattr(cfg, key, None), str) and not Path(value).is_absolute()}
+        if changes:
+            sections[section] = dataclasses.replace(cfg, **changes)
+    return dataclasses.replace(run, **sections) if sections else run
 
 
-def load_experiment(path: str | Path, *, follow: bool = True) -> Experiment:
-    """An experiment file, parsed strictly; an error says FILE:LINE:COL of the key."""
+def _overridden(data: dict, overrides: dict | None) -> dict:
+    """The file's mapping with the command line's key=value set (repflat.config.overrides)."""
+    if not overrides:
+        return data
+    try:
+        return apply_overrides(data, overrides, experiment=is_experiment(data))
+    except UserError as err:
+        raise (err if err.where else err.located(WHERE)) from None
+
+
+def load_experiment(path: str | Path, *, follow: bool = True,
+                    overrides: dict | None = None) -> Experiment:
+    """An experiment file, parsed strictly; an error says FILE:LINE:COL of the key.
+    `overrides` {dotted key: value}: the command line's key=value, set before parsing."""
     data, text = _read(path, follow)
     if not is_experiment(data):
         raise expected(f"config {path}", "an experiment file (with `arms`)", sorted(data))
-    with located(path, text):
+    data = _overridden(data, overrides)
+    with located(path, text, overrides):
         exp = parse_experiment(data)
     root = Path(path).parent
     return dataclasses.replace(exp, runs=tuple(resolve_paths(r, root) for r in exp.runs))
 
 
 def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | None = None,
-                    follow: bool = True) -> RunConfig:
-    """A run config from a run-config file, or one arm and seed of an experiment file."""
+                    follow: bool = True, overrides: dict | None = None) -> RunConfig:
+    """A run config from a run-config file, or one arm and seed of an experiment file
+    (`overrides`: as load_experiment's)."""
     data, text = _read(path, follow)
+    data = _overridden(data, overrides)
     if is_experiment(data):
-        with located(path, text):
+        with located(path, text, overrides):
             exp = parse_experiment(data)
         exp = dataclasses.replace(exp, runs=tuple(resolve_paths(r, Path(path).parent) for r in exp.runs))
         if arm is None:
@@ -284,8 +347,9 @@ def load_run_config(path: str | Path, *, arm: str | None = None, seed: int | Non
         return next((r for r in exp.runs if r.name == arm and r.seed == seed), None) or (
             dataclasses.replace(next(r for r in exp.runs if r.name == arm), seed=seed)
         )
-    with located(path, text):
+    with located(path, text, overrides):
         cfg = resolve_paths(parse(RunConfig, data), Path(path).parent)
+        check_run_layers(cfg)
     if arm is not None:
         raise UserError(f"{path} is a run config, not an experiment; give no arm", argument="arm")
     return cfg if seed is None else dataclasses.replace(cfg, seed=seed)

@@ -6,9 +6,11 @@ naming the dotted key).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Literal, Union, get_args
 
+from repflat.config.layers import DEFAULT_PLANE
 from repflat.config.strategies import MIXING_STRATEGIES
 from repflat.strict import FieldError
 from repflat.config.toy import (FILE_DATA, TOY_DATA, ArraysData, BlobsData,  # noqa: F401
@@ -169,7 +171,39 @@ class TorchvisionModel:
     """Module names used when capture.layers or mixing.layers are left empty."""
 
 
-ModelConfig = MLPModel | ResNetModel | TorchvisionModel
+TARGET = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+@dataclass(frozen=True)
+class TargetModel:
+    """Your own nn.Module class, `model: {target: "mypkg.models:MyNet", kwargs: {...}}`
+    (chosen by `target`; no `name` needed). Building it imports the module, which runs
+    its code: see the README's threat model."""
+    TAGGED_BY = "target"  # not annotated: a class attribute, not a field
+    target: str
+    """`module:Class` (dotted both sides), the class importable from `path` or sys.path."""
+    kwargs: dict[str, object] = field(default_factory=dict)
+    """Keyword arguments of the class; `n_classes` and `input_shape`, when the class takes
+    them and they are not given, are the data's."""
+    path: str = "."
+    """Directory put first on sys.path for the import, relative to the config file's
+    directory (the run's config.yaml holds it absolute)."""
+    hidden_layers: tuple[str, ...] = ()
+    """Module names used when capture.layers or mixing.layers are left empty (else the
+    class's own `hidden_layers` attribute, if it has one)."""
+    name: Literal["target"] = "target"
+    """Written in the resolved config; `target` alone chooses this section."""
+
+    def __post_init__(self):
+        if not TARGET.match(self.target):
+            raise FieldError("target", "'module:Class' (e.g. 'mypkg.models:MyNet')", self.target)
+
+    @property
+    def module(self) -> str:
+        return self.target.partition(":")[0]
+
+
+ModelConfig = MLPModel | ResNetModel | TorchvisionModel | TargetModel
 
 
 @dataclass(frozen=True)
@@ -279,8 +313,10 @@ class CaptureConfig:
     """2D inputs: points per side of the grids the boundary pictures are drawn from."""
     uniform_samples: int = 1000
     """2D inputs: inputs drawn uniformly over the input range (the paper's black dots)."""
-    plane: str | None = "bottleneck"
-    """2D layer whose plane is drawn (panels d, e); ignored when the model lacks it."""
+    plane: str | None = DEFAULT_PLANE
+    """2D layer whose plane is drawn (panels d, e); null: none. A layer of the model
+    (refused otherwise); the default, bottleneck, is skipped on a model without one, and
+    any layer that is not 2-D is skipped too."""
     dtype: FeatureDtype = "float32"
     """Storage type of saved features."""
     reduce: Reduction = "flatten"

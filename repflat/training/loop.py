@@ -45,6 +45,7 @@ from repflat.training.losses import soft_target_loss
 from repflat.training.evaluate import accuracy_and_nll, autocast, expected_calibration_error, fgsm_accuracy, predict
 from repflat.base.layers import default_layers, forward_features, layer_names
 from repflat.base.naming import check_layers
+from repflat.config.layers import DEFAULT_PLANE
 from repflat.rundir.lock import exclusive
 from repflat.training.mixing import build_mixer
 from repflat.progress import progress_bar, say
@@ -114,6 +115,8 @@ def setup(cfg: RunConfig) -> Setup:
         default = (INPUT, *default)
     layers = check_layers(model, cfg.capture.layers or default, "capture.layers")
     plane = cfg.capture.plane
+    if plane is not None and plane != DEFAULT_PLANE:  # the default is skipped where absent
+        check_layers(model, (plane,), "capture.plane")
     if plane is not None and plane in layer_names(model) and data.arrays is not None:
         # Panels d and e need a 2D layer; one probe pass tells its width for any model.
         probe = forward_features(model, data.arrays["train"][:2], (plane,), device=device)

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from repflat.config import Experiment, RunConfig, load_experiment, parse_experiment
+from repflat.config.loading import in_arm
 from repflat.errors import UserError, expected, unknown
 from repflat.files import write_text
 from repflat.progress import counted, progress_bar, say
@@ -151,7 +152,10 @@ def plan_experiment(exp: Experiment | str | Path, out: str | Path | None = None,
         first = next(r for r in exp.runs if r.name == arm)
         if check_device is not None:
             first = dataclasses.replace(first, train=dataclasses.replace(first.train, device=check_device))
-        built[run_path(out or "", first)] = setup(first)
+        try:
+            built[run_path(out or "", first)] = setup(first)
+        except UserError as err:  # said as the file's key, which the CLI locates
+            raise in_arm(err, arm) from None
     check_analysis(exp, {s.cfg.name: (s.capture_layers, s.cfg.capture.splits) for s in built.values()})
     plain = {} if out is None else {run_path(out, r): to_plain(r) for r in exp.runs}
     states = {path: prepare_run_dir(path, config) for path, config in plain.items()}

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from repflat.config import MLPModel, ModelConfig, ResNetModel, TorchvisionModel
+from repflat.config import MLPModel, ModelConfig, ResNetModel, TargetModel, TorchvisionModel
 from repflat.errors import unknown
 from repflat.training.models.mlp import MLP
 from repflat.training.models.resnets import PreActResNet, WideResNet
@@ -32,6 +32,10 @@ def _make(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) -> nn.
         model = torchvision.models.get_model(cfg.arch, weights=None, num_classes=n_classes)
         model.hidden_layers = cfg.hidden_layers
         return model
+    if isinstance(cfg, TargetModel):  # the user's own class: imports its module
+        from repflat.training.models.target import build_target
+
+        return build_target(cfg, input_shape, n_classes)
     raise TypeError(f"unknown model config {cfg!r}")  # pragma: no cover - configs are closed
 
 

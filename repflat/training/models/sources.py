@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from repflat.config import RunConfig, load_run_config
+from repflat.config import RunConfig, TargetModel, load_run_config
 from repflat.errors import UserError, expected, first_line, unknown
 from repflat.files import open_regular
 from repflat.rundir.names import CHECKPOINT_FILE, CONFIG_FILE
@@ -116,6 +116,10 @@ def run_model(run: str | Path) -> tuple[nn.Module, RunConfig, int]:
     if not (run / CONFIG_FILE).is_file():
         raise expected("run_dir", "a repflat run directory (with config.yaml)", str(run))
     cfg = load_run_config(run / CONFIG_FILE, follow=False)
+    if isinstance(cfg.model, TargetModel):  # a received run must not make repflat run code
+        raise UserError(f"{run}'s model is a class of your own ({cfg.model.target}), which "
+                        "repflat imports only from a file you run; build it yourself and pass "
+                        "it to repflat.extract", argument="run_dir")
     ckpt = load_weights(run / CHECKPOINT_FILE, "run_dir", follow=False)
     fields = {"model": dict, "input_shape": list, "n_classes": int, "epoch": int}
     if not isinstance(ckpt, dict) or not all(isinstance(ckpt.get(k), t) for k, t in fields.items()) \
