@@ -149,3 +149,19 @@ def test_experiment_file_trains_one_epoch_per_arm(tmp_path, path):
         assert train(run, out, progress=False) == RunState.NEW, run.name
         metrics = pd.read_csv(out / "metrics.csv")
         assert len(metrics) == 1 and metrics["test_accuracy"].between(0, 1).all(), run.name
+
+
+def test_published_numbers_sit_beside_the_final_and_best_epochs():
+    from repflat.analysis.paper import PAPER
+    from repflat.analysis.report.tables import paper_table
+
+    entry = PAPER["mnist1d_baselines"]
+    training = pd.DataFrame({"run": ["a", "a", "b", "b"], "arm": ["cnn"] * 4, "epoch": [2, 1, 1, 2],
+                             "test_accuracy": [0.90, 0.95, 0.93, 0.92]})  # rows out of order
+    table = paper_table(entry, pd.DataFrame(columns=["arm", "layer", "metric"]), training, [])
+    cnn = table[table["arm"] == "cnn"].set_index("quantity")
+    assert cnn["paper"].tolist() == ["94 ± 2", "94 ± 2"]
+    # final epoch: 90 and 92; best: 95 and 93
+    assert cnn.loc["test accuracy % (final epoch)", "repflat"] == "91.0 ± 1.4"
+    assert cnn.loc["test accuracy % (best epoch)", "repflat"] == "94.0 ± 1.4"
+    assert set(table["arm"]) >= {"logistic", "mlp", "gru", "cnn_shuffled"}
