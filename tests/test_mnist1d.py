@@ -165,3 +165,20 @@ def test_published_numbers_sit_beside_the_final_and_best_epochs():
     assert cnn.loc["test accuracy % (final epoch)", "repflat"] == "91.0 ± 1.4"
     assert cnn.loc["test accuracy % (best epoch)", "repflat"] == "94.0 ± 1.4"
     assert set(table["arm"]) >= {"logistic", "mlp", "gru", "cnn_shuffled"}
+
+
+def test_the_mixup_sentence_needs_one_erm_arm_per_data_set():
+    """A grid over models puts several ERM arms in one data set: no single pair per seed,
+    so the sentence is left out (the effects table pairs each point with its own ERM)."""
+    from repflat.analysis.report.datasets import mixup_sentences
+
+    rows = [{"dataset": "mnist1d", "cell": cell, "strategy": strategy, "seed": seed,
+             "test_nll": nll + 0.1 * seed, "test_ece": 0.1}
+            for cell, strategy, nll in (("erm-model_mlp", "none", 2.0), ("erm-model_cnn", "none", 0.4),
+                                        ("manifold_mixup-model_mlp", "manifold_mixup", 1.0))
+            for seed in range(3)]
+    metrics = pd.DataFrame(rows)
+    assert mixup_sentences(metrics) == []
+    one = metrics[metrics["cell"] != "erm-model_cnn"]
+    (sentence,) = mixup_sentences(one)
+    assert sentence.startswith("mnist1d: ERM → manifold mixup: test NLL 2.100 → 1.100 (-1.000")
