@@ -26,7 +26,7 @@ def _package():
     try:
         import mnist1d.data  # here: it imports matplotlib.pyplot, a cost only MNIST-1D pays
     except ImportError:
-        raise UserError("data.name: mnist1d needs the `mnist1d` package "
+        raise UserError("MNIST-1D needs the `mnist1d` package "
                         f"(pip install 'repflat[mnist1d]', or mnist1d=={MNIST1D_VERSION})",
                         argument="data") from None
     return mnist1d.data
