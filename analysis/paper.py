@@ -2,7 +2,8 @@
 
 A report of an experiment named here puts each number beside repflat's measurement of
 the same quantity (see `repflat.analysis.report.tables.paper_table`). Source: Verma et al. 2019,
-arXiv 1806.05236 v7 (§3.2, Appendix G, the classification tables). A quantity is a metric
+arXiv 1806.05236 v7 (§3.2, Appendix G, the classification tables); for the MNIST-1D
+experiments, Greydanus & Kobak, "Scaling Down Deep Learning with MNIST-1D", ICML 2024. A quantity is a metric
 of summary.csv (class-averaged, at a layer) or a training measure from the runs'
 metrics.csv (see `TRAINING`); arms are matched by name, with the paper's baseline
 answering to `erm`, `none` or `baseline`.
@@ -20,6 +21,8 @@ TRAINING = {  # quantity -> (metrics.csv column, best = min or max over epochs, 
     "test_error_percent": ("test_accuracy", "max", "error", "test error % (best epoch)"),
     "test_accuracy_percent": ("test_accuracy", "max", "percent", "test accuracy % (best epoch)"),
     "test_nll": ("test_nll", "min", "identity", "test NLL (best epoch)"),
+    "final_test_accuracy_percent": ("test_accuracy", "last", "percent",
+                                    "test accuracy % (final epoch)"),
 }
 
 BASELINE_ALIASES = tuple(w for s in STRATEGIES if s.baseline for w in (*s.aliases, s.name))
@@ -35,6 +38,8 @@ class PaperValue:
     value: float
     layer: str | None = FIRST_HIDDEN
     """Layer of a summary metric (ignored for training quantities)."""
+    std: float | None = None
+    """The paper's spread over runs, where it prints one (MNIST-1D's ± std)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,30 @@ PAPER: dict[str, PaperEntry] = {
         "Classification table, Tiny-ImageNet, PreActResNet18 (mixup α = 0.2)", _TABLES,
         _rows("test_accuracy_percent", None, erm=55.52, input_mixup=56.47, manifold_mixup=58.70)),
 }
+
+_MNIST1D_NOTE = (
+    "Test accuracy %, mean ± std over 3 runs, at the last of 8,000 steps (Adam, lr 1e-2, "
+    "batch 100) of the reference code, whose batches walk the same order every epoch and "
+    "whose MLP has a residual second layer; repflat reshuffles every epoch and its MLP has "
+    "none. repflat gives its final epoch (the paper's reading) and its best epoch.")
+
+
+def _mnist1d(**by_arm: tuple[float, float]) -> tuple[PaperValue, ...]:
+    return tuple(PaperValue(arm, quantity, mean, None, std)
+                 for quantity in ("final_test_accuracy_percent", "test_accuracy_percent")
+                 for arm, (mean, std) in by_arm.items())
+
+
+PAPER["mnist1d_baselines"] = PaperEntry(
+    "MNIST-1D (Greydanus & Kobak, ICML 2024), Table 1: the reference models, ERM", _MNIST1D_NOTE,
+    _mnist1d(logistic=(32, 1), mlp=(68, 2), cnn=(94, 2), gru=(91, 2), mlp_shuffled=(68, 2),
+             cnn_shuffled=(56, 2), gru_shuffled=(57, 2)))
+PAPER["mnist1d_flattening"] = PaperEntry(
+    "MNIST-1D (Greydanus & Kobak, ICML 2024), Table 1: ERM of the reference MLP and CNN",
+    _MNIST1D_NOTE + " No published paper reports mixup, manifold mixup or flattening on "
+    "MNIST-1D; this experiment trains for fewer steps than the reference (see its file).",
+    _mnist1d(**{"erm-model_mlp-data_plain": (68, 2), "erm-model_cnn-data_plain": (94, 2),
+                "erm-model_mlp-data_shuffled": (68, 2), "erm-model_cnn-data_shuffled": (56, 2)}))
 
 PICTURES: dict[str, str] = {
     "digits_bottleneck": "Appendix G trains this network on MNIST, not on the 8×8 digits, "

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from repflat.config import MLPModel, ResNetModel, RunConfig, load_experiment, load_run_config
+from repflat.config import Cnn1dModel, GruModel, MLPModel, ResNetModel, RunConfig, load_experiment, load_run_config
 from repflat.config.layers import CALL_SEP, INPUT, captured_layers, hidden_layers, is_layer, model_layers
 from repflat.errors import UserError
 from repflat.strict import dump_yaml, parse
@@ -26,6 +26,8 @@ SPIRALS = ROOT / "experiments" / "spirals.yaml"
     (ResNetModel(name="preactresnet18"), (3, 8, 8)),
     (ResNetModel(name="preactresnet34", stem_stride=2), (3, 8, 8)),
     (ResNetModel(name="wrn28_10", dropout=0.3), (3, 8, 8)),
+    (Cnn1dModel(), (40,)), (Cnn1dModel(channels=4, dropout=0.1), (40,)),
+    (GruModel(), (40,)), (GruModel(hidden=3, bidirectional=False), (40,)),
 ])
 def test_the_names_read_from_a_config_are_the_built_models(model, shape):
     torch_side = pytest.importorskip("repflat.training.models")

@@ -81,6 +81,9 @@ def mixup_sentences(metrics: pd.DataFrame, baseline: str = "none",
         base, arm = part[part["strategy"] == baseline], part[part["strategy"] == against]
         if base.empty or arm.empty:
             continue
+        if "cell" in part.columns and (base["cell"].nunique() > 1 or arm["cell"].nunique() > 1):
+            continue  # several ERM or mixing arms (a grid over models): no one pair per seed;
+            # the effects table compares each point with its own baseline
         said = []
         for column, title in (("test_nll", "test NLL"), ("test_ece", "ECE")):
             if column not in part.columns or arm[column].isna().all():

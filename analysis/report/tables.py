@@ -244,10 +244,13 @@ def config_yaml(config: dict) -> str:
 # ---------------------------------------------------------------- the paper's numbers
 
 def training_measure(training: pd.DataFrame, quantity: str) -> pd.DataFrame:
-    """Per arm, mean / std / count over seeds of a TRAINING quantity, each run's best epoch."""
+    """Per arm, mean / std / count over seeds of a TRAINING quantity, each run's best (or, for
+    a `last` quantity, final) epoch."""
     column, best, scale, _ = TRAINING[quantity]
     if training.empty or column not in training.columns:
         return pd.DataFrame(columns=["arm", "mean", "std", "n"])
+    if "epoch" in training.columns:  # `last` means the final epoch
+        training = training.sort_values("epoch", kind="stable")
     per_run = training.groupby(["arm", "run"])[column].agg(best)
     per_run = {"error": 100 * (1 - per_run), "percent": 100 * per_run}.get(scale, per_run)
     return over_seeds(per_run.rename("value").reset_index(), ["arm"]).rename(columns={"n_runs": "n"})
@@ -278,7 +281,8 @@ def paper_table(entry: PaperEntry, summary: pd.DataFrame, training: pd.DataFrame
             seeds = int(found["n_runs"].iloc[0]) if len(found) else 0
             measured = (mean_std(found["mean"].iloc[0], found["std"].iloc[0], seeds)
                         if len(found) else MISSING)
-        rows.append({"quantity": what, "arm": arm or pv.arm, "paper": f"{pv.value:g}",
+        paper = f"{pv.value:g}" + ("" if pv.std is None else f" ± {pv.std:g}")
+        rows.append({"quantity": what, "arm": arm or pv.arm, "paper": paper,
                      "repflat": measured, "seeds": seeds})
     return pd.DataFrame(rows, columns=["quantity", "arm", "paper", "repflat", "seeds"])
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset, default_collate
 
-from repflat.config import DigitsData, ImageData, SpiralsData
+from repflat.config import DigitsData, ImageData, Mnist1dData, SpiralsData
 from repflat.strict import to_plain
 from repflat.errors import UserError, expected, unknown
 from repflat.rundir.names import SPLITS, TRAIN
@@ -217,7 +217,7 @@ def as_splits(data: object, splits: Sequence[str] | None, class_names: object = 
         chosen = _chosen(splits, list(data.datasets), (TRAIN,))
         return Splits({s: data.datasets[s] for s in chosen}, _either(names, data.class_names),
                       dict(PYTHON))
-    if isinstance(data, (SpiralsData, DigitsData, ImageData)):
+    if isinstance(data, (SpiralsData, DigitsData, Mnist1dData, ImageData)):
         chosen = _chosen(splits, SPLITS, (TRAIN,))
         loaded = load_data(data, chosen)
         return Splits({s: loaded.datasets[s] for s in chosen}, _either(names, loaded.class_names),

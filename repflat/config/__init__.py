@@ -13,16 +13,18 @@ This module never imports torch, so the analysis side may read configs too.
 from repflat.config.launcher import LauncherConfig
 from repflat.config.loading import (Experiment, dump_yaml, is_experiment, load_experiment,
                                   load_run_config, parse_experiment, read_yaml)
-from repflat.config.schema import (AnalysisConfig, CaptureConfig, DataConfig, DigitsData,
-                                     EvalConfig, ImageData, MixingConfig, MLPModel,
+from repflat.config.schema import (AnalysisConfig, CaptureConfig, Cnn1dModel, DataConfig,
+                                     DigitsData, EvalConfig, GruModel, ImageData,
+                                     MixingConfig, MLPModel, Mnist1dData,
                                      ModelConfig, ResNetModel, RunConfig, SpiralsData, Strategy,
                                      TargetModel, TorchvisionModel, TrainConfig)
 from repflat.config.toy import (ArraysData, BlobsData, CirclesData, CsvData,
                                 GaussianQuantilesData, MoonsData, XorData)
 
 __all__ = ["ArraysData", "BlobsData", "CirclesData", "CsvData", "GaussianQuantilesData",
-           "MoonsData", "XorData", "AnalysisConfig", "CaptureConfig", "DataConfig", "DigitsData", "EvalConfig",
-           "Experiment", "ImageData", "LauncherConfig", "MLPModel", "MixingConfig", "ModelConfig", "ResNetModel",
-           "RunConfig", "SpiralsData", "Strategy", "TargetModel", "TorchvisionModel", "TrainConfig",
+           "MoonsData", "XorData", "AnalysisConfig", "CaptureConfig", "Cnn1dModel", "DataConfig", "DigitsData",
+           "EvalConfig", "Experiment", "GruModel", "ImageData", "LauncherConfig", "MLPModel", "MixingConfig",
+           "Mnist1dData", "ModelConfig", "ResNetModel", "RunConfig", "SpiralsData", "Strategy", "TargetModel",
+           "TorchvisionModel", "TrainConfig",
            "dump_yaml", "is_experiment", "load_experiment", "load_run_config",
            "parse_experiment", "read_yaml"]

@@ -66,10 +66,27 @@ def _resnet(cfg) -> tuple[list[str], tuple[str, ...]]:
     return names + ["pool", "linear"], stages
 
 
+def _cnn1d(cfg) -> tuple[list[str], tuple[str, ...]]:
+    """repflat.training.models.mnist1d.Cnn1d: conv1..conv3 (each a Sequential of Conv1d,
+    ReLU, [Dropout (p > 0)]), then `logits`."""
+    stages = ("conv1", "conv2", "conv3")
+    parts = 2 + (cfg.dropout > 0)
+    return [n for s in stages for n in (s, *(f"{s}.{k}" for k in range(parts)))] + ["logits"], stages
+
+
+def _gru(cfg) -> tuple[list[str], tuple[str, ...]]:
+    """repflat.training.models.mnist1d.Gru: `gru` (GruStates, holding `gru.rnn`), `logits`."""
+    return ["gru", "gru.rnn", "logits"], ("gru",)
+
+
 def _known(model) -> tuple[list[str], tuple[str, ...]] | None:
     name = getattr(model, "name", None)
     if name == "mlp":
         return _mlp(model)
+    if name == "cnn1d":
+        return _cnn1d(model)
+    if name == "gru":
+        return _gru(model)
     if name in ("preactresnet18", "preactresnet34", "wrn28_10"):
         return _resnet(model)
     return None  # torchvision, or the user's own class: known once built

@@ -54,6 +54,34 @@ class DigitsData:
         _check_seed(self.seed)
 
 
+MNIST1D_MAX_SAMPLES = 1_000_000
+"""Most sequences `mnist1d` may generate (5,000 is the published set)."""
+
+
+@dataclass(frozen=True)
+class Mnist1dData:
+    name: Literal["mnist1d"] = "mnist1d"
+    """MNIST-1D (Greydanus & Kobak, ICML 2024): 10 classes of length-40 sequences, generated
+    offline by the pinned `mnist1d` package's `make_dataset` with its default arguments
+    (never its download). The first 80% of the (shuffled) sequences train, the rest test:
+    4,000 / 1,000 at the defaults, the published set."""
+    samples: int = 5000
+    """Sequences generated, train and test together (the package's `num_samples`)."""
+    seed: int = 42
+    """The generator's seed (the package's default, 42, gives the published set)."""
+    shuffled: bool = False
+    """Shuffle the 40 positions with one fixed permutation for every sequence (the
+    package's `shuffle_seq`; the paper's control for spatial inductive bias)."""
+
+    def __post_init__(self):
+        if self.samples < 20:  # two per class at least, so each split has rows
+            raise FieldError("samples", "an integer >= 20", self.samples)
+        _check_at_most("samples", self.samples, MNIST1D_MAX_SAMPLES)
+        if self.seed >= 2**32:  # numpy.random.seed's range
+            raise FieldError("seed", "an integer in [0, 2^32)", self.seed)
+        _check_seed(self.seed)
+
+
 @dataclass(frozen=True)
 class ImageData:
     name: Literal["mnist", "cifar10", "cifar100", "svhn", "imagefolder"]
@@ -81,9 +109,10 @@ class ImageData:
             raise FieldError("image_size", "at most 4096 pixels", self.image_size)
 
 
-DataConfig = Union[(*TOY_DATA, *FILE_DATA, DigitsData, ImageData)]
+DataConfig = Union[(*TOY_DATA, *FILE_DATA, DigitsData, Mnist1dData, ImageData)]
 """Every data set a run config may name: the toy sets in the order repflat.config.toy
-declares them (spirals first: the default), your own points, digits, torchvision's."""
+declares them (spirals first: the default), your own points, digits, MNIST-1D,
+torchvision's."""
 
 
 def _check_fraction(value: float) -> None:
@@ -203,7 +232,42 @@ class TargetModel:
         return self.target.partition(":")[0]
 
 
-ModelConfig = MLPModel | ResNetModel | TorchvisionModel | TargetModel
+
+@dataclass(frozen=True)
+class Cnn1dModel:
+    name: Literal["cnn1d"] = "cnn1d"
+    """MNIST-1D's reference CNN: three Conv1d layers (kernels 5, 3, 3; stride 2; padding
+    1), each followed by ReLU, named conv1..conv3, then a linear head on the flattened
+    last stage (25 channels × 5 positions = 125 inputs for length-40 sequences)."""
+    channels: int = 25
+    """Channels of every convolution (the reference: 25)."""
+    dropout: float = 0.0
+    """Dropout probability after every conv stage (the §3.2 regularizer arm)."""
+
+    def __post_init__(self):
+        if not 1 <= self.channels <= 4096:
+            raise FieldError("channels", "an integer in [1, 4096]", self.channels)
+        if not 0 <= self.dropout < 1:
+            raise FieldError("dropout", "a probability in [0, 1)", self.dropout)
+
+
+@dataclass(frozen=True)
+class GruModel:
+    name: Literal["gru"] = "gru"
+    """MNIST-1D's reference GRU: one GRU layer over the sequence (one value per step),
+    whose outputs at every step, both directions, are flattened (layer `gru`) into a
+    linear head."""
+    hidden: int = 6
+    """Hidden size per direction (the reference: 6)."""
+    bidirectional: bool = True
+    """Run the sequence both ways (the reference does)."""
+
+    def __post_init__(self):
+        if not 1 <= self.hidden <= 4096:
+            raise FieldError("hidden", "an integer in [1, 4096]", self.hidden)
+
+
+ModelConfig = MLPModel | ResNetModel | TorchvisionModel | Cnn1dModel | GruModel | TargetModel
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Data sets by config: the 2-D toy sets (repflat.config.toy declares them), your own
-points (.npz or CSV) and scikit-learn's digits in memory, image data sets through
+points (.npz or CSV), scikit-learn's digits and MNIST-1D in memory, image data sets through
 torchvision. Every data set has a `train` and a `test` split whose rows keep a
 fixed order, so features saved for a split line up with its labels row by row (an image
 data set opens only the splits asked for: an ImageFolder may have no test folder).
@@ -14,7 +14,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from collections.abc import Sequence
 
-from repflat.config import DataConfig, DigitsData
+from repflat.config import DataConfig, DigitsData, Mnist1dData
 from repflat.config.toy import FILE_DATA, TOY_DATA
 from repflat.errors import expected
 from repflat.rundir.names import SPLITS
@@ -109,6 +109,11 @@ def load_data(cfg: DataConfig, splits: Sequence[str] = SPLITS) -> Data:
         x, y = load_digits_array()
         return in_memory(x, y, cfg.test_fraction, cfg.seed, 10, pixel_mean=(0.0,), pixel_std=(1.0,),
                          class_names=tuple(str(k) for k in range(10)))
+    if isinstance(cfg, Mnist1dData):
+        from repflat.base.data.mnist1d import CLASS_NAMES, load_mnist1d
+
+        (x, y), test = load_mnist1d(cfg.samples, cfg.seed, cfg.shuffled)
+        return in_memory(x, y, 0.2, cfg.seed, 10, test=test, class_names=CLASS_NAMES)
     from repflat.base.data.images import load_images
 
     return load_images(cfg, splits)

@@ -6,9 +6,10 @@ import math
 import torch
 from torch import nn
 
-from repflat.config import MLPModel, ModelConfig, ResNetModel, TargetModel, TorchvisionModel
+from repflat.config import Cnn1dModel, GruModel, MLPModel, ModelConfig, ResNetModel, TargetModel, TorchvisionModel
 from repflat.errors import unknown
 from repflat.training.models.mlp import MLP
+from repflat.training.models.mnist1d import Cnn1d, Gru
 from repflat.training.models.resnets import PreActResNet, WideResNet
 
 
@@ -23,6 +24,10 @@ def _make(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) -> nn.
             return WideResNet(28, 10, n_classes, channels, cfg.stem_stride, cfg.dropout)
         blocks = {"preactresnet18": (2, 2, 2, 2), "preactresnet34": (3, 4, 6, 3)}[cfg.name]
         return PreActResNet(blocks, n_classes, channels, cfg.stem_stride)
+    if isinstance(cfg, Cnn1dModel):  # sequences: every input value is one position
+        return Cnn1d(math.prod(input_shape), n_classes, cfg.channels, cfg.dropout)
+    if isinstance(cfg, GruModel):
+        return Gru(math.prod(input_shape), n_classes, cfg.hidden, cfg.bidirectional)
     if isinstance(cfg, TorchvisionModel):
         import torchvision  # here, not at the top: every command would pay (benchmarks/import_costs.py)
 
