@@ -17,8 +17,8 @@ install: $(BIN)/repflat
 demo: install  ## the spirals reproduction (Figure 1 + flattening table), no downloads
 	$(BIN)/repflat run experiments/spirals.yaml --out $(OUT) --jobs auto
 
-test: install  ## the test suite
-	$(BIN)/python -m pytest -q
+test: install  ## the test suite, one worker per CPU (pytest-xdist; a test file stays in one worker)
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # The analysis side in a venv without torch (docs/own-model.md, "Without torch"): its tests must pass there.
 NT := .venv-analysis

@@ -29,7 +29,6 @@ from repflat.analysis.io import numeric_columns, read_csv
 from repflat.analysis.effects import effects, sweep_table
 from repflat.analysis.tidy import per_run, summarize, typed_columns
 from repflat.analysis.layers import analyze_features, plan
-from repflat.analysis.intrinsic import MISSING_NOTE as INTRINSIC_MISSING, available as intrinsic_available
 from repflat.analysis.similarity_table import similarity_table
 from repflat.analysis.runs import (collect_runs, label_points, nested, on_disk, sources,
                                    training_metrics)
@@ -178,8 +177,6 @@ def compute(paths, *, overrides: dict | None = None, settings: AnalysisConfig | 
         analysis.notes.append(split_note)
     analysis.similarity, similarity_notes = similarity_table(runs, settings)
     analysis.notes.extend(similarity_notes)
-    if not intrinsic_available():
-        analysis.notes.append(INTRINSIC_MISSING)
     for note in (small_classes_note(flat), unfinished_note(runs)):
         if note:
             warnings.warn(note, RepflatWarning, stacklevel=2)

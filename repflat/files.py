@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 
 from repflat.errors import UserError, expected, first_line
-from repflat.yamlnumbers import Loader
+from repflat.yamlnumbers import load as yaml_load
 
 YAML_LIMIT = 1 << 20        # configs, experiment files, extract.yaml: a few kB in practice
 JSON_LIMIT = 64 << 20       # manifests of many arrays, analysis records, run.json
@@ -197,7 +197,7 @@ def load_yaml(text: str, where: str, path: str | Path, *, budget: int = YAML_NOD
     bounded: aliases are followed only up to `budget` values in all, nesting only to
     Python's recursion limit."""
     try:
-        data = yaml.load(text, Loader=Loader)  # noqa: S506 - a safe loader (YAML 1.2's floats)
+        data = yaml_load(text)  # the safe loader, with YAML 1.2's floats
     except yaml.MarkedYAMLError as err:  # say where, as an editor's file:line:col
         mark = err.problem_mark
         at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""

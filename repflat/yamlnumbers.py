@@ -27,3 +27,9 @@ class Dumper(yaml.SafeDumper):
 
 for _cls in (Loader, Dumper):
     _cls.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+0123456789."))
+
+
+def load(text: str):
+    """The YAML document in `text`, read by `Loader` (safe: no Python objects). The one
+    place the project calls yaml.load (tests/test_safe_loading.py allows it here only)."""
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - Loader is a SafeLoader

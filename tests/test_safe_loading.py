@@ -17,6 +17,9 @@ import pytest
 ROOTS = ("repflat", "analysis", "benchmarks")
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "joblib",
                   "cloudpickle"}
+SAFE_YAML_HOME = "repflat/yamlnumbers.py"
+"""The one module allowed `yaml.load(..., Loader=Loader)`: its Loader is a SafeLoader
+(YAML 1.2's floats added), checked below to construct no Python object."""
 UNSAFE_YAML = {"load", "full_load", "unsafe_load", "load_all", "full_load_all", "unsafe_load_all"}
 
 
@@ -56,7 +59,9 @@ def violations(source: str, filename: str = "<code>") -> list[str]:
             found.append(f"{filename}:{node.lineno}: {name}(allow_pickle=True)")
         if name in ("torch.load",) and not is_true(keyword(node, "weights_only")):
             found.append(f"{filename}:{node.lineno}: torch.load without weights_only=True")
-        if name.split(".")[0] == "yaml" and last in UNSAFE_YAML:
+        if name.split(".")[0] == "yaml" and last in UNSAFE_YAML and not (
+                filename.endswith(SAFE_YAML_HOME) and name == "yaml.load"
+                and dotted(keyword(node, "Loader")) == "Loader"):
             found.append(f"{filename}:{node.lineno}: {name} (use yaml.safe_load)")
     return found
 
@@ -95,3 +100,19 @@ def test_the_checker_catches_each_unsafe_call(code):
 ])
 def test_the_checker_allows_safe_calls(code):
     assert violations(code) == []
+
+
+def test_the_one_yaml_loader_is_safe():
+    """repflat.yamlnumbers.Loader, which the checker lets yaml.load use in its own module,
+    is PyYAML's safe loader: a document naming a Python object is refused, not built."""
+    import yaml
+
+    from repflat import yamlnumbers
+
+    assert issubclass(yamlnumbers.Loader, yaml.SafeLoader)
+    with pytest.raises(yaml.constructor.ConstructorError):
+        yamlnumbers.load("!!python/object/apply:os.getcwd []")
+    assert yamlnumbers.load("lr: 3e-3") == {"lr": 0.003}
+    assert violations("import yaml\nyaml.load(t, Loader=Loader)\n", "repflat/other.py")
+    assert not violations("import yaml\nyaml.load(t, Loader=Loader)\n", SAFE_YAML_HOME)
+    assert violations("import yaml\nyaml.load(t, Loader=yaml.Loader)\n", SAFE_YAML_HOME)

@@ -209,7 +209,7 @@ def test_a_sweep_analysis_writes_effects_and_the_figure(tmp_path):
     n = int(table["low"].notna().sum())
     assert f"effects.csv holds {n} intervals (the figure draws" in report
     # "What this shows" compares like with like: mse arms are not set against ERM with CE
-    shows = report.split("## What this shows")[1].split("## ")[0]
+    shows = report.split("## What this shows")[1].split("\n## ")[0]
     assert "their own baseline (erm-loss\\_mse)" in shows
     assert "under mm-loss\\_mse" not in shows and "for erm-loss\\_mse" not in shows
 

@@ -49,7 +49,7 @@ def test_run_directory_contents(trained_runs):
     assert (run.name, run.strategy, run.seed, run.status) == ("manifold_mixup", "manifold_mixup", 0, "complete")
     metrics = pd.read_csv(run.path / "metrics.csv")
     assert list(metrics.columns) == ["epoch", "lr", "train_loss", "mixes_input", "mixes_fc1",
-                                     "mixes_bottleneck", "mean_lambda", "mixup_loss",
+                                     "mixes_bottleneck", "mean_lambda", "lambda_std", "mixup_loss",
                                      "mixup_loss_infimum", "excess_mixup_loss", "test_accuracy",
                                      "test_error", "test_nll", "fgsm_accuracy", "seconds"]
     # the premise: excess = loss − infimum on fixed mixes, ≥ 0, the infimum fixed by the mixes

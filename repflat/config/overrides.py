@@ -21,7 +21,7 @@ from repflat.config.launcher import LauncherConfig
 from repflat.config.schema import AnalysisConfig, RunConfig, TargetModel
 from repflat.errors import UserError, unknown
 from repflat.strict import merge
-from repflat.yamlnumbers import Loader
+from repflat.yamlnumbers import load as yaml_load
 
 WHERE = "command line"
 EXPERIMENT_KEYS = ("name", "description", "seeds", "base", "arms", "grid", "datasets",
@@ -40,7 +40,7 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, object]:
         if not sep or not key or any(c.isspace() for c in key):
             raise UserError(f"expected key=value (e.g. train.epochs=5), got {item!r}", where=WHERE)
         try:
-            value = yaml.load(text, Loader=Loader) if text.strip() else None  # noqa: S506 - safe
+            value = yaml_load(text) if text.strip() else None
         except yaml.YAMLError as err:
             raise UserError(f"{item}: the value is not YAML ({str(err).splitlines()[0]})",
                             where=WHERE) from None
