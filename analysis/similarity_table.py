@@ -124,15 +124,15 @@ def similarity_table(runs: list[RunInfo], sel: AnalysisConfig = AnalysisConfig()
 
 
 def similarity_summary(frame: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
-    """Per (layer, arm, comparison, metric): mean over the pairs, a t interval
-    (mean ± t_{n−1} · sd/√n, scipy.stats.t.interval; NaN with fewer than 2 pairs) and
-    n_pairs. Seed-to-seed pairs share runs, so they are not independent: the interval is
+    """Per (layer, arm, comparison, metric): mean over the pairs, their range (min, max),
+    a t interval (mean ± t_{n−1} · sd/√n, scipy.stats.t.interval; NaN with fewer than 2
+    pairs) and n_pairs. Seed-to-seed pairs share runs, so they are not independent: the interval is
     narrower than an honest one, a description of the spread, not a test."""
     from scipy import stats
 
     if frame.empty:
-        return pd.DataFrame(columns=["layer", "arm", "comparison", "metric", "mean", "low", "high",
-                                     "n_pairs"])
+        return pd.DataFrame(columns=["layer", "arm", "comparison", "metric", "mean", "min", "max",
+                                     "low", "high", "n_pairs"])
     out = []
     for (layer, arm, comparison, metric), g in frame.groupby(
             ["layer", "arm", "comparison", "metric"], sort=False):
@@ -144,5 +144,7 @@ def similarity_summary(frame: pd.DataFrame, *, level: float = 0.95) -> pd.DataFr
             low, high = (stats.t.interval(level, len(v) - 1, loc=mean, scale=sem) if sem > 0
                          else (mean, mean))
         out.append({"layer": layer, "arm": arm, "comparison": comparison, "metric": metric,
-                    "mean": mean, "low": float(low), "high": float(high), "n_pairs": len(v)})
+                    "mean": mean, "min": float(v.min()) if len(v) else float("nan"),
+                    "max": float(v.max()) if len(v) else float("nan"),
+                    "low": float(low), "high": float(high), "n_pairs": len(v)})
     return pd.DataFrame(out)

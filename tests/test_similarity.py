@@ -219,3 +219,21 @@ def test_similarity_csv_and_the_report_section_from_trained_runs(trained_runs, t
     assert sim["value"].notna().any()
     text = (tmp_path / "report.md").read_text()
     assert "Similarity between arms" in text and "debiased CKA" in text
+
+
+def test_the_report_cells_stay_inside_the_scores_bounds():
+    """Three pairs' t interval of a CKA near 1 reached 1.01–1.16 in the spirals report: the
+    report shows the pairs' range, which a bounded score cannot leave."""
+    import pandas as pd
+
+    from repflat.analysis.report.similarity import similarity_frame
+    from repflat.analysis.similarity_table import similarity_summary
+
+    frame = pd.DataFrame({"layer": "fc1", "arm": "mm", "comparison": "seed_to_seed", "metric": "cka",
+                          "value": [0.999, 0.95, 0.998], "other_arm": "mm"})
+    summary = similarity_summary(frame)
+    assert summary["high"].iloc[0] > 1  # the t interval would leave [0, 1]
+    cell = similarity_frame(summary, ["fc1"], "erm").iloc[0]
+    shown = [c for c in cell.values if isinstance(c, str) and "(" in c and "–" in c]
+    low, high = map(float, shown[0].split("(")[1].rstrip(")").split("–"))
+    assert (low, high) == (0.95, 0.999)

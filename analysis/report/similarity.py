@@ -18,20 +18,21 @@ INTRO = ("Similarity of the representations at each layer (final epoch, analysed
          "(unbiased HSIC; near 0 for unrelated features), 1 = same up to rotation and scale; "
          "Procrustes and angular shape distances (Williams et al. 2021), 0 = same shape; RSA, the "
          "Spearman correlation of correlation-distance RDMs (Kriegeskorte et al. 2008). Mean over "
-         "pairs [95% t interval; seed-to-seed pairs share runs, so it is narrow]; similarity.csv "
-         "holds every pair.")
+         "pairs (their range, min–max: with a few pairs a t interval leaves the scores' bounds, "
+         "and seed-to-seed pairs share runs); similarity.csv holds every pair.")
 
 
 def _cell(row) -> str:
     if pd.isna(row["mean"]):
         return "–"
-    if row["n_pairs"] < 2 or pd.isna(row["low"]):
+    if row["n_pairs"] < 2 or pd.isna(row["min"]):
         return f"{row['mean']:.3f}"
-    return f"{row['mean']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
+    return f"{row['mean']:.3f} ({row['min']:.3f}–{row['max']:.3f})"
 
 
 def similarity_frame(summary: pd.DataFrame, layers: list[str], baseline: str | None) -> pd.DataFrame:
-    """One row per (layer, arm, comparison), one column per metric, cells 'mean [low, high]'."""
+    """One row per (layer, arm, comparison), one column per metric, cells 'mean (min–max)'
+    over the pairs."""
     rows = []
     for layer in [l for l in dict.fromkeys([*layers, *summary["layer"]]) if l in set(summary["layer"])]:
         here = summary[summary["layer"] == layer]
