@@ -100,3 +100,36 @@ def test_every_array_is_hashed_once_by_its_writer_and_once_by_its_reader(run, re
     c = request.getfixturevalue(run)
     assert c["most_hashes_of_one_array_while"] == {"training": 1, "analysis": 1}
     assert c["most_hashes_of_one_array"] == 2
+
+
+def test_an_array_is_hashed_once_per_reader_and_again_when_its_file_changes(tmp_path, monkeypatch):
+    """Features remembers a file that matched its checksum (size, mtime, inode, device):
+    reading it again costs no hash; a file rewritten in place is hashed again, and a
+    tampered one refused."""
+    import os
+
+    import numpy as np
+    import pytest
+
+    from repflat.errors import UserError
+    from repflat.rundir import arrays
+    from repflat.rundir.features import FeatureWriter, Features
+
+    w = FeatureWriter(tmp_path / "run")
+    w.add_labels("train", np.repeat([0, 1], 10))
+    w.add("train", 1, "fc", np.arange(40, dtype=np.float32).reshape(20, 2))
+    hashed = []
+    real = arrays.load_npy
+    monkeypatch.setattr("repflat.rundir.features.reader.load_npy",
+                        lambda path, digest, *a, **k: (hashed.append(digest is not None), real(path, digest, *a, **k))[1])
+    fs = Features(tmp_path / "run")
+    entry = fs.get("train", 1, "fc")
+    fs.load(entry), fs.load(entry), fs.load(entry, mmap=True)
+    assert hashed == [True, False, False]
+    path = fs.root / entry.path
+    data = np.load(path)
+    data[0, 0] = 99.0
+    np.save(path, data)  # same size, new content and mtime
+    os.utime(path, ns=(1, 1))
+    with pytest.raises(UserError, match="sha256|checksum|changed"):
+        fs.load(entry)
