@@ -65,7 +65,10 @@ class Features(FeatureSet):
         between runs; benchmarks/counters.py counts the hashes). A file replaced or
         rewritten in between changes its stat and is hashed again."""
         key = (str(path), digest or "")
-        stat = os.stat(path)
+        try:
+            stat = os.stat(path)
+        except OSError:  # missing or unreadable: load_npy says so as a user error
+            return load_npy(path, digest, where, mmap)
         signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
         known = digest is not None and self._verified.get(key) == signature
         array = load_npy(path, None if known else digest, where, mmap)
