@@ -37,8 +37,10 @@ from repflat.errors import expected
 from repflat.analysis.inputs import as_features
 
 CHUNK_ROWS = 4096
-RDM_MAX_ROWS = 2000
-"""Rows the pipeline gives RSA: its dissimilarities are n(n − 1)/2 numbers."""
+RDM_MAX_ROWS = 500
+"""Rows the pipeline gives RSA: its dissimilarities are n(n − 1)/2 numbers (124,750 at
+500, plenty for a rank correlation), and ranking them costs ~1.7 s a pair and layer at
+2,000 rows, which made RSA most of a sweep's analysis."""
 
 
 def _pair(x, y) -> tuple[np.ndarray, np.ndarray]:
