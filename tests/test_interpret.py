@@ -117,3 +117,20 @@ def test_the_numbers_of_a_comparison_share_the_place_its_interval_allows():
     assert _ci(wide) == "(-30, 95% CI -310 to 250, paired t over 3 seeds)"
     none = pd.Series({**row, "low": np.nan, "high": np.nan})
     assert _ci(none) == "(-2.80; no interval with 3 seeds)"  # 3 significant digits
+
+
+def test_a_layer_the_baseline_lacks_is_said_not_compared():
+    """A grid over models (MNIST-1D's baselines: logistic regression has no hidden layer)
+    crashed the report with a KeyError on the baseline."""
+    a = analysis({"mm": {"sum_other_singular_values": lambda s: 8.0 + noise[s]},
+                  "ix": {"sum_other_singular_values": lambda s: 9.0 + noise[s]}})
+    a.flat = a.flat[a.flat["arm"] == "mm"]
+    a.flat = pd.concat([a.flat, a.flat.assign(arm="ix", run=a.flat["run"].str.replace("mm", "ix"),
+                                              value=a.flat["value"] + 1)], ignore_index=True)
+    mm = a.flat[a.flat["arm"] == "mm"]
+    rows = mm.assign(arm="erm", strategy="none", layer="other", run=mm["run"].str.replace("mm", "erm"))
+    flat = pd.concat([a.flat, rows], ignore_index=True)
+    findings, _ = interpretation(Analysis("t", AnalysisConfig(), [], pd.DataFrame({"layer": ["fc1", "other"]}),
+                                          flat, summarize(flat), pd.DataFrame()))
+    assert "At fc1, Σ σ₂… is smallest under mm (8.0" in findings[0]
+    assert "the baseline, erm, has no fc1 to compare with" in findings[0]

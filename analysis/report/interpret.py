@@ -93,6 +93,9 @@ def layer_sentences(layer: str, summary: pd.DataFrame, effects: pd.DataFrame, ba
         return [f"At {layer}, Σ σ₂… (the spread of each class beyond its main direction, "
                 f"class-averaged) is {number(spread.iloc[0])} for {least}; there is no other "
                 "arm to compare with."]
+    if base not in spread.index:  # a model the baseline does not have (a grid over models)
+        return [f"At {layer}, Σ σ₂… is smallest under {least} ({number(spread[least])}); the "
+                f"baseline, {base}, has no {layer} to compare with."]
     other = least if least != base else spread.drop(base).idxmin()
     eff = effects[(effects["layer"] == layer)].set_index(["metric", "arm"])
     row = eff.loc[(SPREAD, other)] if (SPREAD, other) in eff.index else None
