@@ -229,7 +229,9 @@ def _build_report(analysis: Analysis, out: Path, options: ReportOptions, progres
                         + f" class-conditional spectra, numerical rank at rtol = {s.rtol:g} · σ₁.")]
     findings, cautions = interpretation(analysis)
     where = cells(analysis.runs)
-    said = verdict(analysis) if where.empty else []
+    # across data sets the verdict needs a sweep's own baselines (each grid point against
+    # ERM on the same data); without them one baseline would stand for every data set
+    said = verdict(analysis) if where.empty or len(analysis.effects) else []
     lead = [Heading("Verdict"), Paragraph(VERDICT_INTRO), Items(said, name="verdict")] if said else []
     corollary, said = corollary_reading(analysis) if where.empty else (pd.DataFrame(), [])
     if not where.empty:  # the baseline arm is one data set's: compare within data sets only
