@@ -54,12 +54,24 @@ def say_code(runs) -> None:
             f"from {path} or sys.path), which runs its code", show=True)
 
 
+def _tensorboard(args) -> None:
+    """--tensorboard DIR: checked before anything is read or trained, then handed to every
+    run, and to the processes --jobs starts, through the environment
+    (repflat.training.live)."""
+    if getattr(args, "tensorboard", None):
+        from repflat.training.live import ENV, check_available
+
+        check_available()
+        os.environ[ENV] = str(Path(args.tensorboard).resolve())
+
+
 def train(args) -> None:
     from repflat.config import is_experiment, load_run_config, read_yaml
     from repflat.config.loading import in_arm, located_file
 
     from repflat.config.overrides import parse_overrides
 
+    _tensorboard(args)
     cfg = load_run_config(args.config, arm=args.arm, seed=args.seed,  # before torch loads
                           overrides=parse_overrides(args.overrides))
     # what only the built model tells (a torchvision model's layer names) is said at its
@@ -231,6 +243,7 @@ def run(args) -> None:
 
     from repflat.config.overrides import parse_overrides
 
+    _tensorboard(args)
     exp = load_experiment(args.experiment, overrides=parse_overrides(args.overrides))  # before torch
     with located_file(args.experiment):  # and what only the built models tell, at its key
         _run(args, exp)

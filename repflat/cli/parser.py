@@ -36,6 +36,10 @@ class Help(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: {shown})" if text else f"default: {shown}"
 
 
+TENSORBOARD = ("write each run's per-epoch metrics as TensorBoard scalars under DIR/<run> "
+               "while it trains (`tensorboard --logdir DIR`); needs pip install "
+               "'repflat[tensorboard]'; metrics.csv is written either way")
+
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(v for v in value.split(",") if v)
 
@@ -117,6 +121,7 @@ def build_parser() -> Parser:
                    help="start an unfinished run over instead of resuming it from its checkpoint")
     t.add_argument("--check", action="store_true",
                    help="build and check everything (data, model, layer names), train nothing")
+    t.add_argument("--tensorboard", metavar="DIR", help=TENSORBOARD)
     t.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
 
     a = _sub(sub, "analyze", help="spectra, flattening metrics, figures and a report",
@@ -196,6 +201,7 @@ def build_parser() -> Parser:
     r.add_argument("--list", action="store_true", help="print the arms (a grid expanded) and "
                    "the number of runs, and with --out how many are complete; train nothing")
     _figures_flag(r)
+    r.add_argument("--tensorboard", metavar="DIR", help=TENSORBOARD)
     r.add_argument("--quiet", action="store_true", help="no progress bars or lines")
     add_launcher_flags(r)
 

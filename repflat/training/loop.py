@@ -36,6 +36,7 @@ from repflat.rundir.names import (BEST, BEST_EPOCH, CHECKPOINT_FILE, EPOCH, EXCE
                                   MIXES, PREMISE_COLUMNS, RUN_FILE, SECONDS, TEST_ACCURACY,
                                   TEST_ECE, TEST_ERROR, TEST_NLL, TRAIN_LOSS, RunState)
 from repflat.training.premise import PremiseProbe
+from repflat.training.live import live_writer
 from repflat.training.snapshot import capture
 from repflat.config import RunConfig, TrainConfig
 from repflat.base.data import Data, load_data
@@ -332,6 +333,7 @@ def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | 
         generators["mixing"] = s.mixer.generator
     torch.manual_seed(s.seeds.dropout + dist.rank)
     features = FeatureWriter(out, held=dist.main)
+    live = live_writer(out) if dist.main else None  # --tensorboard: off unless asked
     train_items = None if s.data.arrays is not None else Seeded(
         s.data.augmented or s.data.datasets["train"], s.seeds.augment)
     rows, first = [], 1
@@ -395,12 +397,16 @@ def fit(s: Setup, out: Path, run: RunWriter | None, dist: Dist, resumed: dict | 
                    SECONDS: round(time.perf_counter() - t0, 4)}
             rows.append(row)
             run.log_epoch(row, flush=capturing or checkpointing)
+            if live is not None:
+                live.log(row)
             bar.set_postfix(loss=f"{row[TRAIN_LOSS]:.3f}", acc=f"{row[TEST_ACCURACY]:.3f}",
                             refresh=False)
         if capturing:
             save_features(epoch)
         if checkpointing:
             save_checkpoint(epoch)
+    if live is not None:
+        live.close()
     if dist.main:
         premise = {} if s.premise is None else {"premise": s.premise.describe(s.data.labels["train"])}
         run.finish(time.perf_counter() - started, summary(rows) | premise)
