@@ -175,7 +175,12 @@ def compute(paths, *, overrides: dict | None = None, settings: AnalysisConfig | 
                         effects=sweep_effects(runs, flat, grid_points(paths)))
     if split_note:
         analysis.notes.append(split_note)
-    analysis.similarity, similarity_notes = similarity_table(runs, settings)
+    # a sweep's arms against their own baselines (the same model, data and swept values)
+    paired = analysis.effects.dropna(subset=["baseline"]).drop_duplicates("arm") \
+        if len(analysis.effects) and "baseline" in analysis.effects else None
+    analysis.similarity, similarity_notes = similarity_table(
+        runs, settings, baseline=dict(zip(paired["arm"], paired["baseline"])) if paired is not None
+        and len(paired) else None)
     analysis.notes.extend(similarity_notes)
     for note in (small_classes_note(flat), unfinished_note(runs)):
         if note:

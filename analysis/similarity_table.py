@@ -52,7 +52,10 @@ def pair_similarity(x, y) -> dict[str, float]:
             "rsa_spearman": S.rdm_correlation(np.asarray(x[rows]), np.asarray(y[rows]))}
 
 
-def _pairs(runs: list[RunInfo], baseline: str | None) -> list[tuple[str, RunInfo, RunInfo]]:
+def _pairs(runs: list[RunInfo], baseline: str | dict | None) -> list[tuple[str, RunInfo, RunInfo]]:
+    """(comparison, run, other run): each arm against its baseline (one arm for all, or
+    {arm: baseline} as a sweep's effects pair them) at the same seed, and each arm's seeds
+    against each other."""
     by_arm: dict[str, dict[int, RunInfo]] = {}
     for r in runs:
         if isinstance(r.seed, int) and not isinstance(r.seed, bool):
@@ -60,9 +63,10 @@ def _pairs(runs: list[RunInfo], baseline: str | None) -> list[tuple[str, RunInfo
     pairs = []
     for arm in arm_order(by_arm):
         seeds = by_arm[arm]
-        if baseline is not None and arm != baseline:
-            pairs += [(BASELINE, seeds[s], by_arm[baseline][s]) for s in sorted(seeds)
-                      if s in by_arm[baseline]]
+        base = baseline.get(arm) if isinstance(baseline, dict) else baseline
+        if base is not None and arm != base and base in by_arm:
+            pairs += [(BASELINE, seeds[s], by_arm[base][s]) for s in sorted(seeds)
+                      if s in by_arm[base]]
         pairs += [(SEEDS, seeds[a], seeds[b]) for a, b in combinations(sorted(seeds), 2)]
     return pairs
 
@@ -74,7 +78,7 @@ def _same_samples(a: RunInfo, b: RunInfo, split: str) -> bool:
 
 
 def similarity_table(runs: list[RunInfo], sel: AnalysisConfig = AnalysisConfig(), *,
-                     baseline: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+                     baseline: str | dict | None = None) -> tuple[pd.DataFrame, list[str]]:
     """similarity.csv of `runs` (module docstring) and the notes for the report.
 
     Parameters
@@ -83,8 +87,10 @@ def similarity_table(runs: list[RunInfo], sel: AnalysisConfig = AnalysisConfig()
         The analysed runs; those without an integer seed are not paired.
     sel : AnalysisConfig
         Its split and layers (default: every layer the paired runs share).
-    baseline : str, optional
-        The arm the others are compared with; default: `stats.baseline_arm`.
+    baseline : str or dict, optional
+        The arm the others are compared with, or {arm: its baseline} (a sweep's pairs, from
+        effects.csv: ERM at the same swept values, model and data); default:
+        `stats.baseline_arm`. An arm without a baseline gets its seed-to-seed pairs only.
 
     Returns
     -------

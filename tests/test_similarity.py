@@ -233,7 +233,22 @@ def test_the_report_cells_stay_inside_the_scores_bounds():
                           "value": [0.999, 0.95, 0.998], "other_arm": "mm"})
     summary = similarity_summary(frame)
     assert summary["high"].iloc[0] > 1  # the t interval would leave [0, 1]
-    cell = similarity_frame(summary, ["fc1"], "erm").iloc[0]
+    cell = similarity_frame(summary, ["fc1"], {"mm": "erm"}).iloc[0]
     shown = [c for c in cell.values if isinstance(c, str) and "(" in c and "–" in c]
     low, high = map(float, shown[0].split("(")[1].rstrip(")").split("–"))
     assert (low, high) == (0.95, 0.999)
+
+
+def test_a_sweep_pairs_each_arm_with_its_own_baseline():
+    """With effects.csv's pairs (ERM at the same model, data and swept values), an arm is
+    compared with its own baseline, never with another model's or data set's ERM."""
+    from types import SimpleNamespace
+
+    from repflat.analysis.similarity_table import BASELINE, _pairs
+
+    runs = [SimpleNamespace(name=a, seed=s) for a in ("erm-mlp", "erm-cnn", "mm-mlp", "mm-cnn", "dropout")
+            for s in (0, 1)]
+    pairs = _pairs(runs, {"mm-mlp": "erm-mlp", "mm-cnn": "erm-cnn"})
+    against = {(a.name, b.name) for c, a, b in pairs if c == BASELINE}
+    assert against == {("mm-mlp", "erm-mlp"), ("mm-cnn", "erm-cnn")}  # dropout: seeds only
+    assert {(a.name, b.name) for c, a, b in _pairs(runs, "erm-mlp") if c == BASELINE} >= {("mm-cnn", "erm-mlp")}

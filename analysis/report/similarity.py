@@ -30,9 +30,9 @@ def _cell(row) -> str:
     return f"{row['mean']:.3f} ({row['min']:.3f}–{row['max']:.3f})"
 
 
-def similarity_frame(summary: pd.DataFrame, layers: list[str], baseline: str | None) -> pd.DataFrame:
+def similarity_frame(summary: pd.DataFrame, layers: list[str], baselines: dict[str, str]) -> pd.DataFrame:
     """One row per (layer, arm, comparison), one column per metric, cells 'mean (min–max)'
-    over the pairs."""
+    over the pairs; `baselines`: each arm's baseline arm."""
     rows = []
     for layer in [l for l in dict.fromkeys([*layers, *summary["layer"]]) if l in set(summary["layer"])]:
         here = summary[summary["layer"] == layer]
@@ -43,19 +43,21 @@ def similarity_frame(summary: pd.DataFrame, layers: list[str], baseline: str | N
                     continue
                 by = {r["metric"]: r for _, r in g.iterrows()}
                 rows.append({"layer": layer, "arm": arm,
-                             "against": f"{baseline} (same seed)" if comparison == BASELINE else "its own seeds",
+                             "against": (f"{baselines.get(arm, '?')} (same seed)" if comparison == BASELINE
+                                         else "its own seeds"),
                              "pairs": int(g["n_pairs"].max()),
                              **{TITLES[m]: _cell(by[m]) if m in by else "–" for m in METRICS}})
     return pd.DataFrame(rows)
 
 
-def _reading(summary: pd.DataFrame, baseline: str | None, metric: str = "cka_debiased") -> list[str]:
-    """One sentence per arm: at which layers its debiased CKA with the baseline falls below
+def _reading(summary: pd.DataFrame, baselines: dict[str, str], metric: str = "cka_debiased") -> list[str]:
+    """One sentence per arm: at which layers its debiased CKA with its baseline falls below
     both seed-to-seed references (its own and the baseline's)."""
     s = summary[summary["metric"] == metric].set_index(["layer", "arm", "comparison"])["mean"]
     out = []
     for arm in arm_order(summary["arm"]):
-        if arm == baseline:
+        baseline = baselines.get(arm)
+        if baseline is None:
             continue
         below, within = [], []
         for layer in dict.fromkeys(summary["layer"]):
@@ -81,8 +83,8 @@ def similarity_blocks(analysis: Analysis) -> list:
     if frame is None or frame.empty:
         return []
     summary = similarity_summary(frame)
-    against = frame[frame["comparison"] == BASELINE]
-    baseline = str(against["other_arm"].iloc[0]) if len(against) else None
+    against = frame[frame["comparison"] == BASELINE].drop_duplicates("arm")
+    baselines = dict(zip(against["arm"].astype(str), against["other_arm"].astype(str)))
     return [Heading("Similarity between arms"), Paragraph(INTRO),
-            *map(Paragraph, _reading(summary, baseline)),
-            Table(similarity_frame(summary, analysis.layer_order, baseline), name="similarity", wrap=2)]
+            *map(Paragraph, _reading(summary, baselines)),
+            Table(similarity_frame(summary, analysis.layer_order, baselines), name="similarity", wrap=2)]
