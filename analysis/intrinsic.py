@@ -86,7 +86,11 @@ def twonn_dimension(x) -> float:
     float
         The estimate (not an integer); NaN with fewer than `MIN_ROWS` distinct rows.
     """
-    x = np.unique(_rows(x), axis=0)
+    return _twonn_distinct(np.unique(_rows(x), axis=0))
+
+
+def _twonn_distinct(x: np.ndarray) -> float:
+    """`twonn_dimension` of rows already made distinct."""
     if len(x) < MIN_ROWS:
         return float("nan")
     r1, r2 = two_nearest(x)
@@ -179,8 +183,9 @@ def class_intrinsic_dimensions(features, labels, *, max_rows: int = MAX_ROWS,
             idx = idx[np.linspace(0, len(idx) - 1, max_rows).round().astype(int)]
         rows = np.asarray(features[idx], dtype=np.float64)
         known = (centred_spectra or {}).get(int(k))
-        enough = len(np.unique(rows, axis=0)) >= MIN_ROWS
-        out[int(k)] = {"twonn_dimension": twonn_dimension(rows),
+        distinct = np.unique(rows, axis=0)  # once: TwoNN's input and lPCA's row count
+        enough = len(distinct) >= MIN_ROWS
+        out[int(k)] = {"twonn_dimension": _twonn_distinct(distinct),
                        "lpca_dimension": (lpca_dimension(rows) if known is None else
                                           lpca_from_spectrum(known) if enough else float("nan"))}
     return out

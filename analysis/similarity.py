@@ -207,6 +207,16 @@ def shape_cosine(m: CrossMoments) -> float:
     return float(min(np.linalg.svd(xy, compute_uv=False).sum() / norm, 1.0))
 
 
+def procrustes_from_cosine(c: float) -> float:
+    """√(2 − 2c), c = ‖X̂ᵀŶ‖_* (`shape_cosine`); NaN stays NaN."""
+    return float(np.sqrt(max(2.0 - 2.0 * c, 0.0))) if np.isfinite(c) else c
+
+
+def angular_from_cosine(c: float) -> float:
+    """arccos c, c = ‖X̂ᵀŶ‖_* (`shape_cosine`) clipped to [−1, 1]; NaN stays NaN."""
+    return float(np.arccos(np.clip(c, -1.0, 1.0))) if np.isfinite(c) else c
+
+
 def procrustes_distance(x, y, *, chunk_rows: int = CHUNK_ROWS) -> float:
     """Orthogonal Procrustes shape distance min_Q ‖X̂ − ŶQ‖_F = √(2 − 2 ‖X̂ᵀŶ‖_*).
 
@@ -229,8 +239,7 @@ def procrustes_distance(x, y, *, chunk_rows: int = CHUNK_ROWS) -> float:
     float
         The distance; NaN when a side has no variance.
     """
-    c = shape_cosine(cross_moments(x, y, chunk_rows=chunk_rows))
-    return float(np.sqrt(max(2.0 - 2.0 * c, 0.0))) if np.isfinite(c) else c
+    return procrustes_from_cosine(shape_cosine(cross_moments(x, y, chunk_rows=chunk_rows)))
 
 
 def angular_distance(x, y, *, chunk_rows: int = CHUNK_ROWS) -> float:
@@ -251,8 +260,7 @@ def angular_distance(x, y, *, chunk_rows: int = CHUNK_ROWS) -> float:
     float
         The angle; NaN when a side has no variance.
     """
-    c = shape_cosine(cross_moments(x, y, chunk_rows=chunk_rows))
-    return float(np.arccos(np.clip(c, -1.0, 1.0))) if np.isfinite(c) else c
+    return angular_from_cosine(shape_cosine(cross_moments(x, y, chunk_rows=chunk_rows)))
 
 
 def rdm(x, *, metric: str = "correlation") -> np.ndarray:

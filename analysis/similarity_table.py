@@ -47,8 +47,7 @@ def pair_similarity(x, y) -> dict[str, float]:
         rows = rows[np.linspace(0, len(rows) - 1, S.RDM_MAX_ROWS).round().astype(int)]
     return {"cka": S.cka_from_moments(moments),
             "cka_debiased": S.cka_from_moments(moments, debiased=True),
-            "procrustes": float(np.sqrt(max(2 - 2 * cos, 0.0))) if np.isfinite(cos) else cos,
-            "angular": float(np.arccos(np.clip(cos, -1, 1))) if np.isfinite(cos) else cos,
+            "procrustes": S.procrustes_from_cosine(cos), "angular": S.angular_from_cosine(cos),
             "rsa_spearman": S.rdm_correlation(np.asarray(x[rows]), np.asarray(y[rows]))}
 
 

@@ -207,7 +207,14 @@ def _cell(stats: pd.DataFrame, arm: str, metric: str) -> str:
     return mean_std(row["mean"], row["std"], int(row["n_runs"]))
 
 
-def _mean(stats: pd.DataFrame, arm: str, metric: str) -> float:
+def excludes_zero(row) -> bool | None:
+    """Whether an effects row's interval excludes 0 (None: no row, or no interval)."""
+    if row is None or not np.isfinite(row["low"]):
+        return None
+    return bool(row["low"] > 0 or row["high"] < 0)
+
+
+def arm_mean(stats: pd.DataFrame, arm: str, metric: str) -> float:
     return float(stats.loc[(arm, metric), "mean"]) if (arm, metric) in stats.index else float("nan")
 
 
@@ -243,8 +250,8 @@ def corollary_reading(analysis) -> tuple[pd.DataFrame, list[str]]:
                 ex = float(e["mean"]) if e is not None else float("nan")
                 mine = points[points["arm"] == arm] if len(points) else points
                 rho = trend(mine[mine["epoch"] > 0]) if len(mine) else float("nan")
-                said = reading(_mean(stats, arm, ALONG), _mean(stats, arm, ACROSS),
-                               _mean(stats, arm, COLLAPSED), ex, floor.get(arm, 0.0))
+                said = reading(arm_mean(stats, arm, ALONG), arm_mean(stats, arm, ACROSS),
+                               arm_mean(stats, arm, COLLAPSED), ex, floor.get(arm, 0.0))
                 row = effects.loc[arm] if arm in effects.index and arm != base else None
                 rows.append({"layer": layer, **({"baseline": base} if several else {}), "arm": short[arm],
                              "reading": said,
@@ -263,8 +270,8 @@ def corollary_reading(analysis) -> tuple[pd.DataFrame, list[str]]:
                     continue
                 change = (f", {_ci(row)} against {base}" if row is not None else "")
                 sentences.append(f"At {layer}, {arm}: {said} (spread along "
-                                 f"{number(_mean(stats, arm, ALONG), 2)} of the separation, across "
-                                 f"{number(_mean(stats, arm, ACROSS), 2)}{change}"
+                                 f"{number(arm_mean(stats, arm, ALONG), 2)} of the separation, across "
+                                 f"{number(arm_mean(stats, arm, ACROSS), 2)}{change}"
                                  + (f"; ρ = {rho:.2f}" if np.isfinite(rho) else "") + ").")
     if far:
         listed = ", ".join(f"{a} {number(e, 2)}" if np.isfinite(e) else f"{a} (not logged)"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repflat.analysis.report.corollary import METRICS as COROLLARY_METRICS
+from repflat.analysis.report.corollary import METRICS as COROLLARY_METRICS, excludes_zero
 from repflat.analysis.results import Analysis
 from repflat.analysis.stats import MIN_SEEDS, baseline_arm, count_note
 from repflat.analysis.tidy import final_epoch, per_run
@@ -68,13 +68,6 @@ def _ci(row: pd.Series) -> str:
             f"{show(row['high'], 3)}, {row['method']} over {seeds})")
 
 
-def _clear(row: pd.Series) -> bool | None:
-    """Whether the interval excludes 0 (None: there is no interval)."""
-    if not np.isfinite(row["low"]):
-        return None
-    return bool(row["low"] > 0 or row["high"] < 0)
-
-
 def _arm_means(summary: pd.DataFrame, layer: str, metric: str) -> pd.Series:
     rows = final_epoch(summary[(summary["layer"] == layer) & (summary["metric"] == metric)], by="arm")
     return rows.set_index("arm")["mean"]
@@ -99,7 +92,7 @@ def layer_sentences(layer: str, summary: pd.DataFrame, effects: pd.DataFrame, ba
     other = least if least != base else spread.drop(base).idxmin()
     eff = effects[(effects["layer"] == layer)].set_index(["metric", "arm"])
     row = eff.loc[(SPREAD, other)] if (SPREAD, other) in eff.index else None
-    clear = _clear(row) if row is not None else None
+    clear = excludes_zero(row) if row is not None else None
     noise = ": inside the noise" if clear is False else ""
     show = _shown(row)
     ci = f" {_ci(row)}" if row is not None else ""
@@ -116,7 +109,7 @@ def layer_sentences(layer: str, summary: pd.DataFrame, effects: pd.DataFrame, ba
                          f"(per class: {_pct(per_class)})")
     if (SHAPE, other) in eff.index:
         shape = eff.loc[(SHAPE, other)]
-        clear = _clear(shape)
+        clear = excludes_zero(shape)
         if clear is None:
             how = "with no interval to tell"
         elif not clear:

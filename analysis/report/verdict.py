@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from repflat.analysis.report.corollary import (ACROSS, ALONG, COLLAPSED, families, interval,
+from repflat.analysis.report.corollary import (ACROSS, ALONG, COLLAPSED, arm_mean, excludes_zero,
+                                               families, interval,
                                                linear_head_floors, premise, premise_reading,
                                                short_names, signed, state)
 from repflat.analysis.report.tables import mean_std, number
@@ -76,12 +77,6 @@ class Reading:
     before_mixing: bool
 
 
-def _clear(row) -> bool | None:
-    if row is None or not np.isfinite(row["low"]):
-        return None
-    return bool(row["low"] > 0 or row["high"] < 0)
-
-
 def _first_mixed(analysis) -> dict[str, int | None]:
     """Per arm that mixes, the position in the layer order of the first layer it mixes at
     (input: -1; None where its layers are not known: features labelled with a strategy
@@ -107,7 +102,7 @@ def read_arm(arm: str, shown: str, template: str, effects: pd.DataFrame, measure
         return effects.loc[key] if key in effects.index else None
 
     main = row(measure)
-    clear = _clear(main)
+    clear = excludes_zero(main)
     name = "Δ along" if measure == ALONG else "Δ effective rank"
     evidence = f"{name} {interval(main)}" if main is not None else ""
     diff = float(main["diff"]) if main is not None else float("nan")
@@ -120,7 +115,7 @@ def read_arm(arm: str, shown: str, template: str, effects: pd.DataFrame, measure
     elif clear:
         kind = ("less" if diff < 0 else "more") + ("" if measure == ALONG else " shape")
     else:
-        moved = [(m, row(m)) for m in SCALE if _clear(row(m))]
+        moved = [(m, row(m)) for m in SCALE if excludes_zero(row(m))]
         kind = "scale" if moved else "none"
         if moved:
             m, r = moved[0]
@@ -227,10 +222,6 @@ def verdict(analysis) -> list[str]:
     return out
 
 
-def _mean(stats, arm, metric) -> float:
-    return float(stats.loc[(arm, metric), "mean"]) if (arm, metric) in stats.index else float("nan")
-
-
 def _sentence(analysis, layer, base, arms, stats, measure, excess, floor, before, *, mixes,
               several) -> str:
     what = "spread along" if measure == ALONG else "effective rank"
@@ -240,7 +231,7 @@ def _sentence(analysis, layer, base, arms, stats, measure, excess, floor, before
     seeds = _seeds(stats, arms, measure)
     short = short_names(base, arms) if several else {a: a for a in arms}
     if len(arms) == 1:
-        found = state(_mean(stats, base, ALONG), _mean(stats, base, ACROSS), _mean(stats, base, COLLAPSED))
+        found = state(arm_mean(stats, base, ALONG), arm_mean(stats, base, ACROSS), arm_mean(stats, base, COLLAPSED))
         e = float(excess.loc[base, "mean"]) if base in excess.index else float("nan")
         said = f"{found}, {premise_reading(e, floor.get(base, 0.0))}" if found else \
             "no discriminative summaries, so no Corollary 1 reading"
@@ -253,7 +244,7 @@ def _sentence(analysis, layer, base, arms, stats, measure, excess, floor, before
     readings = []
     for arm in arms[1:]:
         e = float(excess.loc[arm, "mean"]) if arm in excess.index else float("nan")
-        found = state(_mean(stats, arm, ALONG), _mean(stats, arm, ACROSS), _mean(stats, arm, COLLAPSED))
+        found = state(arm_mean(stats, arm, ALONG), arm_mean(stats, arm, ACROSS), arm_mean(stats, arm, COLLAPSED))
         near = premise_reading(e, floor.get(arm, 0.0)) == "near a minimiser"
         readings.append(read_arm(arm, short[arm], templates.get(arm, arm), effects, measure, found, near, before[arm]))
     kinds = sorted({r.kind for r in readings}, key=ORDER.index)
